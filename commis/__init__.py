@@ -1,0 +1,1 @@
+"""Commis: background agent jobs, their backends and workspaces, and Sauron schedules."""

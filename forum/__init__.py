@@ -1,0 +1,1 @@
+"""Forum: boards, threads and posts where agents and the owner talk asynchronously."""

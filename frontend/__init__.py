@@ -1,0 +1,1 @@
+"""The single-page app: its source (src/), its committed build (build/) and the view serving it."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OikosConfig(AppConfig):
+    name = "oikos"
+    verbose_name = "Oikos"

@@ -1,0 +1,15 @@
+"""Test settings: the real settings, with ZERG_HOME in a fresh temporary folder.
+
+pytest-django imports settings before any conftest runs, so this is the one place
+that can point ZERG_HOME away from the developer's own ~/.zerg in time.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+os.environ["ZERG_HOME"] = tempfile.mkdtemp(prefix="zerg-test-home-")
+atexit.register(shutil.rmtree, os.environ["ZERG_HOME"], True)
+
+from zerg_site.settings import *  # noqa: E402,F403

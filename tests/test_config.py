@@ -1,0 +1,109 @@
+"""Configuration: precedence, clear errors with file and line, the secret key."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from zerg_site.config import ConfigError, load, prepare_home, secret_key
+
+
+def write_config(home, text: str):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(text)
+
+
+def test_it_uses_defaults_without_a_file(tmp_path):
+    cfg = load({"ZERG_HOME": str(tmp_path)})
+    assert (cfg.host, cfg.port, cfg.max_concurrent, cfg.synchronous) == ("0.0.0.0", 8080, 5, "FULL")
+    assert cfg.sqlite_path == tmp_path / "zerg.db"
+    assert cfg.database_label == f"sqlite:{tmp_path / 'zerg.db'}"
+
+
+def test_it_applies_file_then_environment(tmp_path):
+    write_config(tmp_path, '[server]\nport = 9000\nhost = "127.0.0.1"\n[commis]\nmax_concurrent = 2\n')
+    cfg = load({"ZERG_HOME": str(tmp_path), "ZERG_PORT": "9100"})
+    assert cfg.port == 9100  # environment beats the file
+    assert cfg.host == "127.0.0.1"  # the file beats the default
+    assert cfg.max_concurrent == 2
+
+
+def test_it_reads_database_url_from_environment(tmp_path):
+    cfg = load({"ZERG_HOME": str(tmp_path), "DATABASE_URL": "postgresql://zerg:s3cret@db.local:5432/zerg"})
+    assert cfg.sqlite_path is None
+    assert cfg.database_label == "postgresql://zerg:***@db.local:5432/zerg"
+
+
+def test_it_reports_malformed_toml_with_file_and_line(tmp_path):
+    write_config(tmp_path, '[server]\nport = 8080\nhost = "unterminated\n')
+    with pytest.raises(ConfigError) as err:
+        load({"ZERG_HOME": str(tmp_path)})
+    message = str(err.value)
+    assert str(tmp_path / "config.toml") in message
+    assert "line 3" in message
+
+
+def test_it_reports_a_bad_value_with_its_line(tmp_path):
+    write_config(tmp_path, '[server]\nhost = "127.0.0.1"\nport = "eighty"\n')
+    with pytest.raises(ConfigError) as err:
+        load({"ZERG_HOME": str(tmp_path)})
+    assert "line 3" in str(err.value) and "port" in str(err.value) and "whole number" in str(err.value)
+
+
+def test_it_reports_a_bad_environment_value(tmp_path):
+    with pytest.raises(ConfigError, match="environment variable ZERG_PORT: expected a port"):
+        load({"ZERG_HOME": str(tmp_path), "ZERG_PORT": "70000"})
+
+
+def test_it_rejects_unknown_sections_and_keys(tmp_path):
+    write_config(tmp_path, "[sever]\nport = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown section \[sever\]"):
+        load({"ZERG_HOME": str(tmp_path)})
+    write_config(tmp_path, "[server]\nprot = 1\n")
+    with pytest.raises(ConfigError, match=r"line 2: unknown setting 'prot' in \[server\]"):
+        load({"ZERG_HOME": str(tmp_path)})
+
+
+def test_it_rejects_a_public_url_with_a_path(tmp_path):
+    with pytest.raises(ConfigError, match="expected an origin"):
+        load({"ZERG_HOME": str(tmp_path), "ZERG_PUBLIC_URL": "https://example.com/zerg"})
+
+
+def test_it_generates_the_secret_key_once_with_mode_0600(tmp_path):
+    cfg = load({"ZERG_HOME": str(tmp_path / "home")})
+    first = secret_key(cfg)
+    assert len(first) > 40
+    assert secret_key(cfg) == first
+    mode = stat.S_IMODE(os.stat(cfg.secret_key_file).st_mode)
+    assert mode == 0o600
+
+
+def test_it_creates_the_home_layout(tmp_path):
+    cfg = load({"ZERG_HOME": str(tmp_path / "new" / "home")})
+    prepare_home(cfg)
+    for name in ("workspaces", "logs", "locks"):
+        assert (cfg.home / name).is_dir()
+
+
+def test_it_explains_a_home_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    cfg = load({"ZERG_HOME": str(blocker / "home")})
+    with pytest.raises(ConfigError, match="cannot create .*set ZERG_HOME to a directory you can write to"):
+        prepare_home(cfg)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+def test_it_explains_a_read_only_home(tmp_path):
+    home = tmp_path / "ro"
+    home.mkdir()
+    for name in ("workspaces", "logs", "locks"):
+        (home / name).mkdir()
+    home.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match="cannot write to"):
+            prepare_home(load({"ZERG_HOME": str(home)}))
+    finally:
+        home.chmod(0o700)

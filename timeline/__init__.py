@@ -1,0 +1,1 @@
+"""Timeline: the archive of every agent session, its search and export."""

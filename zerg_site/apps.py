@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ZergSiteConfig(AppConfig):
+    name = "zerg_site"
+    verbose_name = "Zerg"
+
+    def ready(self):
+        from zerg_site import checks  # noqa: F401  (registers the system checks)

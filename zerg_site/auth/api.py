@@ -1,0 +1,94 @@
+"""Login, logout and API tokens for the SPA and scripts."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.core.exceptions import PermissionDenied
+from ninja import Router, Schema
+from ninja.errors import HttpError
+from ninja.utils import check_csrf
+
+from zerg_site.auth import ratelimit
+from zerg_site.auth.owner import get_owner
+from zerg_site.auth.tokens import create_token, revoke_token
+from zerg_site.models import ApiToken
+
+router = Router(tags=["auth"])
+
+
+class LoginIn(Schema):
+    password: str
+
+
+def _retry_later(seconds: int):
+    from django.http import JsonResponse
+
+    response = JsonResponse(
+        {"detail": f"Too many failed logins; try again in {seconds} seconds."}, status=429
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+@router.post("/login", auth=None)
+def login_view(request, body: LoginIn):
+    """Log the owner in with the password set by ``zerg passwd``."""
+    forbidden = check_csrf(request)
+    if forbidden:
+        raise HttpError(403, "CSRF check failed; reload the page and try again.")
+    address = ratelimit.client_address(request)
+    wait = ratelimit.retry_after(address)
+    if wait:
+        return _retry_later(wait)
+    owner = get_owner()
+    try:
+        user = authenticate(request, username=owner.get_username() if owner else "", password=body.password)
+    except PermissionDenied:
+        return _retry_later(ratelimit.retry_after(address) or 1)
+    if user is None:
+        if owner is not None and not owner.has_usable_password():
+            raise HttpError(
+                401, "No password is set. Run `zerg passwd` on the server, or use the login link it printed."
+            )
+        raise HttpError(401, "Wrong password.")
+    login(request, user)
+    return {"username": user.get_username()}
+
+
+@router.post("/logout")
+def logout_view(request):
+    logout(request)
+    return {"ok": True}
+
+
+@router.get("/me")
+def me(request):
+    return {"username": request.user.get_username()}
+
+
+tokens_router = Router(tags=["tokens"])
+
+
+class TokenIn(Schema):
+    name: str
+
+
+@tokens_router.get("")
+def list_tokens(request):
+    return {"tokens": [t.as_dict() for t in ApiToken.objects.all()]}
+
+
+@tokens_router.post("")
+def create_api_token(request, body: TokenIn):
+    try:
+        token, secret = create_token(body.name, ApiToken.API)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+    return {**token.as_dict(), "token": secret}
+
+
+@tokens_router.delete("/{token_id}")
+def revoke_api_token(request, token_id: int):
+    if not revoke_token(token_id):
+        raise HttpError(404, "No live token with that id.")
+    return {"ok": True}

@@ -1,0 +1,34 @@
+"""Configuration mistakes reported as Django system checks with stable ids."""
+
+from django.conf import settings
+from django.core.checks import Warning, register
+
+
+@register()
+def check_public_url(app_configs, **kwargs):
+    messages = []
+    zerg = settings.ZERG
+    if zerg.public_url.startswith("http://") and zerg.host not in ("127.0.0.1", "localhost", "::1"):
+        messages.append(
+            Warning(
+                "public_url is plain http://; session cookies travel unencrypted.",
+                hint="Put Zerg behind an HTTPS reverse proxy and set [server] public_url = \"https://...\".",
+                id="zerg.W001",
+            )
+        )
+    return messages
+
+
+@register()
+def check_spa_built(app_configs, **kwargs):
+    from pathlib import Path
+
+    if not (Path(settings.WHITENOISE_ROOT) / "index.html").exists():
+        return [
+            Warning(
+                "The web app is not built (frontend/build/index.html is missing).",
+                hint="Run `npm ci && npm run build` in frontend/.",
+                id="zerg.W002",
+            )
+        ]
+    return []

@@ -1,0 +1,40 @@
+"""The ``zerg`` command line: one module per command, each with ``add_parser`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from zerg_site import __version__
+from zerg_site.cli import accounts, serve, status, tokens, worker
+from zerg_site.cli.common import CommandError
+
+COMMANDS = [serve, worker, status, tokens, accounts]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zerg", description="Zerg: an operations center for coding agents.")
+    parser.add_argument("--version", action="version", version=f"zerg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except CommandError as exc:
+        print(f"zerg: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

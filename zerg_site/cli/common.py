@@ -1,0 +1,64 @@
+"""What every ``zerg`` command shares: one-line errors and a checked Django setup."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+
+class CommandError(Exception):
+    """A failure to report as one line, with an exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def die(message: str, code: int = 1) -> NoReturn:
+    raise CommandError(message, code)
+
+
+def load_config():
+    """The resolved config, or a one-line error (exit 2) naming the file and line."""
+    from zerg_site import config
+
+    try:
+        cfg = config.get()
+        config.prepare_home(cfg)
+    except config.ConfigError as exc:
+        die(f"config error: {exc}", code=2)
+    return cfg
+
+
+def setup_django(migrate: bool = True):
+    """Load the config, set up Django, prove the database answers and bring it up to date."""
+    cfg = load_config()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zerg_site.settings")
+    import django
+
+    django.setup()
+    ensure_database(cfg)
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+    return cfg
+
+
+def ensure_database(cfg) -> None:
+    from django.db import connection
+    from django.db.utils import OperationalError
+
+    try:
+        connection.ensure_connection()
+    except OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        die(f"cannot open the database {cfg.database_label}: {reason}")
+
+
+def print_json(document) -> None:
+    import json
+
+    json.dump(document, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")

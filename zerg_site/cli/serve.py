@@ -1,0 +1,240 @@
+"""``zerg serve``: daphne (HTTP + WebSocket) in this process, the worker cluster as a child.
+
+The cluster cannot share daphne's process (django-q2 installs signal handlers and
+forks), so this process supervises it: restarts it when it dies, and stops its whole
+process group on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from zerg_site.cli.common import die, load_config, setup_django
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("serve", help="run the server and its worker cluster")
+    parser.add_argument("--host", help="address to listen on (default from config: 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port to listen on (default from config: 8080)")
+    parser.add_argument("--no-worker", action="store_true", help="do not start a worker cluster")
+    parser.set_defaults(run=run)
+
+
+def acquire_lock(cfg):
+    """One ``zerg serve`` per ZERG_HOME: hold an exclusive lock for the process lifetime."""
+    path = cfg.home / "locks" / "serve.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        die(f"another zerg serve is already running with ZERG_HOME={cfg.home} (pid {holder})")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so a busy port is a clear error, not a log line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            die(f"port {port} on {host} is already in use; pick another with --port or ZERG_PORT")
+        die(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def base_url(cfg) -> str:
+    """The URL to print: the public URL, else an address a phone on the LAN can open."""
+    if cfg.public_url:
+        return cfg.public_url
+    host = cfg.host
+    if host in ("0.0.0.0", "::", ""):
+        try:
+            host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{cfg.port}"
+
+
+def login_url(cfg) -> str:
+    from zerg_site.auth.links import LINK_PATH, create_link_token
+
+    return f"{base_url(cfg)}{LINK_PATH}{create_link_token()}"
+
+
+def print_qr(url: str) -> None:
+    import segno
+
+    try:
+        segno.make(url, error="l").terminal(compact=True)
+    except UnicodeEncodeError:  # a terminal that cannot show block characters
+        pass
+
+
+class ClusterSupervisor(threading.Thread):
+    """Keeps one worker cluster child alive and the server's heartbeat fresh."""
+
+    def __init__(self, command: list[str] | None, heartbeat):
+        super().__init__(name="zerg-supervisor", daemon=True)
+        self.command = command
+        self.heartbeat = heartbeat
+        self.child: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+        self.restarts = 0
+        self.started_at = 0.0
+        self.backoff = 1.0
+        self.next_start = 0.0
+        self.last_beat = 0.0
+
+    def spawn(self) -> None:
+        # Its own process group, so stopping it reaches the sentinel and every worker.
+        self.child = subprocess.Popen(self.command, start_new_session=True)
+        self.started_at = time.monotonic()
+
+    def step(self) -> None:
+        """One supervision turn: beat, and restart the cluster if it died."""
+        from zerg_site.models import ProcessHeartbeat
+
+        now = time.monotonic()
+        if now - self.last_beat >= ProcessHeartbeat.INTERVAL:
+            try:
+                self.heartbeat.beat()
+            except Exception as exc:  # keep serving; the database may come back
+                print(f"zerg: heartbeat failed: {exc}", file=sys.stderr)
+            self.last_beat = now
+        if self.command is None or self.stopping.is_set():
+            return
+        if self.child is None:
+            self.spawn()
+            return
+        code = self.child.poll()
+        if code is None:
+            if now - self.started_at > 60:
+                self.backoff = 1.0
+            return
+        if not self.next_start:
+            self.restarts += 1
+            self.next_start = now + self.backoff
+            print(
+                f"zerg: worker cluster exited with code {code}; restarting in {self.backoff:.0f}s",
+                file=sys.stderr,
+            )
+            self.backoff = min(self.backoff * 2, 30.0)
+        elif now >= self.next_start:
+            self.next_start = 0.0
+            self.spawn()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.step()
+            self.stopping.wait(0.5)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.stopping.set()
+        child = self.child
+        if child is None or child.poll() is not None:
+            return
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        except ProcessLookupError:
+            pass
+        # The sentinel's workers may outlive the sentinel by a moment: clear the group.
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def run(args) -> int:
+    if args.host:
+        os.environ["ZERG_HOST"] = args.host
+    if args.port:
+        os.environ["ZERG_PORT"] = str(args.port)
+    cfg = load_config()
+    lock = acquire_lock(cfg)
+    sock = bind_socket(cfg.host, cfg.port)
+    setup_django()
+
+    from daphne.server import Server  # installs the asyncio reactor: import before channels' app
+    from django.conf import settings
+    from django.utils import timezone
+
+    from zerg_site.asgi import application
+    from zerg_site.auth.owner import ensure_owner
+    from zerg_site.heartbeat import Heartbeat
+    from zerg_site.models import ProcessHeartbeat
+
+    owner = ensure_owner()
+    # We hold the ZERG_HOME lock, so any server row still marked running is dead.
+    ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.SERVER, stopped_at__isnull=True).update(
+        stopped_at=timezone.now()
+    )
+    url = base_url(cfg)
+    heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
+    heartbeat.start()
+    link = login_url(cfg)
+
+    worker_command = None if args.no_worker else [sys.executable, "-m", "zerg_site", "worker", "--supervised"]
+    supervisor = ClusterSupervisor(worker_command, heartbeat)
+    supervisor.start()
+
+    print(f"Zerg is running at {url}  (listening on {cfg.host}:{cfg.port})")
+    print(f"  database: {cfg.database_label}")
+    print(f"  commis slots: {cfg.max_concurrent}")
+    print(f"  login link (one use, {settings.LOGIN_LINK_TTL // 60} minutes): {link}")
+    if not owner.has_usable_password():
+        print("  no password is set yet: use the link, or run `zerg passwd`")
+    print_qr(link)
+    print("Press Ctrl+C to stop.", flush=True)
+
+    proxy = {}
+    if cfg.public_url:  # behind a reverse proxy: trust its client address and scheme
+        proxy = {
+            "proxy_forwarded_address_header": "X-Forwarded-For",
+            "proxy_forwarded_port_header": "X-Forwarded-Port",
+            "proxy_forwarded_proto_header": "X-Forwarded-Proto",
+        }
+    domain = ":domain=INET6" if sock.family == socket.AF_INET6 else ""
+    server = Server(
+        application=application,
+        endpoints=[f"fd:fileno={sock.fileno()}{domain}"],
+        signal_handlers=True,
+        verbosity=0,
+        **proxy,
+    )
+    try:
+        server.run()
+    finally:
+        print("zerg: stopping", file=sys.stderr, flush=True)
+        supervisor.stop()
+        try:
+            heartbeat.stop()
+        except Exception:
+            pass
+        lock.close()
+    return 0

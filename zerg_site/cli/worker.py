@@ -1,0 +1,100 @@
+"""``zerg worker``: a django-q2 cluster that heartbeats into the database.
+
+``zerg serve`` runs this as its supervised child; on extra machines (Postgres) it runs
+alone. With ``--supervised`` it also exits when its parent dies, so a ``kill -9`` of
+``zerg serve`` leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from zerg_site.cli.common import setup_django
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("worker", help="run a worker cluster alone (extra machines on Postgres)")
+    parser.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    parser.set_defaults(run=run)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the parent exits (elsewhere the loop polls getppid)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class WorkerRunner:
+    """Starts the cluster, then loops: heartbeat, and notice when to stop."""
+
+    def __init__(self, supervised: bool = False, parent_pid: int | None = None):
+        self.supervised = supervised
+        self.parent_pid = parent_pid
+        self.cluster = None
+        self.heartbeat = None
+        self.last_beat = 0.0
+
+    def start(self) -> None:
+        from django.conf import settings
+        from django.db import connections
+        from django_q.brokers import get_broker
+        from django_q.cluster import Cluster
+
+        from zerg_site.heartbeat import Heartbeat
+        from zerg_site.models import ProcessHeartbeat
+
+        connections.close_all()  # never share a database connection across fork()
+        self.cluster = Cluster(get_broker())
+        self.cluster.start()
+        self.heartbeat = Heartbeat(
+            ProcessHeartbeat.WORKER,
+            info={"workers": settings.Q_CLUSTER["workers"], "cluster": self.cluster.name},
+        )
+        self.heartbeat.start()
+        self.last_beat = time.monotonic()
+
+    def parent_gone(self) -> bool:
+        return self.supervised and os.getppid() != self.parent_pid
+
+    def step(self) -> bool:
+        """One turn of the loop; False when the cluster is gone and the loop should end."""
+        from zerg_site.models import ProcessHeartbeat
+
+        if self.parent_gone():
+            self.cluster.stop()
+            return False
+        if not (self.cluster.sentinel and self.cluster.sentinel.is_alive()):
+            return False
+        if time.monotonic() - self.last_beat >= ProcessHeartbeat.INTERVAL:
+            self.heartbeat.beat()
+            self.last_beat = time.monotonic()
+        return True
+
+    def finish(self) -> None:
+        if self.heartbeat is not None:
+            try:
+                self.heartbeat.stop()
+            except Exception:  # the database may be the reason we stop
+                pass
+
+
+def run(args) -> int:
+    parent = os.getppid()
+    if args.supervised:
+        die_with_parent()
+    setup_django(migrate=False)  # the server migrates; two migrating processes would race
+    runner = WorkerRunner(supervised=args.supervised, parent_pid=parent)
+    runner.start()
+    try:
+        while runner.step():
+            time.sleep(0.5)
+    finally:
+        runner.finish()
+    return 0

@@ -1,0 +1,293 @@
+"""Zerg's configuration, resolved once per process.
+
+Precedence: default < ``$ZERG_HOME/config.toml`` < environment < command-line flag.
+The CLI applies flags by writing them into the environment before anything loads
+the config, so child processes (the worker cluster) see the same values.
+
+Every mistake raises :class:`ConfigError` with the file, line and a sentence a person
+can act on; the CLI prints it as one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A configuration mistake, phrased for the person who made it."""
+
+
+# --- tiny strict parsers (a value from TOML may already be typed; env values are str)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _positive_int(value: Any) -> int:
+    number = _int(value)
+    if number < 1:
+        raise ValueError(f"expected a number of at least 1, got {number}")
+    return number
+
+
+def _port(value: Any) -> int:
+    number = _int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"expected a port between 1 and 65535, got {number}")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number of seconds, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def _url(value: Any) -> str:
+    text = _str(value).strip().rstrip("/")
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        raise ValueError(f"expected an origin such as https://zerg.example.com, got {text!r}")
+    return text
+
+
+def _database_url(value: Any) -> str:
+    text = _str(value).strip()
+    if text and not re.match(r"^(postgres|postgresql|pgsql|sqlite)://", text):
+        raise ValueError(
+            "expected postgresql://user:password@host:port/name or sqlite:////path/zerg.db, "
+            f"got {redact_url(text)!r}"
+        )
+    return text
+
+
+def _synchronous(value: Any) -> str:
+    text = _str(value).strip().upper()
+    if text not in ("FULL", "NORMAL"):
+        raise ValueError(f"expected FULL or NORMAL, got {value!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    env: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+
+    @property
+    def attr(self) -> str:
+        return {"url": "database_url"}.get(self.key, self.key)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("server", "host", "ZERG_HOST", _str, "0.0.0.0", "address zerg serve listens on"),
+    Setting("server", "port", "ZERG_PORT", _port, 8080, "port zerg serve listens on"),
+    Setting(
+        "server", "public_url", "ZERG_PUBLIC_URL", _url, "",
+        "origin users reach behind an HTTPS reverse proxy; turns on secure cookies",
+    ),
+    Setting(
+        "server", "event_retention_days", "ZERG_EVENT_RETENTION_DAYS", _positive_int, 30,
+        "live events older than this are pruned",
+    ),
+    Setting("commis", "max_concurrent", "ZERG_MAX_CONCURRENT", _positive_int, 5, "commis running at once"),
+    Setting("commis", "heartbeat_interval", "ZERG_HEARTBEAT_INTERVAL", _seconds, 10.0, "seconds between heartbeats"),
+    Setting("commis", "stale_threshold", "ZERG_STALE_THRESHOLD", _seconds, 60.0, "heartbeat age that counts as dead"),
+    Setting("database", "url", "DATABASE_URL", _database_url, "", "empty: SQLite at $ZERG_HOME/zerg.db"),
+    Setting(
+        "database", "synchronous", "ZERG_SQLITE_SYNCHRONOUS", _synchronous, "FULL",
+        "FULL survives a power cut; NORMAL only a crash, with cheaper commits",
+    ),
+    Setting("llm", "anthropic_api_key", "ANTHROPIC_API_KEY", _str, "", "Anthropic API key"),
+    Setting("llm", "openai_api_key", "OPENAI_API_KEY", _str, "", "key for an OpenAI-compatible endpoint"),
+    Setting("llm", "openai_base_url", "OPENAI_BASE_URL", _str, "", "OpenAI-compatible endpoint"),
+    Setting("llm", "model", "ZERG_MODEL", _str, "", "model name; empty picks the provider's default"),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    config_file: Path
+    host: str
+    port: int
+    public_url: str
+    event_retention_days: int
+    max_concurrent: int
+    heartbeat_interval: float
+    stale_threshold: float
+    database_url: str
+    synchronous: str
+    anthropic_api_key: str
+    openai_api_key: str
+    openai_base_url: str
+    model: str
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.database_url:
+            return self.home / "zerg.db"
+        if self.database_url.startswith("sqlite://"):
+            return Path(self.database_url.removeprefix("sqlite://"))
+        return None
+
+    @property
+    def database_label(self) -> str:
+        """Where the data lives, safe to print (no password)."""
+        if self.sqlite_path is not None:
+            return f"sqlite:{self.sqlite_path}"
+        return redact_url(self.database_url)
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.home / "secret_key"
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def zerg_home(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("ZERG_HOME") or Path.home() / ".zerg").expanduser().absolute()
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """Best-effort line number of ``key`` inside ``[section]`` for error messages."""
+    current = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\s*([^\]\s]+)\s*\]", stripped)
+        if header:
+            current = header.group(1)
+        elif current == section and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
+def _read_file(path: Path) -> tuple[dict[tuple[str, str], tuple[Any, int | None]], str]:
+    if not path.exists():
+        return {}, ""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+    known = {(s.section, s.key) for s in SETTINGS}
+    sections = sorted({s.section for s in SETTINGS})
+    found: dict[tuple[str, str], tuple[Any, int | None]] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict) or section not in sections:
+            raise ConfigError(
+                f"{path}: unknown section [{section}]; the sections are "
+                + ", ".join(f"[{s}]" for s in sections)
+            )
+        for key, value in table.items():
+            line = _line_of(text, section, key)
+            where = f"{path}, line {line}" if line else str(path)
+            if (section, key) not in known:
+                names = ", ".join(s.key for s in SETTINGS if s.section == section)
+                raise ConfigError(f"{where}: unknown setting {key!r} in [{section}]; it takes {names}")
+            found[(section, key)] = (value, line)
+    return found, text
+
+
+def load(environ: dict[str, str] | None = None) -> Config:
+    """Resolve the configuration from defaults, the config file and the environment."""
+    env = os.environ if environ is None else environ
+    home = zerg_home(env)
+    config_file = home / "config.toml"
+    from_file, _ = _read_file(config_file)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw, source = setting.default, None
+        if (setting.section, setting.key) in from_file:
+            raw, line = from_file[(setting.section, setting.key)]
+            source = f"{config_file}, line {line}: [{setting.section}] {setting.key}"
+        if env.get(setting.env, "") != "":
+            raw, source = env[setting.env], f"environment variable {setting.env}"
+        try:
+            values[setting.attr] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return Config(home=home, config_file=config_file, **values)
+
+
+@lru_cache(maxsize=1)
+def get() -> Config:
+    """The process-wide configuration (loaded on first use)."""
+    return load()
+
+
+def prepare_home(config: Config) -> None:
+    """Create ZERG_HOME and its folders, or explain why that is impossible."""
+    for folder in (config.home, config.home / "workspaces", config.home / "logs", config.home / "locks"):
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create {folder}: {exc.strerror or exc}; "
+                "set ZERG_HOME to a directory you can write to"
+            ) from None
+    probe = config.home / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to {config.home}: {exc.strerror or exc}; "
+            "set ZERG_HOME to a directory you can write to"
+        ) from None
+
+
+def secret_key(config: Config) -> str:
+    """The Django SECRET_KEY, generated once into $ZERG_HOME/secret_key (mode 0600)."""
+    path = config.secret_key_file
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    prepare_home(config)
+    key = secrets.token_urlsafe(50)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,35 @@
+"""Process heartbeats: the web server and each worker cluster write one row every few seconds."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from zerg_site.models import ProcessHeartbeat
+
+
+class Heartbeat:
+    def __init__(self, kind: str, info: dict | None = None):
+        self.kind = kind
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.name = f"{kind}:{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self.info = info or {}
+
+    def start(self) -> None:
+        close_old_connections()
+        ProcessHeartbeat.objects.create(
+            kind=self.kind, name=self.name, host=self.host, pid=self.pid, info=self.info
+        )
+
+    def beat(self) -> None:
+        close_old_connections()
+        ProcessHeartbeat.objects.filter(name=self.name).update(last_seen=timezone.now(), stopped_at=None)
+
+    def stop(self) -> None:
+        close_old_connections()
+        ProcessHeartbeat.objects.filter(name=self.name).update(stopped_at=timezone.now())

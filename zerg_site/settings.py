@@ -1,0 +1,179 @@
+"""Django settings, derived from :mod:`zerg_site.config` (config.toml + environment)."""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from zerg_site import config as zerg_config
+
+try:
+    ZERG = zerg_config.get()
+    zerg_config.prepare_home(ZERG)
+    SECRET_KEY = zerg_config.secret_key(ZERG)
+except zerg_config.ConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ZERG_HOME = ZERG.home
+DEBUG = False
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_q",
+    "ninja",
+    "zerg_site",
+    "agents_ingest",
+    "timeline",
+    "commis",
+    "oikos",
+    "forum",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "zerg_site.urls"
+ASGI_APPLICATION = "zerg_site.asgi.application"
+# One ASGI process fans events out, so an in-memory layer suffices. The default
+# capacity (100) silently drops messages for a slow client; replay covers the rest.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}}
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database: SQLite in ZERG_HOME unless DATABASE_URL says otherwise
+
+
+def _sqlite(path: Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            # A deferred read-then-write transaction fails at once with "database is
+            # locked" whatever the timeout; IMMEDIATE takes the write lock up front.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                f"PRAGMA synchronous={ZERG.synchronous};"
+                "PRAGMA busy_timeout=20000;"
+                "PRAGMA temp_store=MEMORY;"
+            ),
+        },
+    }
+
+
+if ZERG.sqlite_path is not None:
+    DATABASES = {"default": _sqlite(ZERG.sqlite_path)}
+else:
+    DATABASES = {"default": environ.Env.db_url_config(ZERG.database_url)}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- auth
+
+AUTHENTICATION_BACKENDS = ["zerg_site.auth.backends.RateLimitedModelBackend"]
+LOGIN_URL = "/admin/login/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 30  # a phone stays logged in for a month
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LOGIN_FAILURE_LIMIT = 5  # failed logins per client address ...
+LOGIN_FAILURE_WINDOW = 300  # ... per this many seconds
+LOGIN_LINK_TTL = 15 * 60
+
+# --- running behind an HTTPS reverse proxy (Caddy, nginx): set [server] public_url
+
+ALLOWED_HOSTS = ["*"]  # the owner reaches a self-hosted box by IP, name or tunnel
+CSRF_TRUSTED_ORIGINS: list[str] = []
+if ZERG.public_url:
+    CSRF_TRUSTED_ORIGINS = [ZERG.public_url]
+    if ZERG.public_url.startswith("https://"):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        SESSION_COOKIE_SECURE = True
+        CSRF_COOKIE_SECURE = True
+        SECURE_HSTS_SECONDS = 0  # the proxy owns HSTS
+    USE_X_FORWARDED_HOST = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- static files: the built SPA at the site root, Django admin under /static/
+
+STATIC_URL = "/static/"
+STATIC_ROOT = None
+WHITENOISE_ROOT = BASE_DIR / "frontend" / "build"
+WHITENOISE_USE_FINDERS = True  # serve admin assets from the package, no collectstatic
+WHITENOISE_AUTOREFRESH = False
+# Vite names bundles name-<hash>.ext: safe to cache forever.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/assets/.+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- django-q2: the worker cluster, ORM broker on the same database
+
+Q_CLUSTER = {
+    "name": "zerg",
+    "orm": "default",
+    "workers": ZERG.max_concurrent,
+    "recycle": 200,
+    "timeout": 60 * 60 * 6,
+    "retry": 60 * 60 * 6 + 600,  # must exceed timeout or a running task is redelivered
+    "max_attempts": 3,
+    "bulk": 1,
+    "poll": 0.3,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "label": "Worker queue",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "zerg": {"level": "INFO"},
+        "django_q": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,94 @@
+"""Health, status, the worker ping and the event log over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import connection
+from ninja import Router
+
+from zerg_site import __version__
+from zerg_site.models import Event, ProcessHeartbeat
+
+router = Router(tags=["system"])
+
+
+def database_vendor() -> str:
+    return connection.vendor  # "sqlite" or "postgresql"
+
+
+def commis_slots() -> dict:
+    from commis.slots import slot_usage
+
+    return slot_usage()
+
+
+def health() -> dict:
+    """The public health document: no secrets, nothing about the owner's data."""
+    try:
+        worker_alive = ProcessHeartbeat.live(ProcessHeartbeat.WORKER).exists()
+        database = database_vendor()
+        status = "ok"
+    except Exception:  # the database is unreachable: say so instead of a 500
+        return {
+            "status": "error",
+            "version": __version__,
+            "database": "unavailable",
+            "worker_alive": False,
+            "commis_slots": {"max": settings.ZERG.max_concurrent, "running": 0},
+        }
+    return {
+        "status": status,
+        "version": __version__,
+        "database": database,
+        "worker_alive": worker_alive,
+        "commis_slots": commis_slots(),
+    }
+
+
+def status() -> dict:
+    """Server and worker health as ``zerg status --json`` and ``/api/system/status`` show it."""
+    server = ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.SERVER).first()
+    workers = ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.WORKER, stopped_at__isnull=True)
+    return {
+        "version": __version__,
+        "database": database_vendor(),
+        "server": server.as_dict() if server else None,
+        "workers": [w.as_dict() for w in workers],
+        "worker_alive": any(w.alive for w in workers),
+        "commis_slots": commis_slots(),
+    }
+
+
+@router.get("/health", auth=None, tags=["system"])
+def health_view(request):
+    return health()
+
+
+@router.get("/system/status")
+def status_view(request):
+    return status()
+
+
+@router.post("/system/ping")
+def ping_view(request):
+    """Round trip through the worker cluster: the worker publishes ``worker.pong``."""
+    from django_q.tasks import async_task
+
+    task_id = uuid.uuid4().hex
+    async_task("zerg_site.tasks.ping", task_id, task_name=f"ping-{task_id}", group="zerg-ping")
+    return {"task_id": task_id}
+
+
+@router.get("/events")
+def events_view(request, limit: int = 20, topic: str | None = None, before: int | None = None):
+    """The newest events (newest first), optionally of one topic and before an id."""
+    rows = Event.objects.order_by("-id")
+    if topic:
+        rows = rows.filter(topic=topic)
+    if before:
+        rows = rows.filter(id__lt=before)
+    events = [row.as_dict() for row in rows[: max(1, min(limit, 500))]]
+    last = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    return {"events": events, "last_id": last}
