@@ -1,0 +1,22 @@
+import { defineConfig } from 'vite';
+import preact from '@preact/preset-vite';
+
+// Django serves build/index.html for every non-/api path and build/assets/* as static files.
+export default defineConfig({
+  plugins: [preact()],
+  base: '/',
+  build: {
+    outDir: 'build',
+    emptyOutDir: true,
+    target: 'es2020',
+    modulePreload: { polyfill: false },
+    sourcemap: false,
+  },
+  server: {
+    // `npm run dev` against a local `zerg serve` (default port assumed 8000).
+    proxy: {
+      '/api': 'http://127.0.0.1:8000',
+      '/ws': { target: 'ws://127.0.0.1:8000', ws: true },
+    },
+  },
+});
