@@ -1,4 +1,8 @@
-"""Process heartbeats: the web server and each worker cluster write one row every few seconds."""
+"""Process heartbeats: the web server and each worker cluster write one row every few seconds.
+
+Starting and stopping also go into the event log ("server.started", "worker.stopped"),
+so the dashboard shows them live.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import uuid
 from django.db import close_old_connections
 from django.utils import timezone
 
+from zerg_site.events import publish
 from zerg_site.models import ProcessHeartbeat
 
 
@@ -25,6 +30,7 @@ class Heartbeat:
         ProcessHeartbeat.objects.create(
             kind=self.kind, name=self.name, host=self.host, pid=self.pid, info=self.info
         )
+        publish("system", f"{self.kind}.started", {"name": self.name, "host": self.host, "pid": self.pid})
 
     def beat(self) -> None:
         close_old_connections()
@@ -33,3 +39,4 @@ class Heartbeat:
     def stop(self) -> None:
         close_old_connections()
         ProcessHeartbeat.objects.filter(name=self.name).update(stopped_at=timezone.now())
+        publish("system", f"{self.kind}.stopped", {"name": self.name, "host": self.host, "pid": self.pid})

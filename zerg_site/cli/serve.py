@@ -114,6 +114,7 @@ class ClusterSupervisor(threading.Thread):
 
     def step(self) -> None:
         """One supervision turn: beat, and restart the cluster if it died."""
+        from zerg_site.events import publish
         from zerg_site.models import ProcessHeartbeat
 
         now = time.monotonic()
@@ -140,6 +141,10 @@ class ClusterSupervisor(threading.Thread):
                 f"zerg: worker cluster exited with code {code}; restarting in {self.backoff:.0f}s",
                 file=sys.stderr,
             )
+            try:
+                publish("system", "worker.exited", {"code": code, "restart_in": self.backoff})
+            except Exception:  # a failing database must not stop the restart
+                pass
             self.backoff = min(self.backoff * 2, 30.0)
         elif now >= self.next_start:
             self.next_start = 0.0
@@ -151,20 +156,23 @@ class ClusterSupervisor(threading.Thread):
             self.stopping.wait(0.5)
 
     def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the cluster's main process only, then clear its process group.
+
+        A SIGTERM to the whole group would kill the sentinel while the main process
+        signals it through a multiprocessing Event, which then blocks forever.
+        """
         self.stopping.set()
         child = self.child
-        if child is None or child.poll() is not None:
+        if child is None:
             return
-        try:
-            os.killpg(child.pid, signal.SIGTERM)
-            child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-        except ProcessLookupError:
-            pass
-        # The sentinel's workers may outlive the sentinel by a moment: clear the group.
-        try:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        try:  # whatever the cluster left behind (it should be nothing)
             os.killpg(child.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
