@@ -13,10 +13,10 @@ export default defineConfig({
     sourcemap: false,
   },
   server: {
-    // `npm run dev` against a local `zerg serve` (default port assumed 8000).
+    // `npm run dev` against a local `zerg serve` (its default port, 8080).
     proxy: {
-      '/api': 'http://127.0.0.1:8000',
-      '/ws': { target: 'ws://127.0.0.1:8000', ws: true },
+      '/api': 'http://127.0.0.1:8080',
+      '/ws': { target: 'ws://127.0.0.1:8080', ws: true },
     },
   },
 });
