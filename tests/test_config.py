@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,15 +99,36 @@ def test_it_explains_a_home_that_cannot_be_created(tmp_path):
         prepare_home(cfg)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only directory")
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """Make ``folder`` unwritable even for root (chattr +i), or skip where that is impossible."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i is not available to make a folder read-only for root")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)])
+    else:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o700)
+
+
 def test_it_explains_a_read_only_home(tmp_path):
-    home = tmp_path / "ro"
-    home.mkdir()
+    home = tmp_path / "home"
     for name in ("workspaces", "logs", "locks"):
-        (home / name).mkdir()
-    home.chmod(0o500)
-    try:
-        with pytest.raises(ConfigError, match="cannot write to"):
-            prepare_home(load({"ZERG_HOME": str(home)}))
-    finally:
-        home.chmod(0o700)
+        (home / name).mkdir(parents=True)
+    env = {**os.environ, "ZERG_HOME": str(home)}
+    env.pop("DATABASE_URL", None)
+    with read_only(home):
+        result = subprocess.run(
+            [sys.executable, "-m", "zerg_site", "status"], capture_output=True, text=True, env=env
+        )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"zerg: config error: cannot write to {home}: ")
+    assert "set ZERG_HOME to a directory you can write to" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (home / "zerg.db").exists()
