@@ -39,3 +39,29 @@ def api_token(owner):
 @pytest.fixture
 def token_client(api_token):
     return Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+
+
+# --- real `zerg` processes (see tests/procs.py)
+
+
+@pytest.fixture
+def zerg_env(tmp_path):
+    """Env for child `zerg` processes: a fresh ZERG_HOME, and a fresh Postgres database
+    when the suite runs on Postgres (SQLite in that ZERG_HOME otherwise)."""
+    from tests.procs import base_env, database_env
+
+    with database_env() as overrides:
+        yield base_env(tmp_path / "zerg-home", **overrides)
+
+
+@pytest.fixture
+def zerg_server(zerg_env, tmp_path):
+    """A started `zerg serve` on a free port; stopped at teardown, leftovers killed."""
+    from tests.procs import ZergServer
+
+    server = ZergServer(zerg_env, log_dir=tmp_path / "serve-logs")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -103,3 +103,9 @@ def test_it_protects_the_api_docs(owner_client):
     assert owner_client.get("/api/docs").status_code == 200
     schema = owner_client.get("/api/openapi.json").json()
     assert "/api/health" in schema["paths"]
+
+
+def test_it_serves_the_api_docs_assets_locally(owner_client):
+    page = owner_client.get("/api/docs").content.decode()
+    assert "cdn.jsdelivr" not in page and "/static/ninja/swagger-ui-bundle.js" in page
+    assert owner_client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200

@@ -40,3 +40,20 @@ class Heartbeat:
         close_old_connections()
         ProcessHeartbeat.objects.filter(name=self.name).update(stopped_at=timezone.now())
         publish("system", f"{self.kind}.stopped", {"name": self.name, "host": self.host, "pid": self.pid})
+
+
+def close_dead_local_rows() -> int:
+    """Mark rows of processes on this host that no longer exist as stopped.
+
+    After a crash their rows would otherwise count as alive until they go stale.
+    """
+    host = socket.gethostname()
+    dead = []
+    for row in ProcessHeartbeat.objects.filter(host=host, stopped_at__isnull=True):
+        try:
+            os.kill(row.pid, 0)
+        except ProcessLookupError:
+            dead.append(row.id)
+        except PermissionError:
+            pass  # alive, someone else's
+    return ProcessHeartbeat.objects.filter(id__in=dead).update(stopped_at=timezone.now())

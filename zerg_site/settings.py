@@ -1,5 +1,6 @@
 """Django settings, derived from :mod:`zerg_site.config` (config.toml + environment)."""
 
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -18,8 +19,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ZERG_HOME = ZERG.home
 DEBUG = False
 
+# No "daphne" app: zerg serve runs daphne itself, and the app would load Twisted into
+# every worker process (~25 MB each).
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -28,7 +30,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_q",
-    "ninja",
     "zerg_site",
     "agents_ingest",
     "timeline",
@@ -55,10 +56,14 @@ ASGI_APPLICATION = "zerg_site.asgi.application"
 # capacity (100) silently drops messages for a slow client; replay covers the rest.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 2000}}}
 
+# django-ninja's Swagger UI templates and assets, found without importing ninja: as an
+# installed app it would load pydantic into every worker process (~12 MB each).
+NINJA_DIR = Path(importlib.util.find_spec("ninja").origin).parent
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -136,6 +141,7 @@ X_FRAME_OPTIONS = "DENY"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = None
+STATICFILES_DIRS = [NINJA_DIR / "static"]
 WHITENOISE_ROOT = BASE_DIR / "frontend" / "build"
 WHITENOISE_USE_FINDERS = True  # serve admin assets from the package, no collectstatic
 WHITENOISE_AUTOREFRESH = False

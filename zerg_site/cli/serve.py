@@ -194,7 +194,7 @@ def run(args) -> int:
 
     from zerg_site.asgi import application
     from zerg_site.auth.owner import ensure_owner
-    from zerg_site.heartbeat import Heartbeat
+    from zerg_site.heartbeat import Heartbeat, close_dead_local_rows
     from zerg_site.models import ProcessHeartbeat
 
     owner = ensure_owner()
@@ -202,6 +202,7 @@ def run(args) -> int:
     ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.SERVER, stopped_at__isnull=True).update(
         stopped_at=timezone.now()
     )
+    close_dead_local_rows()
     url = base_url(cfg)
     heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
     heartbeat.start()

@@ -8,6 +8,7 @@ alone. With ``--supervised`` it also exits when its parent dies, so a ``kill -9`
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -40,6 +41,16 @@ class WorkerRunner:
         self.cluster = None
         self.heartbeat = None
         self.last_beat = 0.0
+        self.stop_requested = False
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        """Signal handler: only set a flag, the loop stops the cluster.
+
+        django-q2's own handler stops the cluster inside the handler; a second signal
+        (PDEATHSIG after SIGTERM, or Ctrl+C twice) then re-enters it and blocks forever
+        in a multiprocessing Event.
+        """
+        self.stop_requested = True
 
     def start(self) -> None:
         from django.conf import settings
@@ -51,7 +62,11 @@ class WorkerRunner:
         from zerg_site.models import ProcessHeartbeat
 
         connections.close_all()  # never share a database connection across fork()
+        gc.collect()
+        gc.freeze()  # keep what Django loaded out of the GC, so forked workers share its pages
         self.cluster = Cluster(get_broker())
+        signal.signal(signal.SIGTERM, self.request_stop)  # replaces the cluster's handlers
+        signal.signal(signal.SIGINT, self.request_stop)
         self.cluster.start()
         self.heartbeat = Heartbeat(
             ProcessHeartbeat.WORKER,
@@ -67,7 +82,7 @@ class WorkerRunner:
         """One turn of the loop; False when the cluster is gone and the loop should end."""
         from zerg_site.models import ProcessHeartbeat
 
-        if self.parent_gone():
+        if self.stop_requested or self.parent_gone():
             self.cluster.stop()
             return False
         if not (self.cluster.sentinel and self.cluster.sentinel.is_alive()):
