@@ -86,11 +86,3 @@ async def test_it_closes_anonymous_websockets_with_4401(route):
     output = await communicator.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 4401}
     await communicator.disconnect()
-
-
-@pytest.mark.django_db
-def test_it_serves_health_without_auth():
-    body = Client().get("/api/health").json()
-    assert set(body) == {"status", "version", "database", "worker_alive", "commis_slots"}
-    assert body["status"] == "ok"
-    assert body["commis_slots"]["max"] == 5

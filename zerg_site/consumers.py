@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import close_old_connections
 
+from zerg_site.auth.tokens import bearer_secret, check_token
 from zerg_site.events import ALL_TOPICS, TOPIC_RE, ensure_tailer, group_name
 from zerg_site.models import Event
 
@@ -24,8 +25,6 @@ def _owner_from_scope(scope) -> bool:
     user = scope.get("user")
     if user is not None and user.is_authenticated and user.is_superuser and user.is_active:
         return True
-    from zerg_site.auth.tokens import bearer_secret, check_token
-
     headers = dict(scope.get("headers") or [])
     secret = bearer_secret(headers.get(b"authorization", b"").decode("latin-1"))
     return check_token(secret) is not None

@@ -180,6 +180,7 @@ LOGGING = {
     "loggers": {
         "zerg": {"level": "INFO"},
         "django_q": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},  # every 401/404 is not worth a log line
         "django.channels.server": {"level": "WARNING"},
     },
 }
