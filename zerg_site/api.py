@@ -5,6 +5,9 @@ import json
 from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 
+from agents_ingest.api import router as agents_router
+from timeline.api import router as timeline_router
+
 from zerg_site import __version__
 from zerg_site.auth.api import router as auth_router
 from zerg_site.auth.api import tokens_router
@@ -36,3 +39,5 @@ api = NinjaAPI(
 api.add_router("/", system_router)
 api.add_router("/auth", auth_router)
 api.add_router("/tokens", tokens_router)
+api.add_router("/agents", agents_router)
+api.add_router("/timeline", timeline_router)

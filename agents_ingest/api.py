@@ -1,0 +1,180 @@
+"""``POST /api/agents/ingest``: the Shipper's upload endpoint.
+
+Auth: ``Authorization: Bearer <device token>`` only (``zerg token create --device NAME``).
+API tokens and the owner's browser session are refused (401): a device token can do
+nothing but ingest, and nothing else can ingest over HTTP. Sessions on the server
+itself are imported with ``manage.py import_sessions`` or by commis, in-process.
+
+Request: ``Content-Type: application/json``, optionally ``Content-Encoding: gzip``::
+
+    {"device": "laptop",
+     "files": [{"provider": "claude" | "codex" | "gemini",
+                "path": "/abs/path/on/the/device.jsonl",
+                "generation": 0,            # bumped by the Shipper when the file shrank / was rewritten
+                "offset": 0,                # byte offset where data starts (Gemini: 0, the whole document)
+                "data": "<complete lines as UTF-8 text>",   # or
+                "data_b64": "<base64 of the raw bytes>",    # when the bytes are not valid UTF-8
+                "git": {"remote": ..., "branch": ..., "commit": ...} | null,
+                "parent_session": "<provider session id of the parent>" | null}]}
+
+Limits: ``MAX_COMPRESSED`` bytes on the wire and ``MAX_BODY`` bytes after gunzip (both
+16 MiB, settings ``INGEST_MAX_COMPRESSED`` / ``INGEST_MAX_BODY``): beyond them 413, and
+the Shipper splits the batch. Malformed JSON, a truncated gzip stream or a bad file
+entry: 400, nothing stored. Malformed JSONL *lines* are not errors: they are stored raw
+and reported per file under ``malformed`` (200).
+
+Response 200::
+
+    {"files": [{"path", "generation", "acked_offset", "lines_stored", "lines_duplicate",
+                "events_stored", "malformed": [{"offset", "error"}], "session_id",
+                "stale": true   # only when generation is older than the server's: nothing stored}],
+     "lines_stored": N, "lines_duplicate": N, "events_stored": N}
+
+``acked_offset`` is the end of what the server holds contiguously from offset 0 in that
+generation (durably: the transaction has committed with synchronous=FULL). Bytes after
+the last newline of ``data`` are not stored and not acknowledged (send them again once
+the line is complete). Everything in one request is one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+
+from django.conf import settings
+from django.http import JsonResponse
+from ninja import Router
+from ninja.security import HttpBearer
+
+from agents_ingest.ingest import FileChunk, IngestError, ingest_files
+from zerg_site.auth.tokens import check_token
+from zerg_site.models import ApiToken
+
+MiB = 1024 * 1024
+router = Router(tags=["agents"])
+
+
+def max_body() -> int:
+    return int(getattr(settings, "INGEST_MAX_BODY", 16 * MiB))
+
+
+def max_compressed() -> int:
+    return int(getattr(settings, "INGEST_MAX_COMPRESSED", 16 * MiB))
+
+
+class DeviceToken(HttpBearer):
+    """``Authorization: Bearer <device token>``; API tokens and sessions do not count here."""
+
+    def authenticate(self, request, token):
+        device = check_token(token, kind=ApiToken.DEVICE)
+        if device is not None:
+            request.device_token = device
+        return device
+
+
+def _error(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status)
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _read_body(request) -> bytes:
+    limit_wire, limit_body = max_compressed(), max_body()
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
+    if encoding not in ("gzip", "identity", ""):
+        raise BadRequest(415, f"Content-Encoding {encoding!r} is not supported: send gzip or nothing")
+    wire_limit = limit_wire if encoding == "gzip" else limit_body
+    if declared > wire_limit:
+        raise BadRequest(413, f"the body is {declared} bytes; the limit is {wire_limit} bytes"
+                              f"{' compressed' if encoding == 'gzip' else ''}: split the batch")
+    raw = request.read(wire_limit + 1)
+    if len(raw) > wire_limit:
+        raise BadRequest(413, f"the body exceeds {wire_limit} bytes: split the batch")
+    if encoding != "gzip":
+        return raw
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        body = inflater.decompress(raw, limit_body + 1)
+    except zlib.error as exc:
+        raise BadRequest(400, f"the gzip body is corrupt: {exc}") from None
+    if len(body) > limit_body:
+        raise BadRequest(413, f"the body exceeds {limit_body} bytes after decompression: split the batch")
+    if not inflater.eof:
+        raise BadRequest(400, "the gzip body is truncated (the stream ended early)")
+    return body
+
+
+def _int(entry: dict, key: str, where: str) -> int:
+    value = entry.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(400, f"{where}: {key} must be a non-negative integer")
+    return value
+
+
+def _parse(body: bytes) -> tuple[str, list[FileChunk]]:
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
+        raise BadRequest(400, 'the body must be a JSON object {"device": ..., "files": [...]}')
+    device = doc.get("device")
+    if device is not None and not isinstance(device, str):
+        raise BadRequest(400, "device must be a string")
+    chunks = []
+    for n, entry in enumerate(doc["files"]):
+        where = f"files[{n}]"
+        if not isinstance(entry, dict):
+            raise BadRequest(400, f"{where} must be an object")
+        path, provider = entry.get("path"), entry.get("provider")
+        if not isinstance(path, str) or not path:
+            raise BadRequest(400, f"{where}: path must be a non-empty string")
+        if not isinstance(provider, str):
+            raise BadRequest(400, f"{where}: provider must be a string")
+        has_text, has_b64 = entry.get("data") is not None, entry.get("data_b64") is not None
+        if has_text == has_b64:
+            raise BadRequest(400, f"{where}: send exactly one of data and data_b64")
+        if has_text:
+            if not isinstance(entry["data"], str):
+                raise BadRequest(400, f"{where}: data must be a string")
+            try:
+                data = entry["data"].encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(400, f"{where}: data is not valid UTF-8 text; send data_b64") from None
+        else:
+            try:
+                data = base64.b64decode(entry["data_b64"], validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise BadRequest(400, f"{where}: data_b64 is not valid base64") from None
+        git = entry.get("git")
+        if git is not None and not isinstance(git, dict):
+            raise BadRequest(400, f"{where}: git must be an object or null")
+        parent = entry.get("parent_session")
+        if parent is not None and not isinstance(parent, str):
+            raise BadRequest(400, f"{where}: parent_session must be a string or null")
+        chunks.append(FileChunk(provider=provider, path=path, data=data, offset=_int(entry, "offset", where),
+                                generation=_int(entry, "generation", where), git=git, parent_session=parent or None))
+    return (device or "").strip()[:100], chunks
+
+
+@router.post("/ingest", auth=DeviceToken(), summary="Store shipped session files (device token)")
+def ingest_view(request):
+    try:
+        device, chunks = _parse(_read_body(request))
+        if not device:
+            device = request.device_token.name[:100]
+        return ingest_files(device, chunks)
+    except BadRequest as exc:
+        return _error(exc.status, exc.detail)
+    except IngestError as exc:
+        return _error(400, str(exc))

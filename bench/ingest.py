@@ -1,0 +1,180 @@
+"""Ingest throughput through the HTTP API into SQLite, and the ratio to a bare executemany.
+
+    python bench/ingest.py [SIZE_MB]     # default 1024
+
+Replicates the fixtures (Claude Code, Claude CLI, Codex) to SIZE_MB of JSONL: copy k of a
+file gets its own path and session id, and every line gets a ``"_c": k`` field so no two
+lines are alike (as in real history; otherwise the content-addressed archive would store
+the repeats for free). A real ``zerg serve`` (fresh ZERG_HOME, synchronous=FULL) receives
+gzipped batches of about 4 MiB from one client, one request at a time, as the Shipper
+sends them. The figure is events stored / the sum of request round-trip times (building
+and gzipping the batches is the client's work and is not counted).
+
+Then the bare baseline: the rows the server stored (raw lines, file lines, events) are
+read back and inserted with ``sqlite3.executemany`` into an empty database with the same
+schema (indexes, FTS5 triggers), same pragmas, one transaction per request-sized batch.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import sqlite3
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import REPO, running_server, scratch, server_env, table  # noqa: F401
+from tests.procs import run_zerg
+
+FIXTURES = REPO.parent / "shared" / "fixtures"
+BATCH_BYTES = 4 * 1024 * 1024
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def sources():
+    out = [("claude", p) for p in sorted((FIXTURES / "claude").rglob("*.jsonl"))]
+    out += [("claude", p) for p in sorted((FIXTURES / "claude-cli").glob("*.jsonl"))]
+    out += [("codex", p) for p in sorted((FIXTURES / "codex").glob("*.jsonl"))]
+    return [(prov, p, p.read_bytes()) for prov, p in out if p.stat().st_size]
+
+
+def replica(k: int, provider: str, path: Path, data: bytes) -> tuple[str, bytes]:
+    tag = f"{k:06x}".encode()
+
+    def retag(match):  # a per-copy session id: the last 6 hex digits carry the copy number
+        return match.group(0)[:-6] + tag
+
+    if provider == "codex":
+        data = UUID.sub(retag, data)
+    lines = [b'{"_c":%d,' % k + line[1:] if line.startswith(b"{") else line
+             for line in data.splitlines(keepends=True)]
+    stem = path.stem
+    new_stem = UUID.sub(retag, stem.encode()).decode() if UUID.search(stem.encode()) else f"{stem}-{k:06x}"
+    rel = path.relative_to(FIXTURES).parent
+    return f"/bench/{k}/{rel}/{new_stem}{path.suffix}", b"".join(lines)
+
+
+def batches(size_bytes: int):
+    files = sources()
+    total, k = 0, 0
+    batch, used = [], 0
+    while total < size_bytes:
+        for provider, path, data in files:
+            new_path, new_data = replica(k, provider, path, data)
+            batch.append({"provider": provider, "path": new_path, "generation": 0, "offset": 0,
+                          "data": new_data.decode("utf-8"), "git": None, "parent_session": None})
+            used += len(new_data)
+            total += len(new_data)
+            if used >= BATCH_BYTES:
+                yield batch, used
+                batch, used = [], 0
+        k += 1
+    if batch:
+        yield batch, used
+
+
+def post(url: str, token: str, body: bytes) -> dict:
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.loads(response.read())
+
+
+def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tuple[float, int]:
+    src = sqlite3.connect(source_db)
+    schema = [row[0] for row in src.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT IN ('timeline_event_fts_data', 'timeline_event_fts_idx', 'timeline_event_fts_docsize', "
+        "'timeline_event_fts_config', 'timeline_event_fts_content') ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END")]
+    dst = sqlite3.connect(target_db, isolation_level=None)
+    dst.execute("PRAGMA journal_mode=WAL")
+    dst.execute("PRAGMA synchronous=FULL")
+    dst.execute("PRAGMA foreign_keys=ON")
+    for sql in schema:
+        if sql.startswith("CREATE TABLE \"timeline_event_fts") or "fts5" in sql or not sql.strip():
+            if "VIRTUAL" not in sql:
+                continue
+        dst.execute(sql)
+    # the rows the server stored, read back whole (so reading is not timed)
+    data = {}
+    for name in ("timeline_session", "timeline_sourcefile", "timeline_rawline", "timeline_fileline", "timeline_event"):
+        cursor = src.execute(f"SELECT * FROM {name} ORDER BY id")
+        columns = [d[0] for d in cursor.description]
+        data[name] = (columns, cursor.fetchall())
+    events = len(data["timeline_event"][1])
+    start = time.perf_counter()
+    dst.execute("PRAGMA defer_foreign_keys=ON")
+    for name in ("timeline_session", "timeline_sourcefile"):
+        columns, rows = data[name]
+        dst.execute("BEGIN IMMEDIATE")
+        dst.executemany(f"INSERT INTO {name} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})", rows)
+        dst.execute("COMMIT")
+    # One transaction per request-sized slice of raw lines, with the file lines and events that
+    # point into that slice (so foreign keys hold at every commit, as on the server).
+    raw_cols, raw_rows = data["timeline_rawline"]
+    parts = max(1, batches_count)
+    bounds = [raw_rows[min(len(raw_rows) - 1, (i + 1) * len(raw_rows) // parts - 1)][0] for i in range(parts)]
+    groups = {name: [[] for _ in range(parts)] for name in ("timeline_fileline", "timeline_event")}
+    import bisect
+    for name in groups:
+        columns, rows = data[name]
+        at = columns.index("line_id")
+        for row in rows:
+            groups[name][min(parts - 1, bisect.bisect_left(bounds, row[at] or 0))].append(row)
+    for i in range(parts):
+        dst.execute("BEGIN IMMEDIATE")
+        chunk = raw_rows[i * len(raw_rows) // parts:(i + 1) * len(raw_rows) // parts]
+        dst.executemany(f"INSERT INTO timeline_rawline ({','.join(raw_cols)}) VALUES "
+                        f"({','.join('?' * len(raw_cols))})", chunk)
+        for name in ("timeline_fileline", "timeline_event"):
+            columns = data[name][0]
+            dst.executemany(f"INSERT INTO {name} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})",
+                            groups[name][i])
+        dst.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    return elapsed, events
+
+
+def main() -> None:
+    size_mb = float(sys.argv[1]) if len(sys.argv) > 1 else 1024
+    with scratch() as root, server_env(root) as env, running_server(root, env) as server:
+        server.wait_healthy()
+        done = run_zerg(["token", "create", "--json", "--device", "bench"], env)
+        token = json.loads(done.stdout)["token"]
+        url = server.url + "/api/agents/ingest"
+        sent = events = lines = requests = 0
+        spent = 0.0
+        wall = time.perf_counter()
+        for batch, used in batches(int(size_mb * 1024 * 1024)):
+            body = gzip.compress(json.dumps({"device": "bench", "files": batch}).encode(), compresslevel=1)
+            t0 = time.perf_counter()
+            answer = post(url, token, body)
+            spent += time.perf_counter() - t0
+            sent += used
+            events += answer["events_stored"]
+            lines += answer["lines_stored"]
+            requests += 1
+            if requests % 25 == 0:
+                print(f"  {sent / 1e6:.0f} MB, {events} events, {events / spent:.0f} events/s", file=sys.stderr)
+        wall = time.perf_counter() - wall
+        db = Path(env["ZERG_HOME"]) / "zerg.db"
+        db_size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("zerg.db-*"))
+        bare_s, bare_events = bare_executemany(db, root / "bare.db", requests)
+    http_eps = events / spent
+    bare_eps = bare_events / bare_s
+    print(table([
+        ("JSONL shipped", f"{sent / 1e6:.0f} MB in {requests} requests"),
+        ("lines / events stored", f"{lines} / {events}"),
+        ("ingest through HTTP (server time)", f"{http_eps:,.0f} events/s ({sent / 1e6 / spent:.1f} MB/s)"),
+        ("wall time incl. client batching", f"{wall:.0f} s"),
+        ("bare executemany, same rows and schema", f"{bare_eps:,.0f} events/s ({bare_s:.1f} s)"),
+        ("ratio HTTP / bare", f"{http_eps / bare_eps:.2f}"),
+        ("database size", f"{db_size / 1e6:.0f} MB"),
+    ], ("figure", "value")))
+
+
+if __name__ == "__main__":
+    main()

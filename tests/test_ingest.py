@@ -1,0 +1,274 @@
+"""POST /api/agents/ingest: the fixtures shipped through the HTTP API, idempotency,
+generations, subagents, export, and bad input (nothing stored half-way)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from agents_ingest.ingest import FileChunk, ingest_files
+from timeline.export import export_bytes
+from timeline.models import Event, FileLine, RawLine, Session, SourceFile
+from zerg_site.auth.tokens import create_token, revoke_token
+from zerg_site.models import ApiToken
+from zerg_site.models import Event as LogEvent
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+URL = "/api/agents/ingest"
+
+# Written down from the raw files (see tests/test_parsers_*.py for the per-file counts):
+ALL_LINES = 3481  # newline-terminated lines in every .jsonl fixture (Claude 3031, CLI 14, Codex 436)
+DISTINCT_LINES = 3452  # distinct byte strings among them: the archive stores each once
+# Events, from the per-kind totals written down in tests/test_parsers_*.py: Claude + CLI 3063, Codex 414;
+# an event is stored once per session, so lines repeated inside one session add nothing: 12
+# permission-mode/last-prompt repeats in ef958aa1, and turn-2.jsonl re-writes all 13 lines of turn-1.jsonl
+# (same session id a1b2c3d4-...), which yield 11 events.
+ALL_EVENTS = 3063 + 414 - 12 - 11
+
+
+def fixture_files():
+    files = sorted((FIXTURES / "claude").rglob("*.jsonl")) + sorted((FIXTURES / "claude-cli").glob("*.jsonl"))
+    out = [("claude", p) for p in files]
+    out += [("codex", p) for p in sorted((FIXTURES / "codex").glob("*.jsonl"))]
+    assert len(out) == 101 + 4
+    return out
+
+
+def entry(provider, path, data: bytes, offset=0, generation=0, **extra):
+    item = {"provider": provider, "path": str(path), "generation": generation, "offset": offset,
+            "git": None, "parent_session": None, **extra}
+    try:
+        item["data"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        item["data_b64"] = base64.b64encode(data).decode()
+    return item
+
+
+@pytest.fixture
+def device_token(db):
+    _, secret = create_token("laptop", kind=ApiToken.DEVICE)
+    return secret
+
+
+@pytest.fixture
+def device(device_token):
+    return Client(HTTP_AUTHORIZATION=f"Bearer {device_token}")
+
+
+def post(client, body, gz=False, **headers):
+    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    if gz:
+        raw = gzip.compress(raw)
+        headers["HTTP_CONTENT_ENCODING"] = "gzip"
+    return client.post(URL, raw, content_type="application/json", **headers)
+
+
+def ship_all(client, gz=True):
+    totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0}
+    batch = []
+    for provider, path in fixture_files():
+        batch.append(entry(provider, path, path.read_bytes()))
+        if len(batch) == 10:
+            r = post(client, {"device": "laptop", "files": batch}, gz=gz)
+            assert r.status_code == 200, r.content
+            for k in totals:
+                totals[k] += r.json()[k]
+            batch = []
+    if batch:
+        r = post(client, {"device": "laptop", "files": batch}, gz=gz)
+        assert r.status_code == 200, r.content
+        for k in totals:
+            totals[k] += r.json()[k]
+    return totals
+
+
+def stored():
+    return (RawLine.objects.count(), FileLine.objects.count(), Event.objects.count(), Session.objects.count())
+
+
+def test_fixtures_shipped_twice_store_everything_once(device):
+    first = ship_all(device)
+    assert first == {"lines_stored": ALL_LINES, "lines_duplicate": 0, "events_stored": ALL_EVENTS}
+    assert RawLine.objects.count() == DISTINCT_LINES
+    assert FileLine.objects.count() == ALL_LINES
+    assert Event.objects.count() == ALL_EVENTS
+    assert Session.objects.filter(malformed_count__gt=0).count() == 0
+    before = stored()
+    second = ship_all(device, gz=False)
+    assert second == {"lines_stored": 0, "lines_duplicate": ALL_LINES, "events_stored": 0}
+    assert stored() == before
+    # every non-empty file exports byte for byte
+    for provider, path in fixture_files():
+        data = path.read_bytes()
+        source = SourceFile.objects.get(device="laptop", path=str(path))
+        if data:
+            assert export_bytes(source.session) == data or source.session.files.count() > 1, path
+    # subagents hang under their parents
+    parent = Session.objects.get(provider="claude", provider_session_id="ef958aa1-0e93-49f0-bb71-150f63befcd1")
+    assert parent.subagents.count() == 6
+    old = Session.objects.get(provider_session_id="agent-88061e52")
+    assert old.parent.provider_session_id == "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
+    codex = Session.objects.get(provider="codex", provider_session_id="019e1625-789d-76c0-80ab-3724b5ddb799")
+    assert codex.cwd.endswith("codemie-code") and codex.output_tokens > 0 and codex.event_count == 371
+    assert LogEvent.objects.filter(topic="timeline", kind="timeline.ingested").count() == 11
+
+
+def test_resend_after_crash_and_partial_trailing_line(device):
+    path = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
+    data = path.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    half_line = cut + 40  # a half-written line after the cut
+    r = post(device, {"device": "d", "files": [entry("codex", path, data[:half_line])]}).json()
+    assert r["files"][0]["acked_offset"] == cut  # the incomplete tail is neither stored nor acknowledged
+    lines_first = r["lines_stored"]
+    # the Shipper crashed before saving the ack: it re-sends everything from 0
+    r = post(device, {"device": "d", "files": [entry("codex", path, data)]}).json()
+    f = r["files"][0]
+    assert f["acked_offset"] == len(data)
+    assert f["lines_duplicate"] == lines_first
+    assert lines_first + f["lines_stored"] == data.count(b"\n")
+    session = Session.objects.get(provider="codex")
+    assert session.event_count == 371 == Event.objects.count()
+    assert export_bytes(session) == data
+    # a chunk beyond a gap is stored but the ack stays at the contiguous end
+    other = {"device": "d", "files": [entry("codex", "/x/rollout-2025-01-01T00-00-00-abc.jsonl",
+                                            b'{"type":"event_msg","payload":{"type":"x"}}\n', offset=500)]}
+    assert post(device, other).json()["files"][0]["acked_offset"] == 0
+
+
+def test_rewritten_file_new_generation_does_not_duplicate(device):
+    path = FIXTURES / "claude/real_projects/-src-deep-manifest/a7da6a22-facc-4fcd-8bab-f83c87862004.jsonl"
+    data = path.read_bytes()
+    post(device, {"device": "d", "files": [entry("claude", path, data)]})
+    events, raws = Event.objects.count(), RawLine.objects.count()
+    # /rewind: the file was rewritten shorter, then grew with one new line
+    lines = data.splitlines(keepends=True)
+    rewritten = b"".join(lines[:-3]) + json.dumps(
+        {"type": "user", "uuid": "new-1", "message": {"role": "user", "content": "a different path"}}).encode() + b"\n"
+    r = post(device, {"device": "d", "files": [entry("claude", path, rewritten, generation=1)]}).json()
+    assert r["events_stored"] == 1 and r["files"][0]["acked_offset"] == len(rewritten)
+    assert Event.objects.count() == events + 1 and RawLine.objects.count() == raws + 1
+    session = Session.objects.get(provider_session_id="a7da6a22-facc-4fcd-8bab-f83c87862004")
+    assert export_bytes(session) == rewritten
+    # a late batch of the old generation is acknowledged as stale and stores nothing
+    r = post(device, {"device": "d", "files": [entry("claude", path, data, generation=0)]}).json()
+    assert r["files"][0]["stale"] is True and r["lines_stored"] == 0 and Event.objects.count() == events + 1
+
+
+def test_gemini_document_rewrites(device):
+    doc = {"sessionId": "gem-1", "startTime": "2025-06-01T10:00:00Z", "messages": [
+        {"id": "m1", "timestamp": "2025-06-01T10:00:01Z", "type": "user", "content": "hello gemini"}]}
+    path = "/h/.gemini/tmp/abc/chats/session-1.json"
+    r = post(device, {"device": "d", "files": [entry("gemini", path, json.dumps(doc).encode())]}).json()
+    assert r["events_stored"] == 1 and r["lines_stored"] == 1
+    r = post(device, {"device": "d", "files": [entry("gemini", path, json.dumps(doc).encode())]}).json()
+    assert r["events_stored"] == 0 and r["lines_stored"] == 0 and r["lines_duplicate"] == 1
+    doc["messages"].append({"id": "m2", "type": "gemini", "content": "hi", "tokens": {"input": 7, "output": 2}})
+    whole = json.dumps(doc, indent=2).encode()
+    r = post(device, {"device": "d", "files": [entry("gemini", path, whole, generation=1)]}).json()
+    assert r["events_stored"] == 1
+    session = Session.objects.get(provider="gemini")
+    assert (session.event_count, session.input_tokens, session.output_tokens) == (2, 7, 2)
+    assert export_bytes(session) == whole
+
+
+def test_malformed_lines_are_kept_counted_and_reported(device):
+    good = json.dumps({"type": "user", "uuid": "u", "message": {"role": "user", "content": "hi"}}).encode()
+    data = good + b"\n{truncated json\n" + b"\xff\xfe not utf8\n" + b'{"type":"mystery"}\n'
+    r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-1.jsonl", data)]})
+    assert r.status_code == 200
+    f = r.json()["files"][0]
+    assert [m["offset"] for m in f["malformed"]] == [len(good) + 1, len(good) + 1 + 16]
+    assert f["lines_stored"] == 4 and f["events_stored"] == 4
+    session = Session.objects.get(provider_session_id="s-1")
+    assert (session.malformed_count, session.unknown_count) == (2, 1)
+    assert export_bytes(session) == data  # lossless, invalid bytes included
+
+
+@pytest.mark.parametrize("case", ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_b64"])
+def test_bad_requests_store_nothing(device, case):
+    good = entry("claude", "/a/s.jsonl", b'{"type":"user","message":{"content":"x"}}\n')
+    body = {"device": "d", "files": [good]}
+    if case == "truncated_gzip":
+        raw = gzip.compress(json.dumps(body).encode())[:-12]
+        r = device.post(URL, raw, content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+        assert "truncated" in r.json()["detail"]
+    elif case == "bad_json":
+        r = post(device, b'{"device": "d", "files": [')
+    elif case == "bad_provider":
+        r = post(device, {"device": "d", "files": [good, {**good, "path": "/b", "provider": "vim"}]})
+        assert "vim" in r.json()["detail"]
+    elif case == "bad_entry":
+        r = post(device, {"device": "d", "files": [good, {**good, "path": "/c", "offset": -1}]})
+    else:
+        r = post(device, {"device": "d", "files": [good, {"provider": "claude", "path": "/c", "data_b64": "***"}]})
+    assert r.status_code == 400, r.content
+    assert r.json()["detail"]
+    assert stored() == (0, 0, 0, 0) and SourceFile.objects.count() == 0
+
+
+def test_oversized_bodies_are_413(device, settings):
+    settings.INGEST_MAX_BODY = 10_000
+    settings.INGEST_MAX_COMPRESSED = 2_000
+    line = json.dumps({"type": "user", "message": {"content": "y" * 200}}).encode() + b"\n"
+    body = {"device": "d", "files": [entry("claude", "/a/s.jsonl", line * 60)]}
+    r = post(device, body)
+    assert r.status_code == 413 and "split" in r.json()["detail"]
+    r = post(device, body, gz=True)  # small on the wire, too big once inflated
+    assert r.status_code == 413 and "decompression" in r.json()["detail"]
+    noise = {"device": "d", "files": [entry("claude", "/a/s.jsonl", os.urandom(4000))]}
+    r = post(device, noise, gz=True)
+    assert r.status_code == 413
+    assert stored() == (0, 0, 0, 0)
+
+
+def test_auth_device_tokens_only(db, owner_client, api_token, device_token):
+    body = json.dumps({"device": "d", "files": []})
+    assert Client().post(URL, body, content_type="application/json").status_code == 401
+    bad = Client(HTTP_AUTHORIZATION="Bearer zerg_nope")
+    assert bad.post(URL, body, content_type="application/json").status_code == 401
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+    assert api.post(URL, body, content_type="application/json").status_code == 401
+    assert owner_client.post(URL, body, content_type="application/json").status_code == 401
+    ok = Client(HTTP_AUTHORIZATION=f"Bearer {device_token}")
+    assert ok.post(URL, body, content_type="application/json").status_code == 200
+    revoke_token(ApiToken.objects.get(kind=ApiToken.DEVICE).id)
+    assert ok.post(URL, body, content_type="application/json").status_code == 401
+
+
+def test_device_token_cannot_read_the_timeline(device):
+    assert device.get("/api/timeline/sessions").status_code in (401, 404)
+
+
+def test_direct_ingest_and_parent_from_wire(db):
+    child = b'{"type":"user","message":{"content":"sub task"}}\n'
+    res = ingest_files("server", [FileChunk("claude", "/p/agent-zz.jsonl", child, parent_session="parent-1",
+                                            git={"remote": "git@h:r.git", "branch": "dev", "commit": "abc"})])
+    assert res["events_stored"] == 1
+    session = Session.objects.get(provider_session_id="agent-zz")
+    assert session.parent.provider_session_id == "parent-1"
+    assert (session.git_remote, session.git_branch, session.git_commit) == ("git@h:r.git", "dev", "abc")
+
+
+def test_usage_counted_once_per_message_across_requests(device):
+    usage = {"input_tokens": 3, "output_tokens": 11, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 7}
+
+    def line(uuid, block):
+        return json.dumps({"type": "assistant", "uuid": uuid, "sessionId": "s-u", "message": {
+            "id": "msg_same", "role": "assistant", "model": "m", "usage": usage, "content": [block]}}).encode() + b"\n"
+
+    first = line("a1", {"type": "thinking", "thinking": "hm"})
+    second = line("a2", {"type": "text", "text": "done"})
+    path = "/p/.claude/projects/-x/s-u.jsonl"
+    post(device, {"device": "d", "files": [entry("claude", path, first)]})
+    post(device, {"device": "d", "files": [entry("claude", path, second, offset=len(first))]})
+    session = Session.objects.get(provider_session_id="s-u")
+    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens,
+            session.cache_creation_tokens) == (3, 11, 5, 7)
+    assert session.event_count == 2 and export_bytes(session) == first + second

@@ -1,0 +1,115 @@
+"""Full-text search (SQLite FTS5 / Postgres tsvector) over the fixtures, filters, sorts, snippets,
+and the index kept current on insert and delete. Runs on both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from agents_ingest.ingest import FileChunk, ingest_files
+from timeline.models import Event, Session
+from timeline.search import Filters, fts5_query, search
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+ROLLOUT = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
+CLAUDE = FIXTURES / "claude/real_projects/-src-deep-manifest/a7da6a22-facc-4fcd-8bab-f83c87862004.jsonl"
+SOUND = FIXTURES / "claude/real_projects/-Users-dain-workspace-JSSoundRecorder/7acd37a8-2745-4b58-a8a9-46164b22ad9e.jsonl"
+
+
+def load(*paths):
+    for path in paths:
+        provider = "codex" if "codex" in path.parts else "claude"
+        ingest_files("laptop", [FileChunk(provider, str(path), path.read_bytes())])
+
+
+def line(obj) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+@pytest.fixture
+def archive(db):
+    load(ROLLOUT, CLAUDE, SOUND)
+    extra = b"".join([
+        line({"type": "user", "uuid": "x1", "timestamp": "2024-01-01T00:00:00Z", "cwd": "/w/zebra",
+              "message": {"role": "user", "content": "please fix the <script>alert(1)</script> quokka parser"}}),
+        line({"type": "assistant", "uuid": "x2", "timestamp": "2024-01-02T00:00:00Z",
+              "message": {"id": "m", "role": "assistant", "content": [
+                  {"type": "tool_use", "id": "t", "name": "Grep", "input": {"pattern": "quokka"}}]}}),
+        line({"type": "user", "uuid": "x3", "timestamp": "2024-01-03T00:00:00Z",
+              "message": {"role": "user", "content": [
+                  {"type": "tool_result", "tool_use_id": "t", "content": "src/quokka.py:1: the quokka parser"}]}}),
+    ])
+    ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w-zebra/zz-1.jsonl", extra,
+                                    git={"branch": "feature/q"})])
+
+
+def test_fts5_query_is_safe():
+    assert fts5_query('plan AND (mode "exact phrase" NEAR*') == '"plan" "AND" "mode" "exact phrase" "NEAR"'
+    assert fts5_query('"" ( ) *') == ""
+
+
+def test_phrase_from_a_fixture_is_found_with_a_highlight(archive):
+    result = search("Compaction Config")
+    assert result["hits"], "a phrase written in the Codex rollout must be found"
+    hit = result["hits"][0]
+    assert hit["session"]["provider_session_id"] == "019e1625-789d-76c0-80ab-3724b5ddb799"
+    assert "<mark>" in hit["snippet"]
+    event = Event.objects.get(id=hit["event_id"])
+    assert event.session_id == hit["session_id"] and event.ordinal == hit["ordinal"]
+    assert "compaction" in (event.text + event.tool_input + event.tool_output).lower()
+
+
+def test_text_tool_names_inputs_and_outputs_are_indexed(archive):
+    kinds = {h["kind"] for h in search("quokka", limit=50)["hits"]}
+    assert kinds == {"message", "tool_call", "tool_result"}
+    assert {h["kind"] for h in search("Grep", limit=50)["hits"]} >= {"tool_call"}
+    assert search("quokka", Filters(tool="Grep"))["hits"][0]["tool_name"] == "Grep"
+
+
+def test_snippets_are_escaped(archive):
+    hit = search("quokka", Filters(role="user", kind="message"))["hits"][0]
+    # no markup but <mark> (SQLite escapes the tag, Postgres' headline parser drops it)
+    assert "<" not in hit["snippet"].replace("<mark>", "").replace("</mark>", "")
+    assert "<mark>quokka</mark>" in hit["snippet"]
+
+
+def test_filters(archive):
+    assert search("quokka", Filters(provider="codex"))["hits"] == []
+    assert len(search("quokka", Filters(provider="claude", device="desk"))["hits"]) == 3
+    assert len(search("quokka", Filters(project="zebra", branch="feature/q"))["hits"]) == 3
+    assert search("quokka", Filters(branch="main"))["hits"] == []
+    jan2 = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    assert [h["ordinal"] for h in search("quokka", Filters(since=jan2), sort="recency")["hits"]] == [2, 1]
+    assert [h["ordinal"] for h in search("quokka", Filters(until=jan2))["hits"]] == [0]
+    assert len(search("quokka", Filters(role="user"))["hits"]) == 2
+    codex_hits = search("Compaction", Filters(provider="codex"), limit=5)["hits"]
+    assert codex_hits and all(h["session"]["provider"] == "codex" for h in codex_hits)
+
+
+def test_sort_and_paging(archive):
+    recent = search("quokka", sort="recency")["hits"]
+    assert [h["timestamp"][:10] for h in recent] == ["2024-01-03", "2024-01-02", "2024-01-01"]
+    scores = [h["score"] for h in search("parser", limit=50)["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    page1 = search("quokka", sort="recency", limit=2)
+    page2 = search("quokka", sort="recency", limit=2, offset=2)
+    assert page1["has_more"] and not page2["has_more"]
+    assert [h["event_id"] for h in page1["hits"] + page2["hits"]] == [h["event_id"] for h in recent]
+    with pytest.raises(ValueError):
+        search("x", sort="sideways")
+
+
+def test_index_follows_deletes_and_rebuilds(archive):
+    call_command("prune_sessions", "--days", "365", stdout=StringIO())  # the 2024 session goes
+    assert not Session.objects.filter(provider_session_id="zz-1").exists()
+    assert search("quokka")["hits"] == []
+    out = StringIO()
+    call_command("rebuild_search_index", stdout=out)
+    assert out.getvalue()
+    assert search("Compaction Config")["hits"]
+    assert search("quokka")["hits"] == []

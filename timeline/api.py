@@ -1,0 +1,126 @@
+"""``/api/timeline/``: sessions, one session with its events, search and export (owner auth).
+
+``{id}`` is Zerg's session id (digits) or the provider's session id.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
+from django.db.models import Count
+from django.http import Http404, StreamingHttpResponse
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils import timezone as dj_tz
+from ninja import Router
+from ninja.errors import HttpError
+
+from timeline.export import iter_file_bytes, main_file
+from timeline.models import Event, Session
+from timeline.search import Filters, search
+
+router = Router(tags=["timeline"])
+MAX_PAGE = 200
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        day = parse_date(value)
+        if day is None:
+            raise HttpError(400, f"{name} must be an ISO date or date-time, such as 2025-06-01")
+        parsed = datetime(day.year, day.month, day.day)
+    if dj_tz.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed
+
+
+def get_session(session_id: str) -> Session:
+    qs = Session.objects.select_related("parent")
+    if session_id.isdigit():
+        session = qs.filter(pk=int(session_id)).first()
+        if session is not None:
+            return session
+    session = qs.filter(provider_session_id=session_id).order_by("id").first()
+    if session is None:
+        raise Http404("no such session")
+    return session
+
+
+@router.get("/sessions")
+def list_sessions(request, provider: str | None = None, project: str | None = None, device: str | None = None,
+                  branch: str | None = None, since: str | None = None, until: str | None = None,
+                  subagents: bool = False, limit: int = 50, offset: int = 0):
+    """Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``."""
+    qs = Session.objects.all()
+    if not subagents:
+        qs = qs.filter(parent__isnull=True)
+    for field, value in (("provider", provider), ("project", project), ("device", device), ("git_branch", branch)):
+        if value:
+            qs = qs.filter(**{field: value})
+    start, end = _when(since, "since"), _when(until, "until")
+    if start:
+        qs = qs.filter(ended_at__gte=start)
+    if end:
+        qs = qs.filter(started_at__lt=end)
+    limit = max(1, min(limit, MAX_PAGE))
+    offset = max(0, offset)
+    total = qs.count()
+    rows = list(qs.order_by("-ended_at", "-id")[offset:offset + limit])
+    counts = dict(Session.objects.filter(parent__in=[s.id for s in rows]).values("parent")
+                  .annotate(n=Count("id")).values_list("parent", "n"))
+    sessions = [{**s.as_dict(), "subagent_count": counts.get(s.id, 0)} for s in rows]
+    return {"sessions": sessions, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/sessions/{session_id}")
+def session_detail(request, session_id: str, after: int = -1, limit: int = 200, kind: str | None = None):
+    """A session, its subagents, and a page of its events (``after`` = the last ordinal seen)."""
+    session = get_session(session_id)
+    limit = max(1, min(limit, 1000))
+    events = Event.objects.filter(session=session, ordinal__gt=after)
+    if kind:
+        events = events.filter(kind=kind)
+    page = list(events.order_by("ordinal")[:limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "session": session.as_dict(),
+        "parent": session.parent.as_dict() if session.parent else None,
+        "subagents": [s.as_dict() for s in session.subagents.order_by("started_at", "id")],
+        "events": [e.as_dict() for e in page],
+        "next_after": page[-1].ordinal if more and page else None,
+    }
+
+
+@router.get("/search")
+def search_view(request, q: str, provider: str | None = None, project: str | None = None,
+                device: str | None = None, branch: str | None = None, since: str | None = None,
+                until: str | None = None, role: str | None = None, tool: str | None = None,
+                kind: str | None = None, session: str | None = None, sort: str = "relevance",
+                limit: int = 20, offset: int = 0):
+    """Events matching ``q`` (all words; "quoted phrases"), with a highlighted snippet each."""
+    if sort not in ("relevance", "recency"):
+        raise HttpError(400, "sort must be relevance or recency")
+    filters = Filters(provider=provider, project=project, device=device, branch=branch,
+                      since=_when(since, "since"), until=_when(until, "until"), role=role, tool=tool, kind=kind,
+                      session_id=get_session(session).id if session else None)
+    result = search(q, filters, sort=sort, limit=limit, offset=offset)
+    return {"q": q, "sort": sort, "limit": max(1, min(limit, 200)), "offset": max(0, offset), **result}
+
+
+@router.get("/sessions/{session_id}/export")
+def export_view(request, session_id: str):
+    """The original session file, byte for byte (its current generation)."""
+    session = get_session(session_id)
+    source = main_file(session)
+    if source is None:
+        raise Http404("this session has no stored file")
+    name = os.path.basename(source.path) or f"session-{session.id}.jsonl"
+    content_type = "application/json" if source.provider == "gemini" else "application/x-ndjson"
+    response = StreamingHttpResponse(iter_file_bytes(source), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name.replace(chr(34), "")}"'
+    return response

@@ -1,0 +1,174 @@
+"""The session archive: sessions, their events, and the lossless source-line archive.
+
+Raw lines are stored once, content-addressed (``RawLine``, keyed by a digest of the
+bytes); a file's layout is ``FileLine`` rows (file, generation, byte offset -> raw
+line). Events point at the raw line they came from; nothing is copied per event.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Session(models.Model):
+    CLAUDE, CODEX, GEMINI = "claude", "codex", "gemini"
+    PROVIDERS = [(CLAUDE, "Claude Code"), (CODEX, "Codex"), (GEMINI, "Gemini CLI")]
+
+    provider = models.CharField(max_length=16, choices=PROVIDERS)
+    provider_session_id = models.CharField(max_length=200)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subagents")
+    project = models.CharField(max_length=300, blank=True, default="")
+    cwd = models.TextField(blank=True, default="")
+    device = models.CharField(max_length=100, blank=True, default="")
+    git_remote = models.TextField(blank=True, default="")
+    git_branch = models.CharField(max_length=300, blank=True, default="")
+    git_commit = models.CharField(max_length=64, blank=True, default="")
+    title = models.TextField(blank=True, default="")
+    model = models.CharField(max_length=100, blank=True, default="")
+    version = models.CharField(max_length=50, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_creation_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.FloatField(null=True, blank=True)
+    event_count = models.IntegerField(default=0)
+    malformed_count = models.IntegerField(default=0)
+    unknown_count = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "provider_session_id"], name="session_provider_sid")]
+        indexes = [
+            models.Index(fields=["-ended_at"], name="session_ended"),
+            models.Index(fields=["project", "-ended_at"], name="session_project"),
+            models.Index(fields=["device", "-ended_at"], name="session_device"),
+            models.Index(fields=["git_branch"], name="session_branch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_session_id}"
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "provider_session_id": self.provider_session_id,
+            "parent_id": self.parent_id,
+            "project": self.project,
+            "cwd": self.cwd,
+            "device": self.device,
+            "git": {"remote": self.git_remote, "branch": self.git_branch, "commit": self.git_commit},
+            "title": self.title,
+            "model": self.model,
+            "version": self.version,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "tokens": {"input": self.input_tokens, "output": self.output_tokens,
+                       "cache_read": self.cache_read_tokens, "cache_creation": self.cache_creation_tokens},
+            "cost_usd": self.cost_usd,
+            "event_count": self.event_count,
+            "malformed_count": self.malformed_count,
+            "unknown_count": self.unknown_count,
+        }
+
+
+class SourceFile(models.Model):
+    """A session file on a device, as the Shipper tails it."""
+
+    device = models.CharField(max_length=100)
+    path = models.TextField()
+    provider = models.CharField(max_length=16)
+    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.CASCADE, related_name="files")
+    generation = models.IntegerField(default=0)
+    size = models.BigIntegerField(default=0, help_text="bytes stored contiguously from offset 0 in this generation")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "path"], name="sourcefile_device_path")]
+
+    def __str__(self) -> str:
+        return f"{self.device}:{self.path}"
+
+
+class RawLine(models.Model):
+    """One distinct raw line (or Gemini document), byte for byte, stored once."""
+
+    digest = models.CharField(max_length=32, unique=True)  # sha256 of the bytes, first 128 bits, hex
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class FileLine(models.Model):
+    """Where a raw line sits: file, generation, byte offset."""
+
+    file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="lines")
+    generation = models.IntegerField()
+    offset = models.BigIntegerField()
+    line = models.ForeignKey(RawLine, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["file", "generation", "offset"], name="fileline_pos")]
+
+
+class Event(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    ordinal = models.IntegerField()
+    key = models.CharField(max_length=100)  # identity within the session (raw line digest : block index)
+    kind = models.CharField(max_length=20)
+    role = models.CharField(max_length=20, blank=True, default="")
+    record_type = models.CharField(max_length=100, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    tool_name = models.CharField(max_length=200, blank=True, default="")
+    tool_input = models.TextField(blank=True, default="")
+    tool_output = models.TextField(blank=True, default="")
+    tool_call_id = models.CharField(max_length=200, blank=True, default="")
+    message_id = models.CharField(max_length=200, blank=True, default="")
+    usage = models.JSONField(null=True, blank=True)
+    model = models.CharField(max_length=100, blank=True, default="")
+    timestamp = models.DateTimeField(null=True, blank=True)
+    uuid = models.CharField(max_length=100, blank=True, default="")
+    parent_uuid = models.CharField(max_length=100, blank=True, default="")
+    is_sidechain = models.BooleanField(default=False)
+    line = models.ForeignKey(RawLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    offset = models.BigIntegerField(null=True, blank=True)  # of the source line in its file
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "key"], name="event_session_key"),
+            models.UniqueConstraint(fields=["session", "ordinal"], name="event_session_ordinal"),
+        ]
+        indexes = [
+            models.Index(fields=["timestamp"], name="event_timestamp"),
+            models.Index(fields=["tool_name"], name="event_tool"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.ordinal} {self.kind}"
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "ordinal": self.ordinal,
+            "kind": self.kind,
+            "role": self.role,
+            "record_type": self.record_type,
+            "text": self.text,
+            "tool_name": self.tool_name,
+            "tool_input": self.tool_input,
+            "tool_output": self.tool_output,
+            "tool_call_id": self.tool_call_id,
+            "usage": self.usage,
+            "model": self.model,
+            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
+            "uuid": self.uuid,
+            "parent_uuid": self.parent_uuid,
+            "is_sidechain": self.is_sidechain,
+            "offset": self.offset,
+        }
