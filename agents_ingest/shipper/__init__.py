@@ -1,0 +1,14 @@
+"""The ``zerg ship`` client: finds local agent session files and ships them to a Zerg server.
+
+It runs on the owner's laptop, so nothing here imports Django: only the standard library
+and, when installed, ``watchdog`` for file-system events.
+
+- :mod:`.state`   ``$ZERG_HOME/shipper.db``: the server, the token, and per file the
+  generation, the queued and the acknowledged byte offsets.
+- :mod:`.sources` where the Claude Code, Codex and Gemini files are.
+- :mod:`.tail`    complete-line reads from a byte offset, rewrite detection.
+- :mod:`.client`  the HTTP client (gzip, typed errors, ``Retry-After``).
+- :mod:`.ship`    the shipping loop: batches, splitting on 413, backoff, acks.
+- :mod:`.watch`   ``zerg ship`` without ``--once``: file events plus periodic rescans.
+- :mod:`.service` the systemd user unit / launchd agent for ``zerg ship --install``.
+"""

@@ -1,0 +1,187 @@
+"""The HTTP side of the Shipper: ``POST /api/agents/ingest`` with gzip, typed failures.
+
+Only the standard library (urllib), so ``zerg ship`` needs nothing but Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import gzip
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+
+USER_AGENT = "zerg-ship"
+
+
+class ShipError(Exception):
+    """Base of the failures the shipping loop tells apart."""
+
+
+class AuthError(ShipError):
+    """401/403: the token is wrong or revoked. Stop; retrying cannot help."""
+
+
+class TooLarge(ShipError):
+    """413: split the batch."""
+
+
+class RetryLater(ShipError):
+    """429/503 (maybe with Retry-After), other 5xx, or the server cannot be reached."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BadRequest(ShipError):
+    """Another 4xx: the server rejects this batch as it is."""
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _detail(body: bytes) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        document = json.loads(text)
+        if isinstance(document, dict):
+            text = str(document.get("detail") or document.get("error") or document.get("message") or text)
+    except ValueError:
+        pass
+    return " ".join(text.split())[:200] or "no detail"
+
+
+PIECE = 256 * 1024
+
+
+def _pieces(data: bytes, size: int | None = None):
+    """``data`` in slices of about ``size`` bytes, never cutting a UTF-8 character."""
+    size = size or PIECE
+    start = 0
+    while start < len(data):
+        end = min(len(data), start + size)
+        while end < len(data) and end > start + 1 and (data[end] & 0xC0) == 0x80:
+            end -= 1  # back off a continuation byte
+        yield data[start:end]
+        start = end
+
+
+def is_utf8(data: bytes) -> bool:
+    try:
+        for piece in _pieces(data):
+            piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def encode_batch(device: str, files: list[tuple[dict, bytes]], compresslevel: int = 6) -> bytes:
+    """The gzipped JSON body ``{"device": ..., "files": [{...meta, "data"|"data_b64": ...}]}``.
+
+    Streams each file's bytes through the JSON escaper and gzip in small pieces, so a
+    batch costs its raw bytes plus its compressed size in memory, not several decoded
+    and escaped copies of it (``json.dumps`` of a 4 MB string peaks above 30 MB).
+    """
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=compresslevel, mtime=0) as gz:
+        gz.write(b'{"device":' + json.dumps(device).encode() + b',"files":[')
+        for number, (meta, data) in enumerate(files):
+            head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))[:-1].encode("utf-8")
+            gz.write((b"," if number else b"") + head + (b"," if meta else b""))
+            if is_utf8(data):
+                gz.write(b'"data":"')
+                for piece in _pieces(data):
+                    gz.write(json.dumps(piece.decode("utf-8"), ensure_ascii=False)[1:-1].encode("utf-8"))
+            else:
+                gz.write(b'"data_b64":"')
+                step = (PIECE // 3) * 3
+                for start in range(0, len(data), step):
+                    gz.write(base64.b64encode(data[start:start + step]))
+            gz.write(b'"}')
+        gz.write(b"]}")
+    return out.getvalue()
+
+
+class Client:
+    def __init__(self, server: str, token: str, timeout: float = 60.0):
+        self.server = server.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read() if exc.fp else b""
+            status = exc.code
+            if status in (401, 403):
+                raise AuthError(f"the server refused the token: HTTP {status} {_detail(body)}") from None
+            if status == 413:
+                raise TooLarge(f"HTTP 413 {_detail(body)}") from None
+            if status == 429 or status >= 500:
+                raise RetryLater(
+                    f"HTTP {status} {_detail(body)}", parse_retry_after(exc.headers.get("Retry-After"))
+                ) from None
+            raise BadRequest(f"HTTP {status} {_detail(body)}") from None
+        except (urllib.error.URLError, OSError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RetryLater(f"cannot reach {self.server}: {reason}") from None
+
+    def health(self) -> dict:
+        request = urllib.request.Request(
+            f"{self.server}/api/health", headers={"User-Agent": USER_AGENT, "Accept": "application/json"}
+        )
+        status, body = self._open(request)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise BadRequest(f"{self.server}/api/health did not answer JSON (is this a Zerg server?)") from None
+
+    def ingest(self, document: dict) -> dict:
+        """POST a small document as is (``zerg connect``'s zero-file check)."""
+        raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self.ingest_body(gzip.compress(raw))
+
+    def ingest_files(self, device: str, files: list[tuple[dict, bytes]]) -> dict:
+        """POST one batch of ``(metadata, raw bytes)`` per file, encoded as it streams."""
+        return self.ingest_body(encode_batch(device, files))
+
+    def ingest_body(self, body: bytes) -> dict:
+        """POST a gzipped body; the decoded 200 response, or a :class:`ShipError`."""
+        request = urllib.request.Request(
+            f"{self.server}/api/agents/ingest",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+                "User-Agent": USER_AGENT,
+            },
+        )
+        status, payload = self._open(request)
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            raise RetryLater(f"the server answered HTTP {status} without JSON") from None
+        if not isinstance(answer, dict):
+            raise RetryLater(f"the server answered HTTP {status} with an unexpected document")
+        return answer
