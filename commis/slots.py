@@ -4,8 +4,12 @@ from django.conf import settings
 
 
 def slot_usage() -> dict:
-    """``{"max": N, "running": M}`` for the health document.
+    """``{"max": N, "running": M, "queued": Q}`` for the health document and the Commis page."""
+    from commis.models import Job
 
-    Until commis jobs exist (the commis issue adds the job table) nothing can hold a slot.
-    """
-    return {"max": settings.ZERG.max_concurrent, "running": 0}
+    from django.db.models import Count
+
+    counts = dict.fromkeys((Job.RUNNING, Job.QUEUED), 0)
+    rows = Job.objects.filter(status__in=Job.ACTIVE).order_by().values_list("status").annotate(n=Count("id"))
+    counts.update(dict(rows))
+    return {"max": settings.ZERG.max_concurrent, "running": counts[Job.RUNNING], "queued": counts[Job.QUEUED]}

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 
 from agents_ingest.api import router as agents_router
+from commis.api import router as commis_router
 from timeline.api import router as timeline_router
 
 from zerg_site import __version__
@@ -41,3 +42,4 @@ api.add_router("/auth", auth_router)
 api.add_router("/tokens", tokens_router)
 api.add_router("/agents", agents_router)
 api.add_router("/timeline", timeline_router)
+api.add_router("/commis", commis_router)

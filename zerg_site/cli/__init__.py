@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from zerg_site import __version__
-from zerg_site.cli import accounts, serve, ship, status, tokens, worker
+from zerg_site.cli import accounts, commis, serve, ship, status, tokens, worker
 from zerg_site.cli.common import CommandError
 
 # Command modules import Django only inside run(): `zerg ship` runs on laptops without it.
-COMMANDS = [serve, worker, status, tokens, accounts, ship]
+COMMANDS = [serve, worker, status, tokens, accounts, commis, ship]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -135,6 +135,10 @@ class ClusterSupervisor(threading.Thread):
                 self.backoff = 1.0
             return
         if not self.next_start:
+            try:  # the cluster's sentinel and workers outlive a SIGKILLed main process: end them
+                os.killpg(self.child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             self.restarts += 1
             self.next_start = now + self.backoff
             print(
@@ -203,6 +207,9 @@ def run(args) -> int:
         stopped_at=timezone.now()
     )
     close_dead_local_rows()
+    from commis.jobs import reclaim_on_start
+
+    reclaim_on_start()  # commis jobs of workers that died with the last server run again now
     url = base_url(cfg)
     heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
     heartbeat.start()

@@ -42,6 +42,8 @@ class WorkerRunner:
         self.heartbeat = None
         self.last_beat = 0.0
         self.stop_requested = False
+        self.last_reclaim = 0.0
+        self.released: list = []
 
     def request_stop(self, signum=None, frame=None) -> None:
         """Signal handler: only set a flag, the loop stops the cluster.
@@ -67,11 +69,13 @@ class WorkerRunner:
         self.cluster = Cluster(get_broker())
         signal.signal(signal.SIGTERM, self.request_stop)  # replaces the cluster's handlers
         signal.signal(signal.SIGINT, self.request_stop)
-        self.cluster.start()
         self.heartbeat = Heartbeat(
             ProcessHeartbeat.WORKER,
             info={"workers": settings.Q_CLUSTER["workers"], "cluster": self.cluster.name},
         )
+        # Commis jobs record the cluster that runs them: the forked workers inherit this.
+        os.environ["ZERG_WORKER_NAME"] = self.heartbeat.name
+        self.cluster.start()
         self.heartbeat.start()
         self.last_beat = time.monotonic()
 
@@ -83,6 +87,7 @@ class WorkerRunner:
         from zerg_site.models import ProcessHeartbeat
 
         if self.stop_requested or self.parent_gone():
+            self.release_commis()
             self.cluster.stop()
             return False
         if not (self.cluster.sentinel and self.cluster.sentinel.is_alive()):
@@ -90,9 +95,41 @@ class WorkerRunner:
         if time.monotonic() - self.last_beat >= ProcessHeartbeat.INTERVAL:
             self.heartbeat.beat()
             self.last_beat = time.monotonic()
+        self.reclaim_commis()
         return True
 
+    def reclaim_commis(self) -> None:
+        """Every stale_threshold/2 seconds: re-queue commis jobs whose attempt died."""
+        from django.conf import settings
+
+        if time.monotonic() - self.last_reclaim < settings.ZERG.stale_threshold / 2:
+            return
+        self.last_reclaim = time.monotonic()
+        try:
+            from commis.jobs import reclaim_dead
+
+            reclaim_dead()  # also notices a cluster on this host killed -9 at once, not in 15 s
+        except Exception as exc:  # the database may be briefly unavailable
+            print(f"zerg: commis reclaim failed: {exc}", file=sys.stderr)
+
+    def release_commis(self) -> None:
+        """Stopping: hand running commis jobs back to the queue, so their runners stop at once
+        (they lose their lease) instead of the cluster waiting for them to finish."""
+        try:
+            from commis.jobs import release_worker
+
+            self.released = release_worker(self.heartbeat.name)
+        except Exception as exc:
+            print(f"zerg: could not release commis jobs: {exc}", file=sys.stderr)
+
     def finish(self) -> None:
+        if self.released:
+            try:  # queue messages only now, so this stopping cluster does not take them again
+                from commis.jobs import requeue_waiting
+
+                requeue_waiting(self.released)
+            except Exception:
+                pass
         if self.heartbeat is not None:
             try:
                 self.heartbeat.stop()

@@ -1,0 +1,108 @@
+"""``/api/commis``: jobs (list, detail, spawn, cancel, retry, log, diff)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from commis import jobs
+from commis.models import Job
+
+router = Router(tags=["commis"])
+
+
+class SpawnIn(Schema):
+    task: str
+    backend: str = "shell"
+    repo_url: str = ""
+    branch: str = ""
+    workdir: str = ""
+    timeout: int | None = None
+    options: dict = {}
+    origin: str = "api"
+    origin_ref: str = ""
+
+
+@router.get("/jobs")
+def list_jobs(request, status: str | None = None, backend: str | None = None, limit: int = 50, before: int | None = None):
+    """Newest first; filter by status (comma-separated) and backend; page with ``before`` (an id)."""
+    rows = Job.objects.all()
+    if status:
+        rows = rows.filter(status__in=status.split(","))
+    if backend:
+        rows = rows.filter(backend=backend)
+    if before:
+        rows = rows.filter(id__lt=before)
+    from commis.slots import slot_usage
+
+    return {"jobs": [job.as_dict() for job in rows[: max(1, min(limit, 500))]], "slots": slot_usage()}
+
+
+@router.post("/jobs")
+def spawn_job(request, body: SpawnIn):
+    if body.origin not in dict(Job.ORIGINS):
+        raise HttpError(400, f"unknown origin {body.origin!r}")
+    if body.timeout is not None and body.timeout < 1:
+        raise HttpError(400, "timeout must be at least 1 second")
+    try:
+        job = jobs.spawn(
+            body.task, body.backend, repo_url=body.repo_url, branch=body.branch, workdir=body.workdir,
+            timeout=body.timeout, options=body.options, origin=body.origin, origin_ref=body.origin_ref,
+        )
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+    return job.as_dict()
+
+
+@router.get("/jobs/{job_id}")
+def job_detail(request, job_id: int):
+    return get_object_or_404(Job, id=job_id).as_dict()
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(request, job_id: int):
+    get_object_or_404(Job, id=job_id)
+    return jobs.cancel(job_id).as_dict()
+
+
+@router.post("/jobs/{job_id}/retry")
+def retry_job(request, job_id: int):
+    job = get_object_or_404(Job, id=job_id)
+    if not job.finished:
+        raise HttpError(409, f"job {job_id} is {job.status}; only a finished job can be retried")
+    return jobs.retry(job_id).as_dict()
+
+
+def _artifact(job: Job, name: str) -> Path | None:
+    if not job.artifacts_dir:
+        return None
+    path = Path(job.artifacts_dir) / name
+    return path if path.is_file() else None
+
+
+@router.get("/jobs/{job_id}/log")
+def job_log(request, job_id: int, offset: int = 0, limit: int = 1_000_000):
+    """The log as text from byte ``offset``; ``X-Log-Offset`` is where to continue, ``X-Job-Status`` the status."""
+    job = get_object_or_404(Job, id=job_id)
+    path = _artifact(job, "log.txt")
+    data = b""
+    if path is not None:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(max(1, min(limit, 10_000_000)))
+    response = HttpResponse(data, content_type="text/plain; charset=utf-8")
+    response["X-Log-Offset"] = str(max(0, offset) + len(data))
+    response["X-Job-Status"] = job.status
+    return response
+
+
+@router.get("/jobs/{job_id}/diff")
+def job_diff(request, job_id: int):
+    """``diff.patch`` (git diff against the base commit); empty when the workspace is not a git repo."""
+    job = get_object_or_404(Job, id=job_id)
+    path = _artifact(job, "diff.patch")
+    return HttpResponse(path.read_bytes() if path else b"", content_type="text/x-diff; charset=utf-8")

@@ -1,0 +1,73 @@
+"""What the ``claude`` and ``codex`` backends share: a binary found on PATH (or named by
+an environment variable), a per-job config dir, a line parser and the session-file hook."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from commis.backends.base import Backend, BackendUnavailable, JobEvent, Outcome, require_binary
+from commis.backends import sessionfiles
+
+
+def zerg_config():
+    from django.conf import settings
+
+    return settings.ZERG
+
+
+def copy_if_missing(src: Path, dst_dir: Path) -> None:
+    """Copy a login file (``.credentials.json``, ``auth.json``) into a per-job config dir once."""
+    dst = dst_dir / src.name
+    if src.is_file() and not dst.exists():
+        shutil.copy2(src, dst)
+        os.chmod(dst, 0o600)
+
+
+class CLIAgentBackend(Backend):
+    #: executable name and the env var that may name another path (tests, odd installs)
+    binary_name = ""
+    binary_env = ""
+    install_hint = ""
+
+    def __init__(self) -> None:
+        self.parser = self.make_parser()
+        self.binary = ""
+        self.config_dir: Path | None = None
+        self.cwd: Path | None = None
+
+    def make_parser(self):
+        raise NotImplementedError
+
+    def find_binary(self) -> str:
+        override = os.environ.get(self.binary_env, "")
+        if override:
+            if not (os.path.isfile(override) and os.access(override, os.X_OK)):
+                raise BackendUnavailable(f"{self.binary_env}={override} is not an executable file")
+            return override
+        return require_binary(self.binary_name, self.install_hint)
+
+    def option(self, job, key: str, default=None):
+        options = getattr(job, "options", None) or {}
+        return options.get(key, default) if isinstance(options, dict) else default
+
+    def on_output(self, job, line: str) -> list[JobEvent]:
+        if line.strip():
+            self._last_line = line
+        return self.parser.feed(line)
+
+    def session_file(self) -> Path | None:
+        raise NotImplementedError
+
+    def on_exit(self, job, workspace, exit_code: int) -> Outcome:
+        outcome = self.parser.outcome(exit_code)
+        path = None
+        try:
+            path = self.session_file()
+        except OSError:
+            path = None
+        if path is not None:
+            outcome.session_file = str(path)
+            sessionfiles.session_file_ready(job, path, self.name)
+        return outcome

@@ -1,0 +1,103 @@
+"""The ``codex`` backend: the Codex CLI headless.
+
+    codex exec --json --skip-git-repo-check --full-auto -C WORKSPACE [-m M] PROMPT
+    codex exec --json ... resume SESSION PROMPT          (a re-run continues its session)
+
+Each job gets its own ``CODEX_HOME`` (``<job dir>/state/codex-home``); the login of the
+user running zerg (``~/.codex/auth.json``) and its ``config.toml`` are copied in. An
+API key comes from ``OPENAI_API_KEY`` / ``CODEX_API_KEY`` or ``[llm] openai_api_key``.
+Success: a ``turn.completed`` record, no ``turn.failed``, exit code 0.
+
+Job options: ``model``, ``sandbox`` (instead of ``--full-auto``: read-only,
+workspace-write, danger-full-access), ``resume_session``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from commis.backends import sessionfiles
+from commis.backends.base import BackendUnavailable
+from commis.backends.cliagent import CLIAgentBackend, copy_if_missing, zerg_config
+from commis.backends.streamjson import CodexStreamParser
+
+INSTALL_HINT = "install Codex: npm install -g @openai/codex"
+NO_CREDENTIALS = (
+    "Codex has no credentials: set OPENAI_API_KEY (or CODEX_API_KEY) or [llm] openai_api_key in config.toml, "
+    "or log in once with `codex login` as the user running zerg"
+)
+CONTINUE_PROMPT = (
+    "This job is being run again (attempt {attempt}): it was interrupted, or it is a retry. Check the "
+    "workspace, continue where the work was left off (or redo what is missing), and finish the task. "
+    "The task:\n\n{task}"
+)
+
+
+def user_codex_home() -> Path:
+    return Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+
+
+class CodexBackend(CLIAgentBackend):
+    name = "codex"
+    binary_name = "codex"
+    binary_env = "ZERG_CODEX_BIN"
+    install_hint = INSTALL_HINT
+
+    def make_parser(self):
+        return CodexStreamParser()
+
+    def api_key(self) -> str:
+        return zerg_config().openai_api_key or os.environ.get("CODEX_API_KEY", "")
+
+    def check(self, job) -> None:
+        self.binary = self.find_binary()
+        if not self.api_key() and not (user_codex_home() / "auth.json").is_file():
+            raise BackendUnavailable(NO_CREDENTIALS)
+
+    def command(self, job, workspace):
+        if not self.binary:
+            self.check(job)
+        self.cwd = Path(workspace.path)
+        self.config_dir = Path(workspace.state) / "codex-home"
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("auth.json", "config.toml"):
+            copy_if_missing(user_codex_home() / name, self.config_dir)
+
+        argv = [self.binary, "exec", "--json", "--skip-git-repo-check", "-C", str(workspace.path)]
+        sandbox = self.option(job, "sandbox")
+        argv += ["-s", str(sandbox)] if sandbox else ["--full-auto"]
+        if self.option(job, "model"):
+            argv += ["-m", str(self.option(job, "model"))]
+        prompt = job.task
+        resume = self.resume_id(job)
+        if resume:
+            if resume == (job.session_id or "") and not self.option(job, "resume_session"):
+                prompt = CONTINUE_PROMPT.format(task=job.task, attempt=getattr(job, "attempts", 2))
+            argv += ["resume", resume]
+        argv += ["--", prompt]
+
+        env = {"CODEX_HOME": str(self.config_dir), "ZERG_JOB_ID": str(job.id),
+               "ZERG_WORKSPACE": str(workspace.path)}
+        key = self.api_key()
+        if key:
+            env.setdefault("OPENAI_API_KEY", key)
+            env.setdefault("CODEX_API_KEY", key)
+        if zerg_config().openai_base_url:
+            env["OPENAI_BASE_URL"] = zerg_config().openai_base_url
+        return argv, env
+
+    def resume_id(self, job) -> str:
+        explicit = self.option(job, "resume_session")
+        if explicit:
+            return str(explicit)
+        sid = getattr(job, "session_id", "") or ""
+        if sid and (getattr(job, "attempts", 1) or 1) > 1 and self.config_dir is not None:
+            if sessionfiles.find_codex_session_file(self.config_dir, sid):
+                return sid
+        return ""
+
+    def session_file(self):
+        if self.config_dir is None:
+            return None
+        return sessionfiles.find_codex_session_file(self.config_dir, self.parser.session_id)

@@ -1,0 +1,346 @@
+"""Runs one attempt of a commis job inside a django-q2 worker process.
+
+    claim -> check backend -> prepare workspace -> run (subprocess in its own process
+    group, or inline) while a control thread heartbeats, polls for cancel, enforces the
+    timeout and flushes output events -> diff.patch -> finish
+
+No database transaction is ever held across the subprocess: every write is one short
+statement. Output lines go to ``artifacts/log.txt`` at once and to the event log in
+batches (every 200 ms or 50 events) as ``commis.output`` on topic ``commis:<id>``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone as dt_timezone
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from commis import jobs
+from commis.backends import BackendUnavailable, get_backend
+from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
+from commis.models import Job
+from commis.workspaces import WorkspaceError, commit_and_push, prepare, write_diff
+from zerg_site.events import publish
+
+log = logging.getLogger("zerg.commis")
+
+FLUSH_INTERVAL = 0.2
+FLUSH_LINES = 50
+POLL_INTERVAL = 1.0  # cancel / lease checks
+MAX_EVENT_TEXT = 16_000
+
+_prctl = None
+if sys.platform.startswith("linux"):
+    try:
+        _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        _prctl = None
+
+
+def _child_setup() -> None:
+    """In the child before exec: die with the worker process (PR_SET_PDEATHSIG = SIGKILL)."""
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)
+
+
+class Runner:
+    def __init__(self, job: Job):
+        self.job = job
+        self.lease = job.lease
+        self.backend = None
+        self.workspace = None
+        self.logfile = None
+        self.pending: list[dict] = []
+        self.lock = threading.Lock()
+        self.stop_reason: str | None = None
+        self.stop_at = 0.0
+        self.killed = False
+        self.proc: subprocess.Popen | None = None
+        self.children: list[subprocess.Popen] = []
+        self.done = threading.Event()
+        self.usage: dict = {}
+        self.cost_usd = None
+        self.session_id = ""
+        self.started = time.monotonic()
+        self.last_beat_ok = time.monotonic()
+
+    # --- output
+
+    def write_log(self, text: str) -> None:
+        if self.logfile is not None:
+            with self.lock:
+                self.logfile.write(text if text.endswith("\n") else text + "\n")
+                self.logfile.flush()
+
+    def add_events(self, events: list[JobEvent]) -> None:
+        with self.lock:
+            for event in events:
+                if event.kind == "session" and event.payload.get("session_id"):
+                    self.session_id = str(event.payload["session_id"])
+                elif event.kind == "usage":
+                    usage = dict(event.payload)
+                    cost = usage.pop("cost_usd", None)
+                    if cost is not None:
+                        self.cost_usd = cost
+                    self.usage.update(usage)
+                record = event.as_dict()
+                if len(record["text"]) > MAX_EVENT_TEXT:  # the full line stays in log.txt
+                    record["text"] = record["text"][:MAX_EVENT_TEXT] + f"… [{len(event.text)} chars]"
+                self.pending.append(record)
+
+    def on_line(self, line: str) -> None:
+        self.write_log(line)
+        if self.backend is not None and not self.backend.inline:
+            try:
+                events = self.backend.on_output(self.job, line)
+            except Exception:
+                log.exception("backend %s failed on an output line of job %s", self.job.backend, self.job.id)
+                events = [JobEvent("output", line)]
+        else:
+            events = [JobEvent("output", line)]
+        self.add_events(events or [])
+
+    def flush(self) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, []
+            session_id = self.session_id
+        if session_id and session_id != self.job.session_id:
+            self.job.session_id = session_id
+            jobs.update_running(self.job.id, self.lease, session_id=session_id)
+        for start in range(0, len(batch), 200):
+            try:
+                publish(
+                    jobs.topic(self.job.id),
+                    "commis.output",
+                    {"job": self.job.id, "attempt": self.job.attempts, "events": batch[start : start + 200]},
+                )
+            except Exception:
+                with self.lock:  # keep what was not published for the next flush
+                    self.pending[:0] = batch[start:]
+                raise
+
+    # --- the process group
+
+    def signal_group(self, sig: int) -> None:
+        for proc in [self.proc, *self.children]:
+            if proc is None:
+                continue
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.stop_at = time.monotonic()
+            log.info("commis job %s: stopping (%s)", self.job.id, reason)
+            self.signal_group(signal.SIGTERM)
+
+    # --- the control thread: heartbeat, cancel, timeout, flush
+
+    def control(self) -> None:
+        interval = settings.ZERG.heartbeat_interval
+        fence = max(settings.ZERG.stale_threshold * 0.75, interval * 1.5)
+        grace = getattr(self.backend, "kill_grace", 5.0) if self.backend else 5.0
+        last_poll = last_flush = last_beat = time.monotonic()
+        try:
+            while not self.done.wait(0.05):
+                now = time.monotonic()
+                try:
+                    if self.pending and (now - last_flush >= FLUSH_INTERVAL or len(self.pending) >= FLUSH_LINES):
+                        last_flush = now
+                        self.flush()
+                    if now - last_beat >= interval:
+                        last_beat = now
+                        if jobs.heartbeat(self.job.id, self.lease):
+                            self.last_beat_ok = now
+                        else:
+                            self.request_stop("lost_lease")
+                    if now - last_poll >= POLL_INTERVAL:
+                        last_poll = now
+                        state = jobs.poll(self.job.id, self.lease)
+                        if state:
+                            self.request_stop(state)
+                except Exception as exc:  # the database is unavailable: keep the process, up to the fence
+                    log.warning("commis job %s: control step failed: %s", self.job.id, exc)
+                    close_old_connections()
+                if now - self.last_beat_ok > fence:
+                    self.request_stop("lost_lease")  # we cannot prove we still hold the job: fence ourselves
+                if self.job.timeout and now - self.started > self.job.timeout:
+                    self.request_stop("timed_out")
+                if self.stop_reason and not self.killed and now - self.stop_at >= grace:
+                    self.killed = True
+                    self.signal_group(signal.SIGKILL)
+        finally:
+            connection.close()
+
+    # --- one attempt
+
+    def run(self) -> str:
+        job = self.job
+        try:
+            self.backend = get_backend(job.backend)
+            self.backend.check(job)
+        except BackendUnavailable as exc:
+            return self.end(FAILED, summary=str(exc))
+        try:
+            self.workspace = ws = prepare(job)
+        except (WorkspaceError, OSError, subprocess.SubprocessError) as exc:
+            return self.end(FAILED, summary=f"workspace: {exc}")
+        jobs.update_running(
+            job.id, self.lease, workspace=str(ws.path), artifacts_dir=str(ws.artifacts),
+            branch=ws.branch or job.branch, base_commit=ws.base_commit,
+        )
+        self.logfile = open(ws.artifacts / "log.txt", "a", encoding="utf-8", errors="replace")
+        stamp = datetime.now(dt_timezone.utc).isoformat(timespec="seconds")
+        self.write_log(f"=== zerg: attempt {job.attempts} of job {job.id} [{job.backend}] on {job.worker} at {stamp}")
+        jobs.publish_status(job)
+
+        thread = threading.Thread(target=self.control, name=f"commis-{job.id}", daemon=True)
+        exit_code = None
+        try:
+            if self.backend.inline:
+                thread.start()
+                outcome = self.backend.run_inline(job, ws, InlineContext(self))
+            else:
+                argv, env = self.backend.command(job, ws)
+                full_env = {**os.environ, **(env or {}), "ZERG_JOB_ID": str(job.id), "ZERG_JOB_LEASE": self.lease}
+                full_env.pop("ZERG_WORKER_NAME", None)
+                self.proc = subprocess.Popen(
+                    argv, cwd=ws.path, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup,
+                )
+                jobs.update_running(job.id, self.lease, pid=self.proc.pid)
+                thread.start()
+                reader = threading.Thread(target=self.read, name=f"commis-out-{job.id}", daemon=True)
+                reader.start()
+                exit_code = self.proc.wait()
+                self.signal_group(signal.SIGKILL)  # what the job left behind must not outlive it
+                reader.join(10)
+                outcome = self.backend.on_exit(job, ws, exit_code)
+        except BackendUnavailable as exc:
+            outcome = Outcome(FAILED, summary=str(exc))
+        except FileNotFoundError as exc:
+            outcome = Outcome(FAILED, summary=f"cannot start the {job.backend} backend: {exc}")
+        except Exception as exc:
+            log.exception("commis job %s crashed", job.id)
+            outcome = Outcome(FAILED, summary=f"{exc.__class__.__name__}: {exc}")
+        finally:
+            self.done.set()
+            self.signal_group(signal.SIGKILL)
+            if thread.is_alive():
+                thread.join(5)
+        close_old_connections()
+        return self.conclude(outcome, exit_code)
+
+    def read(self) -> None:
+        for raw in iter(self.proc.stdout.readline, b""):
+            self.on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        self.proc.stdout.close()
+
+    def conclude(self, outcome: Outcome, exit_code: int | None) -> str:
+        reason = self.stop_reason
+        if reason == "lost_lease":
+            self.write_log("=== zerg: this attempt lost its lease (the job was reclaimed); stopped")
+            self.flush()
+            self.close_log()
+            return "lost_lease"
+        status = {"cancelled": Job.CANCELLED, "timed_out": Job.TIMED_OUT}.get(reason, outcome.status)
+        summary = outcome.summary
+        if reason == "cancelled":
+            summary = "cancelled" + (f": {summary}" if summary else "")
+        elif reason == "timed_out":
+            summary = f"timed out after {self.job.timeout}s" + (f": {summary}" if summary else "")
+        try:
+            if self.workspace is not None:
+                write_diff(self.workspace)
+        except Exception as exc:
+            self.write_log(f"=== zerg: could not write diff.patch: {exc}")
+        options = self.job.options or {}
+        if status == SUCCEEDED and (options.get("push") or options.get("commit")) and self.workspace is not None:
+            try:
+                first_line = self.job.task.strip().splitlines()[0][:72]
+                report = commit_and_push(self.workspace, f"zerg job {self.job.id}: {first_line}",
+                                         push=bool(options.get("push")))
+                self.write_log(f"=== zerg: {report}")
+            except (WorkspaceError, OSError, subprocess.SubprocessError) as exc:
+                status, summary = FAILED, f"the job succeeded but the push failed: {exc}"
+        usage = {**self.usage, **(outcome.usage or {})}
+        self.write_log(f"=== zerg: {status}" + (f" (exit code {exit_code})" if exit_code is not None else ""))
+        self.flush()
+        self.close_log()
+        return self.end(
+            status, summary=summary, exit_code=exit_code, usage=usage,
+            cost_usd=outcome.cost_usd if outcome.cost_usd is not None else self.cost_usd,
+            session_id=outcome.session_id or self.session_id or self.job.session_id,
+        )
+
+    def close_log(self) -> None:
+        if self.logfile is not None:
+            self.logfile.close()
+            self.logfile = None
+
+    def end(self, status: str, **fields) -> str:
+        fields["summary"] = (fields.get("summary") or "")[:10000]
+        if not jobs.finish(self.job.id, self.lease, status, **fields):
+            return "lost_lease"
+        return status
+
+
+class InlineContext:
+    """The :class:`commis.backends.base.RunContext` of an inline backend."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    def emit(self, event: JobEvent) -> None:
+        if event.text:
+            self.runner.write_log(f"[{event.kind}] {event.text}")
+        self.runner.add_events([event])
+
+    def log(self, text: str) -> None:
+        self.runner.on_line(text)
+
+    def should_stop(self) -> str | None:
+        return self.runner.stop_reason
+
+    def run_subprocess(self, argv, cwd, timeout=None, env=None) -> tuple[int, str]:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env={**os.environ, **(env or {}), "ZERG_JOB_LEASE": self.runner.lease},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_child_setup,
+        )
+        self.runner.children.append(proc)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            return -9, out.decode("utf-8", errors="replace") + f"\n[killed after {timeout}s]"
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.runner.children.remove(proc)
+        return proc.returncode, out.decode("utf-8", errors="replace")
+
+
+def run_job(job_id: int) -> str:
+    """Claim and run one attempt; returns the final status, "duplicate" or "lost_lease"."""
+    close_old_connections()
+    job = jobs.claim(job_id)
+    if job is None:
+        return "duplicate"
+    jobs.publish_status(job)
+    return Runner(job).run()

@@ -1,0 +1,76 @@
+"""Shared bits of the fake agent CLIs (stdlib only; they run as separate processes).
+
+Behaviour switches (environment):
+
+- ``FAKE_CLI_RECORD=path``: append one JSON line ``{cli, argv, cwd, env, pid, pgid}`` to it.
+- ``FAKE_CLI_SLEEP=seconds``: sleep after the first records, before the result.
+- ``FAKE_CLI_FAIL=is_error|exit|crash``: a result with ``is_error: true`` (subtype still
+  "success", like an API error), exit 1 without a result, or die mid-stream (exit 2).
+- ``FAKE_CLI_IGNORE_TERM=1``: ignore SIGTERM (the runner must SIGKILL).
+- ``FAKE_CLI_CHILD=1``: spawn a long-lived child process (its pid goes into the record).
+- ``FAKE_CLI_STDERR=text``: print this on stderr first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+RECORD_ENV = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY",
+              "CODEX_API_KEY", "ZERG_JOB_ID", "ZERG_WORKSPACE", "HOME", "DISABLE_AUTOUPDATER")
+
+
+def setup(cli: str) -> dict:
+    """Apply the behaviour switches; returns the record written (if any)."""
+    if os.environ.get("FAKE_CLI_IGNORE_TERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.environ.get("FAKE_CLI_STDERR"):
+        print(os.environ["FAKE_CLI_STDERR"], file=sys.stderr, flush=True)
+    record = {
+        "cli": cli,
+        "argv": sys.argv[1:],
+        "cwd": os.getcwd(),
+        "env": {k: os.environ[k] for k in RECORD_ENV if k in os.environ},
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+    }
+    if os.environ.get("FAKE_CLI_CHILD"):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        record["child_pid"] = child.pid
+    path = os.environ.get("FAKE_CLI_RECORD")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+    return record
+
+
+def emit(record: dict) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def pause() -> None:
+    seconds = float(os.environ.get("FAKE_CLI_SLEEP") or 0)
+    if seconds:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:  # a loop, so an ignored SIGTERM does not cut it short
+            time.sleep(min(0.2, end - time.monotonic()) if end > time.monotonic() else 0)
+
+
+def failure() -> str:
+    return os.environ.get("FAKE_CLI_FAIL", "")
+
+
+def option(argv: list[str], *names: str) -> str | None:
+    for i, arg in enumerate(argv):
+        for name in names:
+            if arg == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
