@@ -298,11 +298,21 @@ def test_runner_runs_claude_job(fake_claude, monkeypatch):
     rec = records(fake_claude)[0]
     assert rec["env"]["CLAUDE_CONFIG_DIR"].startswith(str(Path(job.artifacts_dir).parent))
 
+    # the session file the CLI wrote is in the Timeline, under the job's session id
+    from timeline.models import Session
+
+    session = Session.objects.get(provider="claude", provider_session_id=job.session_id)
+    events_first = session.events.count()
+    assert events_first > 0
+
     # a second attempt (retry / reclaim after a crash) resumes the same session
     jobs.retry(job.id)
     assert run_job(job.id) == Job.SUCCEEDED
     rec2 = records(fake_claude)[1]
     assert rec2["argv"][rec2["argv"].index("--resume") + 1] == job.session_id
+    # ... and its new turns land in the same Timeline session, nothing twice
+    assert Session.objects.filter(provider="claude", provider_session_id=job.session_id).count() == 1
+    assert session.events.count() > events_first
 
 
 @pytest.mark.django_db(transaction=True)

@@ -40,13 +40,23 @@ def find_codex_session_file(codex_home: Path, session_id: str) -> Path | None:
     return None
 
 
-def session_file_ready(job, path: Path, source: str) -> None:
-    """HOOK for Timeline ingest: ``path`` is the session file the ``source`` CLI
-    ("claude" or "codex") wrote for ``job``; called from the backend's ``on_exit``.
+# The Timeline's device name for sessions that commis ran on this server.
+COMMIS_DEVICE = "zerg-commis"
 
-    TODO(timeline): ingest ``path`` into the Timeline (idempotently: it is re-sent
-    after each attempt, with lines appended when a session was resumed) and link the
-    Timeline session to ``job`` (``job.session_id`` is the session id). Until then
-    this only logs; the path is also in the job's "session_file" event.
+
+def session_file_ready(job, path: Path, source: str) -> None:
+    """Ingest the session file the ``source`` CLI ("claude" or "codex") wrote for ``job``.
+
+    Called from the backend's ``on_exit`` after every attempt: ingest is idempotent, so
+    a resumed session only adds its new lines. The Timeline session is the job's by its
+    provider session id (``job.session_id``; the Timeline API accepts it as the id). A
+    failed ingest is logged, never fails the job: the file stays in the job's state dir.
     """
-    log.info("job %s: %s session file %s (Timeline ingest not wired yet)", getattr(job, "id", "?"), source, path)
+    from agents_ingest.importer import import_file
+
+    try:
+        totals = import_file(source, Path(path), device=COMMIS_DEVICE)
+    except Exception:
+        log.exception("job %s: could not ingest %s session file %s", getattr(job, "id", "?"), source, path)
+        return
+    log.info("job %s: ingested %s session file %s: %s", getattr(job, "id", "?"), source, path, totals)
