@@ -23,7 +23,7 @@ from pathlib import Path
 
 from commis.backends import sessionfiles
 from commis.backends.base import BackendUnavailable
-from commis.backends.cliagent import CLIAgentBackend, copy_if_missing, zerg_config
+from commis.backends.cliagent import CLIAgentBackend, continue_prompt, copy_if_missing, zerg_config
 from commis.backends.streamjson import ClaudeStreamParser
 
 INSTALL_HINT = "install Claude Code: npm install -g @anthropic-ai/claude-code"
@@ -33,11 +33,6 @@ NO_CREDENTIALS = (
 )
 DEFAULT_ALLOWED_TOOLS = ["Bash", "Edit", "Write", "Read", "Glob", "Grep", "NotebookEdit", "WebFetch", "WebSearch",
                          "TodoWrite", "Task"]
-CONTINUE_PROMPT = (
-    "This job is being run again (attempt {attempt}): it was interrupted, or it is a retry. Check the "
-    "workspace, continue where the work was left off (or redo what is missing), and finish the task. "
-    "The task:\n\n{task}"
-)
 
 
 def user_claude_dir() -> Path:
@@ -93,7 +88,7 @@ class ClaudeBackend(CLIAgentBackend):
         if resume:
             argv += ["--resume", resume]
             if resume == (job.session_id or "") and not self.option(job, "resume_session"):
-                prompt = CONTINUE_PROMPT.format(task=job.task, attempt=getattr(job, "attempts", 2))
+                prompt = continue_prompt(job)
         argv += ["--", prompt]
 
         env = {

@@ -25,6 +25,18 @@ def copy_if_missing(src: Path, dst_dir: Path) -> None:
         os.chmod(dst, 0o600)
 
 
+CONTINUE_PROMPT = (
+    "This job is being run again (attempt {attempt}): it was interrupted, or it is a retry. Check the "
+    "workspace, continue where the work was left off (or redo what is missing), and finish the task. "
+    "The task:\n\n{task}"
+)
+
+
+def continue_prompt(job) -> str:
+    """The prompt for a re-run that resumes the CLI's session (after a crash or a retry)."""
+    return CONTINUE_PROMPT.format(task=job.task, attempt=getattr(job, "attempts", 2))
+
+
 class CLIAgentBackend(Backend):
     #: executable name and the env var that may name another path (tests, odd installs)
     binary_name = ""

@@ -19,18 +19,13 @@ from pathlib import Path
 
 from commis.backends import sessionfiles
 from commis.backends.base import BackendUnavailable
-from commis.backends.cliagent import CLIAgentBackend, copy_if_missing, zerg_config
+from commis.backends.cliagent import CLIAgentBackend, continue_prompt, copy_if_missing, zerg_config
 from commis.backends.streamjson import CodexStreamParser
 
 INSTALL_HINT = "install Codex: npm install -g @openai/codex"
 NO_CREDENTIALS = (
     "Codex has no credentials: set OPENAI_API_KEY (or CODEX_API_KEY) or [llm] openai_api_key in config.toml, "
     "or log in once with `codex login` as the user running zerg"
-)
-CONTINUE_PROMPT = (
-    "This job is being run again (attempt {attempt}): it was interrupted, or it is a retry. Check the "
-    "workspace, continue where the work was left off (or redo what is missing), and finish the task. "
-    "The task:\n\n{task}"
 )
 
 
@@ -73,7 +68,7 @@ class CodexBackend(CLIAgentBackend):
         resume = self.resume_id(job)
         if resume:
             if resume == (job.session_id or "") and not self.option(job, "resume_session"):
-                prompt = CONTINUE_PROMPT.format(task=job.task, attempt=getattr(job, "attempts", 2))
+                prompt = continue_prompt(job)
             argv += ["resume", resume]
         argv += ["--", prompt]
 

@@ -75,6 +75,17 @@ def describe_tool_call(name: str, tool_input: Any) -> str:
     return f"{name}: {_one_line(tool_input)}" if tool_input else name
 
 
+def _record_or_output(parser, line: str) -> tuple[dict | None, list[JobEvent]]:
+    """A JSON record, or (None, the events of a plain output line, kept in ``parser.tail``)."""
+    record = _loads(line)
+    if record is not None:
+        return record, []
+    if not line.strip():
+        return None, []
+    parser.tail = (parser.tail + [line])[-20:]
+    return None, [JobEvent("output", line)]
+
+
 class ClaudeStreamParser:
     """State of one ``claude -p --output-format stream-json --verbose`` run."""
 
@@ -87,12 +98,9 @@ class ClaudeStreamParser:
         self.counts: dict[str, int] = {}
 
     def feed(self, line: str) -> list[JobEvent]:
-        record = _loads(line)
+        record, plain = _record_or_output(self, line)
         if record is None:
-            if not line.strip():
-                return []
-            self.tail = (self.tail + [line])[-20:]
-            return [JobEvent("output", line)]
+            return plain
         kind = record.get("type")
         self.counts[str(kind)] = self.counts.get(str(kind), 0) + 1
         sid = record.get("session_id")
@@ -208,12 +216,9 @@ class CodexStreamParser:
         self.tail: list[str] = []
 
     def feed(self, line: str) -> list[JobEvent]:
-        record = _loads(line)
+        record, plain = _record_or_output(self, line)
         if record is None:
-            if not line.strip():
-                return []
-            self.tail = (self.tail + [line])[-20:]
-            return [JobEvent("output", line)]
+            return plain
         kind = str(record.get("type", ""))
         try:
             handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
