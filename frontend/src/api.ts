@@ -61,6 +61,32 @@ export async function api<T = unknown>(
   return data as T;
 }
 
+/** GET /api<path> as text (decoded by the caller): the raw Response, checked like api(). */
+export async function apiRaw(path: string): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch('/api' + path, { credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'Network error: the server cannot be reached.');
+  }
+  if (!res.ok) {
+    if (res.status === 401) unauthorized();
+    throw new ApiError(res.status, `Request failed (HTTP ${res.status}).`);
+  }
+  return res;
+}
+
+/** A query string from the non-empty values ("" when none). */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const p = new URLSearchParams();
+  for (const k in params) {
+    const v = params[k];
+    if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  }
+  const t = p.toString();
+  return t ? '?' + t : '';
+}
+
 export const errorText = (e: unknown): string =>
   e instanceof Error ? e.message : String(e);
 
@@ -118,7 +144,100 @@ export interface Token {
   revoked_at: string | null;
 }
 
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out';
+
+/** Job.as_dict() of commis/models.py. */
+export interface Job {
+  id: number;
+  task: string;
+  backend: string;
+  status: JobStatus;
+  repo_url: string;
+  branch: string;
+  workdir: string;
+  workspace: string;
+  attempts: number;
+  max_attempts: number;
+  worker: string;
+  cancel_requested: boolean;
+  timeout: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  elapsed: number | null;
+  exit_code: number | null;
+  summary: string;
+  usage: Record<string, unknown>;
+  cost_usd: number | null;
+  session_id: string;
+  origin: string;
+}
+
+export interface JobList {
+  jobs: Job[];
+  slots: { max: number; running: number; queued: number };
+}
+
+/** Session.as_dict() of timeline/models.py. */
+export interface TSession {
+  id: number;
+  provider: string;
+  provider_session_id: string;
+  parent_id: number | null;
+  project: string;
+  cwd: string;
+  device: string;
+  git: { remote: string; branch: string; commit: string };
+  title: string;
+  model: string;
+  started_at: string | null;
+  ended_at: string | null;
+  tokens: { input: number; output: number; cache_read: number; cache_creation: number };
+  cost_usd: number | null;
+  event_count: number;
+  subagent_count?: number;
+}
+
+/** Event.as_dict() of timeline/models.py. */
+export interface TEvent {
+  id: number;
+  ordinal: number;
+  kind: string;
+  role: string;
+  record_type: string;
+  text: string;
+  tool_name: string;
+  tool_input: string;
+  tool_output: string;
+  tool_call_id: string;
+  model: string;
+  timestamp: string | null;
+}
+
 // ---- Small formatting helpers shared by pages ----
+
+/** 1234 -> "1.2k", 3400000 -> "3.4M". */
+export function num(n: number | null | undefined): string {
+  n = n || 0;
+  if (n < 1000) return String(n);
+  if (n < 1e6) return (n / 1e3).toFixed(n < 1e4 ? 1 : 0) + 'k';
+  return (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + 'M';
+}
+
+/** Seconds -> "42s", "3m 05s", "2h 10m". */
+export function dur(s: number | null | undefined): string {
+  if (s == null || isNaN(s)) return '–';
+  s = Math.max(0, Math.floor(s));
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's';
+  return Math.floor(s / 3600) + 'h ' + String(Math.floor(s / 60) % 60).padStart(2, '0') + 'm';
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  return isNaN(d.getTime()) ? iso : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short', hour12: false });
+}
 
 export function ago(iso: string | null | undefined): string {
   if (!iso) return 'never';

@@ -6,7 +6,7 @@
 //   and resumes from the last id seen (a phone that slept loses nothing);
 // - dedupes by event id and keeps the newest MAX events in memory;
 // - close code 4401 (not logged in) hands over to the login page.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, notifyUnauthorized, type ZergEvent } from './api';
 
 export type StreamState = 'connecting' | 'live' | 'offline';
@@ -183,6 +183,25 @@ class EventStream {
 }
 
 export const stream = new EventStream();
+
+/**
+ * While mounted, call fn for each new event on one of `topics` (exact topic names),
+ * and `fn(null)` when the stream comes back live after a drop (refetch what may be stale).
+ */
+export function useTopics(topics: string[], fn: (e: ZergEvent | null) => void): void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  const key = topics.join(' ');
+  useEffect(() => {
+    let was = stream.state;
+    const offEvent = stream.onEvent((e) => topics.includes(e.topic) && ref.current(e));
+    const offChange = stream.onChange(() => {
+      if (stream.state === 'live' && was !== 'live') ref.current(null);
+      was = stream.state;
+    });
+    return () => (offEvent(), offChange());
+  }, [key]);
+}
 
 /** Re-render the calling component whenever the stream changes. */
 export function useStream(): EventStream {

@@ -34,7 +34,9 @@ function Icon({ d }: { d: string }) {
 
 function Shell({ me, logout }: PageProps) {
   const path = usePath();
-  const item = NAV.find((n) => n[1] === path);
+  // "/commis/12" belongs to the Commis page, "/timeline/3" to the Timeline page.
+  const under = (href: string) => href === path || (href !== '/' && path.startsWith(href + '/'));
+  const item = NAV.find((n) => under(n[1]));
   const Page = item ? item[4] : NotFound;
   useEffect(() => {
     document.title = (item ? item[2].split('|')[0] + ' · ' : '') + 'Zerg';
@@ -55,7 +57,7 @@ function Shell({ me, logout }: PageProps) {
                 href={href}
                 onClick={linkClick}
                 data-testid={'nav-' + id}
-                aria-current={href === path ? 'page' : undefined}
+                aria-current={under(href) ? 'page' : undefined}
               >
                 <Icon d={d} />
                 {label.split('|').map((t, i, all) => (

@@ -6,9 +6,10 @@ const emit = () => fns.forEach((fn) => fn());
 addEventListener('popstate', emit);
 
 export function navigate(to: string, replace = false): void {
-  if (to === location.pathname + location.search) return;
+  if (to === location.pathname + location.search + location.hash) return;
+  const samePage = to.split('#')[0] === location.pathname + location.search;
   history[replace ? 'replaceState' : 'pushState'](null, '', to);
-  scrollTo(0, 0);
+  if (!replace && !samePage) scrollTo(0, 0);
   emit();
 }
 
@@ -29,5 +30,5 @@ export function linkClick(e: MouseEvent): void {
   if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
   if (a.origin !== location.origin || a.target) return;
   e.preventDefault();
-  navigate(a.pathname + a.search);
+  navigate(a.pathname + a.search + a.hash);
 }

@@ -1,5 +1,284 @@
-import { Placeholder } from './Placeholder';
+// Timeline: the session archive (list, filters, search) and one session (/timeline/<id>).
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, errorText, qs, ago, num, type TSession } from '../api';
+import { useTopics } from '../events';
+import { linkClick, navigate, usePath } from '../router';
+import { SessionPage } from './Session';
 
-export const Timeline = () => (
-  <Placeholder title="Timeline">A chronological feed of everything that happened: runs started and finished, messages, decisions and errors.</Placeholder>
-);
+const PROVIDERS: Record<string, [string, string]> = {
+  claude: ['Claude Code', 'C'],
+  codex: ['Codex', 'X'],
+  gemini: ['Gemini CLI', 'G'],
+};
+
+export function Provider({ p, full }: { p: string; full?: boolean }) {
+  const [label, letter] = PROVIDERS[p] || [p, (p[0] || '?').toUpperCase()];
+  return (
+    <span class="prov" title={label}>
+      <i class={'pi p-' + p} aria-hidden="true">
+        {letter}
+      </i>
+      <span class={full ? undefined : 'sr'}>{label}</span>
+    </span>
+  );
+}
+
+export function Timeline() {
+  const path = usePath();
+  const m = path.match(/^\/timeline\/([^/]+)$/);
+  return m ? <SessionPage key={m[1]} id={decodeURIComponent(m[1])} /> : <Archive />;
+}
+
+interface Hit {
+  event_id: number;
+  session_id: number;
+  kind: string;
+  role: string;
+  tool_name: string;
+  timestamp: string | null;
+  snippet: string;
+  session: { id: number; provider: string; title: string; project: string };
+}
+
+type Params = { q: string; provider: string; project: string; device: string };
+const KEYS: (keyof Params)[] = ['q', 'provider', 'project', 'device'];
+
+function readParams(): Params {
+  const u = new URLSearchParams(location.search);
+  const p = {} as Params;
+  KEYS.forEach((k) => (p[k] = u.get(k) || ''));
+  return p;
+}
+
+/**
+ * A search snippet as Preact nodes. The server escapes the text and wraps matches in
+ * <mark>…</mark>; only those two tags become elements, everything else stays text.
+ */
+const ENT: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" };
+export function Snippet({ html }: { html: string }) {
+  let on = false;
+  const out: any[] = [];
+  html.split(/(<\/?mark>)/).forEach((part, i) => {
+    if (part === '<mark>') on = true;
+    else if (part === '</mark>') on = false;
+    else if (part) {
+      const t = part.replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_, e) => ENT[e]);
+      out.push(on ? <mark key={i}>{t}</mark> : t);
+    }
+  });
+  return <>{out}</>;
+}
+
+function Archive() {
+  const path = usePath(); // re-render on navigation (back/forward restore the query)
+  const p = readParams();
+  const [open, setOpen] = useState(!!(p.provider || p.project || p.device));
+  const [q, setQ] = useState(p.q);
+  const key = location.search;
+
+  const set = (patch: Partial<Params>) => navigate(path + qs({ ...readParams(), ...patch }), true);
+
+  useEffect(() => setQ(p.q), [p.q]);
+  useEffect(() => {
+    document.title = 'Timeline · Zerg';
+  }, []);
+
+  return (
+    <section class="page" data-testid="timeline">
+      <header class="row">
+        <h1>Timeline</h1>
+        <button
+          class="btn"
+          type="button"
+          aria-expanded={open}
+          aria-controls="tl-filters"
+          onClick={() => setOpen(!open)}
+          data-testid="filters-toggle"
+        >
+          Filters{p.provider || p.project || p.device ? ' •' : ''}
+        </button>
+      </header>
+      <form
+        class="row search"
+        role="search"
+        onSubmit={(e) => (e.preventDefault(), navigate(path + qs({ ...readParams(), q: q.trim() })))}
+      >
+        <label class="grow">
+          <span class="sr">Search all sessions</span>
+          <input
+            type="search"
+            value={q}
+            onInput={(e) => setQ(e.currentTarget.value)}
+            placeholder="Search all sessions"
+            data-testid="search-input"
+          />
+        </label>
+        <button class="btn primary" type="submit" data-testid="search-submit">
+          Search
+        </button>
+      </form>
+      <div id="tl-filters" class="row filters" hidden={!open}>
+        <label class="grow">
+          Provider
+          <select value={p.provider} onChange={(e) => set({ provider: e.currentTarget.value })}>
+            <option value="">All</option>
+            {Object.keys(PROVIDERS).map((k) => (
+              <option key={k} value={k}>
+                {PROVIDERS[k][0]}
+              </option>
+            ))}
+          </select>
+        </label>
+        <Filter label="Project" value={p.project} onSet={(v) => set({ project: v })} />
+        <Filter label="Device" value={p.device} onSet={(v) => set({ device: v })} />
+      </div>
+      {p.q ? <Results key={key} p={p} /> : <Sessions key={key} p={p} />}
+    </section>
+  );
+}
+
+function Filter({ label, value, onSet }: { label: string; value: string; onSet: (v: string) => void }) {
+  const [v, setV] = useState(value);
+  useEffect(() => setV(value), [value]);
+  return (
+    <label class="grow">
+      {label}
+      <input
+        value={v}
+        onInput={(e) => setV(e.currentTarget.value)}
+        onChange={(e) => onSet(e.currentTarget.value.trim())}
+        placeholder="any"
+      />
+    </label>
+  );
+}
+
+function Sessions({ p }: { p: Params }) {
+  const [rows, setRows] = useState<TSession[] | null>(null);
+  const [total, setTotal] = useState(0);
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const soon = useRef(0);
+  const count = useRef(0);
+
+  const load = (offset: number, limit = 50) => {
+    setBusy(true);
+    api<{ sessions: TSession[]; total: number }>(
+      '/timeline/sessions' + qs({ provider: p.provider, project: p.project, device: p.device, limit, offset }),
+    )
+      .then((r) => {
+        setRows((old) => {
+          const all = offset ? [...(old || []), ...r.sessions] : r.sessions;
+          count.current = all.length;
+          return all;
+        });
+        setTotal(r.total);
+        setErr('');
+      }, (e) => setErr(errorText(e)))
+      .finally(() => setBusy(false));
+  };
+  useEffect(() => {
+    load(0);
+    return () => clearTimeout(soon.current);
+  }, []);
+  // New sessions shipped: refresh what is on screen.
+  useTopics(['timeline'], () => {
+    clearTimeout(soon.current);
+    soon.current = setTimeout(() => load(0, Math.min(200, Math.max(50, count.current))), 500) as unknown as number;
+  });
+
+  return (
+    <>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      {!rows && !err && <p class="muted">Loading…</p>}
+      {rows && !rows.length && <p class="muted">No sessions yet. Ship some with <code>zerg ship</code>.</p>}
+      <ul class="list" data-testid="sessions">
+        {(rows || []).map((s) => (
+          <li key={s.id}>
+            <a href={'/timeline/' + s.id} onClick={linkClick} class="item" data-testid="session-row">
+              <span class="row nowrap">
+                <Provider p={s.provider} />
+                <b class="clamp1">{s.title || s.provider_session_id}</b>
+              </span>
+              <small>
+                {[s.project, s.device, s.git.branch && '⎇ ' + s.git.branch].filter(Boolean).join(' · ')}
+              </small>
+              <small>
+                {ago(s.started_at)} · {s.event_count} events · {num(s.tokens.input + s.tokens.cache_read)} in /{' '}
+                {num(s.tokens.output)} out
+                {s.subagent_count ? ` · ${s.subagent_count} subagents` : ''}
+              </small>
+            </a>
+          </li>
+        ))}
+      </ul>
+      {rows && rows.length < total && (
+        <button class="btn wide" disabled={busy} onClick={() => load(rows.length)}>
+          {busy ? 'Loading…' : `Load more (${total - rows.length})`}
+        </button>
+      )}
+    </>
+  );
+}
+
+function Results({ p }: { p: Params }) {
+  const [hits, setHits] = useState<Hit[] | null>(null);
+  const [more, setMore] = useState(false);
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const load = (offset: number) => {
+    setBusy(true);
+    api<{ hits: Hit[]; has_more: boolean }>('/timeline/search' + qs({ ...p, limit: 20, offset }))
+      .then((r) => {
+        setHits((old) => (offset ? [...(old || []), ...r.hits] : r.hits));
+        setMore(r.has_more);
+        setErr('');
+      }, (e) => setErr(errorText(e)))
+      .finally(() => setBusy(false));
+  };
+  useEffect(() => load(0), []);
+  return (
+    <>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      {!hits && !err && <p class="muted">Searching…</p>}
+      {hits && !hits.length && <p class="muted">Nothing matches “{p.q}”.</p>}
+      <ul class="list" data-testid="hits">
+        {(hits || []).map((h) => (
+          <li key={h.event_id}>
+            <a
+              href={`/timeline/${h.session_id}#event-${h.event_id}`}
+              onClick={linkClick}
+              class="item"
+              data-testid="hit"
+              data-event-id={h.event_id}
+            >
+              <span class="row nowrap">
+                <Provider p={h.session.provider} />
+                <b class="clamp1">{h.session.title || h.session.project || 'Session ' + h.session_id}</b>
+              </span>
+              <span class="snip" data-testid="snippet">
+                <Snippet html={h.snippet} />
+              </span>
+              <small>
+                {[h.role || h.kind, h.tool_name, h.session.project, ago(h.timestamp)].filter(Boolean).join(' · ')}
+              </small>
+            </a>
+          </li>
+        ))}
+      </ul>
+      {more && (
+        <button class="btn wide" disabled={busy} onClick={() => load(hits!.length)}>
+          {busy ? 'Loading…' : 'More results'}
+        </button>
+      )}
+    </>
+  );
+}

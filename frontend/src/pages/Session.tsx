@@ -1,0 +1,261 @@
+// One timeline session: the conversation, paged, with #event-<id> anchors.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, errorText, qs, when, num, type TEvent, type TSession } from '../api';
+import { useTopics } from '../events';
+import { linkClick } from '../router';
+import { Provider } from './Timeline';
+
+interface Detail {
+  session: TSession;
+  parent: TSession | null;
+  subagents: TSession[];
+  events: TEvent[];
+  next_after: number | null;
+}
+
+const PAGE = 200;
+
+export function SessionPage({ id }: { id: string }) {
+  const [d, setD] = useState<Detail | null>(null);
+  const [events, setEvents] = useState<TEvent[]>([]);
+  const [next, setNext] = useState<number | null>(null);
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [hl, setHl] = useState(0);
+  const [all, setAll] = useState(false);
+  const st = useRef({ last: -1, loading: false });
+
+  const page = async (after: number, limit = PAGE): Promise<Detail | null> => {
+    const r = await api<Detail>(`/timeline/sessions/${encodeURIComponent(id)}` + qs({ after, limit }));
+    setD(r);
+    const last = st.current.last;
+    const fresh = after < 0 ? r.events : r.events.filter((e) => e.ordinal > last);
+    setEvents((old) => (after < 0 ? fresh : [...old, ...fresh]));
+    if (r.events.length) st.current.last = Math.max(st.current.last, r.events[r.events.length - 1].ordinal);
+    setNext(r.next_after);
+    return r;
+  };
+
+  const more = async (limit = PAGE) => {
+    if (st.current.loading) return;
+    st.current.loading = true;
+    setBusy(true);
+    try {
+      await page(st.current.last, limit);
+      setErr('');
+    } catch (e) {
+      setErr(errorText(e));
+    } finally {
+      st.current.loading = false;
+      setBusy(false);
+    }
+  };
+
+  // First page, then more pages until the #event-<id> target is loaded (bounded).
+  useEffect(() => {
+    (async () => {
+      st.current.loading = true;
+      try {
+        const want = +(location.hash.match(/^#event-(\d+)$/) || [])[1] || 0;
+        let r = await page(-1);
+        let seen = r?.events.some((e) => e.id === want);
+        for (let i = 0; want && !seen && r && r.next_after != null && i < 20; i++) {
+          r = await page(r.next_after, 1000);
+          seen = r?.events.some((e) => e.id === want);
+        }
+        if (r) document.title = (r.session.title || 'Session') + ' · Zerg';
+        setHl(want);
+      } catch (e) {
+        setErr(errorText(e));
+      } finally {
+        st.current.loading = false;
+      }
+    })();
+  }, [id]);
+
+  // Scroll to the anchored event and open the block it sits in.
+  useEffect(() => {
+    if (!hl) return;
+    const el = document.getElementById('event-' + hl);
+    if (!el) return;
+    if (el instanceof HTMLDetailsElement) el.open = true;
+    el.scrollIntoView({ block: 'center' });
+    el.focus({ preventScroll: true });
+  }, [hl, events.length > 0]);
+
+  // Follow a session that is still being shipped, once everything before is loaded.
+  useTopics(['timeline'], (e) => {
+    const sid = d?.session.id;
+    if (e && sid && next == null && (e.payload?.sessions || []).includes(sid)) more();
+  });
+
+  if (!d)
+    return (
+      <section class="page">
+        <Back />
+        {err ? (
+          <p class="error" role="alert">
+            {err}
+          </p>
+        ) : (
+          <p class="muted">Loading…</p>
+        )}
+      </section>
+    );
+
+  const s = d.session;
+  const t = s.tokens;
+  // Bookkeeping records (queue operations, attachments, ...) stay out of the way unless asked for.
+  const quiet = (e: TEvent) => e.kind === 'meta' && e.id !== hl;
+  const hidden = events.filter(quiet).length;
+  const shown = all ? events : events.filter((e) => !quiet(e));
+  // A result names the tool of its call.
+  const tools = new Map(events.filter((e) => e.kind === 'tool_call').map((e) => [e.tool_call_id, e.tool_name]));
+  return (
+    <section class="page" data-testid="session-page" data-session-id={s.id}>
+      <Back />
+      <header class="row nowrap">
+        <Provider p={s.provider} full />
+        <a class="btn small-btn end" href={`/api/timeline/sessions/${s.id}/export`} download data-testid="export">
+          Export JSONL
+        </a>
+      </header>
+      <h1>{s.title || s.provider_session_id}</h1>
+      <dl class="facts">
+        {s.project && <Fact k="Project" v={s.project} />}
+        {s.device && <Fact k="Device" v={s.device} />}
+        {s.git.branch && <Fact k="Branch" v={s.git.branch} />}
+        {s.model && <Fact k="Model" v={s.model} />}
+        <Fact k="Started" v={when(s.started_at)} />
+        <Fact k="Ended" v={when(s.ended_at)} />
+        <Fact k="Events" v={s.event_count} />
+        <Fact k="Tokens in" v={num(t.input) + (t.cache_read ? ` (+${num(t.cache_read)} cached)` : '')} />
+        <Fact k="Tokens out" v={num(t.output)} />
+        {s.cost_usd != null && <Fact k="Cost" v={'$' + s.cost_usd.toFixed(2)} />}
+      </dl>
+      {d.parent && (
+        <p>
+          Subagent of{' '}
+          <a href={'/timeline/' + d.parent.id} onClick={linkClick}>
+            {d.parent.title || d.parent.provider_session_id}
+          </a>
+        </p>
+      )}
+      {d.subagents.length > 0 && (
+        <>
+          <h2>Subagents</h2>
+          <ul class="links">
+            {d.subagents.map((a) => (
+              <li key={a.id}>
+                <a href={'/timeline/' + a.id} onClick={linkClick} data-testid="subagent">
+                  {a.title || a.provider_session_id}
+                </a>{' '}
+                <span class="muted small">
+                  {a.event_count} events · {num(a.tokens.output)} out
+                </span>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <h2>Conversation</h2>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      {hidden > 0 && (
+        <button class="btn wide" aria-pressed={all} onClick={() => setAll(!all)} data-testid="toggle-meta">
+          {all ? 'Hide' : 'Show'} {hidden} bookkeeping records
+        </button>
+      )}
+      <ol class="convo" data-testid="events">
+        {shown.map((e) => (
+          <Ev key={e.id} e={e} hl={e.id === hl} tool={(e.tool_call_id && tools.get(e.tool_call_id)) || ''} />
+        ))}
+      </ol>
+      {next != null && (
+        <button class="btn wide" disabled={busy} onClick={() => more()} data-testid="load-more">
+          {busy ? 'Loading…' : 'Load more'}
+        </button>
+      )}
+    </section>
+  );
+}
+
+function Back() {
+  return (
+    <a href="/timeline" onClick={linkClick} class="back">
+      ← Timeline
+    </a>
+  );
+}
+
+function Fact({ k, v }: { k: string; v: any }) {
+  return (
+    <div>
+      <dt>{k}</dt>
+      <dd>{v}</dd>
+    </div>
+  );
+}
+
+const short = (t: string, n = 90) => {
+  t = t.replace(/\s+/g, ' ').trim();
+  return t.length > n ? t.slice(0, n - 1) + '…' : t;
+};
+
+/** One event. Messages show open; thinking, tools and the rest are <details>, closed. */
+function Ev({ e, hl, tool }: { e: TEvent; hl: boolean; tool: string }) {
+  const common = {
+    id: 'event-' + e.id,
+    tabIndex: -1,
+    'data-testid': 'event',
+    'data-event-id': e.id,
+    'data-kind': e.kind,
+    'data-highlighted': hl ? 'true' : undefined,
+  };
+  const cls = (c: string) => c + (hl ? ' hl' : '');
+  const time = e.timestamp && <time dateTime={e.timestamp}>{when(e.timestamp)}</time>;
+  if (e.kind === 'message' && e.text)
+    return (
+      <li {...common} class={cls('msg ' + (e.role === 'user' ? 'user' : 'asst'))}>
+        <small>
+          {e.role || 'message'} {time}
+        </small>
+        <div class="text">{e.text}</div>
+      </li>
+    );
+  let title: string;
+  let body: string;
+  if (e.kind === 'tool_call') {
+    title = '⚙ ' + (e.tool_name || 'tool') + ' ' + short(e.tool_input || e.text, 70);
+    body = prettyJson(e.tool_input) || e.text;
+  } else if (e.kind === 'tool_result') {
+    title = '↳ ' + (e.tool_name || tool || 'result') + ': ' + short(e.tool_output || e.text, 70);
+    body = e.tool_output || e.text;
+  } else if (e.kind === 'thinking') {
+    title = 'Thinking ' + short(e.text, 60);
+    body = e.text;
+  } else {
+    title = (e.record_type || e.kind) + ' ' + short(e.text || e.tool_output, 70);
+    body = e.text || e.tool_output || e.tool_input;
+  }
+  return (
+    <li class={cls('ev k-' + e.kind)}>
+      <details {...common} open={hl || undefined}>
+        <summary>{title}</summary>
+        <pre class="block">{body || '(empty)'}</pre>
+        {time && <small>{time}</small>}
+      </details>
+    </li>
+  );
+}
+
+function prettyJson(t: string): string {
+  try {
+    return JSON.stringify(JSON.parse(t), null, 2);
+  } catch {
+    return t;
+  }
+}

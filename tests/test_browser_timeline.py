@@ -1,0 +1,175 @@
+"""The Timeline pages in real headless Chromium at a phone viewport, against a real ``zerg serve``:
+a real Claude Code session file is shipped through the ingest API, found by search, and opened
+at the matching event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.procs import http_json, run_zerg
+from tests.test_browser import artifacts_dir, phone  # noqa: F401  (the Chromium fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+FIXTURE = Path(__file__).parent / "fakes" / "data" / "claude-session-bash-tool.jsonl"
+PHRASE = "fake model has finished"  # the assistant's last message in FIXTURE
+
+
+def ship_fixture(server) -> dict:
+    done = run_zerg(["token", "create", "--device", "t", "--json"], server.env)
+    assert done.returncode == 0, done.stderr
+    token = json.loads(done.stdout)["token"]
+    body = {
+        "device": "t",
+        "files": [{
+            "provider": "claude",
+            "path": "/home/owner/.claude/projects/-home-owner-work-demo/" + FIXTURE.name,
+            "generation": 0,
+            "offset": 0,
+            "data": FIXTURE.read_text(encoding="utf-8"),
+            "git": {"remote": "", "branch": "master", "commit": ""},
+        }],
+    }
+    status, reply = http_json(server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    assert status == 200, reply
+    assert reply["events_stored"] > 0, reply
+    return reply
+
+
+def test_it_finds_a_shipped_session_and_opens_the_matching_event(zerg_server, phone, tmp_path):  # noqa: F811
+    link = zerg_server.login_link
+    assert link, zerg_server.output()
+    page = phone.new_page()
+    page.goto(link)
+    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page.wait_for_selector('[data-testid="ws-state"]:text-is("live")', timeout=15000)
+    page.get_by_test_id("nav-timeline").click()
+    page.get_by_test_id("timeline").wait_for(timeout=10000)
+
+    # Shipped while the page is open: the list refreshes on the timeline.ingested event.
+    ship_fixture(zerg_server)
+    row = page.get_by_test_id("session-row").first
+    row.wait_for(timeout=15000)
+    assert "demo" in row.inner_text() and "master" in row.inner_text()
+    page.screenshot(path=str(artifacts_dir(tmp_path) / "timeline-sessions-390x844.png"), full_page=True)
+
+    page.get_by_test_id("filters-toggle").click()
+    assert page.locator("#tl-filters").is_visible()
+    page.get_by_test_id("search-input").fill(PHRASE)
+    page.get_by_test_id("search-submit").click()
+    hit = page.get_by_test_id("hit").first
+    hit.wait_for(timeout=10000)
+    marks = hit.locator("mark")
+    assert marks.count() >= 1
+    assert "model" in " ".join(marks.all_inner_texts()).lower() or "fake" in " ".join(marks.all_inner_texts()).lower()
+    assert "<mark>" not in hit.inner_text()
+    event_id = hit.get_attribute("data-event-id")
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    page.screenshot(path=str(artifacts_dir(tmp_path) / "timeline-search-390x844.png"), full_page=True)
+
+    hit.click()
+    page.get_by_test_id("session-page").wait_for(timeout=10000)
+    assert page.url.endswith(f"#event-{event_id}")
+    target = page.locator(f"#event-{event_id}")
+    target.wait_for(timeout=10000)
+    assert target.get_attribute("data-highlighted") == "true"
+    assert PHRASE in target.inner_text()
+    assert target.is_visible()
+    box = target.bounding_box()
+    assert box and 0 <= box["y"] < 844, box
+    assert page.get_by_test_id("export").get_attribute("href").endswith("/export")
+    # Tool calls are there, collapsed, with the tool name in view.
+    call = page.locator('[data-testid="event"][data-kind="tool_call"]').first
+    assert "Bash" in call.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    page.screenshot(path=str(artifacts_dir(tmp_path) / "timeline-session-390x844.png"), full_page=True)
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(artifacts_dir(tmp_path) / "timeline-session-dark-390x844.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
+
+    # Back to the results: the query is kept in the URL.
+    page.go_back()
+    page.get_by_test_id("hit").first.wait_for(timeout=10000)
+    assert page.get_by_test_id("search-input").input_value() == PHRASE
+
+
+def test_search_snippets_and_messages_render_markup_as_text(zerg_server, phone):  # noqa: F811
+    """Only the server's <mark> becomes an element: markup in a session stays text, nothing runs."""
+    evil = 'zebrafinch <img src=x onerror="window.__xss=1"> <b>bold</b> &amp; <mark>fake</mark>'
+    line = json.dumps({
+        "type": "user", "uuid": "u-1", "parentUuid": None, "sessionId": "xss-session", "cwd": "/home/owner/xss",
+        "timestamp": "2026-11-26T10:00:00.000Z", "message": {"role": "user", "content": evil},
+    })
+    done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
+    assert done.returncode == 0, done.stderr
+    token = json.loads(done.stdout)["token"]
+    body = {"device": "t", "files": [{"provider": "claude", "path": "/home/owner/.claude/projects/-x/xss-session.jsonl",
+                                      "generation": 0, "offset": 0, "data": line + "\n"}]}
+    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    assert status == 200 and reply["events_stored"] > 0, reply
+
+    page = phone.new_page()
+    page.goto(zerg_server.login_link)
+    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page.goto(zerg_server.url + "/timeline?q=zebrafinch")
+    hit = page.get_by_test_id("hit").first
+    hit.wait_for(timeout=10000)
+    snippet = hit.get_by_test_id("snippet")
+    assert snippet.locator("img, b").count() == 0
+    assert snippet.locator("mark").count() >= 1
+    text = snippet.inner_text()
+    assert "<img" in text and "<b>bold</b>" in text, text
+    hit.click()
+    page.get_by_test_id("session-page").wait_for(timeout=10000)
+    message = page.locator('[data-testid="event"][data-highlighted="true"]')
+    message.wait_for(timeout=10000)
+    assert message.locator("img, b, mark").count() == 0
+    assert "<mark>fake</mark>" in message.inner_text()
+    assert page.evaluate("window.__xss") is None
+
+
+def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_server, phone):  # noqa: F811
+    lines = [
+        json.dumps({
+            "type": "user", "uuid": f"u-{i}", "parentUuid": f"u-{i - 1}" if i else None, "sessionId": "long-session",
+            "cwd": "/home/owner/long", "timestamp": f"2026-11-26T10:{i // 60:02d}:{i % 60:02d}.000Z",
+            "message": {"role": "user", "content": f"message number {i}" + (" platypus" if i == 240 else "")},
+        })
+        for i in range(250)
+    ]
+    done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
+    assert done.returncode == 0, done.stderr
+    token = json.loads(done.stdout)["token"]
+    body = {"device": "t", "files": [{"provider": "claude", "path": "/home/owner/.claude/projects/-l/long-session.jsonl",
+                                      "generation": 0, "offset": 0, "data": "\n".join(lines) + "\n"}]}
+    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    assert status == 200 and reply["events_stored"] >= 250, reply
+
+    page = phone.new_page()
+    page.goto(zerg_server.login_link)
+    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page.goto(zerg_server.url + "/timeline?q=platypus")
+    hit = page.get_by_test_id("hit").first
+    hit.wait_for(timeout=10000)
+    event_id = hit.get_attribute("data-event-id")
+    hit.click()
+    target = page.locator(f'#event-{event_id}[data-highlighted="true"]')
+    target.wait_for(timeout=10000)
+    assert "message number 240" in target.inner_text()
+    box = target.bounding_box()
+    assert box and 0 <= box["y"] < 844, box
+
+    # Without an anchor: one page, then "Load more".
+    page.get_by_test_id("nav-timeline").click()
+    page.get_by_test_id("session-row").first.wait_for(timeout=10000)
+    page.goto(zerg_server.url + "/timeline/long-session")
+    page.get_by_test_id("session-page").wait_for(timeout=10000)
+    page.get_by_test_id("load-more").wait_for(timeout=10000)
+    assert page.locator('[data-testid="event"]').count() == 200
+    page.get_by_test_id("load-more").click()
+    page.wait_for_function("document.querySelectorAll('[data-testid=event]').length === 250", timeout=10000)
+    assert page.get_by_test_id("load-more").count() == 0
+    assert "message number 249" in page.locator('[data-testid="event"]').last.inner_text()
