@@ -73,9 +73,10 @@ def test_text_tool_names_inputs_and_outputs_are_indexed(archive):
 
 def test_snippets_are_escaped(archive):
     hit = search("quokka", Filters(role="user", kind="message"))["hits"][0]
-    # no markup but <mark> (SQLite escapes the tag, Postgres' headline parser drops it)
+    # no markup but <mark>, and the text's own markup kept as escaped text on both databases
     assert "<" not in hit["snippet"].replace("<mark>", "").replace("</mark>", "")
     assert "<mark>quokka</mark>" in hit["snippet"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hit["snippet"]
 
 
 def test_filters(archive):

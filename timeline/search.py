@@ -15,6 +15,10 @@ from datetime import datetime
 from django.db import connection
 
 START, STOP = "\ue000", "\ue001"  # private-use markers, swapped for <mark> after escaping
+# ts_headline's parser drops what looks like an HTML tag or entity from the text it
+# returns; hide <, > and & from it behind private-use characters and put them back.
+PG_HIDDEN = "\ue002\ue003\ue004"
+PG_UNHIDE = str.maketrans(PG_HIDDEN, "<>&")
 TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 WORD = re.compile(r"\w+", re.UNICODE)
 SORTS = ("relevance", "recency")
@@ -63,7 +67,7 @@ def fts5_query(q: str) -> str:
 def render_snippet(raw: str | None) -> str:
     if not raw:
         return ""
-    return html.escape(raw).replace(START, "<mark>").replace(STOP, "</mark>")
+    return html.escape(raw.translate(PG_UNHIDE)).replace(START, "<mark>").replace(STOP, "</mark>")
 
 
 def _adapt(value):
@@ -148,7 +152,8 @@ def _postgres(q, filters, sort, limit, offset):
     # The inner query ranks and pages; ts_headline (costly) runs only on the page.
     sql = f"""
         SELECT hit.id, hit.session_id, hit.ordinal, hit.kind, hit.role, hit.tool_name, hit.timestamp,
-               ts_headline('english', left(hit.body, 20000), websearch_to_tsquery('english', %s), %s),
+               ts_headline('english', translate(left(hit.body, 20000), '<>&', %s),
+                           websearch_to_tsquery('english', %s), %s),
                hit.score, hit.provider, hit.provider_session_id, hit.title, hit.project
         FROM (
             SELECT e.id, e.session_id, e.ordinal, e.kind, e.role, e.tool_name, e.timestamp,
@@ -163,7 +168,7 @@ def _postgres(q, filters, sort, limit, offset):
         ) hit
         ORDER BY {"hit.score DESC, hit.id DESC" if sort == "relevance" else "hit.timestamp DESC NULLS LAST, hit.id DESC"}"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [q, options, q, *params, limit, offset])
+        cursor.execute(sql, [PG_HIDDEN, q, options, q, *params, limit, offset])
         return cursor.fetchall()
 
 
