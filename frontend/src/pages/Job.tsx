@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, apiRaw, errorText, dur, when, num, type Job, type ZergEvent } from '../api';
 import { useTopics } from '../events';
+import { Back, Fact, Pending } from './parts';
 import { linkClick, navigate } from '../router';
 import { StatusBadge, elapsed, useTick } from './Commis';
 
@@ -46,19 +47,7 @@ export function JobPage({ id }: { id: number }) {
   }, [active]);
   useTick(job?.status === 'running');
 
-  if (!job)
-    return (
-      <section class="page">
-        <Back />
-        {err ? (
-          <p class="error" role="alert">
-            {err}
-          </p>
-        ) : (
-          <p class="muted">Loading…</p>
-        )}
-      </section>
-    );
+  if (!job) return <Pending back={<Back href="/commis">All jobs</Back>} err={err} />;
 
   const agent = job.backend !== 'shell';
   const u = (job.usage || {}) as Record<string, number>;
@@ -67,7 +56,7 @@ export function JobPage({ id }: { id: number }) {
   );
   return (
     <section class="page" data-testid="job-page" data-job-id={id}>
-      <Back />
+      <Back href="/commis">All jobs</Back>
       <header class="row">
         <h1>Job #{job.id}</h1>
         <StatusBadge s={job.status} />
@@ -144,22 +133,7 @@ export function JobPage({ id }: { id: number }) {
   );
 }
 
-function Back() {
-  return (
-    <a href="/commis" onClick={linkClick} class="back">
-      ← All jobs
-    </a>
-  );
-}
 
-function Fact({ k, v }: { k: string; v: any }) {
-  return (
-    <div>
-      <dt>{k}</dt>
-      <dd>{v}</dd>
-    </div>
-  );
-}
 
 /**
  * The job's log: GET …/log?offset= from where the last read ended, each time an event

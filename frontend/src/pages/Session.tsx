@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorText, qs, when, num, type TEvent, type TSession } from '../api';
 import { useTopics } from '../events';
+import { Back, Fact, Pending } from './parts';
 import { linkClick } from '../router';
 import { Provider } from './Timeline';
 
@@ -89,19 +90,7 @@ export function SessionPage({ id }: { id: string }) {
     if (e && sid && next == null && (e.payload?.sessions || []).includes(sid)) more();
   });
 
-  if (!d)
-    return (
-      <section class="page">
-        <Back />
-        {err ? (
-          <p class="error" role="alert">
-            {err}
-          </p>
-        ) : (
-          <p class="muted">Loading…</p>
-        )}
-      </section>
-    );
+  if (!d) return <Pending back={<Back href="/timeline">Timeline</Back>} err={err} />;
 
   const s = d.session;
   const t = s.tokens;
@@ -113,7 +102,7 @@ export function SessionPage({ id }: { id: string }) {
   const tools = new Map(events.filter((e) => e.kind === 'tool_call').map((e) => [e.tool_call_id, e.tool_name]));
   return (
     <section class="page" data-testid="session-page" data-session-id={s.id}>
-      <Back />
+      <Back href="/timeline">Timeline</Back>
       <header class="row nowrap">
         <Provider p={s.provider} full />
         <a class="btn small-btn end" href={`/api/timeline/sessions/${s.id}/export`} download data-testid="export">
@@ -183,22 +172,7 @@ export function SessionPage({ id }: { id: string }) {
   );
 }
 
-function Back() {
-  return (
-    <a href="/timeline" onClick={linkClick} class="back">
-      ← Timeline
-    </a>
-  );
-}
 
-function Fact({ k, v }: { k: string; v: any }) {
-  return (
-    <div>
-      <dt>{k}</dt>
-      <dd>{v}</dd>
-    </div>
-  );
-}
 
 const short = (t: string, n = 90) => {
   t = t.replace(/\s+/g, ' ').trim();
