@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from commis.models import Job
 from zerg_site.events import publish
+from zerg_site.heartbeat import close_dead_local_rows
 
 log = logging.getLogger("zerg.commis")
 
@@ -267,36 +268,18 @@ def reclaim(stale_only: bool = False) -> list[int]:
     return reclaimed
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rpartition(")")[2].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
 def close_dead_workers() -> int:
     """Mark worker rows stopped whose process is gone (this host: pid dead or a zombie; any host: stale)."""
     from zerg_site.models import ProcessHeartbeat
 
     now = timezone.now()
-    open_rows = ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.WORKER, stopped_at__isnull=True)
-    host = socket.gethostname()
-    dead = [row.id for row in open_rows.filter(host=host) if not _pid_alive(row.pid)]
-    dead += list(
-        open_rows.filter(last_seen__lt=now - timedelta(seconds=ProcessHeartbeat.STALE_AFTER)).values_list("id", flat=True)
+    closed = close_dead_local_rows(ProcessHeartbeat.WORKER)
+    stale = ProcessHeartbeat.objects.filter(
+        kind=ProcessHeartbeat.WORKER, stopped_at__isnull=True,
+        last_seen__lt=now - timedelta(seconds=ProcessHeartbeat.STALE_AFTER),
     )
     # A worker that was only partitioned clears stopped_at again with its next beat.
-    return ProcessHeartbeat.objects.filter(id__in=dead, stopped_at__isnull=True).update(stopped_at=now)
+    return closed + stale.update(stopped_at=now)
 
 
 def release_worker(worker: str) -> list[int]:

@@ -15,6 +15,7 @@ from commis.backends.claude import INSTALL_HINT, ClaudeBackend
 from commis.backends.sessionfiles import claude_project_dir_name
 from commis.backends.streamjson import ClaudeStreamParser
 from tests.fakes.drive import BIN, drive, make_job, make_workspace
+from zerg_site.heartbeat import pid_alive
 
 DATA = Path(__file__).parent / "fakes" / "data"
 FIXTURE = DATA / "claude-stream-json-bash-tool.jsonl"
@@ -269,13 +270,6 @@ def test_failures(fake_claude, tmp_path, monkeypatch, mode, needle):
 # --- through the real runner (commis.runner.run_job)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
-
 
 @pytest.mark.django_db(transaction=True)
 def test_runner_runs_claude_job(fake_claude, monkeypatch):
@@ -373,11 +367,11 @@ def test_runner_cancel_kills_cli_ignoring_sigterm_and_its_child(fake_claude, mon
     while not (fake_claude.exists() and fake_claude.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     rec = records(fake_claude)[0]
-    assert _process_alive(rec["pid"]) and _process_alive(rec["child_pid"])
+    assert pid_alive(rec["pid"]) and pid_alive(rec["child_pid"])
     jobs.cancel(job.id)
     thread.join(20)
     assert result["status"] == Job.CANCELLED
-    assert not _process_alive(rec["pid"]) and not _process_alive(rec["child_pid"])
+    assert not pid_alive(rec["pid"]) and not pid_alive(rec["child_pid"])
     job.refresh_from_db()
     assert job.status == Job.CANCELLED and job.session_id  # the init record was seen before the cancel
 

@@ -20,6 +20,7 @@ from commis.backends.base import Backend, BackendUnavailable
 from commis.models import Job
 from commis.runner import run_job
 from zerg_site.models import Event
+from zerg_site.heartbeat import pid_alive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,13 +136,6 @@ def test_duplicate_delivery_runs_once(tmp_path):
     assert run_job(job.id) == "duplicate"
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
-
 
 def test_cancel_kills_process_group_ignoring_sigterm(tmp_path):
     pidfile = tmp_path / "child.pid"
@@ -158,7 +152,7 @@ def test_cancel_kills_process_group_ignoring_sigterm(tmp_path):
         while not pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         child = int(pidfile.read_text())
-        assert process_alive(child)
+        assert pid_alive(child)
         started = time.monotonic()
         jobs.cancel(job.id)
         thread.join(20)
@@ -168,7 +162,7 @@ def test_cancel_kills_process_group_ignoring_sigterm(tmp_path):
     assert result["status"] == Job.CANCELLED
     job.refresh_from_db()
     assert job.status == Job.CANCELLED and job.summary.startswith("cancelled")
-    assert not process_alive(child)
+    assert not pid_alive(child)
     assert took < 10
 
 
@@ -203,7 +197,7 @@ def test_stale_job_is_reclaimed_and_old_attempt_fenced(tmp_path):
     assert result["status"] == "lost_lease"
     job.refresh_from_db()
     assert job.status == Job.QUEUED and job.lease == "" and job.attempts == 1
-    assert not process_alive(leader)
+    assert not pid_alive(leader)
 
 
 def test_reclaim_gives_up_after_max_attempts():
@@ -327,6 +321,6 @@ def test_attempt_that_loses_its_lease_kills_its_group_and_writes_nothing():
     Job.objects.filter(id=job.id).update(lease="someone-else", worker="worker:elsewhere:1:x")
     thread.join(20)
     assert result["status"] == "lost_lease"
-    assert not process_alive(leader)
+    assert not pid_alive(leader)
     job.refresh_from_db()
     assert job.status == Job.RUNNING and job.lease == "someone-else"

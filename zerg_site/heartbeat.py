@@ -42,18 +42,31 @@ class Heartbeat:
         publish("system", f"{self.kind}.stopped", {"name": self.name, "host": self.host, "pid": self.pid})
 
 
-def close_dead_local_rows() -> int:
-    """Mark rows of processes on this host that no longer exist as stopped.
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this host still runs (a zombie counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass  # no /proc (macOS): ask the kernel
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, someone else's
+    return True
+
+
+def close_dead_local_rows(kind: str | None = None) -> int:
+    """Mark rows (of ``kind``, or all) of processes on this host that no longer run as stopped.
 
     After a crash their rows would otherwise count as alive until they go stale.
     """
-    host = socket.gethostname()
-    dead = []
-    for row in ProcessHeartbeat.objects.filter(host=host, stopped_at__isnull=True):
-        try:
-            os.kill(row.pid, 0)
-        except ProcessLookupError:
-            dead.append(row.id)
-        except PermissionError:
-            pass  # alive, someone else's
-    return ProcessHeartbeat.objects.filter(id__in=dead).update(stopped_at=timezone.now())
+    rows = ProcessHeartbeat.objects.filter(host=socket.gethostname(), stopped_at__isnull=True)
+    if kind:
+        rows = rows.filter(kind=kind)
+    dead = [row.id for row in rows if not pid_alive(row.pid)]
+    return ProcessHeartbeat.objects.filter(id__in=dead, stopped_at__isnull=True).update(stopped_at=timezone.now())

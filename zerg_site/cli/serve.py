@@ -198,7 +198,7 @@ def run(args) -> int:
 
     from zerg_site.asgi import application
     from zerg_site.auth.owner import ensure_owner
-    from zerg_site.heartbeat import Heartbeat, close_dead_local_rows
+    from zerg_site.heartbeat import Heartbeat
     from zerg_site.models import ProcessHeartbeat
 
     owner = ensure_owner()
@@ -206,10 +206,9 @@ def run(args) -> int:
     ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.SERVER, stopped_at__isnull=True).update(
         stopped_at=timezone.now()
     )
-    close_dead_local_rows()
     from commis.jobs import reclaim_on_start
 
-    reclaim_on_start()  # commis jobs of workers that died with the last server run again now
+    reclaim_on_start()  # closes dead workers' rows; their commis jobs run again now
     url = base_url(cfg)
     heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
     heartbeat.start()
