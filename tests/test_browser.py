@@ -49,6 +49,17 @@ def phone():
             browser.close()
 
 
+def logged_in_page(context, server):
+    """A new page of ``context``, logged in with the server's one-time link, its dashboard live."""
+    link = server.login_link
+    assert link, server.output()
+    page = context.new_page()
+    page.goto(link)
+    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page.wait_for_selector('[data-testid="ws-state"]:text-is("live")', timeout=15000)
+    return page
+
+
 def test_it_logs_in_with_the_link_and_shows_a_live_worker_event(zerg_server, phone, tmp_path):
     zerg_server.wait_worker()
     link = zerg_server.login_link

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import artifacts_dir, phone  # noqa: F401  (the Chromium fixture)
+from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -16,12 +16,7 @@ def no_sideways_scroll(page) -> int:
 
 def test_it_spawns_a_shell_job_and_follows_it_live(zerg_server, phone, tmp_path):  # noqa: F811
     zerg_server.wait_worker()
-    link = zerg_server.login_link
-    assert link, zerg_server.output()
-    page = phone.new_page()
-    page.goto(link)
-    page.get_by_test_id("dashboard").wait_for(timeout=15000)
-    page.wait_for_selector('[data-testid="ws-state"]:text-is("live")', timeout=15000)
+    page = logged_in_page(phone, zerg_server)
 
     page.get_by_test_id("nav-commis").click()
     page.get_by_test_id("commis").wait_for(timeout=10000)
@@ -65,9 +60,7 @@ def test_it_spawns_a_shell_job_and_follows_it_live(zerg_server, phone, tmp_path)
 
 def test_the_job_page_shows_a_live_log_and_cancels_on_the_second_tap(zerg_server, phone, tmp_path):  # noqa: F811
     zerg_server.wait_worker()
-    page = phone.new_page()
-    page.goto(zerg_server.login_link)
-    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page = logged_in_page(phone, zerg_server)
     page.goto(zerg_server.url + "/commis")
     page.get_by_test_id("new-job").click()
     page.get_by_test_id("job-task").fill("for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 1; done")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.procs import http_json, run_zerg
-from tests.test_browser import artifacts_dir, phone  # noqa: F401  (the Chromium fixture)
+from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,12 +40,7 @@ def ship_fixture(server) -> dict:
 
 
 def test_it_finds_a_shipped_session_and_opens_the_matching_event(zerg_server, phone, tmp_path):  # noqa: F811
-    link = zerg_server.login_link
-    assert link, zerg_server.output()
-    page = phone.new_page()
-    page.goto(link)
-    page.get_by_test_id("dashboard").wait_for(timeout=15000)
-    page.wait_for_selector('[data-testid="ws-state"]:text-is("live")', timeout=15000)
+    page = logged_in_page(phone, zerg_server)
     page.get_by_test_id("nav-timeline").click()
     page.get_by_test_id("timeline").wait_for(timeout=10000)
 
@@ -111,9 +106,7 @@ def test_search_snippets_and_messages_render_markup_as_text(zerg_server, phone):
     status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
     assert status == 200 and reply["events_stored"] > 0, reply
 
-    page = phone.new_page()
-    page.goto(zerg_server.login_link)
-    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page = logged_in_page(phone, zerg_server)
     page.goto(zerg_server.url + "/timeline?q=zebrafinch")
     hit = page.get_by_test_id("hit").first
     hit.wait_for(timeout=10000)
@@ -148,9 +141,7 @@ def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_s
     status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
     assert status == 200 and reply["events_stored"] >= 250, reply
 
-    page = phone.new_page()
-    page.goto(zerg_server.login_link)
-    page.get_by_test_id("dashboard").wait_for(timeout=15000)
+    page = logged_in_page(phone, zerg_server)
     page.goto(zerg_server.url + "/timeline?q=platypus")
     hit = page.get_by_test_id("hit").first
     hit.wait_for(timeout=10000)
