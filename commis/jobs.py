@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from commis import signals
 from commis.models import Job
 from zerg_site.events import publish
 from zerg_site.heartbeat import close_dead_local_rows
@@ -52,6 +53,10 @@ def publish_status(job: Job | int, **extra) -> None:
     }
     publish(TOPIC, "commis.status", payload)
     publish(topic(job.id), "commis.status", payload)
+    if job.status in Job.FINISHED:
+        signals.send(signals.job_finished, job)
+    elif job.status == Job.RUNNING and extra.get("started"):
+        signals.send(signals.job_started, job)
 
 
 # --- spawn and the queue
@@ -104,6 +109,7 @@ def spawn(
         if enqueue_task:
             enqueue(job.id, timeout or 0)
     publish_status(job)
+    signals.send(signals.job_spawned, job)
     return job
 
 

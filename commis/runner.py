@@ -204,7 +204,7 @@ class Runner:
         self.logfile = open(ws.artifacts / "log.txt", "a", encoding="utf-8", errors="replace")
         stamp = datetime.now(dt_timezone.utc).isoformat(timespec="seconds")
         self.write_log(f"=== zerg: attempt {job.attempts} of job {job.id} [{job.backend}] on {job.worker} at {stamp}")
-        jobs.publish_status(job)
+        jobs.publish_status(job, started=True)
 
         thread = threading.Thread(target=self.control, name=f"commis-{job.id}", daemon=True)
         exit_code = None
