@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from zerg_site.models import Event
@@ -29,7 +29,10 @@ def publish(topic: str, kind: str, payload: dict | None = None) -> Event:
     """Append an event; it reaches subscribed WebSocket clients within a poll interval."""
     if not TOPIC_RE.match(topic):
         raise ValueError(f"bad event topic {topic!r}")
-    return Event.objects.create(topic=topic, kind=kind[:100], payload=payload or {})
+    event = Event.objects.create(topic=topic, kind=kind[:100], payload=payload or {})
+    if _tailer is not None:  # this process tails too (the web process): no need to wait for the next poll
+        transaction.on_commit(_tailer.wake)
+    return event
 
 
 def group_name(topic: str) -> str:
@@ -62,6 +65,21 @@ class EventTailer:
         self.gap_timeout = gap_timeout
         self.last_id: int | None = None
         self.gaps: dict[int, float] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.woken: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Poll now rather than at the end of the interval (thread-safe; a row was just committed here)."""
+        if self.loop is not None and self.woken is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.woken.set)
+
+    async def pause(self) -> None:
+        """Sleep one interval, or less if :meth:`wake` is called."""
+        try:
+            await asyncio.wait_for(self.woken.wait(), self.interval)
+        except asyncio.TimeoutError:
+            pass
+        self.woken.clear()
 
     def start_position(self) -> int:
         close_old_connections()
@@ -100,6 +118,8 @@ class EventTailer:
         return len(rows)
 
     async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.woken = asyncio.Event()
         failures = 0
         while True:
             try:
@@ -113,7 +133,7 @@ class EventTailer:
                 sent = 0
                 await asyncio.sleep(min(5.0, self.interval * 2**failures))
             if sent < self.batch:
-                await asyncio.sleep(self.interval)
+                await self.pause()
 
 
 _tailer: EventTailer | None = None
