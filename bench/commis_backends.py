@@ -12,8 +12,10 @@ descendant of the server, so it is never counted).
 - claude / codex: the fake CLIs print their first records (init, a tool call and its
   result) and then sleep ``FAKE_CLI_SLEEP`` (SLEEP_S) seconds before the final result.
 - agent: the fake API answers every model call with a ``write_file`` tool call after
-  AGENT_DELAY_S seconds, AGENT_STEPS times, then with a final text (~20 s per job); the
-  agent runs inside the django-q worker, so anthropic + langgraph load there.
+  AGENT_DELAY_S seconds, AGENT_STEPS times, then with a final text (~20 s per job); each
+  job runs in a child forked from the agent host (``commis.backends.agent_host``, which
+  imported anthropic + langgraph once), not in the django-q worker. The host and those
+  children are zerg processes and are counted.
 
 Five jobs are spawned at once through ``POST /api/commis/jobs``; once all five are
 ``running`` and each has written to its log.txt, PSS (``/proc/PID/smaps_rollup``) is
@@ -63,7 +65,8 @@ class SlowAgentAPI(FakeAnthropic):
 
 def is_zerg(pid: int, serve_pid: int) -> bool:
     line = cmdline(pid)
-    return pid == serve_pid or "zerg_site" in line or "qcluster" in line or "/bin/zerg " in line + " "
+    return (pid == serve_pid or "zerg_site" in line or "qcluster" in line or "/bin/zerg " in line + " "
+            or "commis.backends.agent" in line)
 
 
 def classify(serve_pid: int) -> list[tuple[int, int, str, str]]:
@@ -81,6 +84,17 @@ def classify(serve_pid: int) -> list[tuple[int, int, str, str]]:
         found.append((pid, depth, "cli" if cli else "zerg", cmdline(pid)))
         todo[:0] = [(child, depth + 1, cli) for child in sorted(children.get(pid, []))]
     return found
+
+
+def zerg_pss(serve_pid: int) -> int:
+    total = 0
+    for pid, _, kind, _ in classify(serve_pid):
+        if kind == "zerg":
+            try:
+                total += kb(pid, "Pss")
+            except OSError:
+                pass
+    return total
 
 
 def log_text(server, token: str, job_id: int) -> str:
@@ -182,18 +196,23 @@ def run_backend(backend: str, api: FakeAnthropic) -> dict:
                       f"summary {str(job['summary'])[:70]!r}", flush=True)
             print(f"spawn -> last finished: {total:.1f} s", flush=True)
             time.sleep(2)
-            after_kb = 0
-            for pid, _, kind, _ in classify(server.pid):
-                if kind == "zerg":
-                    try:
-                        after_kb += kb(pid, "Pss")
-                    except OSError:
-                        pass
+            after_kb = zerg_pss(server.pid)
             print(f"zerg PSS 2 s after the jobs finished: {after_kb / 1024:.1f} MB", flush=True)
+            idle_kb = None
+            if backend == "agent":  # the agent host exits once it has had no child for IDLE_EXIT s
+                from commis.backends.agent_host import IDLE_EXIT
+
+                deadline = time.monotonic() + IDLE_EXIT + 30
+                while time.monotonic() < deadline and any("commis.backends.agent" in line
+                                                          for _, _, _, line in classify(server.pid)):
+                    time.sleep(1)
+                idle_kb = zerg_pss(server.pid)
+                print(f"zerg PSS once the agent host exited (idle {IDLE_EXIT:.0f} s): {idle_kb / 1024:.1f} MB",
+                      flush=True)
     return {
         "backend": backend, "zerg_mb": zerg_kb / 1024, "cli_mb": cli_kb / 1024, "n_zerg": n_zerg, "n_cli": n_cli,
         "statuses": [j["status"] for j in finals], "ready_s": ready, "running_s": running_at, "total_s": total,
-        "after_mb": after_kb / 1024,
+        "after_mb": after_kb / 1024, "idle_mb": idle_kb / 1024 if idle_kb is not None else None,
     }
 
 

@@ -98,7 +98,9 @@ class Runner:
                 self.pending.append(record)
 
     def on_line(self, line: str) -> None:
-        self.write_log(line)
+        raw = self.backend is None or getattr(self.backend, "log_raw_output", True)
+        if raw:
+            self.write_log(line)
         if self.backend is not None and not self.backend.inline:
             try:
                 events = self.backend.on_output(self.job, line)
@@ -107,6 +109,12 @@ class Runner:
                 events = [JobEvent("output", line)]
         else:
             events = [JobEvent("output", line)]
+        if not raw:
+            for event in events or []:
+                if event.kind == "output":
+                    self.write_log(event.text)
+                elif event.text:
+                    self.write_log(f"[{event.kind}] {event.text}")
         self.add_events(events or [])
 
     def flush(self) -> None:
@@ -213,15 +221,20 @@ class Runner:
                 thread.start()
                 outcome = self.backend.run_inline(job, ws, InlineContext(self))
             else:
-                argv, env = self.backend.command(job, ws)
-                full_env = {**os.environ, **(env or {}), "ZERG_JOB_ID": str(job.id), "ZERG_JOB_LEASE": self.lease}
-                full_env.pop("ZERG_WORKER_NAME", None)
-                self.proc = subprocess.Popen(
-                    argv, cwd=ws.path, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_child_setup,
-                )
+                job_env = {**os.environ, "ZERG_JOB_ID": str(job.id), "ZERG_JOB_LEASE": self.lease}
+                job_env.pop("ZERG_WORKER_NAME", None)
+                thread.start()  # heartbeats go on while a backend's start() waits (the agent host)
+                self.proc = self.backend.start(job, ws, job_env)
+                if self.proc is None:
+                    argv, env = self.backend.command(job, ws)
+                    self.proc = subprocess.Popen(
+                        argv, cwd=ws.path, env={**job_env, **(env or {}), "ZERG_JOB_LEASE": self.lease},
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        start_new_session=True, preexec_fn=_child_setup,
+                    )
+                if self.stop_reason:  # stopped while it was starting
+                    self.signal_group(signal.SIGKILL if self.killed else signal.SIGTERM)
                 jobs.update_running(job.id, self.lease, pid=self.proc.pid)
-                thread.start()
                 reader = threading.Thread(target=self.read, name=f"commis-out-{job.id}", daemon=True)
                 reader.start()
                 exit_code = self.proc.wait()

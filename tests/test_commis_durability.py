@@ -49,6 +49,9 @@ def test_kill9_everything_and_restart(tmp_path):
             )
             running_before = {i for i in ids if job(env, i)["status"] == "running"}
             assert len(running_before) == 3
+            # on a loaded machine a fast job may end and the queued one start just now: it can be
+            # killed before its first mark, and then only its second attempt leaves marks
+            marked_before = {i for i in running_before if (workspace_of(env, i) / "marks").exists()}
             events_before = query(env, "SELECT id, topic, kind FROM zerg_site_event ORDER BY id")
 
             procs = first.descendants()
@@ -83,7 +86,7 @@ def test_kill9_everything_and_restart(tmp_path):
                 assert end < start, f"job {i}: attempts {a} and {b} overlapped"
             finished = [lease for lease, marks in runs.items() if any(kind == "end" for kind, _ in marks)]
             assert len(finished) == 1, f"job {i} completed {len(finished)} times"
-            if i in running_before:
+            if i in marked_before:
                 assert len(runs) >= 2
 
         events_after = query(env, "SELECT id, topic, kind FROM zerg_site_event ORDER BY id")

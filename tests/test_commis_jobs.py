@@ -286,6 +286,39 @@ def test_prune_removes_old_finished_workspaces():
     assert not workspaces.job_dir(job.id).exists()
 
 
+def test_it_prunes_workspaces_by_the_retention_setting(settings, tmp_path):
+    """prune_workspaces without --days follows [commis] workspace_retention_days (the daily
+    maintenance schedule runs it so); --days still wins; a bad setting stops the start."""
+    import io
+
+    from django.core.management import call_command
+
+    from commis import workspaces
+    from zerg_site import config
+
+    old, recent = shell("true"), shell("true")
+    assert run_job(old.id) == Job.SUCCEEDED and run_job(recent.id) == Job.SUCCEEDED
+    Job.objects.filter(id=old.id).update(finished_at=timezone.now() - timedelta(days=10))
+    Job.objects.filter(id=recent.id).update(finished_at=timezone.now() - timedelta(days=3))
+    settings.ZERG = dataclasses.replace(settings.ZERG, workspace_retention_days=7)
+    out = io.StringIO()
+    call_command("prune_workspaces", "--dry-run", stdout=out)
+    assert out.getvalue().strip() == "would prune 1 workspaces of jobs finished more than 7 days ago"
+    call_command("prune_workspaces", stdout=io.StringIO())
+    assert not workspaces.job_dir(old.id).exists() and workspaces.job_dir(recent.id).exists()
+    call_command("prune_workspaces", "--days", "2", stdout=io.StringIO())
+    assert not workspaces.job_dir(recent.id).exists()
+
+    home = {"ZERG_HOME": str(tmp_path)}
+    assert config.load(home).workspace_retention_days == 14
+    assert config.load({**home, "ZERG_WORKSPACE_RETENTION_DAYS": "30"}).workspace_retention_days == 30
+    (tmp_path / "config.toml").write_text("[commis]\nworkspace_retention_days = 3\n")
+    assert config.load(home).workspace_retention_days == 3
+    (tmp_path / "config.toml").write_text("[commis]\nworkspace_retention_days = 0\n")
+    with pytest.raises(config.ConfigError, match="workspace_retention_days"):
+        config.load(home)
+
+
 def test_push_option_commits_and_pushes_branch(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -150,3 +150,30 @@ async def test_progress_reaches_websocket(server):
         assert kinds[0] == "commis.status" and kinds[-1] == "commis.status"
     finally:
         await ws.close()
+
+
+def test_it_leaves_no_orphan_when_a_standalone_worker_is_killed_with_sigkill(tmp_path):
+    """``zerg worker`` without a ``zerg serve`` above it (an extra machine): a kill -9 takes its
+    sentinel, workers, monitor, pusher and the running job's processes with it."""
+    import subprocess
+
+    from tests.procs import REPO, kill_procs, snapshot, wait_gone, zerg_command
+
+    with commis_env(tmp_path / "home", ZERG_MAX_CONCURRENT="2") as env:
+        created = spawn(env, "sleep 300")  # the CLI migrates the new database
+        with open(tmp_path / "worker.log", "wb") as log:
+            worker = subprocess.Popen(zerg_command("worker"), env=env, cwd=REPO, stdout=log, stderr=log,
+                                      stdin=subprocess.DEVNULL)
+        procs = []
+        try:
+            wait_status(env, created["id"], ["running"], timeout=60)
+            procs = wait_for(lambda: (found := snapshot(worker.pid)) and any("sleep 300" in p.cmdline for p in found)
+                             and found, 30, message="the job's sleep under the cluster")
+            assert len(procs) >= 5  # sentinel, 2 workers, monitor, pusher, and the job's process
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            left = wait_gone(procs, timeout=15)
+            assert not left, f"orphans: {left}"
+        finally:
+            worker.kill()
+            kill_procs(procs)

@@ -134,6 +134,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm", "openai_api_key", "OPENAI_API_KEY", _str, "", "key for an OpenAI-compatible endpoint"),
     Setting("llm", "openai_base_url", "OPENAI_BASE_URL", _str, "", "OpenAI-compatible endpoint"),
     Setting("llm", "model", "ZERG_MODEL", _str, "", "model name; empty picks the provider's default"),
+    Setting(
+        "commis", "workspace_retention_days", "ZERG_WORKSPACE_RETENTION_DAYS", _positive_int, 14,
+        "workspaces of jobs finished longer ago are deleted by prune_workspaces",
+    ),
 )
 
 
@@ -154,6 +158,7 @@ class Config:
     openai_api_key: str
     openai_base_url: str
     model: str
+    workspace_retention_days: int = 14
 
     @property
     def sqlite_path(self) -> Path | None:

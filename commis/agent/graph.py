@@ -10,9 +10,11 @@ module when an agent job runs.
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from typing import Annotated, Any, Callable, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from commis.agent.tools import SCHEMAS, WorkspaceTools
 
@@ -66,46 +68,72 @@ def tool_calls(message: dict | None) -> list[dict]:
     return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"] if isinstance(content, list) else []
 
 
-def build_graph(*, client, model: str, tools: WorkspaceTools, max_tokens: int = 8192,
-                system: str | None = None, checkpointer=None, max_steps: int = 50,
-                on_tool: Callable[[dict], None] | None = None,
-                should_stop: Callable[[], str | None] | None = None):
-    system_text = system or SYSTEM_PROMPT.format(root=tools.root)
+@dataclass
+class AgentDeps:
+    """What the nodes need besides the state, per run (``graph.stream(..., context=deps)``):
+    kept out of the compiled graph so one compiled graph serves every job (the agent host
+    compiles it once, before it forks the children)."""
 
-    def model_node(state: AgentState) -> dict:
-        # streamed, so a cancel or timeout cuts a long answer short instead of waiting for it
-        with client.messages.stream(model=model, max_tokens=max_tokens, system=system_text,
-                                    tools=SCHEMAS, messages=state["messages"]) as stream:
-            for _ in stream:
-                reason = should_stop() if should_stop is not None else None
-                if reason:
-                    raise Stopped(reason)
-            response = stream.get_final_message()
-        usage = {}
-        if getattr(response, "usage", None) is not None:
-            usage = {k: v for k, v in response.usage.model_dump().items() if isinstance(v, int)}
-        content = [_block_dict(b) for b in response.content]
-        return {"messages": [{"role": "assistant", "content": content}], "usage": usage, "steps": 1,
-                "stop_reason": response.stop_reason or ""}
+    client: Any
+    model: str
+    tools: WorkspaceTools
+    max_tokens: int = 8192
+    max_steps: int = 50
+    system: str | None = None
+    on_tool: Callable[[dict], None] | None = None
+    should_stop: Callable[[], str | None] | None = None
 
-    def tools_node(state: AgentState) -> dict:
-        results = []
-        for call in tool_calls(state["messages"][-1]):
-            if on_tool is not None:
-                on_tool(call)
-            text, is_error = tools.call(call.get("name"), call.get("input") or {})
-            results.append({"type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": is_error})
-        return {"messages": [{"role": "user", "content": results}]}
 
-    def route(state: AgentState) -> str:
-        if tool_calls(state["messages"][-1]) and state.get("steps", 0) < (state.get("step_limit") or max_steps):
-            return "tools"
-        return END  # done, or the step limit: the caller sees the unanswered tool calls
+def _model_node(state: AgentState, runtime: Runtime[AgentDeps]) -> dict:
+    deps = runtime.context
+    system_text = deps.system or SYSTEM_PROMPT.format(root=deps.tools.root)
+    # streamed, so a cancel or timeout cuts a long answer short instead of waiting for it
+    with deps.client.messages.stream(model=deps.model, max_tokens=deps.max_tokens, system=system_text,
+                                     tools=SCHEMAS, messages=state["messages"]) as stream:
+        for _ in stream:
+            reason = deps.should_stop() if deps.should_stop is not None else None
+            if reason:
+                raise Stopped(reason)
+        response = stream.get_final_message()
+    usage = {}
+    if getattr(response, "usage", None) is not None:
+        usage = {k: v for k, v in response.usage.model_dump().items() if isinstance(v, int)}
+    content = [_block_dict(b) for b in response.content]
+    return {"messages": [{"role": "assistant", "content": content}], "usage": usage, "steps": 1,
+            "stop_reason": response.stop_reason or ""}
 
-    graph = StateGraph(AgentState)
-    graph.add_node("model", model_node)
-    graph.add_node("tools", tools_node)
-    graph.add_edge(START, "model")
-    graph.add_conditional_edges("model", route, {"tools": "tools", END: END})
-    graph.add_edge("tools", "model")
-    return graph.compile(checkpointer=checkpointer)
+
+def _tools_node(state: AgentState, runtime: Runtime[AgentDeps]) -> dict:
+    deps = runtime.context
+    results = []
+    for call in tool_calls(state["messages"][-1]):
+        if deps.on_tool is not None:
+            deps.on_tool(call)
+        text, is_error = deps.tools.call(call.get("name"), call.get("input") or {})
+        results.append({"type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": is_error})
+    return {"messages": [{"role": "user", "content": results}]}
+
+
+def _route(state: AgentState, runtime: Runtime[AgentDeps]) -> str:
+    limit = state.get("step_limit") or runtime.context.max_steps
+    if tool_calls(state["messages"][-1]) and state.get("steps", 0) < limit:
+        return "tools"
+    return END  # done, or the step limit: the caller sees the unanswered tool calls
+
+
+_compiled = None
+
+
+def compiled_graph(checkpointer=None):
+    """``model`` -> ``tools`` -> ``model`` ..., compiled once per process; a checkpointer
+    gives a copy that uses it. Run it with ``context=AgentDeps(...)``."""
+    global _compiled
+    if _compiled is None:
+        graph = StateGraph(AgentState, context_schema=AgentDeps)
+        graph.add_node("model", _model_node)
+        graph.add_node("tools", _tools_node)
+        graph.add_edge(START, "model")
+        graph.add_conditional_edges("model", _route, {"tools": "tools", END: END})
+        graph.add_edge("tools", "model")
+        _compiled = graph.compile()
+    return _compiled if checkpointer is None else _compiled.copy(update={"checkpointer": checkpointer})

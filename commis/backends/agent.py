@@ -1,8 +1,15 @@
-"""The ``agent`` backend: Zerg's built-in coding agent, run in the worker process.
+"""The ``agent`` backend: Zerg's built-in coding agent, run in a process of its own per job.
 
 A langgraph graph (``commis.agent.graph``) calls Anthropic through the ``anthropic`` SDK
-and runs workspace-confined tools (``commis.agent.tools``). Its state is checkpointed
-after every step (``durability="sync"``), thread id ``commis-<job id>``:
+and runs workspace-confined tools (``commis.agent.tools``). That work happens in a child
+process (``commis.backends.agent_child``) forked per job from the agent host
+(``commis.backends.agent_host``, which imported anthropic + langgraph once): the django-q
+worker never imports them, and what a job loads is gone when it ends. The child is in a
+process group of its own, like the CLI backends' processes, so cancel, timeout and a lost
+lease kill it (even while a model call waits for its first byte); it prints JSON events
+that ``on_output`` turns into JobEvents, and its outcome last.
+
+State is checkpointed after every step (``durability="sync"``), thread id ``commis-<job id>``:
 
 - SQLite: ``$ZERG_HOME/checkpoints.db`` (langgraph-checkpoint-sqlite, WAL);
 - Postgres (the Django database is Postgres and langgraph-checkpoint-postgres is
@@ -10,34 +17,36 @@ after every step (``durability="sync"``), thread id ``commis-<job id>``:
   database, so any worker machine can resume the job. Without the package, the SQLite
   file is used on Postgres setups too (then only the machine holding it can resume).
 
-A job interrupted by a restart (attempt >= 2, or any re-run) continues from its last
-checkpoint: the steps already done are not repeated (a step cut off mid-way runs again).
-A job whose graph had already finished (a retry) gets a new turn in the same conversation.
+A job interrupted by a restart, a cancel or a kill (attempt >= 2, or any re-run)
+continues from its last checkpoint: the steps already done are not repeated (a step cut
+off mid-way runs again). A job whose graph had already finished (a retry) gets a new turn
+in the same conversation.
 
 Job options: ``model`` (else ``[llm] model``, else DEFAULT_MODEL), ``max_steps`` (model
 calls, default 50), ``max_tokens``, ``max_retries`` (SDK retries of 429/5xx/connection
-errors, default 2).
-
-anthropic and langgraph are imported inside functions only: the idle server never loads them.
+errors, default 2), ``request_timeout`` (seconds, default 600).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from contextlib import contextmanager
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import metadata, util
 from pathlib import Path
 
-from commis.backends.base import FAILED, SUCCEEDED, Backend, BackendUnavailable, JobEvent, Outcome
+from commis.backends.base import FAILED, Backend, BackendUnavailable, JobEvent, Outcome
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 DEFAULT_MAX_STEPS = 50
-RERUN_PROMPT = (
-    "This job is being run again (attempt {attempt}): it is a retry, or the previous run was interrupted "
-    "right at its end. Check the workspace, redo what is missing, and finish with a short summary. "
-    "The task:\n\n{task}"
-)
 NO_KEY = "set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml to use the agent backend"
+HOST_START_TIMEOUT = 90.0  # seconds for the agent host to import anthropic + langgraph (a busy machine)
 
 
 def _config():
@@ -60,63 +69,135 @@ def _postgres_conninfo() -> str | None:
     if connection.vendor != "postgresql":
         return None
     try:
-        import langgraph.checkpoint.postgres  # noqa: F401
-        from psycopg.conninfo import make_conninfo
-    except ImportError:
+        metadata.distribution("langgraph-checkpoint-postgres")  # no import: the worker stays light
+    except metadata.PackageNotFoundError:
         return None
+    from psycopg.conninfo import make_conninfo
+
     s = connection.settings_dict
     params = {"dbname": s.get("NAME"), "user": s.get("USER"), "password": s.get("PASSWORD"),
               "host": s.get("HOST"), "port": str(s.get("PORT") or "")}
     return make_conninfo(**{k: v for k, v in params.items() if v})
 
 
-@contextmanager
-def open_checkpointer():
-    """The checkpointer for this installation (see the module docstring)."""
+def checkpoint_target() -> dict:
+    """Where the child keeps the graph's checkpoints (see the module docstring)."""
     conninfo = _postgres_conninfo()
-    if conninfo:
-        from langgraph.checkpoint.postgres import PostgresSaver
-
-        with PostgresSaver.from_conn_string(conninfo) as saver:
-            saver.setup()
-            yield saver
-        return
-    import sqlite3
-
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    path = checkpoint_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        saver = SqliteSaver(conn)
-        saver.setup()
-        yield saver
-    finally:
-        conn.close()
+    return {"postgres": conninfo} if conninfo else {"sqlite": str(checkpoint_path())}
 
 
-def _describe(call: dict) -> str:
-    from commis.backends.streamjson import describe_tool_call
-
-    return describe_tool_call(call.get("name", "?"), call.get("input"))
+# --- the agent host (commis.backends.agent_host)
 
 
-def _last_text(messages: list[dict]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
-            texts = [b.get("text", "") for b in message["content"] if b.get("type") == "text"]
-            if any(texts):
-                return "\n".join(t for t in texts if t)
-    return ""
+def socket_path() -> str:
+    """The host's socket: one per ZERG_HOME and Python, in a private folder under the temp
+    dir (a path under ZERG_HOME can exceed the 108 bytes a socket path may have)."""
+    home = os.path.realpath(_config().home)
+    digest = hashlib.sha256(f"{home}\0{sys.executable}".encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"zerg-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise BackendUnavailable(f"{folder} must be a folder of this user with mode 0700 (it holds the agent "
+                                 "host's socket): remove it or fix its mode")
+    return str(folder / f"agent-{digest}.sock")
+
+
+_hosts: dict[str, subprocess.Popen] = {}
+_host_lock = threading.Lock()
+
+
+def _start_host(path: str, postgres: bool) -> None:
+    """Start a host unless the one this process started is still alive (it may be importing)."""
+    with _host_lock:
+        host = _hosts.pop(path, None)
+        if host is not None:
+            code = host.poll()
+            if code is None:
+                _hosts[path] = host
+                return
+            if code not in (0, -9, -15):
+                raise BackendUnavailable(f"the agent host exited with code {code}: see {host_log()}")
+        from commis.runner import _child_setup  # SIGKILL with this worker: no orphan host
+
+        import commis
+
+        root = str(Path(commis.__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        host_log().parent.mkdir(parents=True, exist_ok=True)
+        with open(host_log(), "ab") as log:
+            _hosts[path] = subprocess.Popen(
+                [sys.executable, "-m", "commis.backends.agent_host", path, *(["--postgres"] if postgres else [])],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=_child_setup,
+            )
+
+
+def host_log() -> Path:
+    return Path(_config().home) / "logs" / "agent_host.log"
+
+
+class HostedProcess:
+    """The Popen-like handle the runner gets for a child forked by the agent host: ``pid``
+    (its own process group), ``stdout`` (the connection) and ``wait()`` (until the child
+    closed it, i.e. ended). Closing our end tells the child this worker is gone."""
+
+    def __init__(self, sock: socket.socket, reader, pid: int):
+        self.sock, self.reader, self.pid = sock, reader, pid
+        self.stdout = self
+        self.returncode = None
+        self._eof = threading.Event()
+
+    def readline(self) -> bytes:
+        try:
+            line = self.reader.readline()
+        except OSError:
+            line = b""
+        if not line:
+            self._eof.set()
+        return line
+
+    def close(self) -> None:
+        self._eof.set()
+
+    def wait(self, timeout: float | None = None):
+        self._eof.wait(timeout)
+        self.reader.close()
+        self.sock.close()
+        return None  # the host reaps the child; its outcome line says how it ended
+
+
+def connect(spec: dict) -> HostedProcess:
+    """A child of the agent host running ``spec``; the host is started if none answers."""
+    path = socket_path()
+    data = json.dumps(spec).encode("utf-8") + b"\n"
+    deadline = time.monotonic() + HOST_START_TIMEOUT
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            sock.sendall(data)
+            reader = sock.makefile("rb")
+            first = reader.readline()
+            pid = int(json.loads(first)["payload"]["pid"])
+            return HostedProcess(sock, reader, pid)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            sock.close()  # no host, or one that is exiting: start another
+            if time.monotonic() > deadline:
+                raise BackendUnavailable(f"the agent host did not answer within {HOST_START_TIMEOUT:.0f} s "
+                                         f"({exc}): see {host_log()}") from None
+            _start_host(path, "postgres" in spec["checkpoint"])
+            time.sleep(0.1)
 
 
 class AgentBackend(Backend):
     name = "agent"
-    inline = True
+    log_raw_output = False  # log.txt gets "[kind] text" lines, not the child's JSON
+
+    def __init__(self) -> None:
+        self._outcome: dict | None = None
+        self._last_line = ""
+        self._workspace = self._proc = None
 
     def option(self, job, key, default=None):
         options = getattr(job, "options", None) or {}
@@ -125,108 +206,77 @@ class AgentBackend(Backend):
     def check(self, job) -> None:
         if not _config().anthropic_api_key:
             raise BackendUnavailable(NO_KEY)
-        try:
-            import anthropic  # noqa: F401
-            import langgraph  # noqa: F401
-        except ImportError as exc:
-            raise BackendUnavailable(f"the agent backend needs anthropic and langgraph: pip install zerg ({exc})")
+        missing = [name for name in ("anthropic", "langgraph") if util.find_spec(name) is None]
+        if missing:
+            raise BackendUnavailable(f"the agent backend needs {' and '.join(missing)}: pip install zerg")
 
-    def make_client(self, job):
-        import anthropic
+    def spec(self, job, workspace, env: dict | None = None) -> dict:
+        """Everything the child needs to run the job (it has no Django)."""
+        return {
+            "job_id": job.id, "thread_id": thread_id(job), "task": job.task,
+            "attempts": int(getattr(job, "attempts", 1) or 1), "workspace": str(workspace.path),
+            "model": self.option(job, "model") or _config().model or DEFAULT_MODEL,
+            "max_steps": int(self.option(job, "max_steps", DEFAULT_MAX_STEPS)),
+            "max_tokens": int(self.option(job, "max_tokens", 8192)),
+            "max_retries": int(self.option(job, "max_retries", 2)),
+            "request_timeout": float(self.option(job, "request_timeout", 600)),
+            "api_key": _config().anthropic_api_key, "base_url": os.environ.get("ANTHROPIC_BASE_URL") or "",
+            "checkpoint": checkpoint_target(), "env": env or {},
+        }
 
-        return anthropic.Anthropic(
-            api_key=_config().anthropic_api_key,
-            base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
-            max_retries=int(self.option(job, "max_retries", 2)),
-            timeout=float(self.option(job, "request_timeout", 600)),
-        )
+    def start(self, job, workspace, env: dict):
+        self._workspace = workspace
+        self._proc = connect(self.spec(job, workspace, {**env, "ZERG_WORKSPACE": str(workspace.path)}))
+        return self._proc
 
-    def run_inline(self, job, workspace, ctx) -> Outcome:
-        self.check(job)
-        import anthropic
+    def answer_tool(self, job, request: dict) -> None:
+        """Run a tool the child does not run itself (the Forum's: Django, the database) here
+        in the worker, and send the result back on the child's fd 0."""
+        from django.db import connection
 
-        from commis.agent.graph import Stopped, build_graph, tool_calls
         from commis.agent.tools import WorkspaceTools
 
-        model = self.option(job, "model") or _config().model or DEFAULT_MODEL
-        max_steps = int(self.option(job, "max_steps", DEFAULT_MAX_STEPS))
-        tools = WorkspaceTools(workspace.path, run_subprocess=getattr(ctx, "run_subprocess", None))
-        config = {"configurable": {"thread_id": thread_id(job)}, "recursion_limit": 2 * max_steps + 10}
-        client = self.make_client(job)
-        base_url = str(client.base_url)
+        try:
+            tools = WorkspaceTools(self._workspace.path)
+            tools.job_id = job.id
+            args = request.get("input")
+            text, is_error = tools.call(str(request.get("name")), args if isinstance(args, dict) else {})
+        finally:
+            connection.close()  # this is the runner's reader thread: no connection left behind
+        reply = {"id": request.get("id"), "text": text, "is_error": is_error}
+        try:
+            self._proc.sock.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+        except OSError:
+            pass  # the child is gone
 
-        with open_checkpointer() as checkpointer:
-            graph = build_graph(client=client, model=model, tools=tools, checkpointer=checkpointer,
-                                max_steps=max_steps, max_tokens=int(self.option(job, "max_tokens", 8192)),
-                                on_tool=lambda call: ctx.emit(JobEvent("tool_use", _describe(call), dict(call))),
-                                should_stop=ctx.should_stop)
-            snapshot = graph.get_state(config)
-            done_messages = (snapshot.values or {}).get("messages") or []
-            self._usage = dict((snapshot.values or {}).get("usage") or {})
-            ctx.emit(JobEvent("session", f"agent thread {thread_id(job)}", {"session_id": thread_id(job)}))
-            if done_messages and not snapshot.next:
-                # finished before (a retry, or a crash after the end): a new turn in the same thread
-                ctx.emit(JobEvent("system", f"running again in the same conversation ({len(done_messages)} messages)"))
-                text = RERUN_PROMPT.format(task=job.task, attempt=getattr(job, "attempts", 2))
-                # calls left unanswered at the step limit must get a result before any new text
-                content = [{"type": "tool_result", "tool_use_id": call["id"], "is_error": True,
-                            "content": "not run: the previous attempt stopped at its step limit"}
-                           for call in tool_calls(done_messages[-1])]
-                content = content + [{"type": "text", "text": text}] if content else text
-                inputs = {"messages": [{"role": "user", "content": content}],
-                          "step_limit": int(snapshot.values.get("steps") or 0) + max_steps}
-            elif done_messages:
-                ctx.emit(JobEvent("system", f"resuming from the last checkpoint ({len(done_messages)} messages)"))
-                inputs = None
-            else:
-                ctx.emit(JobEvent("system", f"agent started ({model})"))
-                inputs = {"messages": [{"role": "user", "content": job.task}], "usage": {}, "steps": 0,
-                          "step_limit": max_steps}
+    def on_output(self, job, line: str) -> list[JobEvent]:
+        record = None
+        if line.startswith("{"):
             try:
-                for update in graph.stream(inputs, config, stream_mode="updates", durability="sync"):
-                    for node, delta in (update or {}).items():
-                        self._emit_update(ctx, node, delta or {})
-                    reason = ctx.should_stop()
-                    if reason:
-                        return Outcome(FAILED, f"stopped: {reason}", session_id=thread_id(job))
-            except Stopped as exc:
-                return Outcome(FAILED, f"stopped: {exc.reason}", session_id=thread_id(job))
-            except anthropic.AuthenticationError as exc:
-                return Outcome(FAILED, f"the Anthropic API refused the key ({exc.status_code}): check "
-                                       "ANTHROPIC_API_KEY / [llm] anthropic_api_key", session_id=thread_id(job))
-            except anthropic.APIConnectionError as exc:
-                return Outcome(FAILED, f"cannot reach the Anthropic API at {base_url}: {exc}",
-                               session_id=thread_id(job))
-            except anthropic.APIStatusError as exc:
-                return Outcome(FAILED, f"Anthropic API error {exc.status_code}: {exc.message}",
-                               session_id=thread_id(job))
-            return self._finish(job, graph.get_state(config).values, tool_calls)
+                record = json.loads(line)
+            except ValueError:
+                record = None
+        if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+            if line.strip():
+                self._last_line = line
+            return [JobEvent("output", line)]  # a warning or a traceback of the child
+        kind, payload = record["kind"], record.get("payload")
+        payload = payload if isinstance(payload, dict) else {}
+        if kind == "pid":
+            return []
+        if kind == "outcome":
+            self._outcome = payload
+            return []
+        if kind == "tool_request":
+            self.answer_tool(job, payload)
+            return []
+        return [JobEvent(kind, str(record.get("text") or ""), payload)]
 
-    def _emit_update(self, ctx, node: str, delta: dict) -> None:
-        for message in delta.get("messages") or []:
-            content = message.get("content")
-            if isinstance(content, str):
-                continue
-            for block in content or []:
-                kind = block.get("type")
-                if kind == "text" and block.get("text"):
-                    ctx.emit(JobEvent("text", block["text"]))
-                elif kind == "tool_result":
-                    text = block.get("content", "")
-                    ctx.emit(JobEvent("tool_result", text if len(text) < 4000 else text[:4000] + " …",
-                                      {"tool_use_id": block.get("tool_use_id"), "is_error": block.get("is_error")}))
-        if delta.get("usage"):
-            for key, value in delta["usage"].items():
-                self._usage[key] = self._usage.get(key, 0) + value
-            ctx.emit(JobEvent("usage", "", dict(self._usage)))  # cumulative, as the runner expects
-
-    def _finish(self, job, values: dict, tool_calls) -> Outcome:
-        messages = values.get("messages") or []
-        usage = dict(values.get("usage") or {})
-        summary = _last_text(messages)
-        if messages and tool_calls(messages[-1]):
-            steps = values.get("steps", 0)
-            return Outcome(FAILED, f"step limit reached ({steps} model calls) before the agent finished"
-                                   + (f"; last text: {summary}" if summary else ""), usage,
-                           session_id=thread_id(job))
-        return Outcome(SUCCEEDED, summary[:2000] or "(no final text)", usage, session_id=thread_id(job))
+    def on_exit(self, job, workspace, exit_code) -> Outcome:
+        result = self._outcome
+        if result is None:
+            why = f"exit code {exit_code}" if exit_code is not None else "killed, or it crashed"
+            return Outcome(FAILED, f"the agent process ended without a result ({why})"
+                           + (f": {self._last_line}" if self._last_line else ""), session_id=thread_id(job))
+        return Outcome(str(result.get("status") or FAILED), str(result.get("summary") or ""),
+                       dict(result.get("usage") or {}), session_id=str(result.get("session_id") or thread_id(job)))

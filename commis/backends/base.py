@@ -1,7 +1,7 @@
 """The commis backend interface.
 
-A backend turns a job (``commis.models.Job``) into work: usually a subprocess (Claude
-Code, Codex, a shell command), or in-process code (the built-in langgraph agent). The
+A backend turns a job (``commis.models.Job``) into work: a subprocess (Claude Code,
+Codex, a shell command, the built-in langgraph agent's child), or in-process code. The
 runner (``commis/runner.py``) owns everything around it: the claim and lease, the
 workspace, the process group, heartbeats, cancel and timeout, the log artifact, the
 event stream and the final status. A backend only says *what to run* and *what its
@@ -15,7 +15,8 @@ a backend may keep per-run state on ``self``)::
     if backend.inline:
         outcome = backend.run_inline(job, workspace, ctx)
     else:
-        argv, env = backend.command(job, workspace)
+        proc = backend.start(job, workspace, env)   # None (the default): the runner
+        argv, env = backend.command(job, workspace) # starts command() itself:
         # runner: Popen(argv, cwd=workspace.path,
         #               env=os.environ | env | {ZERG_JOB_ID, ZERG_JOB_LEASE},
         #               start_new_session=True, stdout=PIPE, stderr=STDOUT, stdin=DEVNULL)
@@ -150,6 +151,20 @@ class Backend:
         :func:`require_binary`. Missing API key: ``raise BackendUnavailable("set
         ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml")``.
         """
+
+    #: False: log.txt gets "[kind] text" per event instead of the raw stdout line
+    log_raw_output: bool = True
+
+    def start(self, job, workspace, env: dict[str, str]):
+        """Start the job's process yourself instead of the runner's Popen of :meth:`command`.
+
+        ``env``: os.environ plus ZERG_JOB_ID and ZERG_JOB_LEASE. Return None (the default)
+        to let the runner Popen ``command()``, or an object like a Popen: ``pid`` (the
+        leader of the job's own process group, which cancel kills), ``stdout.readline()``
+        (bytes, b"" at the end), ``stdout.close()`` and ``wait()`` (the exit code or None).
+        The agent backend hands its job to a process forked by its host this way.
+        """
+        return None
 
     def command(self, job, workspace) -> tuple[list[str], dict[str, str]]:
         """``(argv, extra_env)`` of the subprocess; extra_env is merged over os.environ."""

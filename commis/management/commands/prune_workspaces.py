@@ -1,18 +1,27 @@
-"""Delete the workspaces (work tree, artifacts, backend state) of jobs finished long ago."""
+"""Delete the workspaces (work tree, artifacts, backend state) of jobs finished long ago.
 
+Retention: ``--days``, else ``[commis] workspace_retention_days`` (ZERG_WORKSPACE_RETENTION_DAYS,
+default 14) -- so the daily maintenance schedule, which passes no option, follows the setting.
+"""
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from commis.workspaces import prune
 
 
 class Command(BaseCommand):
-    help = "Delete $ZERG_HOME/workspaces/<job> of jobs finished more than --days days ago (default 14)."
+    help = ("Delete $ZERG_HOME/workspaces/<job> of jobs finished more than --days days ago "
+            "(default: [commis] workspace_retention_days, 14).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=float, default=14.0, help="retention in days (default 14)")
+        parser.add_argument("--days", type=float, default=None,
+                            help="retention in days (default: [commis] workspace_retention_days)")
         parser.add_argument("--dry-run", action="store_true", help="only list what would go")
 
-    def handle(self, *args, days=14.0, dry_run=False, **options):
+    def handle(self, *args, days=None, dry_run=False, **options):
+        if days is None:
+            days = float(settings.ZERG.workspace_retention_days)
         if days < 0:
             self.stderr.write("--days must not be negative")
             raise SystemExit(2)
