@@ -1,9 +1,13 @@
 """Store shipped session files: raw lines once, parsed events once, sessions updated.
 
 :func:`ingest_files` is the one entry point (the HTTP API, the import command and
-commis all use it). It runs in a single short transaction per call and is idempotent:
-sending the same bytes twice stores nothing new; re-sending a rewritten file (a new
-``generation``) stores only the lines and events that were not already there.
+commis all use it). It runs in a single short transaction per call (one commit, so one
+fsync per request with synchronous=FULL) and is idempotent: sending the same bytes twice
+stores nothing new; re-sending a rewritten file (a new ``generation``) stores only the
+lines and events that were not already there.
+
+The SQL itself (batched inserts and lookups, one read and one write-back of the request's
+source files and sessions, SQLite's deferred full-text indexing) is in ``rows``.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from django.utils import timezone
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
 from agents_ingest.parsers.base import complete_length, iter_lines
 from agents_ingest.parsers.claude import is_subagent_path
-from timeline.models import Event, FileLine, RawLine, Session, SourceFile  # noqa: F401
+from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched, defer_indexing, fetch, index_deferred,
+                                 insert, insert_ignore, marks, source_files)
+from timeline.models import Session
 
 log = logging.getLogger("zerg.ingest")
 
-IN_BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 
 class IngestError(ValueError):
@@ -86,46 +91,9 @@ def _dt(value) -> datetime | None:
     return parsed
 
 
-def _chunks(items, size=IN_BATCH):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 EVENT_COLUMNS = ("session_id", "ordinal", "key", "kind", "role", "record_type", "text", "tool_name", "tool_input",
                  "tool_output", "tool_call_id", "message_id", "usage", "model", "timestamp", "uuid", "parent_uuid",
                  "is_sidechain", "line_id", "offset")
-
-
-# Bulk inserts are plain executemany: Django's bulk_create spends most of an ingest preparing
-# values field by field. Values are adapted here the way the fields would adapt them.
-def adapt_dt(value):
-    return connection.ops.adapt_datetimefield_value(value) if value is not None else None
-
-
-def adapt_json(value):
-    if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
-
-        return Jsonb(value)
-    import json
-
-    return json.dumps(value)
-
-
-def _insert(table: str, columns: tuple, rows: list, suffix: str = "") -> None:
-    if not rows:
-        return
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-    marks = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {table} ({quoted}) VALUES ({marks}){suffix}"
-    with connection.cursor() as cursor:
-        for batch in _chunks(rows, 2000):
-            cursor.executemany(sql, batch)
-
-
-def _insert_ignore(table: str, columns: tuple, rows: list) -> None:
-    _insert(table, columns, rows, " ON CONFLICT DO NOTHING")
 
 
 def validate(chunk: FileChunk) -> None:
@@ -146,18 +114,38 @@ def ingest_files(device: str, chunks: list[FileChunk]) -> dict:
     results = []
     touched: dict[int, Session] = {}
     with transaction.atomic():
-        for chunk in chunks:
-            result, session = _ingest_one(device, chunk)
+        deferred = defer_indexing() if chunks else None
+        files = source_files(device, chunks) if chunks else {}
+        # First the lines of every file (archive, layout, parse), then the sessions they need in
+        # one read, then the events file by file, in request order.
+        staged = [_store_lines(chunk, files[chunk.path]) for chunk in chunks]
+        sessions = Sessions(device)
+        ids, keys = set(), set()
+        for chunk, (_, parsed) in zip(chunks, staged):
+            if parsed is not None:
+                ids.update(parsed.session_ids())
+                keys.update(parsed.session_keys())
+        sessions.load(ids, keys)
+        for chunk, (result, parsed) in zip(chunks, staged):
+            session = _store_parsed(chunk, parsed, result, sessions) if parsed is not None else None
             results.append(result)
             if session is not None:
                 touched[session.id] = session
-    totals = {
-        "lines_stored": sum(r.lines_stored for r in results),
-        "lines_duplicate": sum(r.lines_duplicate for r in results),
-        "events_stored": sum(r.events_stored for r in results),
-    }
-    if totals["lines_stored"] or totals["events_stored"]:
-        _publish(device, totals, touched)
+        sessions.save()
+        if deferred is not None:
+            index_deferred(deferred)
+        now = adapt_dt(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE timeline_sourcefile SET generation = %s, size = %s, session_id = %s, "
+                               "updated_at = %s WHERE id = %s",
+                               [(f.generation, f.size, f.session_id, now, f.id) for f in files.values()])
+        totals = {
+            "lines_stored": sum(r.lines_stored for r in results),
+            "lines_duplicate": sum(r.lines_duplicate for r in results),
+            "events_stored": sum(r.events_stored for r in results),
+        }
+        if totals["lines_stored"] or totals["events_stored"]:
+            _publish(device, totals, touched)  # in the same commit: one fsync per request
     return {"files": [r.as_dict() for r in results], **totals}
 
 
@@ -165,16 +153,63 @@ def _publish(device: str, totals: dict, sessions: dict) -> None:
     try:
         from zerg_site.events import publish
 
-        publish("timeline", "timeline.ingested", {"device": device, **totals, "sessions": sorted(sessions)[:200]})
+        with transaction.atomic():  # a savepoint: a failure here leaves the ingest's transaction usable
+            publish("timeline", "timeline.ingested", {"device": device, **totals, "sessions": sorted(sessions)[:200]})
     except Exception:  # the archive is stored; a lost notification only delays a UI refresh
         log.exception("could not publish timeline.ingested")
 
 
-def _ingest_one(device: str, chunk: FileChunk) -> tuple[FileResult, Session | None]:
+def _stored_offsets(sf: FileRow, gemini: bool, pieces: list) -> set[int]:
+    """Which positions of this file and generation are already stored?"""
+    if not pieces:
+        return set()
+    if gemini:
+        # A Gemini document is one row per generation: the same bytes again are a duplicate; other
+        # bytes (rewritten in place without a generation bump) replace the row.
+        stored = fetch("SELECT r.digest FROM timeline_fileline f JOIN timeline_rawline r ON r.id = f.line_id "
+                       'WHERE f.file_id = %s AND f.generation = %s AND f."offset" = 0', [sf.id, sf.generation])
+        return {0} if stored and stored[0][0] == line_digest(pieces[0][0]) else set()
+    return {o for (o,) in fetch('SELECT "offset" FROM timeline_fileline WHERE file_id = %s AND generation = %s '
+                                'AND "offset" >= %s AND "offset" <= %s',
+                                [sf.id, sf.generation, pieces[0][1], pieces[-1][1]])}
+
+
+def _raw_line_ids(unique: dict[str, bytes]) -> dict[str, int]:
+    """digest -> id for these lines, inserting the ones the archive does not hold yet."""
+    ids: dict[str, int] = {}
+
+    def lookup(digests):
+        for batch in batched(digests):
+            ids.update(fetch(f"SELECT digest, id FROM timeline_rawline WHERE digest IN ({marks(len(batch))})", batch))
+
+    # Most lines of a shipment are new: insert them all (a digest already stored is skipped by
+    # its unique index), then read every id back in one pass.
+    insert_ignore("timeline_rawline", ("digest", "data"), list(unique.items()))
+    lookup(list(unique))
+    return ids
+
+
+@dataclass
+class _Parsed:
+    """One file's new events and metadata, between storing its lines and storing its events."""
+
+    sf: FileRow
+    keyed: list  # (ParsedEvent, key, raw line id)
+    meta: object  # SessionMeta or None
+    store: bool  # events (or a first session link) to store
+
+    def session_ids(self) -> set[int]:
+        return {self.sf.session_id} if self.sf.session_id else set()
+
+    def session_keys(self) -> set[tuple[str, str]]:
+        return self._keys
+
+    _keys: set = field(default_factory=set)
+
+
+def _store_lines(chunk: FileChunk, sf: FileRow) -> tuple[FileResult, _Parsed | None]:
+    """Archive the chunk's complete lines, record their positions, and parse the new ones."""
     result = FileResult(path=chunk.path, generation=chunk.generation)
-    sf, _ = SourceFile.objects.get_or_create(device=device, path=chunk.path, defaults={"provider": chunk.provider})
-    if connection.features.has_select_for_update:  # SQLite: the IMMEDIATE transaction already serialises writers
-        sf = SourceFile.objects.select_for_update().get(pk=sf.pk)
     gemini = chunk.provider == "gemini"
     complete = len(chunk.data) if gemini else complete_length(chunk.data)
     end = chunk.offset + complete
@@ -190,38 +225,21 @@ def _ingest_one(device: str, chunk: FileChunk) -> tuple[FileResult, Session | No
     else:
         pieces = list(iter_lines(chunk.data[:complete], chunk.offset))
 
-    # Which positions of this file and generation are already stored?
-    offsets = [o for _, o in pieces]
-    have: set[int] = set()
-    if offsets:
-        if gemini:
-            # A Gemini document is one row per generation: the same bytes again are a duplicate; other
-            # bytes (rewritten in place without a generation bump) replace the row.
-            stored = FileLine.objects.filter(file=sf, generation=sf.generation, offset=0).values_list(
-                "line__digest", flat=True).first()
-            if stored == line_digest(pieces[0][0]):
-                have = {0}
-        else:
-            have = set(FileLine.objects.filter(file=sf, generation=sf.generation, offset__gte=offsets[0],
-                                               offset__lte=offsets[-1]).values_list("offset", flat=True))
-    new_pieces = [(raw, o) for raw, o in pieces if o not in have]
+    have = set() if sf.fresh else _stored_offsets(sf, gemini, pieces)
+    sf.fresh = False  # a second chunk of this file in the request must see what this one stores
+    new_pieces = [(raw, o) for raw, o in pieces if o not in have] if have else pieces
     result.lines_duplicate = len(pieces) - len(new_pieces)
 
-    # Raw lines, content-addressed: insert the unknown digests, then map digest -> id.
+    # Raw lines, content-addressed; then this file's layout (file, generation, offset -> line).
     digests = [line_digest(raw) for raw, _ in new_pieces]
     ids: dict[str, int] = {}
     if new_pieces:
-        unique = dict(zip(digests, (raw for raw, _ in new_pieces)))
-        for batch in _chunks(unique):
-            ids.update(RawLine.objects.filter(digest__in=batch).values_list("digest", "id"))
-        missing = [d for d in unique if d not in ids]
-        if missing:
-            _insert_ignore("timeline_rawline", ("digest", "data"), [(d, unique[d]) for d in missing])
-            for batch in _chunks(missing):
-                ids.update(RawLine.objects.filter(digest__in=batch).values_list("digest", "id"))
+        ids = _raw_line_ids(dict(zip(digests, (raw for raw, _ in new_pieces))))
         if gemini:
-            FileLine.objects.filter(file=sf, generation=sf.generation, offset=0).delete()
-        _insert("timeline_fileline", ("file_id", "generation", "offset", "line_id"),
+            with connection.cursor() as cursor:
+                cursor.execute('DELETE FROM timeline_fileline WHERE file_id = %s AND generation = %s AND "offset" = 0',
+                               [sf.id, sf.generation])
+        insert("timeline_fileline", ("file_id", "generation", "offset", "line_id"),
                 [(sf.id, sf.generation, o, ids[d]) for (_, o), d in zip(new_pieces, digests)])
         result.lines_stored = len(new_pieces)
 
@@ -230,30 +248,41 @@ def _ingest_one(device: str, chunk: FileChunk) -> tuple[FileResult, Session | No
         sf.size = max(sf.size, end)
     result.acked_offset = sf.size  # a gap (offset beyond it) is stored but not acknowledged
 
-    # Parse what is new and attach it to the session.
-    session = None
+    # Parse what is new.
+    keyed, meta = [], None
     if new_pieces or sf.session_id is None:
         if gemini:
             events, meta = parse_document(new_pieces[0][0], chunk.path) if new_pieces else ([], None)
             keyed = [(e, e.key, ids.get(digests[0]) if digests else None) for e in events]
         else:
             parser = line_parser(chunk.provider, chunk.path)
-            keyed = []
             for (raw, o), d in zip(new_pieces, digests):
                 for e in parser.feed(raw, o):
                     keyed.append((e, e.key or f"{d}:{e.index}", ids[d]))
             meta = parser.meta
-        if meta is not None and (keyed or sf.session_id):
-            result.malformed = [(o, e) for o, e in meta.malformed]
-            session = _session_for(device, chunk, sf, meta)
-            result.events_stored = _store_events(session, keyed, meta, chunk.provider)
+    parsed = _Parsed(sf, keyed, meta, meta is not None and bool(keyed or sf.session_id))
+    if parsed.store:
+        if not sf.session_id:
+            parsed._keys.add((chunk.provider, meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]))
+        parent_sid = chunk.parent_session or meta.parent_session_id
+        if parent_sid:
+            parsed._keys.add((chunk.provider, parent_sid))
+    return result, parsed
+
+
+def _store_parsed(chunk: FileChunk, parsed: _Parsed, result: FileResult, sessions: Sessions) -> Session | None:
+    """Attach the parsed events to their session and store the ones it does not have yet."""
+    sf, session = parsed.sf, None
+    if parsed.store:
+        result.malformed = [(o, e) for o, e in parsed.meta.malformed]
+        session = _session_for(chunk, sf, parsed.meta, sessions)
+        result.events_stored = _store_events(session, parsed.keyed, chunk.provider, sessions)
+        sessions.dirty[session.id] = session
     elif sf.session_id:
-        session = sf.session
+        session = sessions.get(sf.session_id)
     if session is not None:
         result.session_id = session.id
-    sf.updated_at = timezone.now()
-    sf.save()
-    return result, session
+    return session
 
 
 def _project(provider: str, path: str, cwd: str) -> str:
@@ -268,29 +297,17 @@ def _project(provider: str, path: str, cwd: str) -> str:
     return ""
 
 
-def _locked(session: Session) -> Session:
-    """The session row locked for this transaction (Postgres); SQLite's IMMEDIATE lock already covers it."""
-    if connection.features.has_select_for_update:
-        return Session.objects.select_for_update().get(pk=session.pk)
-    return session
-
-
-def _session_for(device: str, chunk: FileChunk, sf: SourceFile, meta) -> Session:
+def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Session:
+    device = sessions.device
     if sf.session_id:
-        session = _locked(Session.objects.get(pk=sf.session_id))
+        session = sessions.get(sf.session_id)
     else:
         sid = meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]
-        session, _ = Session.objects.get_or_create(
-            provider=chunk.provider, provider_session_id=sid[:200], defaults={"device": device}
-        )
-        session = _locked(session)
-        sf.session = session
+        session = sessions.get_or_create(chunk.provider, sid)
+        sf.session_id = session.id
     parent_sid = chunk.parent_session or meta.parent_session_id
     if parent_sid and session.parent_id is None and parent_sid != session.provider_session_id:
-        parent, _ = Session.objects.get_or_create(
-            provider=chunk.provider, provider_session_id=parent_sid[:200], defaults={"device": device}
-        )
-        session.parent = parent
+        session.parent = sessions.get_or_create(chunk.provider, parent_sid)
     if chunk.provider == "claude" and is_subagent_path(chunk.path) and not parent_sid:
         log.info("subagent file without a parent session: %s", chunk.path)
     session.device = session.device or device
@@ -325,19 +342,24 @@ def _session_for(device: str, chunk: FileChunk, sf: SourceFile, meta) -> Session
     return session
 
 
-def _store_events(session: Session, keyed: list, meta, provider: str) -> int:
-    # Drop what the session already has (same key), and usage already counted (same message id).
-    keys = list(dict.fromkeys(k[:100] for _, k, _ in keyed))
-    existing: set[str] = set()
-    for batch in _chunks(keys):
-        existing.update(Event.objects.filter(session=session, key__in=batch).values_list("key", flat=True))
-    usage_ids = {e.message_id for e, _, _ in keyed if e.usage and e.message_id}
-    counted: set[str] = set()
-    for batch in _chunks(usage_ids):
-        counted.update(Event.objects.filter(session=session, message_id__in=batch, usage__isnull=False)
-                       .values_list("message_id", flat=True))
+def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions) -> int:
+    # Drop what the session already has (same key), and usage already counted (same message id);
+    # a session this request created has only what the request stored (kept in memory).
+    existing = sessions.keys.setdefault(session.id, set())
+    counted = sessions.counted.setdefault(session.id, set())
+    fresh = session.id in sessions.fresh
+    keys = [] if fresh else list(dict.fromkeys(k[:100] for _, k, _ in keyed))
+    for batch in batched(keys):
+        existing.update(k for (k,) in fetch(
+            f"SELECT key FROM timeline_event WHERE session_id = %s AND key IN ({marks(len(batch))})",
+            [session.id, *batch]))
+    usage_ids = [] if fresh else list({e.message_id for e, _, _ in keyed if e.usage and e.message_id})
+    for batch in batched(usage_ids):
+        counted.update(m for (m,) in fetch(
+            "SELECT message_id FROM timeline_event WHERE session_id = %s AND usage IS NOT NULL "
+            f"AND message_id IN ({marks(len(batch))})", [session.id, *batch]))
     rows = []
-    seen = set(existing)
+    seen = existing
     ordinal = session.event_count
     malformed = unknown = 0
     for e, key, line_id in keyed:
@@ -376,10 +398,8 @@ def _store_events(session: Session, keyed: list, meta, provider: str) -> int:
         ))
         ordinal += 1
     if rows:
-        _insert("timeline_event", EVENT_COLUMNS, rows)
+        insert("timeline_event", EVENT_COLUMNS, rows)
     session.event_count = ordinal
     session.malformed_count += malformed
     session.unknown_count += unknown
-    session.updated_at = timezone.now()
-    session.save()
     return len(rows)

@@ -272,3 +272,33 @@ def test_usage_counted_once_per_message_across_requests(device):
     assert (session.input_tokens, session.output_tokens, session.cache_read_tokens,
             session.cache_creation_tokens) == (3, 11, 5, 7)
     assert session.event_count == 2 and export_bytes(session) == first + second
+
+
+def test_it_stores_a_file_sent_twice_in_one_request_once(device):
+    path = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
+    data = path.read_bytes()
+    cut = data.index(b"\n", len(data) // 3) + 1
+    # the whole file, then an overlapping tail of it, then the whole file again: one request
+    body = {"device": "d", "files": [entry("codex", path, data), entry("codex", path, data[cut:], offset=cut),
+                                     entry("codex", path, data)]}
+    r = post(device, body, gz=True).json()
+    lines = data.count(b"\n")
+    assert [f["lines_stored"] for f in r["files"]] == [lines, 0, 0]
+    assert [f["acked_offset"] for f in r["files"]] == [len(data)] * 3
+    session = Session.objects.get(provider="codex")
+    assert session.event_count == 371 == Event.objects.count()
+    assert FileLine.objects.count() == lines and export_bytes(session) == data
+    assert post(device, body).json()["lines_stored"] == 0 and Event.objects.count() == 371
+
+
+def test_it_counts_queries_per_request_not_per_line(device):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    files = fixture_files()[:40]
+    with CaptureQueriesContext(connection) as queries:
+        r = post(device, {"device": "laptop", "files": [entry(p, path, path.read_bytes()) for p, path in files]})
+    assert r.status_code == 200 and r.json()["events_stored"] > 0
+    lines = sum(path.read_bytes().count(b"\n") for _, path in files)
+    # a handful per file (archive, layout, events) plus a few per request, whatever the line count
+    assert len(queries) < 8 * len(files) + 20 < lines

@@ -180,3 +180,19 @@ def test_ship_keeps_watching_until_interrupted(env, fake):
             process.kill()
             process.wait()
     assert "watching" in process.stderr.read()
+
+
+def test_it_exits_non_zero_from_ship_once_when_the_server_rejects_a_file(env, fake):
+    home = Path(env["HOME"])
+    folder = home / ".claude" / "projects" / "p"
+    folder.mkdir(parents=True)
+    good, bad = folder / "good.jsonl", folder / "bad.jsonl"
+    good.write_text('{"type":"user"}\n')
+    bad.write_text('{"type":"user","n":2}\n')
+    assert zerg(env, "connect", fake.url, "--token", fake.token).returncode == 0
+    fake.reject_paths = {str(bad)}
+    done = zerg(env, "ship", "--once")
+    assert done.returncode == 1, done.stderr
+    assert "1 files blocked" in done.stderr and str(bad) in done.stderr
+    assert bytes(fake.store[(str(good), 0)]) == good.read_bytes()  # the others still arrive
+    fake.reject_paths = set()

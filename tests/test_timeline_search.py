@@ -114,3 +114,71 @@ def test_index_follows_deletes_and_rebuilds(archive):
     assert out.getvalue()
     assert search("Compaction Config")["hits"]
     assert search("quokka")["hits"] == []
+
+
+def fts_integrity_ok() -> bool:
+    """SQLite: FTS5's own check that the index holds exactly what its content (the capped view) holds."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO timeline_event_fts(timeline_event_fts, rank) VALUES ('integrity-check', 1)")
+        cursor.execute("SELECT count(*) FROM timeline_fts_deferred")
+        return cursor.fetchone()[0] == 0
+
+
+def test_it_indexes_every_ingested_event_once_in_the_same_transaction(archive):
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        assert fts_integrity_ok()  # raises on a missing, extra or stale entry; the deferral flag is gone
+    # another writer than the ingest (Oikos, admin) still goes through the trigger
+    session = Session.objects.get(provider_session_id="zz-1")
+    event = Event.objects.create(session=session, ordinal=99, key="manual", kind="message", text="a wombat wrote")
+    assert [h["event_id"] for h in search("wombat")["hits"]] == [event.id]
+    event.text = "a numbat wrote"
+    event.save()
+    assert search("wombat")["hits"] == [] and search("numbat")["hits"]
+    if connection.vendor == "sqlite":
+        assert fts_integrity_ok()
+
+
+def test_it_indexes_the_head_of_huge_tool_outputs_and_stores_them_whole(db):
+    output = "headword " + "filler " * 2000 + "tailword"  # ~14,000 characters: beyond the 4,000 indexed
+    data = b"".join([
+        line({"type": "assistant", "uuid": "h1", "message": {"id": "m", "role": "assistant", "content": [
+            {"type": "tool_use", "id": "t", "name": "Bash", "input": {"command": "cat big.log"}}]}}),
+        line({"type": "user", "uuid": "h2", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": output}]}}),
+    ])
+    ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w/huge-1.jsonl", data)])
+    assert Event.objects.get(kind="tool_result").tool_output == output
+    hits = search("headword")["hits"]
+    assert len(hits) == 1 and "<mark>headword</mark>" in hits[0]["snippet"]
+    assert search("tailword")["hits"] == []
+
+
+def test_it_finds_the_same_hits_with_session_and_event_filters_combined(archive):
+    # session filters (provider, project, device, branch) and event filters (role, tool, dates) at once
+    hits = search("quokka", Filters(provider="claude", project="zebra", device="desk", role="user",
+                                    since=datetime(2024, 1, 1, tzinfo=timezone.utc)))["hits"]
+    assert sorted(h["ordinal"] for h in hits) == [0, 2]
+    session = Session.objects.get(provider_session_id="zz-1")
+    assert len(search("quokka", Filters(session_id=session.id))["hits"]) == 3
+    assert search("quokka", Filters(session_id=session.id, tool="Read"))["hits"] == []
+
+
+def test_it_filters_by_any_tool_name_and_never_matches_the_filter_tokens(db):
+    from timeline.search import facet
+
+    tool = "mcp__docs-server__fetch page"  # underscores, a dash and a space: still one filter token
+    data = b"".join([
+        line({"type": "assistant", "uuid": "f1", "message": {"id": "m", "role": "assistant", "content": [
+            {"type": "tool_use", "id": "t1", "name": tool, "input": {"query": "platypus habitat"}},
+            {"type": "tool_use", "id": "t2", "name": "Read", "input": {"note": "the platypus file"}}]}}),
+    ])
+    ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w/tools-1.jsonl", data)])
+    assert [h["tool_name"] for h in search("platypus", Filters(tool=tool))["hits"]] == [tool]
+    assert [h["tool_name"] for h in search("platypus", Filters(tool="Read", role="assistant"))["hits"]] == ["Read"]
+    session = Session.objects.get(provider_session_id="tools-1")
+    for token in (facet("t", tool), facet("s", session.id), facet("r", "assistant"), f"s{session.id}"):
+        assert search(token)["hits"] == [], token  # the user's words search the texts only

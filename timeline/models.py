@@ -107,7 +107,8 @@ class RawLine(models.Model):
 class FileLine(models.Model):
     """Where a raw line sits: file, generation, byte offset."""
 
-    file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="lines")
+    # no index of its own: the fileline_pos unique index starts with file_id
+    file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="lines", db_index=False)
     generation = models.IntegerField()
     offset = models.BigIntegerField()
     line = models.ForeignKey(RawLine, on_delete=models.PROTECT, related_name="+")
@@ -117,7 +118,8 @@ class FileLine(models.Model):
 
 
 class Event(models.Model):
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    # no index of its own: the two unique indexes below start with session_id
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events", db_index=False)
     ordinal = models.IntegerField()
     key = models.CharField(max_length=100)  # identity within the session (raw line digest : block index)
     kind = models.CharField(max_length=20)
@@ -143,10 +145,9 @@ class Event(models.Model):
             models.UniqueConstraint(fields=["session", "key"], name="event_session_key"),
             models.UniqueConstraint(fields=["session", "ordinal"], name="event_session_ordinal"),
         ]
-        indexes = [
-            models.Index(fields=["timestamp"], name="event_timestamp"),
-            models.Index(fields=["tool_name"], name="event_tool"),
-        ]
+        # No single-column indexes on timestamp or tool_name: search filters those columns per match
+        # (SQLite: through the covering index timeline_event_filter, migration 0003), and nothing
+        # else reads events by them; they only cost writes.
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.ordinal} {self.kind}"

@@ -1,7 +1,8 @@
 """Full-text search over events: SQLite FTS5 (bm25) or Postgres tsvector + GIN (ts_rank_cd).
 
-Both index message text, tool names, tool inputs and tool outputs (migration 0002 keeps
-the index current on every insert/update/delete). Snippets come back HTML-escaped with
+Both index message text, tool names, tool inputs and tool outputs (migrations 0002 and
+0003 keep the index current on every insert/update/delete; the ingest feeds SQLite's in
+one statement per request). Snippets come back HTML-escaped with
 the matched terms wrapped in ``<mark>...</mark>``, safe to insert as HTML.
 """
 
@@ -38,10 +39,24 @@ class Filters:
     session_id: int | None = None
 
     def where(self) -> tuple[list[str], list]:
+        """Every filter as SQL on ``e`` (the event) and ``s`` (its session)."""
+        clauses, params = self.event_where()
+        session_clauses, session_params = self.session_where("s.")
+        return session_clauses + clauses, session_params + params
+
+    def session_where(self, prefix: str = "") -> tuple[list[str], list]:
         clauses, params = [], []
-        for column, value in (("s.provider", self.provider), ("s.project", self.project), ("s.device", self.device),
-                              ("s.git_branch", self.branch), ("e.role", self.role), ("e.tool_name", self.tool),
-                              ("e.kind", self.kind), ("e.session_id", self.session_id)):
+        for column, value in (("provider", self.provider), ("project", self.project), ("device", self.device),
+                              ("git_branch", self.branch)):
+            if value not in (None, ""):
+                clauses.append(f"{prefix}{column} = %s")
+                params.append(value)
+        return clauses, params
+
+    def event_where(self) -> tuple[list[str], list]:
+        clauses, params = [], []
+        for column, value in (("e.role", self.role), ("e.tool_name", self.tool), ("e.kind", self.kind),
+                              ("e.session_id", self.session_id)):
             if value not in (None, ""):
                 clauses.append(f"{column} = %s")
                 params.append(value)
@@ -109,35 +124,96 @@ def search(q: str, filters: Filters | None = None, sort: str = "relevance", limi
 SESSION_COLUMNS = "s.provider, s.provider_session_id, s.title, s.project"
 
 
+# Session filters become facet terms when the sessions they select are few and small: FTS5
+# then merges their doclists (cost ~ their events) instead of checking every match (cost ~
+# the matches). Beyond these, the filter is checked per match.
+FACET_SESSIONS, FACET_EVENTS = 200, 50_000
+TEXT_COLUMNS = "{text tool_name tool_input tool_output}"  # what the user's words may match (not facets)
+FACET_WORD = re.compile(r"^zz[srkt][0-9a-f]*$")
+
+
+def facet(kind: str, value) -> str:
+    """The facets-column token of an event attribute (timeline migration 0003): zzs<session id>, or
+    zzr / zzk / zzt + the hex of the role, kind or tool name (hex: one token whatever the characters).
+
+    Only the selective ones are searched this way (session ids, tool names): a token on half the
+    events (a role, a kind) costs FTS5 more to intersect than checking the matches one by one."""
+    return f"zzs{int(value)}" if kind == "s" else "zz" + kind + str(value).encode("utf-8").hex()
+
+
 def _sqlite(q, filters, sort, limit, offset):
-    match = fts5_query(q)
-    if not match:
+    words = fts5_query(q)
+    if not words:
         return None
-    clauses, params = filters.where()
-    where = " AND ".join(["timeline_event_fts MATCH %s", *clauses])
-    order = "score" if sort == "relevance" else "e.timestamp DESC, e.id DESC"
-    # bm25 column weights: text, tool name, tool input, tool output (lower score = better).
-    # The inner query ranks, filters and pages; snippet() (which re-reads and tokenizes the
-    # document) then runs only for the page, not for every match.
+    # Selective filters on what an event never changes (its session, its tool) are full-text
+    # terms on the facets column: FTS5 intersects them with the words in its doclists. Session
+    # filters (provider, project, device, branch) become the ids of the sessions they select
+    # when those are few (FACET_*). The other filters, recency order and wide session filters
+    # read the covering index timeline_event_filter (id, session_id, kind, role, tool_name,
+    # timestamp) per match, never the event rows (whose large texts come before those
+    # columns: overflow pages).
+    terms, clauses, params = [], [], []
+    session_clauses, session_params = filters.session_where()
+    if session_clauses:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, event_count FROM timeline_session WHERE {' AND '.join(session_clauses)} "
+                           f"LIMIT {FACET_SESSIONS + 1}", session_params)
+            selected = cursor.fetchall()
+        if not selected:
+            return []
+        if len(selected) <= FACET_SESSIONS and sum(n for _, n in selected) <= FACET_EVENTS:
+            terms.append("(" + " OR ".join(facet("s", i) for i, _ in selected) + ")")
+        else:  # ``+``: one list probe per match, not one index probe per listed session
+            clauses.append(f"+e.session_id IN (SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)})")
+            params += session_params
+    for kind, value in (("s", filters.session_id), ("t", filters.tool)):
+        if value not in (None, ""):
+            terms.append(facet(kind, value))
+    for column, value in (("e.role", filters.role), ("e.kind", filters.kind)):
+        if value not in (None, ""):
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if filters.since is not None:
+        clauses.append("e.timestamp >= %s")
+        params.append(filters.since)
+    if filters.until is not None:
+        clauses.append("e.timestamp < %s")
+        params.append(filters.until)
+    # The user's words match the text columns only; saying so costs FTS5 a column check per
+    # match, so it is said only when a word looks like a facet token.
+    if any(FACET_WORD.match(w.lower()) for w in WORD.findall(q)):
+        words = f"{TEXT_COLUMNS} : ({words})"
+    match = words
+    if terms:
+        match += " AND facets : (" + " AND ".join(terms) + ")"
+    relevance = sort == "relevance"
+    join = ""
+    if clauses or not relevance:
+        join = "JOIN timeline_event e INDEXED BY timeline_event_filter ON e.id = timeline_event_fts.rowid"
+    order = "score" if relevance else "e.timestamp DESC, e.id DESC"
+    # The outer query reads the events, sessions and snippet() (which re-reads and tokenizes the
+    # document) for the page only; CROSS JOIN makes it look the page's rows up by rowid instead of
+    # running the full-text query a second time (its MATCH has the user's words only, which never
+    # match the facets column, so the snippet never picks it).
     sql = f"""
-        SELECT hit.id, hit.session_id, hit.ordinal, hit.kind, hit.role, hit.tool_name, hit.timestamp,
+        SELECT e.id, e.session_id, e.ordinal, e.kind, e.role, e.tool_name, e.timestamp,
                snippet(timeline_event_fts, -1, '{START}', '{STOP}', '…', 16),
-               hit.score, hit.provider, hit.provider_session_id, hit.title, hit.project
+               hit.score, {SESSION_COLUMNS}
         FROM (
-            SELECT e.id, e.session_id, e.ordinal, e.kind, e.role, e.tool_name, e.timestamp,
-                   bm25(timeline_event_fts, 1.0, 2.0, 0.5, 0.4) AS score, {SESSION_COLUMNS}
-            FROM timeline_event_fts
-            JOIN timeline_event e ON e.id = timeline_event_fts.rowid
-            JOIN timeline_session s ON s.id = e.session_id
-            WHERE {where}
+            SELECT timeline_event_fts.rowid AS id, bm25(timeline_event_fts, 1.0, 2.0, 0.5, 0.4, 0.0) AS score
+                   {", e.timestamp AS ts" if not relevance else ""}
+            FROM timeline_event_fts {join}
+            WHERE {" AND ".join(["timeline_event_fts MATCH %s", *clauses])}
             ORDER BY {order}
             LIMIT %s OFFSET %s
         ) hit
-        JOIN timeline_event_fts ON timeline_event_fts.rowid = hit.id
+        CROSS JOIN timeline_event_fts ON timeline_event_fts.rowid = hit.id
+        JOIN timeline_event e ON e.id = hit.id
+        JOIN timeline_session s ON s.id = e.session_id
         WHERE timeline_event_fts MATCH %s
-        ORDER BY {"hit.score" if sort == "relevance" else "hit.timestamp DESC, hit.id DESC"}"""
+        ORDER BY {"hit.score" if relevance else "hit.ts DESC, hit.id DESC"}"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [match, *[_adapt(p) for p in params], limit, offset, match])
+        cursor.execute(sql, [match, *[_adapt(p) for p in params], limit, offset, words])
         rows = cursor.fetchall()
     return [(*r[:8], -r[8] if r[8] is not None else 0, *r[9:]) for r in rows]
 

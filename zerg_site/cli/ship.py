@@ -85,10 +85,12 @@ def run_ship(args) -> int:
             pending = state.spool()
             if not args.quiet:
                 print(f"shipped {shipper.stats.summary()}")
-                if shipper.stats.blocked:
-                    print(f"{len(shipper.stats.blocked)} files blocked: see the messages above")
             if not complete:
                 die(f"the server is unreachable; {len(pending)} files wait in the spool (run again later)")
+            if shipper.stats.blocked:  # the server refused them: a script must not read this as success
+                blocked = shipper.stats.blocked
+                die(f"{len(blocked)} files blocked (rejected by the server): {', '.join(blocked[:3])}"
+                    f"{' ...' if len(blocked) > 3 else ''}; see the messages above")
             return 0
         from agents_ingest.shipper.watch import watch
 
