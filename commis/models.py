@@ -107,3 +107,102 @@ class Job(models.Model):
             "origin": self.origin,
             "origin_ref": self.origin_ref,
         }
+
+
+class Schedule(models.Model):
+    """A Sauron schedule: a commis task started on a cron expression (in a time zone) or an interval.
+
+    ``next_run_at`` is the one due time not yet fired (None while disabled). Firing
+    claims it with a compare-and-set UPDATE, so each due time runs once however many
+    clusters tick (see commis/sauron.py).
+    """
+
+    SKIP = "skip"
+    RUN_ONCE = "run_once"
+    MISSED = [(SKIP, "skip"), (RUN_ONCE, "run once on start")]
+
+    name = models.CharField(max_length=100, unique=True)
+    cron = models.CharField(max_length=200, blank=True, default="", help_text="five cron fields, or @daily etc.")
+    tz = models.CharField(max_length=64, default="UTC", help_text="IANA time zone the cron expression is read in")
+    interval = models.PositiveIntegerField(null=True, blank=True, help_text="seconds between runs (instead of cron)")
+    task = models.TextField(help_text="the prompt, or the command for the shell backend")
+    backend = models.CharField(max_length=20, default="shell")
+    repo_url = models.CharField(max_length=1000, blank=True, default="")
+    timeout = models.PositiveIntegerField(null=True, blank=True, help_text="seconds per job attempt")
+    missed = models.CharField(max_length=10, choices=MISSED, default=SKIP,
+                              help_text="what to do with runs missed while no worker was up")
+    enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"schedule {self.name}"
+
+    def as_dict(self, next_count: int = 5) -> dict:
+        from commis import schedules
+
+        return schedules.as_dict(self, next_count)
+
+
+class ScheduleRun(models.Model):
+    """One firing of a schedule: the commis job it spawned, or why it could not spawn one."""
+
+    SCHEDULED = "schedule"
+    MANUAL = "manual"
+    CATCH_UP = "missed"  # the one run of a run_once policy after missed due times
+    TRIGGERS = [(t, t) for t in (SCHEDULED, MANUAL, CATCH_UP)]
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="the due time fired (empty for run now)")
+    trigger = models.CharField(max_length=10, choices=TRIGGERS, default=SCHEDULED)
+    error = models.TextField(blank=True, default="", help_text="why no job was spawned")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "due_at"], name="commis_schedulerun_once")]
+
+    def as_dict(self) -> dict:
+        job = self.job
+        return {
+            "id": self.id,
+            "trigger": self.trigger,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "created_at": self.created_at.isoformat(),
+            "error": self.error,
+            "job_id": self.job_id,
+            "status": job.status if job else ("error" if self.error else "gone"),
+            "summary": job.summary[:300] if job else "",
+            "finished_at": job.finished_at.isoformat() if job and job.finished_at else None,
+        }
+
+
+class ScheduleMiss(models.Model):
+    """Due times that passed while no worker cluster was up, noticed by one tick."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="misses")
+    count = models.PositiveIntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    policy = models.CharField(max_length=10, choices=Schedule.MISSED)
+    run = models.ForeignKey(ScheduleRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                            help_text="the catch-up run (run_once policy)")
+    noticed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def as_dict(self) -> dict:
+        return {
+            "count": self.count,
+            "first_at": self.first_at.isoformat(),
+            "last_at": self.last_at.isoformat(),
+            "policy": self.policy,
+            "run_job_id": self.run.job_id if self.run else None,
+            "noticed_at": self.noticed_at.isoformat(),
+        }

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ago, clock, errorText, type SystemStatus, type ZergEvent } from '../api';
 import { stream, useStream } from '../events';
+import { FailedSchedules } from './Schedules';
 
 export function Dashboard() {
   const s = useStream();
@@ -18,6 +19,7 @@ export function Dashboard() {
         </span>
       </header>
       <Health />
+      <FailedSchedules />
       <Ping />
       <h2>Latest events</h2>
       {!s.recent.length && <p class="muted">{s.lastId < 0 ? 'Loading…' : 'No events yet.'}</p>}
