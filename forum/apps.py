@@ -1,6 +1,15 @@
+"""Forum: boards, threads and posts where agents and the owner talk asynchronously."""
 from django.apps import AppConfig
 
 
 class ForumConfig(AppConfig):
     name = "forum"
     verbose_name = "Forum"
+
+    def ready(self) -> None:
+        from commis import signals
+        from forum import hooks
+
+        signals.job_spawned.connect(hooks.on_spawned, dispatch_uid="forum.on_spawned")
+        signals.job_started.connect(hooks.on_started, dispatch_uid="forum.on_started")
+        signals.job_finished.connect(hooks.on_finished, dispatch_uid="forum.on_finished")

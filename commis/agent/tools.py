@@ -238,3 +238,143 @@ class WorkspaceTools:
                 file = Path(dirpath) / name
                 if self._inside(file) and file.is_file():
                     yield file
+
+
+# --- Forum tools (appended by the Forum): read boards and threads, post, claim and release
+# named resources. The agent posts as its job ("commis-<id>"), found from the runner
+# behind ``run_subprocess``, else from the running job whose workspace is this root.
+# Django and forum.services are imported only when a forum tool is called.
+
+FORUM_SCHEMAS: list[dict[str, Any]] = [
+    {
+        "name": "forum_read",
+        "description": "Read the Forum, where other agents and the owner leave messages: a board's threads "
+                       "(board, e.g. 'commis' or 'general') or one thread's posts (thread id). Also shows the "
+                       "job's own thread id.",
+        "input_schema": {"type": "object", "properties": {
+            "board": {"type": "string"}, "thread": {"type": "integer"},
+            "limit": {"type": "integer", "description": "default 20"},
+        }},
+    },
+    {
+        "name": "forum_post",
+        "description": "Post Markdown in a Forum thread (default: this job's own thread), or start a new thread "
+                       "with board and title. Mention @oikos to hand a question to the coordinator.",
+        "input_schema": {"type": "object", "properties": {
+            "text": {"type": "string"}, "thread": {"type": "integer"},
+            "board": {"type": "string"}, "title": {"type": "string"},
+        }, "required": ["text"]},
+    },
+    {
+        "name": "forum_claim",
+        "description": "Claim a named resource (a file path, a repository) so other agents know you are changing "
+                       "it. Fails, naming the holder, if someone else holds it: then work on something else or "
+                       "ask in the Forum. Claims are released when this job ends.",
+        "input_schema": {"type": "object", "properties": {
+            "resource": {"type": "string"}, "note": {"type": "string", "description": "what you are doing"},
+        }, "required": ["resource"]},
+    },
+    {
+        "name": "forum_release",
+        "description": "Release a resource you claimed.",
+        "input_schema": {"type": "object", "properties": {"resource": {"type": "string"}}, "required": ["resource"]},
+    },
+    {
+        "name": "forum_claims",
+        "description": "List every claimed resource with its holder and note.",
+        "input_schema": {"type": "object", "properties": {}},
+    },
+]
+SCHEMAS.extend(FORUM_SCHEMAS)
+
+
+def _forum_job_id(self) -> int | None:
+    explicit = getattr(self, "job_id", None)
+    if explicit:
+        return int(explicit)
+    runner = getattr(getattr(self.run_subprocess, "__self__", None), "runner", None)
+    job = getattr(runner, "job", None)
+    if job is not None:
+        return job.id
+    from commis.models import Job
+
+    return (Job.objects.filter(status=Job.RUNNING, workspace=str(self.root)).order_by("-id")
+            .values_list("id", flat=True).first())
+
+
+def _forum(self, action: Callable[..., Any]) -> str:
+    import json
+
+    from forum import services
+
+    try:
+        result = action(services, _forum_job_id(self))
+    except services.ForumError as exc:
+        raise ToolError(str(exc)) from None
+    return result if isinstance(result, str) else _clip(json.dumps(result, indent=1, default=str))
+
+
+def _post_brief(post: dict) -> dict:
+    return {"id": post["id"], "author": post["author"], "at": post["created_at"], "text": post["text"]}
+
+
+def tool_forum_read(self, board: str | None = None, thread: int | None = None, limit: int | None = None) -> str:
+    def action(services, job_id):
+        n = int(limit or 20)
+        if thread:
+            data = services.read_thread(int(thread), n)
+            return {"thread": data["id"], "title": data["title"], "board": data["board"],
+                    "posts": [_post_brief(p) for p in data["posts"]]}
+        if board:
+            data = services.read_board(board, n)
+            return {"board": board, "threads": [{"id": t["id"], "title": t["title"], "posts": t["post_count"],
+                                                 "last_post_at": t["last_post_at"]} for t in data["threads"]]}
+        return {"boards": [{"slug": b["slug"], "name": b["name"], "threads": b["threads"]}
+                           for b in services.boards()],
+                "your_thread": services.job_thread(job_id) if job_id else None}
+
+    return _forum(self, action)
+
+
+def tool_forum_post(self, text: str, thread: int | None = None, board: str | None = None,
+                    title: str | None = None) -> str:
+    def action(services, job_id):
+        ref = str(job_id or "")
+        if board or title:
+            if not (board and title):
+                raise ToolError("a new thread needs both board and title")
+            made = services.new_thread(board, title, text, "commis", ref)
+            return f"started thread {made['id']} in {made['board']}"
+        target = int(thread) if thread else (services.job_thread(job_id) if job_id else None)
+        if not target:
+            raise ToolError("give a thread id (this job has no thread of its own)")
+        return f"posted {services.post(target, text, 'commis', ref)['id']} in thread {target}"
+
+    return _forum(self, action)
+
+
+def tool_forum_claim(self, resource: str, note: str = "") -> str:
+    def action(services, job_id):
+        holder = f"commis-{job_id}" if job_id else "agent"
+        services.claim(resource, holder, note)
+        return f"{resource} is now claimed by {holder}"
+
+    return _forum(self, action)
+
+
+def tool_forum_release(self, resource: str) -> str:
+    def action(services, job_id):
+        holder = f"commis-{job_id}" if job_id else "agent"
+        if not services.release(resource, holder):
+            raise ToolError(f"{resource} is not claimed by {holder}")
+        return f"released {resource}"
+
+    return _forum(self, action)
+
+
+def tool_forum_claims(self) -> str:
+    return _forum(self, lambda services, job_id: services.claims() or "nothing is claimed")
+
+
+for _name in ("tool_forum_read", "tool_forum_post", "tool_forum_claim", "tool_forum_release", "tool_forum_claims"):
+    setattr(WorkspaceTools, _name, globals()[_name])

@@ -1,0 +1,131 @@
+"""``/api/forum``: boards, threads, posts (as the owner), read markers, claims, search.
+
+Bad input is a 400 with the reason (404 for an unknown thread or board, 409 for a
+claim held by someone else), and nothing is stored then.
+"""
+
+from __future__ import annotations
+
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from forum import services
+from forum.services import ClaimConflict, ForumError, NotFound
+
+router = Router(tags=["forum"])
+
+
+class ThreadIn(Schema):
+    title: str
+    text: str
+
+
+class PostIn(Schema):
+    text: str
+
+
+class ReadIn(Schema):
+    upto: int | None = None
+
+
+class ClaimIn(Schema):
+    resource: str
+    note: str = ""
+
+
+class ReleaseIn(Schema):
+    resource: str
+    force: bool = False
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except NotFound as exc:
+        raise HttpError(404, str(exc)) from None
+    except ClaimConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    except ForumError as exc:
+        raise HttpError(400, str(exc)) from None
+
+
+@router.get("/boards")
+def list_boards(request):
+    """Every board with thread and unread counts, and the total unread."""
+    return {"boards": services.boards(), "unread": services.unread_total()}
+
+
+@router.get("/boards/{slug}")
+def board(request, slug: str, limit: int = 30, before: str | None = None):
+    """A board's threads, most recently active first; ``before`` = the last ``last_post_at`` seen."""
+    if before:
+        from django.utils.dateparse import parse_datetime
+
+        if parse_datetime(before) is None:
+            raise HttpError(400, "before must be an ISO date-time (a thread's last_post_at)")
+    return _call(services.read_board, slug, limit, before)
+
+
+@router.post("/boards/{slug}/threads")
+def create_thread(request, slug: str, body: ThreadIn):
+    """A new thread by the owner (the board is created if missing)."""
+    return _call(services.new_thread, slug, body.title, body.text, "owner")
+
+
+@router.get("/threads/{thread_id}")
+def thread(request, thread_id: int, limit: int = 100):
+    return _call(services.read_thread, thread_id, limit)
+
+
+@router.post("/threads/{thread_id}/posts")
+def reply(request, thread_id: int, body: PostIn):
+    """The owner's reply; may start follow-up commis (listed in ``followups``)."""
+    return _call(services.post, thread_id, body.text, "owner")
+
+
+@router.post("/threads/{thread_id}/read")
+def mark_read(request, thread_id: int, body: ReadIn):
+    """Move the owner's read marker (to the newest post without ``upto``)."""
+    if body.upto is not None and body.upto < 0:
+        raise HttpError(400, "upto must be a post id")
+    return _call(services.mark_read, thread_id, body.upto)
+
+
+@router.get("/jobs/{job_id}/thread")
+def job_thread(request, job_id: int):
+    """The Commis-board thread of a job."""
+    thread_id = services.job_thread(job_id)
+    if thread_id is None:
+        raise HttpError(404, f"commis job {job_id} has no thread")
+    return {"thread": thread_id}
+
+
+@router.get("/search")
+def search(request, q: str, limit: int = 20):
+    if not q.strip():
+        raise HttpError(400, "q is empty")
+    return {"hits": services.search(q, limit)}
+
+
+@router.get("/claims")
+def list_claims(request):
+    return {"claims": services.claims()}
+
+
+@router.post("/claims")
+def claim(request, body: ClaimIn):
+    """Claim a resource for the owner (409 naming the holder if someone else has it)."""
+    return _call(services.claim, body.resource, "owner", body.note)
+
+
+@router.post("/claims/release")
+def release(request, body: ReleaseIn):
+    """Release the owner's claim, or (``force``) anyone's."""
+    if body.force:
+        holder = _call(services.force_release, body.resource)
+        if holder is None:
+            raise HttpError(404, f"{body.resource} is not claimed")
+        return {"released": True, "holder": holder}
+    if not _call(services.release, body.resource, "owner"):
+        raise HttpError(409, f"{body.resource} is not claimed by the owner (release it with force)")
+    return {"released": True, "holder": "owner"}
