@@ -78,6 +78,10 @@ def prepare(job) -> Workspace:
             shutil.rmtree(path)  # a clone interrupted by a crash
         _git(["clone", "--quiet", job.repo_url, str(path)], None)
         _git(["checkout", "--quiet", "-B", branch], path)
+        if (job.options or {}).get("continues_session"):
+            from commis.continuation import checkout
+
+            checkout(job, path, branch, state)  # the continued session's commit + uncommitted changes
     base_commit = job.base_commit or _head(path)
     return Workspace(path=path, artifacts=artifacts, state=state, repo_url=job.repo_url, branch=branch,
                      base_commit=base_commit)

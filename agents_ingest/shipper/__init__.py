@@ -11,4 +11,5 @@ and, when installed, ``watchdog`` for file-system events.
 - :mod:`.ship`    the shipping loop: batches, splitting on 413, backoff, acks.
 - :mod:`.watch`   ``zerg ship`` without ``--once``: file events plus periodic rescans.
 - :mod:`.service` the systemd user unit / launchd agent for ``zerg ship --install``.
+- :mod:`.patch`   the uncommitted changes of a session's repository (session migration).
 """

@@ -120,6 +120,9 @@ def encode_batch(device: str, files: list[tuple[dict, bytes]], compresslevel: in
 
 
 class Client:
+    #: the device-token ingest endpoint; ``zerg migrate`` with an API token uses /api/migrate/ingest
+    ingest_path = "/api/agents/ingest"
+
     def __init__(self, server: str, token: str, timeout: float = 60.0):
         self.server = server.rstrip("/")
         self.token = token
@@ -167,7 +170,7 @@ class Client:
     def ingest_body(self, body: bytes) -> dict:
         """POST a gzipped body; the decoded 200 response, or a :class:`ShipError`."""
         request = urllib.request.Request(
-            f"{self.server}/api/agents/ingest",
+            f"{self.server}{self.ingest_path}",
             data=body,
             method="POST",
             headers={
@@ -185,3 +188,31 @@ class Client:
         if not isinstance(answer, dict):
             raise RetryLater(f"the server answered HTTP {status} with an unexpected document")
         return answer
+
+
+class ApiClient(Client):
+    """The owner's side of the API (``zerg migrate`` / ``zerg pull``): JSON in, JSON or bytes out."""
+
+    def call(self, method: str, path: str, body: dict | None = None, raw: bool = False):
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        headers = {"Authorization": f"Bearer {self.token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(f"{self.server}/api{path}", data=data, method=method, headers=headers)
+        _, payload = self._open(request)
+        if raw:
+            return payload
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise BadRequest(f"{self.server}/api{path} did not answer JSON") from None
+
+    def upload_patch(self, device: str, state) -> dict:
+        """``POST /api/migrate/patch``: a :class:`~.patch.WorkState` of one cwd."""
+        return self.call("POST", "/migrate/patch", {"device": device, **state.meta(),
+                                                    "patch_b64": base64.b64encode(state.patch).decode("ascii")})
+
+
+def patch_upload(client: Client, device: str, state) -> dict:
+    """Upload a cwd's uncommitted state with any token the server accepts for it (device or API)."""
+    return ApiClient(client.server, client.token, client.timeout).upload_patch(device, state)

@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 from . import sources, tail
 from .client import BadRequest, Client, RetryLater, TooLarge
+from .patch import PatchUploader
 from .state import FileState, State
 
 DEFAULT_BATCH_BYTES = 4 << 20  # raw bytes of file data per request
@@ -135,6 +136,7 @@ class Shipper:
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         log: Callable[[str], None] | None = None,
+        patches: bool = True,
     ):
         self.state = state
         self.client = client
@@ -146,6 +148,8 @@ class Shipper:
         self.backoff_max = backoff_max
         self.log = log or (lambda message: None)
         self.git = GitCache()
+        # the uncommitted changes of the cwds of active sessions, for session migration
+        self.patches = PatchUploader(state, client, device, self.log) if patches else None
         self.stats = Stats()
         self.failures = 0  # consecutive RetryLater since the last success
         self.rewound: set[str] = set()  # files sent again from an earlier offset in this pass
@@ -404,6 +408,7 @@ class Shipper:
     def ship_pass(self, paths: Iterable[Path] | None = None) -> None:
         """Ship everything new in ``paths`` (default: every source file). RetryLater propagates."""
         work = self.targets(paths)
+        shipped = list(work)
         blocked: set[str] = set()
         rewinds: dict[str, int] = {}
         while work:
@@ -429,6 +434,8 @@ class Shipper:
                 if fs.path not in blocked and fs.path not in self.stats.blocked
                 and (fs.path in self.rewound or (fs.provider != "gemini" and fs.size > fs.acked_offset))
             ]
+        if self.patches is not None:
+            self.patches.upload_recent(shipped)
 
     def backoff_delay(self, exc: RetryLater) -> float:
         if exc.retry_after is not None:

@@ -12,7 +12,8 @@ Success is the result record's ``is_error == false`` (not its subtype).
 Job options: ``model``, ``allowed_tools`` (list or comma string), ``permission_mode``
 (default "bypassPermissions"; as root, where Claude Code refuses it, "acceptEdits" with
 DEFAULT_ALLOWED_TOOLS), ``resume_session`` (continue that session instead of a
-new one), ``max_turns``.
+new one), ``max_turns``; ``continues_session`` (a Timeline session continued on the
+server: its file is restored into the config dir first, see ``commis/continuation.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class ClaudeBackend(CLIAgentBackend):
         self.config_dir = Path(workspace.state) / "claude-config"
         self.config_dir.mkdir(parents=True, exist_ok=True)
         copy_if_missing(user_claude_dir() / ".credentials.json", self.config_dir)
+        self.restore(job, self.config_dir, self.cwd)
 
         mode, tools = self.permissions(job)
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", mode]

@@ -48,6 +48,7 @@ class CLIAgentBackend(Backend):
         self.binary = ""
         self.config_dir: Path | None = None
         self.cwd: Path | None = None
+        self.live: sessionfiles.LiveIngest | None = None
 
     def make_parser(self):
         raise NotImplementedError
@@ -67,7 +68,23 @@ class CLIAgentBackend(Backend):
     def on_output(self, job, line: str) -> list[JobEvent]:
         if line.strip():
             self._last_line = line
-        return self.parser.feed(line)
+        events = self.parser.feed(line)
+        if self.live is None and sessionfiles.is_job_row(job):
+            self.live = sessionfiles.LiveIngest(self.name)
+        if self.live is not None:
+            self.live.poll(job, self.session_file)
+        return events
+
+    def restore(self, job, config_dir: Path, cwd: Path) -> None:
+        """A continuation job (``continues_session``): put its session file in place first."""
+        if not self.option(job, "continues_session"):
+            return
+        from commis.continuation import ContinuationError, restore_session_file
+
+        try:
+            restore_session_file(job, self.name, config_dir, cwd)
+        except (ContinuationError, OSError) as exc:
+            raise BackendUnavailable(f"cannot restore the session to continue: {exc}") from None
 
     def session_file(self) -> Path | None:
         raise NotImplementedError

@@ -9,7 +9,8 @@ API key comes from ``OPENAI_API_KEY`` / ``CODEX_API_KEY`` or ``[llm] openai_api_
 Success: a ``turn.completed`` record, no ``turn.failed``, exit code 0.
 
 Job options: ``model``, ``sandbox`` (instead of ``--full-auto``: read-only,
-workspace-write, danger-full-access), ``resume_session``.
+workspace-write, danger-full-access), ``resume_session``, ``continues_session`` (see
+``commis/continuation.py``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class CodexBackend(CLIAgentBackend):
         self.config_dir.mkdir(parents=True, exist_ok=True)
         for name in ("auth.json", "config.toml"):
             copy_if_missing(user_codex_home() / name, self.config_dir)
+        self.restore(job, self.config_dir, self.cwd)
 
         argv = [self.binary, "exec", "--json", "--skip-git-repo-check", "-C", str(workspace.path)]
         sandbox = self.option(job, "sandbox")

@@ -60,3 +60,60 @@ def session_file_ready(job, path: Path, source: str) -> None:
         log.exception("job %s: could not ingest %s session file %s", getattr(job, "id", "?"), source, path)
         return
     log.info("job %s: ingested %s session file %s: %s", getattr(job, "id", "?"), source, path, totals)
+
+
+def is_job_row(job) -> bool:
+    """A real ``Job`` (the runner's), not a stand-in: only those are ingested live."""
+    from django.db.models import Model
+
+    return isinstance(job, Model)
+
+
+class LiveIngest:
+    """Ingest a running CLI's session file as it grows, so its turns show in the Timeline live.
+
+    Called from the runner's output-reader thread on every output line; acts at most
+    every ``interval`` seconds and sends only the complete lines after what the server
+    already acknowledged (``on_exit`` ingests whatever is left). That thread's database
+    connection is closed after each round: the thread ends with the job.
+    """
+
+    MAX_BYTES = 4 * 1024 * 1024
+
+    def __init__(self, source: str, interval: float = 1.0):
+        self.source = source
+        self.interval = interval
+        self.offset = 0
+        self.path: Path | None = None
+        self.last = 0.0
+
+    def poll(self, job, find) -> None:
+        import threading
+        import time
+
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        try:
+            path = self.path or find()
+            if path is None:
+                return
+            self.path = Path(path).resolve()
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(self.MAX_BYTES)
+            data = data[: data.rfind(b"\n") + 1]
+            if not data:
+                return
+            from agents_ingest.ingest import FileChunk, ingest_files
+
+            result = ingest_files(COMMIS_DEVICE, [FileChunk(self.source, str(self.path), data, offset=self.offset)])
+            self.offset = max(self.offset, int(result["files"][0]["acked_offset"]))
+        except Exception:
+            log.exception("job %s: live ingest of the session file failed", getattr(job, "id", "?"))
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                from django.db import connection
+
+                connection.close()

@@ -5,6 +5,7 @@ import { useTopics } from '../events';
 import { Back, Fact, Pending } from './parts';
 import { linkClick } from '../router';
 import { Provider } from './Timeline';
+import { StatusBadge } from './Commis';
 
 interface Detail {
   session: TSession;
@@ -122,6 +123,7 @@ export function SessionPage({ id }: { id: string }) {
         <Fact k="Tokens out" v={num(t.output)} />
         {s.cost_usd != null && <Fact k="Cost" v={'$' + s.cost_usd.toFixed(2)} />}
       </dl>
+      {!d.parent && (s.provider === 'claude' || s.provider === 'codex') && <ContinueBox sid={s.id} />}
       {d.parent && (
         <p>
           Subagent of{' '}
@@ -232,4 +234,117 @@ function prettyJson(t: string): string {
   } catch {
     return t;
   }
+}
+
+// ---- "Continue on server": a commis job that resumes this session (/api/migrate) ----
+
+interface JobBrief {
+  id: number;
+  status: string;
+  task: string;
+  created_at: string;
+  summary: string;
+}
+
+interface Migration {
+  can_continue: boolean;
+  active: JobBrief | null;
+  jobs: JobBrief[];
+  patch: { device: string; base_commit: string; size: number; updated_at: string } | null;
+}
+
+function ContinueBox({ sid }: { sid: number }) {
+  const [m, setM] = useState<Migration | null>(null);
+  const [open, setOpen] = useState(false);
+  const [prompt, setPrompt] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState('');
+  const load = () =>
+    api<Migration>(`/migrate/sessions/${sid}`)
+      .then(setM)
+      .catch((e) => setErr(errorText(e)));
+  useEffect(() => {
+    load();
+  }, [sid]);
+  useTopics(['commis'], (e) => {
+    if (e && m && m.jobs.some((j) => j.id === e.payload?.job)) load();
+  });
+  if (!m || !m.can_continue) return err ? <p class="error">{err}</p> : null;
+
+  const submit = async (ev: Event) => {
+    ev.preventDefault();
+    setBusy(true);
+    setErr('');
+    try {
+      await api(`/migrate/sessions/${sid}/continue`, { method: 'POST', body: { prompt } });
+      setOpen(false);
+      setPrompt('');
+      await load();
+    } catch (x) {
+      setErr(errorText(x));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const past = m.jobs.filter((j) => j.id !== m.active?.id);
+  return (
+    <div class="card stack" data-testid="continue">
+      {m.active ? (
+        <p data-testid="continue-active">
+          Continuing on the server:{' '}
+          <a href={'/commis/' + m.active.id} onClick={linkClick} data-testid="continue-job">
+            job #{m.active.id}
+          </a>{' '}
+          <StatusBadge s={m.active.status} />
+        </p>
+      ) : open ? (
+        <form class="stack" onSubmit={submit}>
+          <label>
+            What next?
+            <textarea
+              rows={3}
+              value={prompt}
+              onInput={(e) => setPrompt(e.currentTarget.value)}
+              placeholder="Continue where it left off (default)"
+              data-testid="continue-prompt"
+            />
+          </label>
+          {m.patch && (
+            <small class="muted">
+              With the uncommitted changes from {m.patch.device} ({num(m.patch.size)} bytes, {when(m.patch.updated_at)})
+            </small>
+          )}
+          <div class="row">
+            <button class="btn primary" type="submit" disabled={busy} data-testid="continue-start">
+              {busy ? 'Starting…' : 'Start'}
+            </button>
+            <button class="btn" type="button" onClick={() => setOpen(false)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <button class="btn primary wide" onClick={() => setOpen(true)} data-testid="continue-open">
+          Continue on server
+        </button>
+      )}
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      {past.length > 0 && (
+        <ul class="links">
+          {past.map((j) => (
+            <li key={j.id}>
+              <a href={'/commis/' + j.id} onClick={linkClick}>
+                job #{j.id}
+              </a>{' '}
+              <StatusBadge s={j.status} /> <span class="muted small">{j.task.slice(0, 80)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
 }

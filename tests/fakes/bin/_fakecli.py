@@ -9,10 +9,14 @@ Behaviour switches (environment):
 - ``FAKE_CLI_IGNORE_TERM=1``: ignore SIGTERM (the runner must SIGKILL).
 - ``FAKE_CLI_CHILD=1``: spawn a long-lived child process (its pid goes into the record).
 - ``FAKE_CLI_STDERR=text``: print this on stderr first.
+- ``FAKE_CLI_RESUME_RECORD=path``: when resuming, append ``{cli, session_id, path, exists,
+  sha256, size, git_head, git_status}`` of the session file as found *before* this run
+  writes to it, and exit 1 like the real CLIs if it is missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -74,3 +78,26 @@ def option(argv: list[str], *names: str) -> str | None:
             if arg.startswith(name + "="):
                 return arg.split("=", 1)[1]
     return None
+
+
+def check_resume(cli: str, session_id: str, path: str | None) -> bool:
+    """Record the session file a resume starts from (see FAKE_CLI_RESUME_RECORD); False if missing."""
+    target = os.environ.get("FAKE_CLI_RESUME_RECORD")
+    if not target:
+        return True
+    exists = bool(path) and os.path.isfile(path)
+    data = open(path, "rb").read() if exists else b""
+
+    def git(*args):
+        done = subprocess.run(["git", *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    record = {"cli": cli, "session_id": session_id, "path": path, "exists": exists,
+              "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "cwd": os.getcwd(),
+              "git_head": git("rev-parse", "HEAD"), "git_branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+              "git_status": git("status", "--porcelain")}
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+    if not exists:
+        print(f"No conversation found with session ID: {session_id}", file=sys.stderr, flush=True)
+    return exists
