@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class OikosConfig(AppConfig):
     name = "oikos"
     verbose_name = "Oikos"
+
+    def ready(self) -> None:
+        from commis.signals import job_finished
+
+        from oikos.notify import job_finished as report_back
+
+        job_finished.connect(report_back, dispatch_uid="oikos.notify.job_finished")
+        try:
+            from forum.signals import oikos_mentioned
+        except ImportError:  # no Forum in this installation
+            return
+        from oikos.notify import forum_mentioned
+
+        oikos_mentioned.connect(forum_mentioned, dispatch_uid="oikos.notify.forum_mentioned")

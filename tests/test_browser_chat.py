@@ -1,0 +1,147 @@
+"""The Chat page in real headless Chromium at a phone viewport, against a real ``zerg serve``
+whose Anthropic key points at the fake Anthropic server: send a message, see the streamed
+reply, and see the commis that Oikos spawned linked from its tool card."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.procs import ZergServer
+from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPLY = "Hello from the fake model: this reply streamed to your phone in small pieces."
+
+
+@pytest.fixture
+def fake_model():
+    with FakeAnthropic(api_key="sk-ant-test") as server:
+        yield server
+
+
+@pytest.fixture
+def chat_server(zerg_env, fake_model, tmp_path):
+    env = dict(zerg_env, ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake_model.url, ZERG_MODEL="claude-fake-1")
+    env.pop("OPENAI_BASE_URL", None)
+    server = ZergServer(env, log_dir=tmp_path / "serve-logs")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def no_sideways_scroll(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def send(page, text: str, enter: bool = False) -> None:
+    box = page.get_by_test_id("composer-input")
+    box.fill(text)
+    if enter:
+        box.press("Enter")
+    else:
+        page.get_by_test_id("composer-send").click()
+
+
+def test_it_streams_a_reply_and_links_the_commis_oikos_spawned(chat_server, fake_model, phone, tmp_path):  # noqa: F811
+    chat_server.wait_worker()
+    shots = artifacts_dir(tmp_path)
+    page = logged_in_page(phone, chat_server)
+    page.get_by_test_id("nav-chat").click()
+    page.get_by_test_id("chat").wait_for(timeout=10000)
+    page.get_by_test_id("new-thread").click()
+    page.get_by_test_id("chat-thread").wait_for(timeout=10000)
+    thread_id = page.get_by_test_id("chat-thread").get_attribute("data-thread-id")
+    assert page.url == f"{chat_server.url}/chat/{thread_id}"
+    page.evaluate("window.__same_page = true")  # no reload from here on: all through events
+
+    # 1. A plain reply, sent with Enter, streams into the thread: record what the reply
+    # looked like on screen while it was still marked as streaming.
+    page.evaluate("""() => {
+        window.__partial = [];
+        new MutationObserver(() => document.querySelectorAll('[data-testid=assistant-message][data-streaming]')
+            .forEach((el) => window.__partial.push(el.querySelector('.text').textContent)))
+            .observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+    }""")
+    fake_model.reply_text(REPLY)
+    send(page, "hello oikos", enter=True)
+    page.locator('[data-testid="owner-message"]:has-text("hello oikos")').wait_for(timeout=10000)
+    # The box empties once the POST has answered (its event may show the message first).
+    page.wait_for_function("() => document.querySelector('[data-testid=composer-input]').value === ''", timeout=10000)
+    reply = page.locator('[data-testid="assistant-message"]').last
+    page.wait_for_function("(el) => el.textContent.includes(%r)" % REPLY, arg=reply.element_handle(timeout=20000),
+                           timeout=20000)
+    page.wait_for_selector('[data-testid="assistant-message"]:not([data-streaming])', timeout=20000)
+    partial = page.evaluate("window.__partial")
+    assert any(text and text != REPLY and REPLY.startswith(text) for text in partial), partial
+    first = fake_model.message_requests[0].body
+    assert first["stream"] is True and "hello oikos" in str(first["messages"])
+    page.screenshot(path=str(shots / "chat-reply-390x844.png"), full_page=True)
+
+    # 2. The model spawns a shell commis: a tool card links to the job, which runs.
+    fake_model.reply_tool_use("spawn_commis", {"task": "echo spawned-by-oikos", "backend": "shell"},
+                              text="Starting a commis for that.")
+    fake_model.reply_text("The commis is on its way; I will tell you when it is done.")
+    send(page, "please run echo spawned-by-oikos")
+    card = page.locator('[data-testid="tool-card"][data-tool="spawn_commis"]')
+    card.wait_for(timeout=20000)
+    link = card.get_by_test_id("tool-job-link")
+    link.wait_for(timeout=20000)
+    job_id = card.get_attribute("data-job-id")
+    assert job_id and job_id.isdigit()
+    assert link.get_attribute("href") == f"/commis/{job_id}"
+    assert "echo spawned-by-oikos" in card.inner_text()
+    page.locator('[data-testid="assistant-message"]:has-text("on its way")').wait_for(timeout=20000)
+    assert page.evaluate("window.__same_page") is True
+    # The tool result went back to the model with the call's id.
+    second_call = fake_model.message_requests[-1].body["messages"]
+    assert any(isinstance(m["content"], list) and any(b.get("type") == "tool_result" for b in m["content"])
+               for m in second_call)
+    assert no_sideways_scroll(page) <= 0, "the chat scrolls sideways at 390 px"
+    page.screenshot(path=str(shots / "chat-tool-card-390x844.png"), full_page=True)
+
+    # 3. The thread list shows the conversation and what it cost in tokens.
+    page.get_by_role("link", name="All conversations").click()
+    row = page.locator(f'[data-testid="thread-row"][data-thread-id="{thread_id}"]')
+    row.wait_for(timeout=10000)
+    page.wait_for_function("(el) => /\\d+ out/.test(el.textContent)", arg=row.element_handle(), timeout=10000)
+    page.get_by_test_id("thread-search").fill("spawned-by-oikos")
+    page.get_by_test_id("thread-search").press("Enter")
+    page.wait_for_function("() => location.search.includes('spawned-by-oikos')", timeout=10000)
+    row.wait_for(timeout=10000)
+    assert no_sideways_scroll(page) <= 0, "the thread list scrolls sideways at 390 px"
+    page.screenshot(path=str(shots / "chat-threads-390x844.png"), full_page=True)
+
+    # 4. The card's link opens the job the model spawned, and it succeeds.
+    page.go_back()
+    page.get_by_test_id("tool-job-link").first.click()
+    page.get_by_test_id("job-page").wait_for(timeout=10000)
+    assert page.url == f"{chat_server.url}/commis/{job_id}"
+    page.wait_for_selector('[data-testid="job-status"][data-status="succeeded"]', timeout=30000)
+
+    # 5. Back in the thread: Oikos reported the outcome unasked, linked to the job.
+    page.go_back()
+    notice = page.locator(f'[data-testid="system-notice"][data-job-id="{job_id}"]')
+    notice.wait_for(timeout=20000)
+    assert "succeeded" in notice.inner_text()
+    assert notice.locator(f'a[href="/commis/{job_id}"]').count() == 1
+
+    # 6. A destructive call waits for the owner: Approve / Reject buttons; Reject it.
+    fake_model.reply_tool_use("cancel_commis", {"job_id": int(job_id)})
+    fake_model.reply_text("All right, I left it alone.")
+    send(page, "cancel that job")
+    question = page.get_by_test_id("interrupt")
+    question.wait_for(timeout=20000)
+    assert page.get_by_test_id("interrupt-approve").is_enabled()
+    page.screenshot(path=str(shots / "chat-interrupt-390x844.png"), full_page=True)
+    page.get_by_test_id("interrupt-reject").click()
+    page.locator('[data-testid="assistant-message"]:has-text("left it alone")').wait_for(timeout=20000)
+    assert question.count() == 0
+    page.wait_for_selector('[data-testid="tool-card"][data-tool="cancel_commis"][data-state="failed"]', timeout=10000)
+    assert "rejected" in str(fake_model.message_requests[-1].body["messages"][-1])
+    assert page.evaluate("window.__same_page") is True
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(shots / "chat-thread-dark-390x844.png"), full_page=True)
