@@ -171,6 +171,12 @@ Q_CLUSTER = {
     "label": "Worker queue",
 }
 
+# The console (stderr) as before. The server and worker clusters also write
+# $ZERG_HOME/logs/zerg.log (rotated by size; the constants are in zerg_site.maintenance).
+import sys as _sys  # noqa: E402
+
+from zerg_site import maintenance as _maintenance  # noqa: E402
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -184,3 +190,20 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+if _maintenance.log_to_file(_sys.argv):
+    LOGGING["formatters"]["file"] = {"format": "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"}
+    LOGGING["handlers"]["file"] = {
+        "class": "zerg_site.maintenance.SharedRotatingFileHandler",
+        "formatter": "file",
+        "filename": str(ZERG_HOME / "logs" / _maintenance.LOG_FILE_NAME),
+        "maxBytes": _maintenance.LOG_MAX_BYTES,
+        "backupCount": _maintenance.LOG_BACKUP_COUNT,
+        "delay": True,  # opened on the first line: an unwritable logs/ does not stop the start
+        "encoding": "utf-8",
+    }
+    LOGGING["handlers"]["console_warnings"] = {
+        "class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING",
+    }
+    LOGGING["root"]["handlers"].append("file")
+    # django-q2 logs as "django-q": cluster start/stop and each task into the file, only warnings to the console.
+    LOGGING["loggers"]["django-q"] = {"level": "INFO", "handlers": ["file", "console_warnings"], "propagate": False}
