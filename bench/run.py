@@ -15,6 +15,7 @@ from _common import database_kind, table
 import idle_memory
 import startup
 import ws_latency
+import oikos_chat
 
 
 def machine() -> str:
@@ -47,6 +48,8 @@ def main() -> None:
     rows += idle_memory.rows(idle_memory.measure(10.0))
     print("\nworker -> WebSocket latency (20 pings)")
     rows += ws_latency.rows(ws_latency.measure(20))
+    print("\nOikos: message -> first streamed token (30 turns), active-turn memory")
+    rows += oikos_chat.rows(oikos_chat.measure(30))
     print()
     print(table(rows, ("figure", "target", "result")))
 

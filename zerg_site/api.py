@@ -43,3 +43,19 @@ api.add_router("/tokens", tokens_router)
 api.add_router("/agents", agents_router)
 api.add_router("/timeline", timeline_router)
 api.add_router("/commis", commis_router)
+
+from forum.api import router as forum_router  # noqa: E402
+
+api.add_router("/forum", forum_router)
+
+from agents_ingest.migrate_api import router as migrate_router  # noqa: E402
+
+api.add_router("/migrate", migrate_router)
+
+from commis.schedules_api import router as schedules_router  # noqa: E402
+
+api.add_router("/schedules", schedules_router)
+
+from oikos.api import router as oikos_router  # noqa: E402
+
+api.add_router("/oikos", oikos_router)

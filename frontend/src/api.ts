@@ -254,3 +254,180 @@ export function clock(iso: string): string {
   const d = new Date(iso);
   return isNaN(d.getTime()) ? iso : d.toLocaleTimeString([], { hour12: false });
 }
+
+// ---- Oikos (the chat): shapes of /api/oikos ----
+
+export interface OikosUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
+}
+
+export interface OikosThread {
+  id: number;
+  title: string;
+  created_at: string;
+  updated_at: string;
+  preview: string;
+  running: boolean;
+  interrupt: boolean;
+  usage: OikosUsage;
+  cost_usd: number | null;
+}
+
+export type OikosRole = 'owner' | 'assistant' | 'tool_call' | 'tool_result' | 'system';
+
+export interface OikosMessage {
+  id: number;
+  thread: number;
+  turn: number | null;
+  role: OikosRole;
+  text: string;
+  /** tool_call: {name, input, tool_use_id, job_id?}; tool_result: {tool_use_id, is_error, truncated, job_id?} */
+  data: Record<string, any>;
+  streaming: boolean;
+  created_at: string;
+}
+
+export type OikosTurnStatus = 'queued' | 'running' | 'waiting' | 'done' | 'failed';
+
+export interface OikosTurn {
+  id: number;
+  thread: number;
+  status: OikosTurnStatus;
+  error: string;
+  usage: Partial<OikosUsage>;
+  cost_usd: number | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface OikosInterrupt {
+  turn: number;
+  question: string;
+  options: string[];
+  action: Record<string, any>;
+}
+
+export interface OikosThreadDetail {
+  thread: OikosThread;
+  messages: OikosMessage[];
+  turn: OikosTurn | null;
+  interrupt: OikosInterrupt | null;
+  /** The thread's session in the Timeline, once it has one. */
+  timeline_session?: number | null;
+}
+
+// ---- Forum (forum/services.py) ----
+
+export interface FBoard {
+  slug: string;
+  name: string;
+  description: string;
+  threads: number;
+  unread: number;
+}
+
+export interface FPost {
+  id: number;
+  thread: number;
+  author_kind: 'owner' | 'oikos' | 'commis' | 'system';
+  author_ref: string;
+  author: string;
+  text: string;
+  /** Rendered and sanitized on the server: safe to insert as HTML. */
+  html: string;
+  created_at: string;
+}
+
+export interface FThread {
+  id: number;
+  board: string;
+  title: string;
+  author_kind: string;
+  author_ref: string;
+  job: number | null;
+  created_at: string;
+  last_post_at: string;
+  post_count: number;
+  read_upto: number;
+  unread: number;
+  posts?: FPost[];
+  has_more?: boolean;
+}
+
+export interface FFollowup {
+  job: number;
+  followup?: number;
+  thread?: number;
+  error?: string;
+}
+
+export interface FSearchHit {
+  post: number;
+  thread: number;
+  title: string;
+  board: string;
+  author: string;
+  created_at: string;
+  /** HTML-escaped, with <mark> around matches. */
+  snippet: string;
+}
+
+export interface FClaim {
+  resource: string;
+  holder: string;
+  note: string;
+  created_at: string;
+}
+
+// ---- Sauron schedules: shapes of /api/schedules (commis/schedules.py) ----
+
+export interface ScheduleRun {
+  id: number;
+  trigger: 'schedule' | 'manual' | 'missed';
+  due_at: string | null;
+  created_at: string;
+  error: string;
+  job_id: number | null;
+  /** the job's status, or "error" (no job could be spawned) / "gone" (the job was deleted) */
+  status: JobStatus | 'error' | 'gone';
+  summary: string;
+  finished_at: string | null;
+}
+
+export interface ScheduleMissed {
+  count: number;
+  first_at: string;
+  last_at: string;
+  policy: 'skip' | 'run_once';
+  run_job_id: number | null;
+  noticed_at: string;
+}
+
+export interface Schedule {
+  id: number;
+  name: string;
+  cron: string;
+  tz: string;
+  interval: number | null;
+  task: string;
+  backend: string;
+  repo_url: string;
+  timeout: number | null;
+  enabled: boolean;
+  missed: 'skip' | 'run_once';
+  next_run_at: string | null;
+  next_runs: string[];
+  last_run: ScheduleRun | null;
+  last_missed: ScheduleMissed | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScheduleFailures {
+  days: number;
+  count: number;
+  runs: (ScheduleRun & { schedule: string })[];
+}

@@ -7,10 +7,16 @@ import sys
 
 from zerg_site import __version__
 from zerg_site.cli import accounts, commis, serve, ship, status, tokens, worker
+from zerg_site.cli import migrate
+from zerg_site.cli import backup, doctor
+from zerg_site.cli import schedule
 from zerg_site.cli.common import CommandError
 
 # Command modules import Django only inside run(): `zerg ship` runs on laptops without it.
 COMMANDS = [serve, worker, status, tokens, accounts, commis, ship]
+COMMANDS.append(migrate)
+COMMANDS += [backup, doctor]
+COMMANDS += [schedule]
 
 
 def build_parser() -> argparse.ArgumentParser:

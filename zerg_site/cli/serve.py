@@ -209,6 +209,12 @@ def run(args) -> int:
     from commis.jobs import reclaim_on_start
 
     reclaim_on_start()  # closes dead workers' rows; their commis jobs run again now
+    from oikos.turns import resume_on_start as resume_oikos_turns
+
+    resume_oikos_turns()  # Oikos turns cut off by the last stop or crash continue (in this process)
+    from zerg_site.maintenance import ensure_schedules_quietly
+
+    ensure_schedules_quietly()  # prune, checkpoint, optimize: django-q2 schedules (idempotent)
     url = base_url(cfg)
     heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
     heartbeat.start()

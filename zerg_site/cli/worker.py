@@ -32,6 +32,17 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def children_die_with_parent() -> None:
+    """Every process forked from here on (the cluster's sentinel, and through the sentinel its
+    workers, monitor and pusher) gets SIGKILL when its parent dies: a ``kill -9`` of a
+    standalone ``zerg worker`` (no supervising ``zerg serve``) leaves no orphan cluster."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        os.register_at_fork(after_in_child=lambda: prctl(1, signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
 class WorkerRunner:
     """Starts the cluster, then loops: heartbeat, and notice when to stop."""
 
@@ -66,6 +77,7 @@ class WorkerRunner:
         connections.close_all()  # never share a database connection across fork()
         gc.collect()
         gc.freeze()  # keep what Django loaded out of the GC, so forked workers share its pages
+        children_die_with_parent()
         self.cluster = Cluster(get_broker())
         signal.signal(signal.SIGTERM, self.request_stop)  # replaces the cluster's handlers
         signal.signal(signal.SIGINT, self.request_stop)
@@ -142,6 +154,12 @@ def run(args) -> int:
     if args.supervised:
         die_with_parent()
     setup_django(migrate=False)  # the server migrates; two migrating processes would race
+    from commis.sauron import ensure_tick_safely
+
+    ensure_tick_safely()  # Sauron's one django-q2 schedule (idempotent)
+    from zerg_site.maintenance import ensure_schedules_quietly
+
+    ensure_schedules_quietly()  # prune, checkpoint, optimize: django-q2 schedules (idempotent)
     runner = WorkerRunner(supervised=args.supervised, parent_pid=parent)
     runner.start()
     try:
