@@ -129,6 +129,7 @@ _queue: queue.Queue[int] = queue.Queue()
 _threads: list[threading.Thread] = []
 _queued: set[int] = set()  # in _queue, not yet taken: no duplicates from the periodic pickup
 _running: dict[int, str] = {}  # turn id -> lease, for the heartbeat
+_active = 0  # turns a pool thread is running now
 _lock = threading.Lock()
 _beat: threading.Thread | None = None
 _serving = False
@@ -153,31 +154,41 @@ def submit(turn_id: int) -> None:
             for n in range(POOL_SIZE):
                 _threads.append(threading.Thread(target=_worker, name=f"oikos-turn-{n}", daemon=True))
                 _threads[-1].start()
-    _start_beat()
-    with _lock:
         if turn_id in _queued:
             return
         _queued.add(turn_id)
     _queue.put(turn_id)
+    _start_beat()  # after the turn is counted, so a beat that is just ending cannot miss it
 
 
 def _worker() -> None:
     while True:
         turn_id = _queue.get()
+        global _active
         with _lock:
+            _active += 1
             _queued.discard(turn_id)
         try:
             run_turn(turn_id)
         except Exception:
             log.exception("oikos turn %s crashed", turn_id)
         finally:
+            with _lock:
+                _active -= 1
             close_old_connections()
             connection.close()
 
 
 def _beat_loop() -> None:
+    """Heartbeats for this process's running turns and the reclaim pass. Outside ``zerg serve``
+    (a worker that ran a turn for a Forum mention, a test) it ends once nothing is left to run."""
+    global _beat
     while True:
         time.sleep(settings.ZERG.heartbeat_interval)
+        with _lock:
+            if not _serving and not _active and not _queued:
+                _beat = None
+                return
         try:
             close_old_connections()
             for turn_id, lease in list(_running.items()):

@@ -55,7 +55,7 @@ def say(client, thread_id, text) -> dict:
     return response.json()
 
 
-def wait_turn(turn_id, statuses=("done", "failed", "waiting"), timeout=30) -> Turn:
+def wait_turn(turn_id, statuses=("done", "failed", "waiting"), timeout=90) -> Turn:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         turn = Turn.objects.get(id=turn_id)
