@@ -11,12 +11,10 @@ batches (every 200 ms or 50 events) as ``commis.output`` on topic ``commis:<id>`
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timezone as dt_timezone
@@ -30,6 +28,7 @@ from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
 from commis.models import Job
 from commis.workspaces import WorkspaceError, commit_and_push, prepare, write_diff
 from zerg_site.events import publish
+from zerg_site.pdeathsig import die_with_parent
 
 log = logging.getLogger("zerg.commis")
 
@@ -38,20 +37,6 @@ FLUSH_LINES = 50
 POLL_INTERVAL = 1.0  # cancel / lease checks
 MAX_EVENT_TEXT = 16_000
 
-_prctl = None
-if sys.platform.startswith("linux"):
-    try:
-        _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except OSError:
-        _prctl = None
-
-
-def _child_setup() -> None:
-    """In the child before exec: die with the worker process (PR_SET_PDEATHSIG = SIGKILL)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)
-
-
 class Runner:
     def __init__(self, job: Job):
         self.job = job
@@ -59,6 +44,7 @@ class Runner:
         self.backend = None
         self.workspace = None
         self.logfile = None
+        self.log_error: OSError | None = None
         self.pending: list[dict] = []
         self.lock = threading.Lock()
         self.stop_reason: str | None = None
@@ -78,8 +64,13 @@ class Runner:
     def write_log(self, text: str) -> None:
         if self.logfile is not None:
             with self.lock:
-                self.logfile.write(text if text.endswith("\n") else text + "\n")
-                self.logfile.flush()
+                try:
+                    self.logfile.write(text if text.endswith("\n") else text + "\n")
+                    self.logfile.flush()
+                except OSError as exc:  # a full disk mid-run: the job goes on, its events still reach the database
+                    if self.log_error is None:
+                        self.log_error = exc
+                        log.warning("commis job %s: log.txt is incomplete: %s", self.job.id, exc)
 
     def add_events(self, events: list[JobEvent]) -> None:
         with self.lock:
@@ -209,9 +200,16 @@ class Runner:
             job.id, self.lease, workspace=str(ws.path), artifacts_dir=str(ws.artifacts),
             branch=ws.branch or job.branch, base_commit=ws.base_commit,
         )
-        self.logfile = open(ws.artifacts / "log.txt", "a", encoding="utf-8", errors="replace")
         stamp = datetime.now(dt_timezone.utc).isoformat(timespec="seconds")
-        self.write_log(f"=== zerg: attempt {job.attempts} of job {job.id} [{job.backend}] on {job.worker} at {stamp}")
+        try:  # a full disk fails the job with a readable summary, not a crashed attempt redelivered 5 times
+            self.logfile = open(ws.artifacts / "log.txt", "a", encoding="utf-8", errors="replace")
+            self.logfile.write(f"=== zerg: attempt {job.attempts} of job {job.id} [{job.backend}] on {job.worker}"
+                               f" at {stamp}\n")
+            self.logfile.flush()
+        except OSError as exc:
+            self.close_log()
+            return self.end(FAILED, summary=f"cannot write the job's log ({ws.artifacts / 'log.txt'}): "
+                                            f"{exc.strerror or exc}")
         jobs.publish_status(job, started=True)
 
         thread = threading.Thread(target=self.control, name=f"commis-{job.id}", daemon=True)
@@ -230,7 +228,7 @@ class Runner:
                     self.proc = subprocess.Popen(
                         argv, cwd=ws.path, env={**job_env, **(env or {}), "ZERG_JOB_LEASE": self.lease},
                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                        start_new_session=True, preexec_fn=_child_setup,
+                        start_new_session=True, preexec_fn=die_with_parent,
                     )
                 if self.stop_reason:  # stopped while it was starting
                     self.signal_group(signal.SIGKILL if self.killed else signal.SIGTERM)
@@ -288,6 +286,9 @@ class Runner:
                 self.write_log(f"=== zerg: {report}")
             except (WorkspaceError, OSError, subprocess.SubprocessError) as exc:
                 status, summary = FAILED, f"the job succeeded but the push failed: {exc}"
+        if self.log_error is not None:
+            note = f"log.txt is incomplete: {self.log_error.strerror or self.log_error}"
+            summary = f"{summary}; {note}" if summary else note
         usage = {**self.usage, **(outcome.usage or {})}
         self.write_log(f"=== zerg: {status}" + (f" (exit code {exit_code})" if exit_code is not None else ""))
         self.flush()
@@ -300,7 +301,10 @@ class Runner:
 
     def close_log(self) -> None:
         if self.logfile is not None:
-            self.logfile.close()
+            try:
+                self.logfile.close()
+            except OSError:  # the last buffered bytes on a full disk; write_log already said so
+                pass
             self.logfile = None
 
     def end(self, status: str, **fields) -> str:
@@ -331,7 +335,7 @@ class InlineContext:
         proc = subprocess.Popen(
             argv, cwd=cwd, env={**os.environ, **(env or {}), "ZERG_JOB_LEASE": self.runner.lease},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_child_setup,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
         self.runner.children.append(proc)
         try:

@@ -118,7 +118,7 @@ def _start_host(path: str, postgres: bool) -> None:
                 return
             if code not in (0, -9, -15):
                 raise BackendUnavailable(f"the agent host exited with code {code}: see {host_log()}")
-        from commis.runner import _child_setup  # SIGKILL with this worker: no orphan host
+        from zerg_site.pdeathsig import die_with_parent  # SIGKILL with this worker: no orphan host
 
         import commis
 
@@ -129,7 +129,7 @@ def _start_host(path: str, postgres: bool) -> None:
             _hosts[path] = subprocess.Popen(
                 [sys.executable, "-m", "commis.backends.agent_host", path, *(["--postgres"] if postgres else [])],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                preexec_fn=_child_setup,
+                preexec_fn=die_with_parent,
             )
 
 

@@ -30,6 +30,7 @@ import sys
 import threading
 
 from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
+from zerg_site.pdeathsig import die_with_parent
 
 RERUN_PROMPT = (
     "This job is being run again (attempt {attempt}): it is a retry, or the previous run was interrupted "
@@ -262,7 +263,7 @@ class ProcessContext:
     def run_subprocess(self, argv, cwd, timeout=None, env=None) -> tuple[int, str]:
         proc = subprocess.Popen(argv, cwd=cwd, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
         self.groups.add(proc.pid)
         try:
             out, _ = proc.communicate(timeout=timeout)
@@ -280,20 +281,6 @@ class ProcessContext:
             _killpg(pgid)
 
 
-_prctl = None
-if sys.platform.startswith("linux"):
-    try:
-        import ctypes
-
-        _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except OSError:
-        _prctl = None
-
-
-def _die_with_parent() -> None:
-    """In a tool command before exec: SIGKILL when this child dies (PR_SET_PDEATHSIG)."""
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)
 
 
 def _killpg(pgid: int) -> None:

@@ -15,32 +15,13 @@ import sys
 import time
 
 from zerg_site.cli.common import setup_django
+from zerg_site.pdeathsig import children_die_with_parent, die_with_parent
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("worker", help="run a worker cluster alone (extra machines on Postgres)")
     parser.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
-
-
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the parent exits (elsewhere the loop polls getppid)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def children_die_with_parent() -> None:
-    """Every process forked from here on (the cluster's sentinel, and through the sentinel its
-    workers, monitor and pusher) gets SIGKILL when its parent dies: a ``kill -9`` of a
-    standalone ``zerg worker`` (no supervising ``zerg serve``) leaves no orphan cluster."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-        os.register_at_fork(after_in_child=lambda: prctl(1, signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
 class WorkerRunner:
@@ -152,7 +133,7 @@ class WorkerRunner:
 def run(args) -> int:
     parent = os.getppid()
     if args.supervised:
-        die_with_parent()
+        die_with_parent(signal.SIGTERM)
     setup_django(migrate=False)  # the server migrates; two migrating processes would race
     from commis.sauron import ensure_tick_safely
 
