@@ -182,3 +182,47 @@ def test_it_filters_by_any_tool_name_and_never_matches_the_filter_tokens(db):
     session = Session.objects.get(provider_session_id="tools-1")
     for token in (facet("t", tool), facet("s", session.id), facet("r", "assistant"), f"s{session.id}"):
         assert search(token)["hits"] == [], token  # the user's words search the texts only
+
+
+def test_it_applies_every_filter_inside_the_index_with_the_same_hits(archive, monkeypatch):
+    """Postgres ANDs the filters into the tsquery as '#x:' lexemes (timeline migration 0004): same hits as
+    checking them per row, whatever the characters of a tool name, and no user word reaches a lexeme."""
+    import timeline.search as ts
+
+    odd = "it's a \\ tool"
+    data = line({"type": "assistant", "uuid": "o1", "timestamp": "2024-03-05T00:00:00Z", "message": {
+        "id": "m", "role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": odd,
+                                                     "input": {"q": "quokka numbat"}}]}})
+    ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w-zebra/zz-2.jsonl", data)])
+    assert [h["tool_name"] for h in search("quokka", Filters(tool=odd))["hits"]] == [odd]
+    jan1, jan3 = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 3, tzinfo=timezone.utc)
+    year = Filters(since=jan1, until=datetime(2024, 12, 1, tzinfo=timezone.utc))  # 12 30-day buckets
+    assert len(search("quokka", year)["hits"]) == 4
+    assert [h["ordinal"] for h in search("quokka", Filters(since=jan1, until=jan3), sort="recency")["hits"]] == [1, 0]
+    assert search("quokka", Filters(since=jan3, until=jan1))["hits"] == []
+    assert search("the and", Filters(tool="Grep"))["hits"] == []  # stop words only: nothing, not every Grep call
+    # a query spelling a lexeme searches its words, never the lexeme: each hit contains the word
+    for spelled, word in (("#r:user", "user"), ("#k:message", "message"), ("#t:Grep", "grep")):
+        for hit in search(spelled, limit=200)["hits"]:
+            event = Event.objects.get(id=hit["event_id"])
+            assert word in (event.text + event.tool_name + event.tool_input + event.tool_output).lower(), spelled
+    wide = Filters(provider="claude", device="desk", role="user", kind="message", since=jan1, until=jan3)
+    expected = [h["event_id"] for h in search("quokka", wide)["hits"]]
+    monkeypatch.setattr(ts, "PG_FACET_SESSIONS", 0)  # session filters checked per row instead
+    monkeypatch.setattr(ts, "PG_FACET_BUCKETS", 0)
+    assert [h["event_id"] for h in search("quokka", wide)["hits"]] == expected and len(expected) == 1
+
+
+def test_it_ranks_only_the_newest_matches_on_postgres_when_there_are_many(archive, monkeypatch):
+    """Postgres ranks the newest PG_RANK_CANDIDATES matches that pass the filters (ranking reads each
+    candidate's search vector); recency order and SQLite see every match."""
+    import timeline.search as ts
+    from django.db import connection
+
+    monkeypatch.setattr(ts, "PG_RANK_CANDIDATES", 2)
+    hits = search("quokka", Filters(device="desk"))["hits"]
+    expected = [1, 2] if connection.vendor == "postgresql" else [0, 1, 2]
+    assert sorted(h["ordinal"] for h in hits) == expected
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+    assert [h["ordinal"] for h in search("quokka", Filters(device="desk"), sort="recency")["hits"]] == [2, 1, 0]

@@ -2,8 +2,10 @@
 
 Both index message text, tool names, tool inputs and tool outputs (migrations 0002 and
 0003 keep the index current on every insert/update/delete; the ingest feeds SQLite's in
-one statement per request). Snippets come back HTML-escaped with
-the matched terms wrapped in ``<mark>...</mark>``, safe to insert as HTML.
+one statement per request), plus filter terms (facets: session, role, kind, tool, and on
+Postgres a 30-day time bucket; migrations 0003 and 0004) so the index applies the filters.
+Snippets come back HTML-escaped with the matched terms wrapped in ``<mark>...</mark>``,
+safe to insert as HTML.
 """
 
 from __future__ import annotations
@@ -218,33 +220,107 @@ def _sqlite(q, filters, sort, limit, offset):
     return [(*r[:8], -r[8] if r[8] is not None else 0, *r[9:]) for r in rows]
 
 
+# Postgres (timeline migration 0004): the same filters as lexemes of the search vector, so GIN
+# intersects them with the words and only the filtered matches reach the heap and ts_rank_cd.
+PG_FACET_SESSIONS = 50  # beyond, a session filter is checked per match (an OR of 200 lexemes costs GIN ~1 s)
+PG_RANK_CANDIDATES = 3000  # relevance ranks the newest this many matches
+BUCKET_SECONDS = 2592000  # the 30-day buckets of '#m:' (migration 0004)
+PG_FACET_BUCKETS = 36
+
+
+def pg_lexeme(kind: str, value) -> str:
+    """A facet lexeme as a quoted tsquery operand: '#s:12', '#t:Bash' (see migration 0004)."""
+    text = f"#{kind}:{value}".replace("\\", "\\\\").replace("'", "''")
+    return f"'{text}'"
+
+
+def _bucket(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        from django.utils import timezone
+        moment = timezone.make_aware(moment)
+    return int(moment.timestamp() // BUCKET_SECONDS)
+
+
+def _postgres_filters(filters: Filters):
+    """(facet tsquery text, SQL clauses, params) for ``filters``; None if nothing can match."""
+    terms, clauses, params = [], [], []
+    session_clauses, session_params = filters.session_where()
+    if session_clauses:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)} "
+                           f"LIMIT {PG_FACET_SESSIONS + 1}", session_params)
+            selected = [i for (i,) in cursor.fetchall()]
+        if not selected:
+            return None
+        if len(selected) <= PG_FACET_SESSIONS:
+            terms.append("(" + " | ".join(pg_lexeme("s", i) for i in selected) + ")")
+        else:
+            clauses.append(f"e.session_id IN (SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)})")
+            params += session_params
+    for kind, value in (("s", filters.session_id), ("r", filters.role), ("k", filters.kind), ("t", filters.tool)):
+        if value not in (None, ""):
+            terms.append(pg_lexeme(kind, int(value) if kind == "s" else value))
+    if filters.since is not None:
+        clauses.append("e.timestamp >= %s")
+        params.append(filters.since)
+    if filters.until is not None:
+        clauses.append("e.timestamp < %s")
+        params.append(filters.until)
+    if filters.since is not None and filters.until is not None:
+        first, last = _bucket(filters.since), _bucket(filters.until)
+        if last < first:
+            return None
+        if last - first < PG_FACET_BUCKETS:  # the exact range is still checked on the row
+            terms.append("(" + " | ".join(pg_lexeme("m", b) for b in range(first, last + 1)) + ")")
+    return " & ".join(terms), clauses, params
+
+
 def _postgres(q, filters, sort, limit, offset):
     if not WORD.search(q):
         return None
-    clauses, params = filters.where()
-    where = " AND ".join(["e.search @@ query", *clauses])
-    order = "score DESC, e.id DESC" if sort == "relevance" else "e.timestamp DESC NULLS LAST, e.id DESC"
-    options = f"StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=…"
-    # The inner query ranks and pages; ts_headline (costly) runs only on the page.
-    sql = f"""
-        SELECT hit.id, hit.session_id, hit.ordinal, hit.kind, hit.role, hit.tool_name, hit.timestamp,
-               ts_headline('english', translate(left(hit.body, 20000), '<>&', %s),
-                           websearch_to_tsquery('english', %s), %s),
-               hit.score, hit.provider, hit.provider_session_id, hit.title, hit.project
-        FROM (
-            SELECT e.id, e.session_id, e.ordinal, e.kind, e.role, e.tool_name, e.timestamp,
-                   ts_rank_cd(e.search, query) AS score, {SESSION_COLUMNS},
-                   CASE WHEN e.text <> '' THEN e.text WHEN e.tool_input <> '' THEN e.tool_name || ' ' || e.tool_input ELSE e.tool_output END AS body
-            FROM timeline_event e
-            JOIN timeline_session s ON s.id = e.session_id,
+    built = _postgres_filters(filters)
+    if built is None:
+        return []
+    facets, clauses, params = built
+    # ``query`` (the user's words) ranks; words AND facet lexemes select through GIN. numnode: a
+    # query of stop words only is empty, and an empty query AND facets would match every row.
+    matching = "(query && %s::tsquery)" if facets else "query"
+    where = " AND ".join(["numnode(query) > 0", f"e.search @@ {matching}", *clauses])
+    relevance = sort == "relevance"
+    if relevance:
+        # Ranking reads each candidate's search vector (often TOASTed: ~10 us apiece), so only the
+        # newest PG_RANK_CANDIDATES matches that pass the filters are ranked; finding them reads the
+        # heap rows only (``e.id + 0``: a bitmap scan of the matches, never a walk down the primary
+        # key testing every event).
+        # The candidates carry their vectors as read (a TOAST pointer is fetched only when ranked).
+        ranked = f"""
+            SELECT c.id, c.timestamp, ts_rank_cd(c.search, query) AS score
+            FROM (SELECT e.id, e.timestamp, e.search FROM timeline_event e, websearch_to_tsquery('english', %s) query
+                  WHERE {where} ORDER BY e.id + 0 DESC LIMIT {PG_RANK_CANDIDATES}) c,
                  websearch_to_tsquery('english', %s) query
+            ORDER BY score DESC, c.id DESC"""
+        ranked_params = [q, *([facets] if facets else []), *params, q]
+    else:
+        ranked = f"""
+            SELECT e.id, e.timestamp, 0.0 AS score
+            FROM timeline_event e, websearch_to_tsquery('english', %s) query
             WHERE {where}
-            ORDER BY {order}
-            LIMIT %s OFFSET %s
-        ) hit
-        ORDER BY {"hit.score DESC, hit.id DESC" if sort == "relevance" else "hit.timestamp DESC NULLS LAST, hit.id DESC"}"""
+            ORDER BY e.timestamp DESC NULLS LAST, e.id DESC"""
+        ranked_params = [q, *([facets] if facets else []), *params]
+    options = f"StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=…"
+    # The page's texts, sessions and ts_headline (costly) come after the paging.
+    sql = f"""
+        SELECT e.id, e.session_id, e.ordinal, e.kind, e.role, e.tool_name, e.timestamp,
+               ts_headline('english', translate(left(CASE WHEN e.text <> '' THEN e.text
+                   WHEN e.tool_input <> '' THEN e.tool_name || ' ' || e.tool_input ELSE e.tool_output END, 20000),
+                   '<>&', %s), websearch_to_tsquery('english', %s), %s),
+               hit.score, {SESSION_COLUMNS}
+        FROM ({ranked} LIMIT %s OFFSET %s) hit
+        JOIN timeline_event e ON e.id = hit.id
+        JOIN timeline_session s ON s.id = e.session_id
+        ORDER BY {"hit.score DESC, hit.id DESC" if relevance else "hit.timestamp DESC NULLS LAST, hit.id DESC"}"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [PG_HIDDEN, q, options, q, *params, limit, offset])
+        cursor.execute(sql, [PG_HIDDEN, q, options, *ranked_params, limit, offset])
         return cursor.fetchall()
 
 
