@@ -11,6 +11,7 @@ import logging
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from oikos.models import Message, Thread, Turn
@@ -106,11 +107,16 @@ def update_message(message: Message, **fields) -> Message:
 # --- turns
 
 
+# sender=Turn, turn=<Turn>: a turn's status changed (sent by publish_turn)
+turn_changed = Signal()
+
+
 def publish_turn(turn: Turn) -> None:
     emit(turn.thread_id, "oikos.turn", {"thread": turn.thread_id, "turn": turn.as_dict()}, listing=True)
     interrupt = turn.interrupt_dict()
     if interrupt:
         emit(turn.thread_id, "oikos.interrupt", {"thread": turn.thread_id, "interrupt": interrupt}, listing=True)
+    turn_changed.send_robust(sender=Turn, turn=turn)  # push notifications (zerg_site/push/receivers.py)
 
 
 def add_usage(turn_id: int, usage: dict, cost: float | None) -> None:

@@ -51,6 +51,25 @@ def _replay_page(topics: list[str], after: int) -> list[dict]:
     return [row.as_dict() for row in rows[:REPLAY_PAGE]]
 
 
+def _socket_opened(channel_name: str) -> None:
+    """Count open owner pages across processes (push skips "Oikos replied" while one is open)."""
+    import os
+    import socket
+
+    from zerg_site.push.models import OwnerSocket
+
+    close_old_connections()
+    OwnerSocket.objects.get_or_create(channel_name=channel_name,
+                                      defaults={"host": socket.gethostname(), "pid": os.getpid()})
+
+
+def _socket_closed(channel_name: str) -> None:
+    from zerg_site.push.models import OwnerSocket
+
+    close_old_connections()
+    OwnerSocket.objects.filter(channel_name=channel_name).delete()
+
+
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.groups_joined: set[str] = set()
@@ -61,8 +80,10 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.checked_at = time.monotonic()
+        await database_sync_to_async(_socket_opened)(self.channel_name)
 
     async def disconnect(self, code):
+        await database_sync_to_async(_socket_closed)(self.channel_name)
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -141,3 +141,6 @@ class LoginFailure(models.Model):
     def __str__(self) -> str:
         return f"{self.address} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
+
+
+from zerg_site.push.models import OwnerSocket, PushPreference, PushSubscription, SeenItem  # noqa: E402,F401
