@@ -1,9 +1,11 @@
 import { defineConfig } from 'vite';
 import preact from '@preact/preset-vite';
+// @ts-ignore: a plain JS helper (Node APIs), see the file
+import { gzipAssets } from './scripts/gzip-assets.mjs';
 
 // Django serves build/index.html for every non-/api path and build/assets/* as static files.
 export default defineConfig({
-  plugins: [preact()],
+  plugins: [preact(), gzipAssets()],
   base: '/',
   build: {
     outDir: 'build',

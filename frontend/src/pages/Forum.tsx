@@ -262,7 +262,7 @@ function PostView({ p, unread }: { p: FPost; unread: boolean }) {
           {ago(p.created_at)}
         </time>
       </small>
-      <div class="md" dangerouslySetInnerHTML={{ __html: p.html }} />
+      <div class="md" ref={focusScrollers} dangerouslySetInnerHTML={{ __html: p.html }} />
     </li>
   );
 }
@@ -377,4 +377,9 @@ function Reply({ id, job, onPosted }: { id: number; job: number | null; onPosted
       </button>
     </form>
   );
+}
+
+/** Code blocks and tables scroll sideways inside a post: keyboard users must reach them too. */
+function focusScrollers(el: HTMLElement | null): void {
+  el?.querySelectorAll('pre, table').forEach((n) => n.setAttribute('tabindex', '0'));
 }
