@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
 from zerg_site.pdeathsig import die_with_parent
@@ -45,6 +46,29 @@ LOCAL_TOOLS = {"run_command", "read_file", "write_file", "edit_file", "list_dir"
 # --- checkpoints
 
 
+_set_up: set[str] = set()
+
+
+def _setup_postgres(saver, conninfo: str) -> None:
+    """``saver.setup()`` once per process, retried: two processes creating the checkpoint
+    tables at once collide in ``CREATE TABLE IF NOT EXISTS`` (UniqueViolation on pg_type),
+    which failed a chat turn (tests/test_faults_kill.py on Postgres). The loser's retry finds
+    the tables made."""
+    if conninfo in _set_up:
+        return
+    from psycopg import errors
+
+    for attempt in range(5):
+        try:
+            saver.setup()
+            break
+        except (errors.UniqueViolation, errors.DuplicateTable, errors.DuplicateObject):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    _set_up.add(conninfo)
+
+
 class Checkpointer:
     """The spec's checkpointer: ``{"postgres": conninfo}`` or ``{"sqlite": path}``."""
 
@@ -57,7 +81,7 @@ class Checkpointer:
 
             self._cm = PostgresSaver.from_conn_string(self.where["postgres"])
             saver = self._cm.__enter__()
-            saver.setup()
+            _setup_postgres(saver, self.where["postgres"])
             return saver
         import sqlite3
 
