@@ -32,6 +32,7 @@ import sys
 import time
 import urllib.request
 
+import targets
 from _common import REPO, running_server, scratch, server_env, table
 from idle_memory import kb
 
@@ -116,16 +117,17 @@ def short(line: str, width: int = 90) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def run_backend(backend: str, api: FakeAnthropic) -> dict:
+def run_backend(backend: str, api: FakeAnthropic, jobs: int = JOBS, wait: bool = True) -> dict:
+    """``jobs`` at once; with ``wait=False`` they are cancelled once measured (bench/run.py)."""
     extra = {
-        "ZERG_MAX_CONCURRENT": str(JOBS),
+        "ZERG_MAX_CONCURRENT": str(jobs),
         "PATH": f"{REPO / 'tests' / 'fakes' / 'bin'}:{os.environ.get('PATH', '')}",
         "ANTHROPIC_API_KEY": "test",
         "ANTHROPIC_BASE_URL": api.url,
         "OPENAI_API_KEY": "test",
         "FAKE_CLI_SLEEP": str(SLEEP_S),
     }
-    print(f"\n=== {backend} ===", flush=True)
+    print(f"\n=== {backend}, {jobs} jobs ===", flush=True)
     with scratch() as root, server_env(root, **extra) as env:
         with running_server(root, env) as server:
             server.wait_healthy()
@@ -133,7 +135,7 @@ def run_backend(backend: str, api: FakeAnthropic) -> dict:
             token = create_token(env)
             started = time.monotonic()
             ids = []
-            for i in range(JOBS):
+            for i in range(jobs):
                 task = (f"Bench job {i}: write step files." if backend == "agent"
                         else f"Bench job {i}: create greeting.txt")
                 status, job = http_json(server.url + "/api/commis/jobs", "POST", token,
@@ -141,27 +143,27 @@ def run_backend(backend: str, api: FakeAnthropic) -> dict:
                 assert status == 200, (status, job)
                 ids.append(job["id"])
 
-            # all five running, each with output in its log
-            deadline = time.monotonic() + 120
+            # all of them running, each with output in its log
+            deadline = time.monotonic() + 120 + 10 * jobs
             running_at = None
             while True:
-                jobs = [http_json(f"{server.url}/api/commis/jobs/{i}", token=token)[1] for i in ids]
-                if running_at is None and all(j["status"] == "running" for j in jobs):
+                states = [http_json(f"{server.url}/api/commis/jobs/{i}", token=token)[1] for i in ids]
+                if running_at is None and all(j["status"] == "running" for j in states):
                     running_at = time.monotonic() - started
-                logs = [log_text(server, token, i) if j["status"] == "running" else "" for i, j in zip(ids, jobs)]
-                if all(j["status"] == "running" for j in jobs) and all(progressing(backend, t) for t in logs):
+                logs = [log_text(server, token, i) if j["status"] == "running" else "" for i, j in zip(ids, states)]
+                if all(j["status"] == "running" for j in states) and all(progressing(backend, t) for t in logs):
                     sizes = [len(t.encode()) for t in logs]
                     break
-                finished = [j for j in jobs if j["status"] in FINAL]
+                finished = [j for j in states if j["status"] in FINAL]
                 if finished or time.monotonic() > deadline:
                     raise RuntimeError(f"{backend}: not all running with output: "
-                                       + ", ".join(f"{j['id']} {j['status']} {j['summary']!r}" for j in jobs))
+                                       + ", ".join(f"{j['id']} {j['status']} {j['summary']!r}" for j in states))
                 time.sleep(0.2)
             ready = time.monotonic() - started
             time.sleep(2)  # let the worker settle into the jobs (agent: a few model calls in)
-            jobs = [http_json(f"{server.url}/api/commis/jobs/{i}", token=token)[1] for i in ids]
+            states = [http_json(f"{server.url}/api/commis/jobs/{i}", token=token)[1] for i in ids]
             sizes2 = [len(log_text(server, token, i).encode()) for i in ids]
-            print(f"all {JOBS} running after {running_at:.1f} s, all progressing after {ready:.1f} s; "
+            print(f"all {jobs} running after {running_at:.1f} s, all progressing after {ready:.1f} s; "
                   f"log.txt sizes {sizes} -> {sizes2} bytes 2 s later", flush=True)
 
             rows, zerg_kb, cli_kb, n_zerg, n_cli = [], 0, 0, 0, 0
@@ -182,7 +184,10 @@ def run_backend(backend: str, api: FakeAnthropic) -> dict:
             print(table(rows, ("pid", "kind", "PSS MB", "RSS MB", "cmdline")), flush=True)
 
             finals = []
-            for job_id in ids:
+            if not wait:
+                for job_id in ids:
+                    http_json(f"{server.url}/api/commis/jobs/{job_id}/cancel", "POST", token)
+            for job_id in ids if wait else []:
                 deadline = time.monotonic() + 180
                 while True:
                     _, job = http_json(f"{server.url}/api/commis/jobs/{job_id}", token=token)
@@ -191,6 +196,9 @@ def run_backend(backend: str, api: FakeAnthropic) -> dict:
                     time.sleep(0.3)
                 finals.append(job)
             total = time.monotonic() - started
+            if not wait:
+                return {"backend": backend, "jobs": jobs, "zerg_mb": zerg_kb / 1024, "cli_mb": cli_kb / 1024,
+                        "n_zerg": n_zerg, "n_cli": n_cli, "ready_s": ready, "running_s": running_at}
             for job in finals:
                 print(f"job {job['id']}: {job['status']} in {job['elapsed'] or 0:.1f} s, "
                       f"summary {str(job['summary'])[:70]!r}", flush=True)
@@ -210,10 +218,28 @@ def run_backend(backend: str, api: FakeAnthropic) -> dict:
                 print(f"zerg PSS once the agent host exited (idle {IDLE_EXIT:.0f} s): {idle_kb / 1024:.1f} MB",
                       flush=True)
     return {
-        "backend": backend, "zerg_mb": zerg_kb / 1024, "cli_mb": cli_kb / 1024, "n_zerg": n_zerg, "n_cli": n_cli,
+        "backend": backend, "jobs": jobs, "zerg_mb": zerg_kb / 1024, "cli_mb": cli_kb / 1024, "n_zerg": n_zerg, "n_cli": n_cli,
         "statuses": [j["status"] for j in finals], "ready_s": ready, "running_s": running_at, "total_s": total,
         "after_mb": after_kb / 1024, "idle_mb": idle_kb / 1024 if idle_kb is not None else None,
     }
+
+
+def rows(results: list[dict]) -> list[tuple]:
+    """Rows for bench/run.py's table: zerg PSS with N active jobs per backend."""
+    out = []
+    for r in results:
+        label = {"claude": "fake claude CLI", "codex": "fake codex CLI", "agent": "agent backend, fake LLM"}
+        target = (f"< {targets.COMMIS_PSS_MB} MB (aim {targets.COMMIS_PSS_AIM_MB})" if r["jobs"] <= 5 else "-")
+        ok = r["jobs"] > 5 or r["zerg_mb"] < targets.COMMIS_PSS_MB
+        extra = f" (+{r['cli_mb']:.0f} MB CLI processes)" if r["n_cli"] else ""
+        out.append((f"zerg PSS with {r['jobs']} active commis, {label.get(r['backend'], r['backend'])}", target,
+                    f"{r['zerg_mb']:.0f} MB{extra}" + targets.verdict(ok)))
+    return out
+
+
+def measure(plan=(("claude", 5), ("agent", 5), ("claude", 20), ("agent", 20))) -> list[dict]:
+    with SlowAgentAPI() as api:
+        return [run_backend(backend, api, jobs, wait=False) for backend, jobs in plan]
 
 
 def main() -> None:
@@ -222,14 +248,14 @@ def main() -> None:
     with SlowAgentAPI() as api:
         for backend in backends:
             results.append(run_backend(backend, api))
-    rows = []
+    lines = []
     for r in results:
         ok = all(s == "succeeded" for s in r["statuses"])
-        rows.append((r["backend"], f"{r['zerg_mb']:.0f} MB ({r['n_zerg']} processes)",
+        lines.append((r["backend"], f"{r['zerg_mb']:.0f} MB ({r['n_zerg']} processes)",
                      f"{r['cli_mb']:.0f} MB ({r['n_cli']} processes)", TARGET,
                      "yes" if ok else "no: " + ", ".join(r["statuses"])))
     print()
-    print(table(rows, ("backend", "zerg PSS with 5 active jobs", "CLI processes PSS", "target",
+    print(table(lines, ("backend", "zerg PSS with 5 active jobs", "CLI processes PSS", "target",
                        "all 5 succeeded?")))
 
 

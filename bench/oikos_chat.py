@@ -31,7 +31,9 @@ from idle_memory import kb, tree
 from tests.fakes import fake_anthropic, fake_openai
 from tests.procs import create_token, http_json, ws_connect, ws_subscribe, ws_wait_event
 
-TARGET = 0.3  # seconds beyond the fake model's delay, p95
+import targets  # noqa: E402
+
+TARGET = targets.OIKOS_FIRST_TOKEN_P95_S  # seconds beyond the fake model's delay, p95
 DELAY = 0.1  # the fake model's think time before it answers
 HOLD = 4.0  # a held reply, to measure memory while a turn is active
 KEY = "sk-ant-bench"

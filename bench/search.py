@@ -2,8 +2,9 @@
 
     python bench/search.py [EVENTS] [QUERIES] [--keep DIR]   # defaults 1000000 200
 
-``--keep DIR`` (SQLite only) builds the archive in DIR/zerg.db and keeps it; a later run
-with the same DIR and EVENTS reuses it (migrating it first) and only runs the queries.
+``--keep DIR`` builds the archive in DIR/zerg.db (with DATABASE_URL: in the database named
+DIR on that server, created if missing) and keeps it; a later run with the same DIR and
+EVENTS reuses it (migrating it first) and only runs the queries.
 
 Builds the archive in a fresh ZERG_HOME (or a fresh Postgres database when DATABASE_URL
 is set): the schema from the migrations, 600 sessions over 3 providers, 8 projects, 3
@@ -23,6 +24,7 @@ tables analysed). A reused ``--keep`` archive is already maintained.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -30,8 +32,9 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit, urlunsplit
 
-from _common import REPO, percentile, scratch, server_env, table
+from _common import REPO, base_env, percentile, scratch, server_env, table
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
 CAP = 1500
@@ -48,6 +51,22 @@ def fixture_events():
     return out
 
 
+@contextlib.contextmanager
+def kept_env(root, keep: str):
+    """Env for a kept archive: ZERG_HOME=keep on SQLite, or the database ``keep`` on DATABASE_URL's server."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        yield base_env(keep)
+        return
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [keep]).fetchone():
+            conn.execute(f'CREATE DATABASE "{keep}"')
+    yield base_env(root / "home", DATABASE_URL=urlunsplit(parts._replace(path="/" + keep)))
+
+
 def main() -> None:
     args = sys.argv[1:]
     keep = None
@@ -58,9 +77,7 @@ def main() -> None:
     total = int(args[0]) if args else 1_000_000
     queries = int(args[1]) if len(args) > 1 else 200
     rng = random.Random(7)
-    with scratch() as root, server_env(root) as env:
-        if keep:
-            env["ZERG_HOME"] = keep
+    with scratch() as root, (kept_env(root, keep) if keep else server_env(root)) as env:
         os.environ.update(env)
         os.environ["DJANGO_SETTINGS_MODULE"] = "zerg_site.settings"
         import django

@@ -23,7 +23,9 @@ from _common import REPO, scratch
 from tests.procs import base_env
 from tests.shipper_fake_server import CODEX_ROLLOUT, FIXTURES, FakeIngest
 
-TARGET_MB = 100
+import targets  # noqa: E402
+
+TARGET_MB = targets.SHIPPER_RSS_MB
 
 
 def fixture_lines() -> list[bytes]:
