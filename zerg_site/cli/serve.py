@@ -194,18 +194,16 @@ def run(args) -> int:
 
     from daphne.server import Server  # installs the asyncio reactor: import before channels' app
     from django.conf import settings
-    from django.utils import timezone
 
     from zerg_site.asgi import application
     from zerg_site.auth.owner import ensure_owner
-    from zerg_site.heartbeat import Heartbeat
+    from zerg_site.heartbeat import Heartbeat, close_dead_local_rows
     from zerg_site.models import ProcessHeartbeat
 
     owner = ensure_owner()
-    # We hold the ZERG_HOME lock, so any server row still marked running is dead.
-    ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.SERVER, stopped_at__isnull=True).update(
-        stopped_at=timezone.now()
-    )
+    # Rows of servers on this host that died without closing them; other web processes
+    # sharing a Postgres database (scale-out) keep theirs.
+    close_dead_local_rows(ProcessHeartbeat.SERVER)
     from commis.jobs import reclaim_on_start
 
     reclaim_on_start()  # closes dead workers' rows; their commis jobs run again now
