@@ -59,3 +59,51 @@ api.add_router("/schedules", schedules_router)
 from oikos.api import router as oikos_router  # noqa: E402
 
 api.add_router("/oikos", oikos_router)
+
+
+# --- faults: errors that are the client's, not the server's (tests/test_api_schema.py found them)
+from django.db import DataError  # noqa: E402
+
+
+@api.exception_handler(OverflowError)
+@api.exception_handler(DataError)
+def _out_of_range(request, exc):
+    """An id or number beyond the database's 64-bit integers (SQLite raises OverflowError,
+    Postgres DataError): the request is wrong, so 400 rather than a 500 traceback."""
+    return api.create_response(request, {"detail": f"a value is out of range for the database: {exc}"}, status=400)
+
+from zerg_site.attention import router as attention_router  # noqa: E402
+from zerg_site.push.api import router as push_router  # noqa: E402
+
+api.add_router("/push", push_router)
+api.add_router("/attention", attention_router)
+
+
+# --- faults: a full disk or an unavailable database is a 507/503 with a message, not a 500
+# traceback (tests/test_faults_disk.py). The server stays up and answers again once space returns.
+import errno as _errno  # noqa: E402
+
+from django.db import OperationalError  # noqa: E402
+
+_DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskfull")
+
+
+def _disk_full(request):
+    return api.create_response(
+        request, {"detail": "the server's disk is full: nothing was stored. Free some space and try again."},
+        status=507)
+
+
+@api.exception_handler(OperationalError)
+def _database_unavailable(request, exc):
+    if any(marker in str(exc).lower() for marker in _DISK_FULL) or type(exc.__cause__).__name__ == "DiskFull":
+        return _disk_full(request)
+    return api.create_response(
+        request, {"detail": f"the database is unavailable, nothing was stored; try again: {exc}"}, status=503)
+
+
+@api.exception_handler(OSError)
+def _os_error(request, exc):
+    if exc.errno == _errno.ENOSPC:
+        return _disk_full(request)
+    raise exc

@@ -21,6 +21,18 @@ function cookie(name: string): string {
   return m ? decodeURIComponent(m[1]) : '';
 }
 
+export const OFFLINE_NOT_SENT = 'You are offline: this was not sent. Try again when you are back online.';
+const NOT_SENT = 'Not sent: the server cannot be reached. Try again when you are back online.';
+
+let fromCache: (cached: boolean) => void = () => {};
+/** Told whether each API answer came from the network or, offline, from the service worker's cache. */
+export function onCachedData(fn: (cached: boolean) => void): void {
+  fromCache = fn;
+}
+function noteSource(res: Response): void {
+  fromCache(res.headers.get('X-Zerg-Offline') === '1');
+}
+
 /**
  * Call /api<path>. Resolves with the parsed JSON body, rejects with ApiError
  * (message = the server's `detail` when it gives one).
@@ -36,6 +48,9 @@ export async function api<T = unknown>(
     headers['Content-Type'] = 'application/json';
     headers['X-CSRFToken'] = cookie('csrftoken');
   }
+  // Offline, actions are refused with a message rather than queued: replaying an old "cancel" or
+  // "send" hours later would surprise more than it helps. Reads fall back to the service worker's cache.
+  if (method !== 'GET' && navigator.onLine === false) throw new ApiError(0, OFFLINE_NOT_SENT);
   let res: Response;
   try {
     res = await fetch('/api' + path, {
@@ -45,8 +60,9 @@ export async function api<T = unknown>(
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
   } catch {
-    throw new ApiError(0, 'Network error: the server cannot be reached.');
+    throw new ApiError(0, method === 'GET' ? 'Network error: the server cannot be reached.' : NOT_SENT);
   }
+  noteSource(res);
   let data: any = null;
   try {
     data = await res.json();
@@ -69,6 +85,7 @@ export async function apiRaw(path: string): Promise<Response> {
   } catch {
     throw new ApiError(0, 'Network error: the server cannot be reached.');
   }
+  noteSource(res);
   if (!res.ok) {
     if (res.status === 401) unauthorized();
     throw new ApiError(res.status, `Request failed (HTTP ${res.status}).`);
@@ -430,4 +447,22 @@ export interface ScheduleFailures {
   days: number;
   count: number;
   runs: (ScheduleRun & { schedule: string })[];
+}
+
+// --- Needs attention and Web Push (zerg_site/attention.py, zerg_site/push/api.py)
+export interface AttentionItem {
+  key: string;
+  kind: 'interrupt' | 'blocked' | 'job_failed' | 'schedule_failed';
+  title: string;
+  detail: string;
+  url: string;
+  at: string | null;
+  dismissable: boolean;
+}
+
+export interface PushStatus {
+  public_key: string;
+  kinds: Record<string, string>;
+  preferences: Record<string, boolean>;
+  subscriptions: { id: number; endpoint: string; name: string; created_at: string; last_sent_at: string | null; last_error: string }[];
 }

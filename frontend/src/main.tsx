@@ -2,6 +2,7 @@ import { render, type ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './styles.css';
 import { api, errorText, onUnauthorized, ApiError, type Me, type PageProps } from './api';
+import { OfflineBanner, forgetCachedData, registerServiceWorker } from './offline';
 import { stream } from './events';
 import { linkClick, navigate, usePath } from './router';
 import { Login } from './pages/Login';
@@ -12,6 +13,7 @@ import { Timeline } from './pages/Timeline';
 import { Forum } from './pages/Forum';
 import { Schedules } from './pages/Schedules';
 import { Settings } from './pages/Settings';
+import { Attention, AttentionCount } from './pages/Attention';
 
 // [test id, path, label ("Long|Short": short one for the phone tab bar), icon path (24x24, stroked), page]
 const NAV: [string, string, string, string, ComponentType<PageProps>][] = [
@@ -22,6 +24,7 @@ const NAV: [string, string, string, string, ComponentType<PageProps>][] = [
   ['forum', '/forum', 'Forum', 'M3 4h12v9H8l-5 4zM18 8h3v12l-4-3h-7v-2', Forum],
   ['schedules', '/schedules', 'Schedules|Schedule', 'M12 3a9 9 0 1 0 0 18 9 9 0 1 0 0-18M12 7v5l3 3', Schedules],
   ['settings', '/settings', 'Settings', 'M4 7h16M4 17h16M9 4v6M15 14v6', Settings],
+  ['attention', '/attention', 'Needs attention|Inbox', 'M6 10a6 6 0 0 1 12 0v5l2 3H4l2-3zM10 21h4', Attention],
 ];
 
 function Icon({ d }: { d: string }) {
@@ -63,6 +66,7 @@ function Shell({ me, logout }: PageProps) {
                 {label.split('|').map((t, i, all) => (
                   <span key={i} class={all.length > 1 ? (i ? 'short' : 'full') : undefined}>{t}</span>
                 ))}
+                {id === 'attention' && <AttentionCount />}
               </a>
             </li>
           ))}
@@ -104,6 +108,7 @@ function App() {
 
   useEffect(() => {
     onUnauthorized(() => {
+      forgetCachedData();
       stream.stop();
       setMe(null);
     });
@@ -115,6 +120,7 @@ function App() {
   }, [me]);
 
   const logout = () => {
+    forgetCachedData();
     stream.stop();
     setMe(null);
     navigate('/');
@@ -145,3 +151,5 @@ function App() {
 }
 
 render(<App />, document.getElementById('app')!);
+render(<OfflineBanner />, document.getElementById('offline')!);
+registerServiceWorker(navigate);
