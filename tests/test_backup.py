@@ -10,6 +10,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,10 @@ def test_it_backs_up_a_busy_server_and_restores_it(sqlite_env, tmp_path):
                 threading.Event().wait(0.05)
             acknowledged = list(writer.acked)
             done = run_zerg(["backup", str(backup)], sqlite_env)
+            after = len(writer.acked) + 3  # a few rows surely written after the backup
+            deadline = time.monotonic() + 60
+            while len(writer.acked) < after and not writer.errors and time.monotonic() < deadline:
+                threading.Event().wait(0.05)
         finally:
             writer.stop.set()
             writer.join(60)
