@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import zlib
 
 from django.conf import settings
@@ -48,7 +47,9 @@ from django.http import JsonResponse
 from ninja import Router
 from ninja.security import HttpBearer
 
-from agents_ingest.ingest import FileChunk, IngestError, ingest_files
+from agents_ingest.ingest import FileChunk, IngestError, gc_paused, ingest_files
+from agents_ingest.parsers.base import loads
+from timeline import indexer
 from zerg_site.auth.tokens import check_token
 from zerg_site.models import ApiToken
 
@@ -122,10 +123,9 @@ def _int(entry: dict, key: str, where: str) -> int:
 
 
 def _parse(body: bytes) -> tuple[str, list[FileChunk]]:
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"the body is not valid JSON: {exc}") from None
+    doc, error = loads(body)
+    if error is not None:
+        raise BadRequest(400, f"the body is not valid JSON: {error.removeprefix('invalid JSON: ')[:300]}")
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
         raise BadRequest(400, 'the body must be a JSON object {"device": ..., "files": [...]}')
     device = doc.get("device")
@@ -170,10 +170,13 @@ def _parse(body: bytes) -> tuple[str, list[FileChunk]]:
 @router.post("/ingest", auth=DeviceToken(), summary="Store shipped session files (device token)")
 def ingest_view(request):
     try:
-        device, chunks = _parse(_read_body(request))
-        if not device:
-            device = request.device_token.name[:100]
-        return ingest_files(device, chunks)
+        with gc_paused():
+            device, chunks = _parse(_read_body(request))
+            if not device:
+                device = request.device_token.name[:100]
+            answer = ingest_files(device, chunks, index_later=indexer.running())
+        indexer.wake()
+        return answer
     except BadRequest as exc:
         return _error(exc.status, exc.detail)
     except IngestError as exc:

@@ -1,31 +1,35 @@
-"""Store shipped session files: raw lines once, parsed events once, sessions updated.
+"""Store shipped session files: their bytes in the archive, parsed events once, sessions updated.
 
 :func:`ingest_files` is the one entry point (the HTTP API, the import command and
 commis all use it). It runs in a single short transaction per call (one commit, so one
 fsync per request with synchronous=FULL) and is idempotent: sending the same bytes twice
-stores nothing new; re-sending a rewritten file (a new ``generation``) stores only the
-lines and events that were not already there.
+stores nothing new; a rewritten file (a new ``generation``) is archived as that generation,
+and only its events that were not already there are stored.
 
-The SQL itself (batched inserts and lookups, one read and one write-back of the request's
-source files and sessions, SQLite's deferred full-text indexing) is in ``rows``.
+The archive's chunks are staged and inserted by ``archive``; the other SQL (batched inserts
+and lookups, one read and one write-back of the request's source files and sessions,
+SQLite's deferred full-text indexing) is in ``rows``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import gc
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from agents_ingest.archive import Archive, prepare_runs
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
 from agents_ingest.parsers.base import complete_length, iter_lines
 from agents_ingest.parsers.claude import is_subagent_path
 from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched, defer_indexing, fetch, index_deferred,
-                                 insert, insert_ignore, marks, source_files)
+                                 insert, marks, parse_time, source_files)
+from timeline import chunks as chunks_codec
 from timeline.models import Session
 
 log = logging.getLogger("zerg.ingest")
@@ -70,8 +74,7 @@ class FileResult:
         return out
 
 
-def line_digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()[:32]
+line_digest = chunks_codec.digest  # a line's digest names its events (``<digest>:<block>``)
 
 
 def _clean(value: str) -> str:
@@ -79,21 +82,9 @@ def _clean(value: str) -> str:
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
-def _dt(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
-
-
 EVENT_COLUMNS = ("session_id", "ordinal", "key", "kind", "role", "record_type", "text", "tool_name", "tool_input",
                  "tool_output", "tool_call_id", "message_id", "usage", "model", "timestamp", "uuid", "parent_uuid",
-                 "is_sidechain", "line_id", "offset")
+                 "is_sidechain", "chunk_id", "offset")
 
 
 def validate(chunk: FileChunk) -> None:
@@ -107,10 +98,74 @@ def validate(chunk: FileChunk) -> None:
         raise IngestError(f"{chunk.path}: a Gemini document is sent whole, at offset 0")
 
 
-def ingest_files(device: str, chunks: list[FileChunk]) -> dict:
-    """Store the chunks in one transaction; returns the response document."""
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = True
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection while a request is parsed and stored (reentrant, thread-safe).
+
+    An ingest allocates tens of thousands of containers that live until it ends, so the collector
+    ran its full passes over the whole server's heap again and again: ~10% of the server's time
+    in a 1 GB ingest (py-spy). Reference counting still frees what the ingest drops; cycles wait
+    for the next collection after it.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+        _gc_pausers += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def ingest_files(device: str, chunks: list[FileChunk], index_later: bool = False) -> dict:
+    """Store the chunks in one transaction; returns the response document.
+
+    ``index_later``: leave SQLite's full-text indexing of the new events to the background indexer
+    (``timeline.indexer``; the HTTP API does when ``zerg serve`` runs one).
+    """
+    with gc_paused():
+        return _ingest_files(device, chunks, index_later)
+
+
+def _ingest_files(device: str, chunks: list[FileChunk], index_later: bool) -> dict:
     for chunk in chunks:
         validate(chunk)
+    # Parsing and compressing need no database: done before the write transaction begins, so
+    # another writer (the background full-text indexer, a worker) can work meanwhile.
+    prepared = [_prepare(chunk) for chunk in chunks]
+    with checkpoints_left_to_indexer(index_later):
+        return _store(device, prepared, index_later)
+
+
+@contextlib.contextmanager
+def checkpoints_left_to_indexer(index_later: bool):
+    """SQLite: a commit that finds the WAL past 1,000 pages copies it into the database file there
+    and then (a checkpoint). When the background indexer runs, it checkpoints after indexing, on
+    the other core; the request only writes the WAL and syncs it."""
+    if not (index_later and connection.vendor == "sqlite"):
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+
+
+def _store(device: str, prepared: list[_Prepared], index_later: bool) -> dict:
+    chunks = [prep.chunk for prep in prepared]
     results = []
     touched: dict[int, Session] = {}
     with transaction.atomic():
@@ -118,7 +173,9 @@ def ingest_files(device: str, chunks: list[FileChunk]) -> dict:
         files = source_files(device, chunks) if chunks else {}
         # First the lines of every file (archive, layout, parse), then the sessions they need in
         # one read, then the events file by file, in request order.
-        staged = [_store_lines(chunk, files[chunk.path]) for chunk in chunks]
+        archive = Archive()
+        staged = [_store_lines(prep, files[prep.chunk.path], archive) for prep in prepared]
+        archive.insert()
         sessions = Sessions(device)
         ids, keys = set(), set()
         for chunk, (_, parsed) in zip(chunks, staged):
@@ -127,13 +184,13 @@ def ingest_files(device: str, chunks: list[FileChunk]) -> dict:
                 keys.update(parsed.session_keys())
         sessions.load(ids, keys)
         for chunk, (result, parsed) in zip(chunks, staged):
-            session = _store_parsed(chunk, parsed, result, sessions) if parsed is not None else None
+            session = _store_parsed(chunk, parsed, result, sessions, archive) if parsed is not None else None
             results.append(result)
             if session is not None:
                 touched[session.id] = session
         sessions.save()
         if deferred is not None:
-            index_deferred(deferred)
+            index_deferred(deferred, later=index_later)
         now = adapt_dt(timezone.now())
         with connection.cursor() as cursor:
             cursor.executemany("UPDATE timeline_sourcefile SET generation = %s, size = %s, session_id = %s, "
@@ -159,34 +216,38 @@ def _publish(device: str, totals: dict, sessions: dict) -> None:
         log.exception("could not publish timeline.ingested")
 
 
-def _stored_offsets(sf: FileRow, gemini: bool, pieces: list) -> set[int]:
-    """Which positions of this file and generation are already stored?"""
-    if not pieces:
-        return set()
+@dataclass
+class _Prepared:
+    """One file entry read, parsed and compressed before the transaction (no database access)."""
+
+    chunk: FileChunk
+    complete: int  # bytes of complete lines (Gemini: the whole document)
+    pieces: list  # (raw line, offset)
+    events: list  # (ParsedEvent, key, index of its piece)
+    meta: object  # SessionMeta
+    runs: list  # the pieces as archive chunks, if all of them turn out new (archive.Run)
+
+
+def _prepare(chunk: FileChunk) -> _Prepared:
+    gemini = chunk.provider == "gemini"
+    complete = len(chunk.data) if gemini else complete_length(chunk.data)
+    events = []
     if gemini:
-        # A Gemini document is one row per generation: the same bytes again are a duplicate; other
-        # bytes (rewritten in place without a generation bump) replace the row.
-        stored = fetch("SELECT r.digest FROM timeline_fileline f JOIN timeline_rawline r ON r.id = f.line_id "
-                       'WHERE f.file_id = %s AND f.generation = %s AND f."offset" = 0', [sf.id, sf.generation])
-        return {0} if stored and stored[0][0] == line_digest(pieces[0][0]) else set()
-    return {o for (o,) in fetch('SELECT "offset" FROM timeline_fileline WHERE file_id = %s AND generation = %s '
-                                'AND "offset" >= %s AND "offset" <= %s',
-                                [sf.id, sf.generation, pieces[0][1], pieces[-1][1]])}
-
-
-def _raw_line_ids(unique: dict[str, bytes]) -> dict[str, int]:
-    """digest -> id for these lines, inserting the ones the archive does not hold yet."""
-    ids: dict[str, int] = {}
-
-    def lookup(digests):
-        for batch in batched(digests):
-            ids.update(fetch(f"SELECT digest, id FROM timeline_rawline WHERE digest IN ({marks(len(batch))})", batch))
-
-    # Most lines of a shipment are new: insert them all (a digest already stored is skipped by
-    # its unique index), then read every id back in one pass.
-    insert_ignore("timeline_rawline", ("digest", "data"), list(unique.items()))
-    lookup(list(unique))
-    return ids
+        pieces = [(chunk.data, 0)] if chunk.data.strip() else []
+        parsed, meta = parse_document(chunk.data, chunk.path) if pieces else ([], None)
+        events = [(e, e.key, 0) for e in parsed]
+    else:
+        pieces = list(iter_lines(chunk.data[:complete], chunk.offset))
+        parser = line_parser(chunk.provider, chunk.path)
+        for index, (raw, offset) in enumerate(pieces):
+            digest = None
+            for e in parser.feed(raw, offset):
+                if not e.key:
+                    digest = digest or line_digest(raw)
+                    e.key = f"{digest}:{e.index}"
+                events.append((e, e.key, index))
+        meta = parser.meta
+    return _Prepared(chunk, complete, pieces, events, meta, prepare_runs(pieces, document=gemini))
 
 
 @dataclass
@@ -194,9 +255,10 @@ class _Parsed:
     """One file's new events and metadata, between storing its lines and storing its events."""
 
     sf: FileRow
-    keyed: list  # (ParsedEvent, key, raw line id)
+    keyed: list  # (ParsedEvent, key, position of its chunk in the request's Archive)
     meta: object  # SessionMeta or None
     store: bool  # events (or a first session link) to store
+    malformed: list = field(default_factory=list)  # (offset, error) of the new lines
 
     def session_ids(self) -> set[int]:
         return {self.sf.session_id} if self.sf.session_id else set()
@@ -207,12 +269,12 @@ class _Parsed:
     _keys: set = field(default_factory=set)
 
 
-def _store_lines(chunk: FileChunk, sf: FileRow) -> tuple[FileResult, _Parsed | None]:
-    """Archive the chunk's complete lines, record their positions, and parse the new ones."""
+def _store_lines(prep: _Prepared, sf: FileRow, archive: Archive) -> tuple[FileResult, _Parsed | None]:
+    """Stage the entry's new lines in the archive and pick their events."""
+    chunk, pieces = prep.chunk, prep.pieces
     result = FileResult(path=chunk.path, generation=chunk.generation)
     gemini = chunk.provider == "gemini"
-    complete = len(chunk.data) if gemini else complete_length(chunk.data)
-    end = chunk.offset + complete
+    end = chunk.offset + prep.complete
     if chunk.generation < sf.generation:
         # An older version of a file that has since been rewritten: nothing to keep.
         result.stale = True
@@ -220,47 +282,44 @@ def _store_lines(chunk: FileChunk, sf: FileRow) -> tuple[FileResult, _Parsed | N
         return result, None
     if chunk.generation > sf.generation:
         sf.generation, sf.size = chunk.generation, 0
+    fresh, sf.fresh = sf.fresh, False  # a second entry for this file in the request must see this one
+    stored_end = sf.size
     if gemini:
-        pieces = [(chunk.data, 0)] if chunk.data.strip() else []
+        first_new = 0
+        stored = None if fresh or not pieces else archive.stored_document(sf)
+        if stored is not None and stored[1] == line_digest(pieces[0][0]):
+            first_new = len(pieces)  # the same document again
+        elif stored is not None:
+            archive.supersede(stored[0])  # rewritten in place: the new document replaces it (both kept)
+        if first_new < len(pieces):
+            sf.size = prep.complete
+    elif chunk.offset > sf.size:
+        # A gap: the server holds [0, size) of this generation. Nothing is stored; the acknowledgement
+        # stays at the contiguous end, from where the Shipper sends again.
+        result.acked_offset = sf.size
+        return result, None
     else:
-        pieces = list(iter_lines(chunk.data[:complete], chunk.offset))
-
-    have = set() if sf.fresh else _stored_offsets(sf, gemini, pieces)
-    sf.fresh = False  # a second chunk of this file in the request must see what this one stores
-    new_pieces = [(raw, o) for raw, o in pieces if o not in have] if have else pieces
-    result.lines_duplicate = len(pieces) - len(new_pieces)
-
-    # Raw lines, content-addressed; then this file's layout (file, generation, offset -> line).
-    digests = [line_digest(raw) for raw, _ in new_pieces]
-    ids: dict[str, int] = {}
-    if new_pieces:
-        ids = _raw_line_ids(dict(zip(digests, (raw for raw, _ in new_pieces))))
-        if gemini:
-            with connection.cursor() as cursor:
-                cursor.execute('DELETE FROM timeline_fileline WHERE file_id = %s AND generation = %s AND "offset" = 0',
-                               [sf.id, sf.generation])
-        insert("timeline_fileline", ("file_id", "generation", "offset", "line_id"),
-                [(sf.id, sf.generation, o, ids[d]) for (_, o), d in zip(new_pieces, digests)])
-        result.lines_stored = len(new_pieces)
-
-    # Contiguous acknowledgement: only what joins the stored prefix of this generation.
-    if chunk.offset <= sf.size:
+        first_new = next((i for i, (_, o) in enumerate(pieces) if o >= sf.size), len(pieces))  # [0, size) is stored
+        if first_new < len(pieces) and pieces[first_new][1] != sf.size:
+            # Lines that do not line up with the stored ones: not the same bytes (the file changed
+            # without a new generation). Store nothing; the ack says where the server's copy ends.
+            result.acked_offset = sf.size
+            return result, None
         sf.size = max(sf.size, end)
-    result.acked_offset = sf.size  # a gap (offset beyond it) is stored but not acknowledged
-
-    # Parse what is new.
-    keyed, meta = [], None
-    if new_pieces or sf.session_id is None:
-        if gemini:
-            events, meta = parse_document(new_pieces[0][0], chunk.path) if new_pieces else ([], None)
-            keyed = [(e, e.key, ids.get(digests[0]) if digests else None) for e in events]
-        else:
-            parser = line_parser(chunk.provider, chunk.path)
-            for (raw, o), d in zip(new_pieces, digests):
-                for e in parser.feed(raw, o):
-                    keyed.append((e, e.key or f"{d}:{e.index}", ids[d]))
-            meta = parser.meta
-    parsed = _Parsed(sf, keyed, meta, meta is not None and bool(keyed or sf.session_id))
+    new_pieces = pieces[first_new:]
+    result.lines_duplicate = first_new
+    result.lines_stored = len(new_pieces)
+    result.acked_offset = sf.size
+    if not new_pieces and sf.session_id is not None:
+        return result, _Parsed(sf, [], None, False)
+    if first_new == 0:
+        positions = archive.add(sf, sf.generation, prep.runs)
+    else:  # a re-sent overlap: archive only the new part
+        positions = [None] * first_new + archive.stage(sf, sf.generation, new_pieces, document=gemini)
+    keyed = [(e, key, positions[index]) for e, key, index in prep.events if index >= first_new]
+    meta = prep.meta
+    parsed = _Parsed(sf, keyed, meta, meta is not None and bool(keyed or sf.session_id),
+                     [(o, e) for o, e in meta.malformed if gemini or o >= stored_end] if meta else [])
     if parsed.store:
         if not sf.session_id:
             parsed._keys.add((chunk.provider, meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]))
@@ -270,13 +329,14 @@ def _store_lines(chunk: FileChunk, sf: FileRow) -> tuple[FileResult, _Parsed | N
     return result, parsed
 
 
-def _store_parsed(chunk: FileChunk, parsed: _Parsed, result: FileResult, sessions: Sessions) -> Session | None:
+def _store_parsed(chunk: FileChunk, parsed: _Parsed, result: FileResult, sessions: Sessions,
+                  archive: Archive) -> Session | None:
     """Attach the parsed events to their session and store the ones it does not have yet."""
     sf, session = parsed.sf, None
     if parsed.store:
-        result.malformed = [(o, e) for o, e in parsed.meta.malformed]
+        result.malformed = parsed.malformed
         session = _session_for(chunk, sf, parsed.meta, sessions)
-        result.events_stored = _store_events(session, parsed.keyed, chunk.provider, sessions)
+        result.events_stored = _store_events(session, parsed.keyed, chunk.provider, sessions, archive)
         sessions.dirty[session.id] = session
     elif sf.session_id:
         session = sessions.get(sf.session_id)
@@ -311,17 +371,21 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
     if chunk.provider == "claude" and is_subagent_path(chunk.path) and not parent_sid:
         log.info("subagent file without a parent session: %s", chunk.path)
     session.device = session.device or device
-    for attr in ("cwd", "git_branch", "version", "model", "title"):
+    # Where the session lives (its directory and repository) is what its own device says. A session
+    # continued elsewhere (a commis resuming it on the server, `zerg migrate`) writes its new lines
+    # in another directory: they add events, they do not move the session.
+    at_home = session.device == device
+    for attr in ("cwd", "git_branch", "version", "model", "title") if at_home else ("version", "model", "title"):
         value = getattr(meta, attr)
         if value:
             setattr(session, attr, value[:300] if attr in ("git_branch",) else value)
     session.model = session.model[:100]
     session.version = session.version[:50]
-    if meta.git_commit:
+    if meta.git_commit and at_home:
         session.git_commit = meta.git_commit[:64]
-    if meta.git_remote:
+    if meta.git_remote and at_home:
         session.git_remote = meta.git_remote
-    git = chunk.git or {}
+    git = (chunk.git or {}) if at_home else {}
     if isinstance(git, dict):
         if git.get("remote"):
             session.git_remote = str(git["remote"])
@@ -330,7 +394,7 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
         if git.get("commit"):
             session.git_commit = str(git["commit"])[:64]
     session.project = session.project or _project(chunk.provider, chunk.path, session.cwd)[:300]
-    started, ended = _dt(meta.started_at), _dt(meta.ended_at)
+    started, ended = parse_time(meta.started_at), parse_time(meta.ended_at)
     if started and (session.started_at is None or started < session.started_at):
         session.started_at = started
     if ended and (session.ended_at is None or ended > session.ended_at):
@@ -342,7 +406,7 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
     return session
 
 
-def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions) -> int:
+def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
     # Drop what the session already has (same key), and usage already counted (same message id);
     # a session this request created has only what the request stored (kept in memory).
     existing = sessions.keys.setdefault(session.id, set())
@@ -362,7 +426,7 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
     seen = existing
     ordinal = session.event_count
     malformed = unknown = 0
-    for e, key, line_id in keyed:
+    for e, key, position in keyed:
         key = key[:100]
         if key in seen:
             continue
@@ -393,8 +457,8 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
             session.id, ordinal, key, e.kind, e.role[:20], e.record_type[:100], _clean(e.text),
             _clean(e.tool_name[:200]), _clean(e.tool_input), _clean(e.tool_output), e.tool_call_id[:200],
             e.message_id[:200], adapt_json(usage) if usage is not None else None, e.model[:100],
-            adapt_dt(_dt(e.timestamp)), e.uuid[:100], e.parent_uuid[:100], e.is_sidechain, line_id,
-            e.offset if provider != "gemini" else None,
+            adapt_dt(parse_time(e.timestamp)), e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
+            archive.chunk_id(position), e.offset if provider != "gemini" else None,
         ))
         ordinal += 1
     if rows:

@@ -12,14 +12,18 @@ serialises writers).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING
 
+import orjson
 from django.db import connection
 from django.utils import timezone
 
+from agents_ingest.parsers.base import instant
 from timeline.models import Session
 
 if TYPE_CHECKING:
@@ -36,13 +40,28 @@ def batched(items, size=IN_BATCH):
 
 # Bulk inserts are plain executemany: Django's bulk_create spends most of an ingest preparing
 # values field by field. Values are adapted here the way the fields would adapt them.
+@functools.cache
+def sqlite_utc() -> bool:
+    """SQLite with the connection in UTC (always, under zerg's settings): datetimes are naive UTC text."""
+    return connection.vendor == "sqlite" and connection.timezone_name == "UTC"
+
+
 def adapt_dt(value):
     if value is None:
         return None
-    if connection.vendor == "sqlite" and value.tzinfo is not None and connection.timezone_name == "UTC":
-        # What adapt_datetimefield_value returns (naive UTC, str), without its per-call checks.
+    if value.tzinfo is not None and sqlite_utc():
+        # What adapt_datetimefield_value returns (naive UTC, str), without its per-call checks;
+        # str() of a UTC time ends in "+00:00".
+        if value.utcoffset() == ZERO:
+            return str(value)[:-6]
         return str(value.astimezone(dt_timezone.utc).replace(tzinfo=None))
     return connection.ops.adapt_datetimefield_value(value)
+
+
+ZERO = timedelta(0)
+
+
+parse_time = instant  # the parsers' reading of a timestamp
 
 
 def adapt_json(value):
@@ -50,7 +69,10 @@ def adapt_json(value):
         from psycopg.types.json import Jsonb
 
         return Jsonb(value)
-    return json.dumps(value)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits, keys that are not strings
+        return json.dumps(value)
 
 
 def insert(table: str, columns: tuple, rows: list, suffix: str = "") -> None:
@@ -218,9 +240,16 @@ def defer_indexing() -> int | None:
     return since
 
 
-def index_deferred(since: int) -> None:
+def index_deferred(since: int, later: bool = False) -> None:
+    """Index the request's events now, or (``later``) queue their id range for the background
+    indexer (``timeline.indexer``); either way inside the request's transaction."""
+    from timeline.indexer import index_range
+
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO timeline_event_fts (rowid, text, tool_name, tool_input, tool_output, facets) "
-                       "SELECT id, text, tool_name, tool_input, tool_output, facets FROM timeline_event_fts_src "
-                       "WHERE id > %s", [since])
+        cursor.execute("SELECT max(id) FROM timeline_event WHERE id > %s", [since])
+        last = cursor.fetchone()[0]
+        if last is not None and later:
+            cursor.execute("INSERT INTO timeline_fts_pending (start_id, end_id) VALUES (%s, %s)", [since + 1, last])
+        elif last is not None:
+            index_range(cursor, since + 1, last)
         cursor.execute("DELETE FROM timeline_fts_deferred")

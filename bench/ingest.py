@@ -4,16 +4,17 @@
 
 Replicates the fixtures (Claude Code, Claude CLI, Codex) to SIZE_MB of JSONL: copy k of a
 file gets its own path and session id, and every line gets a ``"_c": k`` field so no two
-lines are alike (as in real history; otherwise the content-addressed archive would store
-the repeats for free). A real ``zerg serve`` (fresh ZERG_HOME, synchronous=FULL) receives
+lines are alike (as in real history; repeats would compress for free). A real ``zerg serve`` (fresh ZERG_HOME, synchronous=FULL) receives
 gzipped batches of about 4 MiB from one client, one request at a time, as the Shipper
 sends them. The figure is events stored / the sum of request round-trip times (building
 and gzipping the batches is the client's work and is not counted).
 
-Then the bare baseline: the rows the server stored (raw lines, file lines, events) are
-read back and inserted with ``sqlite3.executemany`` into an empty database with the same
-schema (indexes, FTS5 index), same pragmas, one transaction per request-sized batch, the
-FTS5 index fed the way the server feeds it (one INSERT ... SELECT per transaction).
+Then the bare baseline: the rows the server stored (archive chunks, events) are read back
+and inserted with ``sqlite3.executemany`` into an empty database with the same schema
+(indexes, FTS5 index), same pragmas, one transaction per request-sized batch, the FTS5
+index fed the way the server feeds it (one INSERT ... SELECT per transaction). Its rows are
+ready-made (already compressed, parsed, encoded): it is the floor the schema and
+durability set, not something the HTTP path could reach.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
             dst.execute(sql)
     # the rows the server stored, read back whole (so reading is not timed)
     data = {}
-    for name in ("timeline_session", "timeline_sourcefile", "timeline_rawline", "timeline_fileline", "timeline_event"):
+    for name in ("timeline_session", "timeline_sourcefile", "timeline_sourcechunk", "timeline_event"):
         cursor = src.execute(f"SELECT * FROM {name} ORDER BY id")
         columns = [d[0] for d in cursor.description]
         data[name] = (columns, cursor.fetchall())
@@ -115,16 +116,16 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
         dst.execute("BEGIN IMMEDIATE")
         dst.executemany(f"INSERT INTO {name} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})", rows)
         dst.execute("COMMIT")
-    # One transaction per request-sized slice of raw lines, with the file lines and events that
-    # point into that slice (so foreign keys hold at every commit, as on the server).
-    raw_cols, raw_rows = data["timeline_rawline"]
+    # One transaction per request-sized slice of archive chunks, with the events that point into
+    # that slice (as the server writes them).
+    raw_cols, raw_rows = data["timeline_sourcechunk"]
     parts = max(1, batches_count)
     bounds = [raw_rows[min(len(raw_rows) - 1, (i + 1) * len(raw_rows) // parts - 1)][0] for i in range(parts)]
-    groups = {name: [[] for _ in range(parts)] for name in ("timeline_fileline", "timeline_event")}
+    groups = {name: [[] for _ in range(parts)] for name in ("timeline_event",)}
     import bisect
     for name in groups:
         columns, rows = data[name]
-        at = columns.index("line_id")
+        at = columns.index("chunk_id")
         for row in rows:
             groups[name][min(parts - 1, bisect.bisect_left(bounds, row[at] or 0))].append(row)
     deferred = dst.execute("SELECT 1 FROM sqlite_master WHERE name = 'timeline_fts_deferred'").fetchone()
@@ -135,9 +136,9 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
             since = dst.execute("SELECT coalesce(max(id), 0) FROM timeline_event").fetchone()[0]
             dst.execute("INSERT INTO timeline_fts_deferred (since) VALUES (?)", (since,))
         chunk = raw_rows[i * len(raw_rows) // parts:(i + 1) * len(raw_rows) // parts]
-        dst.executemany(f"INSERT INTO timeline_rawline ({','.join(raw_cols)}) VALUES "
+        dst.executemany(f"INSERT INTO timeline_sourcechunk ({','.join(raw_cols)}) VALUES "
                         f"({','.join('?' * len(raw_cols))})", chunk)
-        for name in ("timeline_fileline", "timeline_event"):
+        for name in ("timeline_event",):
             columns = data[name][0]
             dst.executemany(f"INSERT INTO {name} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})",
                             groups[name][i])

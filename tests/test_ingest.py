@@ -14,7 +14,11 @@ from django.test import Client
 
 from agents_ingest.ingest import FileChunk, ingest_files
 from timeline.export import export_bytes
-from timeline.models import Event, FileLine, RawLine, Session, SourceFile
+from django.db.models import Sum
+
+from timeline.chunks import CHUNK_BYTES
+from timeline.export import iter_file_bytes
+from timeline.models import Event, Session, SourceChunk, SourceFile
 from zerg_site.auth.tokens import create_token, revoke_token
 from zerg_site.models import ApiToken
 from zerg_site.models import Event as LogEvent
@@ -24,7 +28,6 @@ URL = "/api/agents/ingest"
 
 # Written down from the raw files (see tests/test_parsers_*.py for the per-file counts):
 ALL_LINES = 3481  # newline-terminated lines in every .jsonl fixture (Claude 3031, CLI 14, Codex 436)
-DISTINCT_LINES = 3452  # distinct byte strings among them: the archive stores each once
 # Events, from the per-kind totals written down in tests/test_parsers_*.py: Claude + CLI 3063, Codex 414;
 # an event is stored once per session, so lines repeated inside one session add nothing: 12
 # permission-mode/last-prompt repeats in ef958aa1, and turn-2.jsonl re-writes all 13 lines of turn-1.jsonl
@@ -88,15 +91,25 @@ def ship_all(client, gz=True):
     return totals
 
 
+def archived_lines() -> int:
+    return SourceChunk.objects.aggregate(n=Sum("lines"))["n"] or 0
+
+
 def stored():
-    return (RawLine.objects.count(), FileLine.objects.count(), Event.objects.count(), Session.objects.count())
+    return (SourceChunk.objects.count(), archived_lines(), Event.objects.count(), Session.objects.count())
 
 
 def test_fixtures_shipped_twice_store_everything_once(device):
     first = ship_all(device)
     assert first == {"lines_stored": ALL_LINES, "lines_duplicate": 0, "events_stored": ALL_EVENTS}
-    assert RawLine.objects.count() == DISTINCT_LINES
-    assert FileLine.objects.count() == ALL_LINES
+    # the archive holds every line once, in compressed chunks
+    files = fixture_files()
+    assert archived_lines() == ALL_LINES
+    assert SourceChunk.objects.aggregate(n=Sum("length"))["n"] == sum(p.stat().st_size for _, p in files)
+    assert SourceChunk.objects.count() >= sum(1 for _, p in files if p.stat().st_size)
+    sizes = SourceChunk.objects.values_list("length", "lines")
+    assert all(length <= CHUNK_BYTES or lines == 1 for length, lines in sizes)
+    assert sum(len(c.data) for c in SourceChunk.objects.all()) * 3 < sum(p.stat().st_size for _, p in files)
     assert Event.objects.count() == ALL_EVENTS
     assert Session.objects.filter(malformed_count__gt=0).count() == 0
     before = stored()
@@ -136,26 +149,33 @@ def test_resend_after_crash_and_partial_trailing_line(device):
     session = Session.objects.get(provider="codex")
     assert session.event_count == 371 == Event.objects.count()
     assert export_bytes(session) == data
-    # a chunk beyond a gap is stored but the ack stays at the contiguous end
+    # a chunk beyond a gap is not stored, and the ack stays at the contiguous end (0)
     other = {"device": "d", "files": [entry("codex", "/x/rollout-2025-01-01T00-00-00-abc.jsonl",
                                             b'{"type":"event_msg","payload":{"type":"x"}}\n', offset=500)]}
-    assert post(device, other).json()["files"][0]["acked_offset"] == 0
+    before = stored()
+    answer = post(device, other).json()["files"][0]
+    assert (answer["acked_offset"], answer["lines_stored"]) == (0, 0) and stored() == before
 
 
 def test_rewritten_file_new_generation_does_not_duplicate(device):
     path = FIXTURES / "claude/real_projects/-src-deep-manifest/a7da6a22-facc-4fcd-8bab-f83c87862004.jsonl"
     data = path.read_bytes()
     post(device, {"device": "d", "files": [entry("claude", path, data)]})
-    events, raws = Event.objects.count(), RawLine.objects.count()
+    events = Event.objects.count()
     # /rewind: the file was rewritten shorter, then grew with one new line
     lines = data.splitlines(keepends=True)
     rewritten = b"".join(lines[:-3]) + json.dumps(
         {"type": "user", "uuid": "new-1", "message": {"role": "user", "content": "a different path"}}).encode() + b"\n"
     r = post(device, {"device": "d", "files": [entry("claude", path, rewritten, generation=1)]}).json()
     assert r["events_stored"] == 1 and r["files"][0]["acked_offset"] == len(rewritten)
-    assert Event.objects.count() == events + 1 and RawLine.objects.count() == raws + 1
+    assert Event.objects.count() == events + 1
     session = Session.objects.get(provider_session_id="a7da6a22-facc-4fcd-8bab-f83c87862004")
     assert export_bytes(session) == rewritten
+    # both generations stay archived, byte for byte
+    source = session.files.get()
+    assert b"".join(iter_file_bytes(source, 0)) == data and b"".join(iter_file_bytes(source, 1)) == rewritten
+    # the new event names the line it came from
+    assert Event.objects.get(uuid="new-1").source_line() == rewritten.splitlines(keepends=True)[-1]
     # a late batch of the old generation is acknowledged as stale and stores nothing
     r = post(device, {"device": "d", "files": [entry("claude", path, data, generation=0)]}).json()
     assert r["files"][0]["stale"] is True and r["lines_stored"] == 0 and Event.objects.count() == events + 1
@@ -176,6 +196,15 @@ def test_gemini_document_rewrites(device):
     session = Session.objects.get(provider="gemini")
     assert (session.event_count, session.input_tokens, session.output_tokens) == (2, 7, 2)
     assert export_bytes(session) == whole
+    # rewritten in place (same generation): the new document is exported, the old one stays archived
+    # for the events parsed from it
+    doc["messages"].append({"id": "m3", "type": "user", "content": "once more"})
+    again = json.dumps(doc).encode()
+    r = post(device, {"device": "d", "files": [entry("gemini", path, again, generation=1)]}).json()
+    assert r["events_stored"] == 1 and r["files"][0]["acked_offset"] == len(again)
+    assert export_bytes(session) == again
+    assert sorted(SourceChunk.objects.filter(generation=1).values_list("superseded", flat=True)) == [False, True]
+    assert json.loads(Event.objects.get(session=session, text="hi").source_line()) == json.loads(whole)
 
 
 def test_malformed_lines_are_kept_counted_and_reported(device):
@@ -287,7 +316,7 @@ def test_it_stores_a_file_sent_twice_in_one_request_once(device):
     assert [f["acked_offset"] for f in r["files"]] == [len(data)] * 3
     session = Session.objects.get(provider="codex")
     assert session.event_count == 371 == Event.objects.count()
-    assert FileLine.objects.count() == lines and export_bytes(session) == data
+    assert archived_lines() == lines and export_bytes(session) == data
     assert post(device, body).json()["lines_stored"] == 0 and Event.objects.count() == 371
 
 
@@ -302,3 +331,44 @@ def test_it_counts_queries_per_request_not_per_line(device):
     lines = sum(path.read_bytes().count(b"\n") for _, path in files)
     # a handful per file (archive, layout, events) plus a few per request, whatever the line count
     assert len(queries) < 8 * len(files) + 20 < lines
+
+
+def test_it_reads_timestamps_without_a_zone_as_utc(device):
+    lines = [json.dumps({"type": "user", "uuid": "n1", "timestamp": "2025-06-01T10:00:01",
+                         "message": {"role": "user", "content": "naive"}}),
+             json.dumps({"type": "user", "uuid": "n2", "timestamp": "2025-06-01T12:00:01.5+02:00",
+                         "message": {"role": "user", "content": "offset"}}),
+             json.dumps({"type": "user", "uuid": "n3", "timestamp": "2025-13-45T99:00:00Z",
+                         "message": {"role": "user", "content": "not a time"}})]
+    data = "\n".join(lines).encode() + b"\n"
+    r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-t.jsonl", data)]})
+    assert r.status_code == 200 and r.json()["events_stored"] == 3
+    times = {e.uuid: e.timestamp for e in Event.objects.all()}
+    assert times["n1"].isoformat() == "2025-06-01T10:00:01+00:00"
+    assert times["n2"].isoformat() == "2025-06-01T10:00:01.500000+00:00"
+    assert times["n3"] is None
+    session = Session.objects.get(provider_session_id="s-t")
+    assert (session.started_at.isoformat(), session.ended_at.isoformat()) == (
+        "2025-06-01T10:00:01+00:00", "2025-06-01T10:00:01.500000+00:00")
+
+
+def test_it_keeps_a_session_where_it_lives_when_it_is_continued_elsewhere(db):
+    def line(uuid, cwd, branch, text):
+        return json.dumps({"type": "user", "uuid": uuid, "sessionId": "s-home", "cwd": cwd, "gitBranch": branch,
+                           "message": {"role": "user", "content": text}}).encode() + b"\n"
+
+    first = line("h1", "/home/me/proj", "feature", "started on the laptop")
+    ingest_files("laptop", [FileChunk("claude", "/home/me/.claude/projects/-home-me-proj/s-home.jsonl", first,
+                                      git={"remote": "git@h:me/proj.git", "branch": "feature", "commit": "abc"})])
+    # a commis resumed it on the server: its copy of the file grows in the job's workspace
+    more = first + line("h2", "/srv/zerg/workspaces/job-7", "zerg/job-7", "continued on the server")
+    ingest_files("commis", [FileChunk("claude", "/srv/zerg/cli/projects/-srv-job-7/s-home.jsonl", more)])
+    session = Session.objects.get(provider_session_id="s-home")
+    assert (session.cwd, session.git_branch, session.git_remote, session.git_commit, session.device) == (
+        "/home/me/proj", "feature", "git@h:me/proj.git", "abc", "laptop")
+    assert session.event_count == 2 and session.project == "proj"
+    # the laptop's own later lines still update it
+    ingest_files("laptop", [FileChunk("claude", "/home/me/.claude/projects/-home-me-proj/s-home.jsonl",
+                                      line("h3", "/home/me/proj2", "main", "back home"), offset=len(first))])
+    session.refresh_from_db()
+    assert (session.cwd, session.git_branch) == ("/home/me/proj2", "main")

@@ -29,9 +29,15 @@ class EventAdmin(admin.ModelAdmin):
     list_display = ("id", "session", "ordinal", "kind", "role", "tool_name", "timestamp")
     list_filter = ("kind", "role", "session__provider")
     search_fields = ("tool_name", "uuid", "session__provider_session_id")
-    raw_id_fields = ("session", "line")
+    raw_id_fields = ("session", "chunk")
+    readonly_fields = ("source_line",)
     list_select_related = ("session",)
     show_full_result_count = False
+
+    @admin.display(description="source line (from the archive)")
+    def source_line(self, event):
+        line = event.source_line()
+        return line.decode("utf-8", "replace") if line else "-"
 
 
 @admin.register(SourceFile)

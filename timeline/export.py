@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from timeline.models import FileLine, Session, SourceFile
+from timeline.chunks import decompress
+from timeline.models import Session, SourceChunk, SourceFile
 
-PAGE = 1000
+PAGE = 16  # chunks per query (at most 1 MiB each once decompressed)
 
 
 def main_file(session: Session) -> SourceFile | None:
@@ -15,7 +16,7 @@ def main_file(session: Session) -> SourceFile | None:
 
 
 def iter_file_bytes(source: SourceFile, generation: int | None = None) -> Iterator[bytes]:
-    """The stored lines of one generation (the current one by default) in file order.
+    """The stored bytes of one generation (the current one by default) in file order, a chunk at a time.
 
     Reads in pages by offset (keyset), holding no cursor or transaction between pages.
     """
@@ -23,13 +24,13 @@ def iter_file_bytes(source: SourceFile, generation: int | None = None) -> Iterat
     after = -1
     while True:
         rows = list(
-            FileLine.objects.filter(file=source, generation=generation, offset__gt=after)
-            .order_by("offset").values_list("offset", "line__data")[:PAGE]
+            SourceChunk.objects.filter(file=source, generation=generation, superseded=False, offset__gt=after)
+            .order_by("offset").values_list("offset", "data")[:PAGE]
         )
         if not rows:
             return
         for offset, data in rows:
-            yield bytes(data)
+            yield decompress(bytes(data))
             after = offset
 
 

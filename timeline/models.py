@@ -1,8 +1,14 @@
 """The session archive: sessions, their events, and the lossless source-line archive.
 
-Raw lines are stored once, content-addressed (``RawLine``, keyed by a digest of the
-bytes); a file's layout is ``FileLine`` rows (file, generation, byte offset -> raw
-line). Events point at the raw line they came from; nothing is copied per event.
+The archive keeps each shipped file's bytes as it was written, in ``SourceChunk`` rows:
+runs of complete lines (at most ``CHUNK_BYTES`` each) of one file generation, starting
+at a byte offset, zstd-compressed. Exporting a session concatenates its file's chunks,
+byte for byte. Each event names the chunk of the line it came from (and the line's
+offset); nothing is copied per line.
+
+Why chunks rather than a row per line: JSONL compresses ~5x in runs of lines and barely
+2x line by line, and one row per line (plus its content digest index) was half of what
+an ingest wrote (timeline migration 0005).
 """
 
 from __future__ import annotations
@@ -94,27 +100,35 @@ class SourceFile(models.Model):
         return f"{self.device}:{self.path}"
 
 
-class RawLine(models.Model):
-    """One distinct raw line (or Gemini document), byte for byte, stored once."""
+class SourceChunk(models.Model):
+    """Complete lines ``[offset, offset + length)`` of one file generation (or one whole Gemini
+    document), zstd-compressed (``timeline.chunks``)."""
 
-    digest = models.CharField(max_length=32, unique=True)  # sha256 of the bytes, first 128 bits, hex
-    data = models.BinaryField()
-
-    def __str__(self) -> str:
-        return self.digest
-
-
-class FileLine(models.Model):
-    """Where a raw line sits: file, generation, byte offset."""
-
-    # no index of its own: the fileline_pos unique index starts with file_id
-    file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    # no index of its own: the chunk_pos unique index starts with file_id
+    file = models.ForeignKey(SourceFile, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     generation = models.IntegerField()
     offset = models.BigIntegerField()
-    line = models.ForeignKey(RawLine, on_delete=models.PROTECT, related_name="+")
+    length = models.BigIntegerField(help_text="uncompressed bytes")
+    lines = models.IntegerField()
+    # A Gemini document's sha256 (first 128 bits, hex): the same document sent again is recognised.
+    # Empty for JSONL lines (the file offset says what is stored; zstd frames carry a checksum).
+    digest = models.CharField(max_length=32, blank=True)
+    # A Gemini document rewritten in place (same generation) is superseded by the new one: kept,
+    # so the events parsed from it still have their source, but no longer exported.
+    superseded = models.BooleanField(default=False)
+    data = models.BinaryField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["file", "generation", "offset"], name="fileline_pos")]
+        constraints = [models.UniqueConstraint(fields=["file", "generation", "offset"], name="chunk_pos",
+                                               condition=models.Q(superseded=False))]
+
+    def __str__(self) -> str:
+        return f"{self.file_id}@{self.generation}:{self.offset}+{self.length}"
+
+    def raw(self) -> bytes:
+        from timeline.chunks import decompress
+
+        return decompress(bytes(self.data))
 
 
 class Event(models.Model):
@@ -137,7 +151,11 @@ class Event(models.Model):
     uuid = models.CharField(max_length=100, blank=True, default="")
     parent_uuid = models.CharField(max_length=100, blank=True, default="")
     is_sidechain = models.BooleanField(default=False)
-    line = models.ForeignKey(RawLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The chunk holding the event's source line. No database constraint or index: chunks are only
+    # deleted with their file's session (prune deletes the events first), and nothing looks events
+    # up by chunk.
+    chunk = models.ForeignKey(SourceChunk, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
+                              db_constraint=False, db_index=False)
     offset = models.BigIntegerField(null=True, blank=True)  # of the source line in its file
 
     class Meta:
@@ -151,6 +169,16 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.ordinal} {self.kind}"
+
+    def source_line(self) -> bytes:
+        """The raw line this event was parsed from (a Gemini event: its whole document), or b""."""
+        from timeline.chunks import line_at
+
+        chunk = SourceChunk.objects.filter(id=self.chunk_id).first() if self.chunk_id else None
+        if chunk is None:
+            return b""
+        data = chunk.raw()
+        return data if self.offset is None else line_at(chunk.offset, data, self.offset)
 
     def as_dict(self) -> dict:
         return {

@@ -26,7 +26,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+
+import orjson
 
 KINDS = (
     "message", "thinking", "tool_call", "tool_result", "image", "system", "summary",
@@ -81,12 +84,25 @@ class SessionMeta:
     duplicates: int = 0  # records that repeat another record's content (Codex event_msg copies)
 
     def see_time(self, ts: Any) -> None:
-        if not isinstance(ts, str) or not ts:
+        """Widen [started_at, ended_at] to a record's timestamp (compared as times: zones differ)."""
+        moment = instant(ts)
+        if moment is None:
             return
-        if self.started_at is None or ts < self.started_at:
+        if self.started_at is None or moment < instant(self.started_at):
             self.started_at = ts
-        if self.ended_at is None or ts > self.ended_at:
+        if self.ended_at is None or moment > instant(self.ended_at):
             self.ended_at = ts
+
+
+def instant(ts: Any) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime (no zone means UTC), or None if it is not one."""
+    if not isinstance(ts, str) or not ts:
+        return None
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def clip(value: Any) -> str:
@@ -106,6 +122,16 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
     text = text.strip()
     if not text:
         return None, "empty line"
+    return loads(text)
+
+
+def loads(text: str | bytes) -> tuple[Any, str | None]:
+    """orjson (~2.5x faster on session lines), with the standard library's reading of what it refuses
+    (NaN, integers beyond 64 bits, lone surrogates...) and its error messages."""
+    try:
+        return orjson.loads(text), None
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(text), None
     except ValueError as exc:

@@ -213,6 +213,9 @@ def run(args) -> int:
     from zerg_site.maintenance import ensure_schedules_quietly
 
     ensure_schedules_quietly()  # prune, checkpoint, optimize: django-q2 schedules (idempotent)
+    from timeline import indexer
+
+    indexer.start()  # SQLite: ingests leave full-text indexing to this thread (Postgres: no-op)
     url = base_url(cfg)
     heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
     heartbeat.start()
@@ -251,6 +254,7 @@ def run(args) -> int:
     finally:
         print("zerg: stopping", file=sys.stderr, flush=True)
         supervisor.stop()
+        indexer.stop()
         try:
             heartbeat.stop()
         except Exception:

@@ -20,4 +20,4 @@ class Command(BaseCommand):
         result = prune_sessions(cutoff, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"
         self.stdout.write(f"{verb} {result['sessions']} sessions, {result['events']} events, "
-                          f"{result['raw_lines']} raw lines (older than {cutoff:%Y-%m-%d %H:%M} UTC)")
+                          f"{result['chunks']} archive chunks (older than {cutoff:%Y-%m-%d %H:%M} UTC)")

@@ -34,6 +34,11 @@ class Command(BaseCommand):
         if FTS_TABLE not in existing:
             self.stdout.write(f"nothing to do: there is no {FTS_TABLE} table (migrations not applied?)")
             return
+        from timeline.indexer import index_pending
+
+        pending = index_pending()  # ranges an ingest left to the background indexer (normally none by now)
+        if pending:
+            self.stdout.write(f"indexed {pending} pending ingest ranges")
         with connection.cursor() as cursor:
             if full:
                 cursor.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
