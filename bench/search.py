@@ -16,7 +16,7 @@ executemany; the search index is maintained by the database as on ingest.
 Then QUERIES two-word queries (pairs of words that occur together in a fixture event, both
 from the vocabulary's middle band: words in 0.1 %..5 % of events) with filters (provider + project, device + a 90-day range,
 provider + role, or a tool name), sorted by relevance, through ``timeline.search.search``
-(the SQL the API runs; the HTTP layer is not in the figure). Prints p50 / p95 / max, once
+(the SQL the API runs; the HTTP layer is not in the figure). Prints the load average and p50 / p95 / max, once
 on the archive as built and once after the index maintenance the daily job does (SQLite:
 FTS5 'optimize', merging the index segments; Postgres: the GIN pending list merged and the
 tables analysed). A reused ``--keep`` archive is already maintained.
@@ -120,7 +120,7 @@ def main() -> None:
         per_session = total // len(session_rows)
         sql = ("INSERT INTO timeline_event (session_id, ordinal, key, kind, role, record_type, text, tool_name,"
                " tool_input, tool_output, tool_call_id, message_id, usage, model, timestamp, uuid, parent_uuid,"
-               " is_sidechain, line_id, \"offset\") VALUES"
+               " is_sidechain, chunk_id, \"offset\") VALUES"
                " (%s, %s, %s, %s, %s, '', %s, %s, %s, %s, '', '', NULL, '', %s, '', '', %s, NULL, NULL)")
         built = time.perf_counter()
         n = 0
@@ -181,7 +181,9 @@ def main() -> None:
                 hits += bool(result["hits"])
             return latencies, by_kind, hits
 
+        loads = [os.getloadavg()[0]]
         built_run = run()
+        loads.append(os.getloadavg()[0])
         # Then as the daily maintenance leaves it: FTS5 segments merged / GIN pending list merged
         # and the table analysed.
         t0 = time.perf_counter()
@@ -194,6 +196,7 @@ def main() -> None:
                 cursor.execute("ANALYZE timeline_session")
         maintenance_s = time.perf_counter() - t0
         maintained_run = run()
+        loads.append(os.getloadavg()[0])
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM timeline_event")
             count = cursor.fetchone()[0]
@@ -206,6 +209,7 @@ def main() -> None:
         ("database", connection.vendor + (f" ({size})" if size else "")),
         ("events in the archive", f"{count:,} " + ("(reused)" if reuse else f"(built in {build_s:.0f} s)")),
         ("queries (two words + filters, relevance)", f"{queries}, {built_run[2]} with hits"),
+        ("load average (1 min) before / between / after the runs", " / ".join(f"{x:.2f}" for x in loads)),
     ]
     for label, (latencies, by_kind, _) in (("as built", built_run),
                                            (f"after index maintenance ({maintenance_s:.0f} s)", maintained_run)):

@@ -3,7 +3,8 @@
 Both index message text, tool names, tool inputs and tool outputs (migrations 0002 and
 0003 keep the index current on every insert/update/delete; the ingest feeds SQLite's in
 one statement per request), plus filter terms (facets: session, role, kind, tool, and on
-Postgres a 30-day time bucket; migrations 0003 and 0004) so the index applies the filters.
+Postgres a 30-day time bucket, the session's provider and device, and an id block; migrations
+0003, 0004 and 0006) so the index applies the filters.
 Snippets come back HTML-escaped with the matched terms wrapped in ``<mark>...</mark>``,
 safe to insert as HTML.
 """
@@ -11,6 +12,7 @@ safe to insert as HTML.
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -223,16 +225,18 @@ def _sqlite(q, filters, sort, limit, offset):
     return [(*r[:8], -r[8] if r[8] is not None else 0, *r[9:]) for r in rows]
 
 
-# Postgres (timeline migration 0004): the same filters as lexemes of the search vector, so GIN
+# Postgres (timeline migrations 0004, 0006): the same filters as lexemes of the search vector, so GIN
 # intersects them with the words and only the filtered matches reach the heap and ts_rank_cd.
-PG_FACET_SESSIONS = 50  # beyond, a session filter is checked per match (an OR of 200 lexemes costs GIN ~1 s)
+PG_FACET_SESSIONS = 50  # beyond, a project / branch filter is checked per match (an OR of 200 lexemes costs GIN ~1 s)
 PG_RANK_CANDIDATES = 3000  # relevance ranks the newest this many matches
-BUCKET_SECONDS = 2592000  # the 30-day buckets of '#m:' (migration 0004)
+BUCKET_SECONDS = 2592000  # the 30-day buckets of '#m:', '#pm:', '#dm:' (migrations 0004, 0006)
 PG_FACET_BUCKETS = 36
+PG_BLOCK_BITS = 16  # '#b:<id >> 16>': blocks of 65,536 event ids (migration 0006)
+PG_BLOCK_COST = 500  # a block's search costs about as much as this many heap visits (~1.5 ms)
 
 
 def pg_lexeme(kind: str, value) -> str:
-    """A facet lexeme as a quoted tsquery operand: '#s:12', '#t:Bash' (see migration 0004)."""
+    """A facet lexeme as a quoted tsquery operand: '#s:12', '#t:Bash' (see migrations 0004, 0006)."""
     text = f"#{kind}:{value}".replace("\\", "\\\\").replace("'", "''")
     return f"'{text}'"
 
@@ -245,10 +249,18 @@ def _bucket(moment: datetime) -> int:
 
 
 def _postgres_filters(filters: Filters):
-    """(facet tsquery text, SQL clauses, params) for ``filters``; None if nothing can match."""
+    """(facet tsqueries, SQL clauses, params, narrow) for ``filters``; None if nothing can match.
+
+    Each facet tsquery is its own condition on the search vector: GIN intersects separate conditions
+    (scan keys) skipping ahead in each posting list, where inside one tsquery it would read the rarest
+    list whole. ``narrow``: the filters select a few sessions or a date range of a few buckets, so the
+    matches are few or bunched in time (reading the newest id blocks first would not pay)."""
     terms, clauses, params = [], [], []
-    session_clauses, session_params = filters.session_where()
-    if session_clauses:
+    narrow = False
+    # Project and branch (which a session may change) become the ids of the sessions selected, when few.
+    other_clauses, other_params = Filters(project=filters.project, branch=filters.branch).session_where()
+    if other_clauses:
+        session_clauses, session_params = filters.session_where()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)} "
                            f"LIMIT {PG_FACET_SESSIONS + 1}", session_params)
@@ -257,25 +269,39 @@ def _postgres_filters(filters: Filters):
             return None
         if len(selected) <= PG_FACET_SESSIONS:
             terms.append("(" + " | ".join(pg_lexeme("s", i) for i in selected) + ")")
+            narrow = True
         else:
-            clauses.append(f"e.session_id IN (SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)})")
-            params += session_params
+            clauses.append(f"e.session_id IN (SELECT id FROM timeline_session WHERE {' AND '.join(other_clauses)})")
+            params += other_params
     for kind, value in (("s", filters.session_id), ("r", filters.role), ("k", filters.kind), ("t", filters.tool)):
         if value not in (None, ""):
             terms.append(pg_lexeme(kind, int(value) if kind == "s" else value))
+            narrow = narrow or kind == "s"
     if filters.since is not None:
         clauses.append("e.timestamp >= %s")
         params.append(filters.since)
     if filters.until is not None:
         clauses.append("e.timestamp < %s")
         params.append(filters.until)
+    # The session's provider and device are lexemes of its events (migration 0006); with a date range,
+    # per 30-day bucket ('#dm:<bucket>:<device>'): one short posting list per month, not two long ones.
+    session_facets = [(kind, value) for kind, value in (("p", filters.provider), ("d", filters.device))
+                      if value not in (None, "")]
+    buckets = None
     if filters.since is not None and filters.until is not None:
         first, last = _bucket(filters.since), _bucket(filters.until)
         if last < first:
             return None
         if last - first < PG_FACET_BUCKETS:  # the exact range is still checked on the row
-            terms.append("(" + " | ".join(pg_lexeme("m", b) for b in range(first, last + 1)) + ")")
-    return " & ".join(terms), clauses, params
+            buckets = range(first, last + 1)
+            narrow = True
+    if buckets is not None and session_facets:
+        kind, value = session_facets.pop()
+        terms.append("(" + " | ".join(pg_lexeme(f"{kind}m", f"{b}:{value}") for b in buckets) + ")")
+    elif buckets is not None:
+        terms.append("(" + " | ".join(pg_lexeme("m", b) for b in buckets) + ")")
+    terms += [pg_lexeme(kind, value) for kind, value in session_facets]
+    return terms, clauses, params, narrow
 
 
 def _postgres(q, filters, sort, limit, offset):
@@ -284,32 +310,22 @@ def _postgres(q, filters, sort, limit, offset):
     built = _postgres_filters(filters)
     if built is None:
         return []
-    facets, clauses, params = built
-    # ``query`` (the user's words) ranks; words AND facet lexemes select through GIN. numnode: a
-    # query of stop words only is empty, and an empty query AND facets would match every row.
-    matching = "(query && %s::tsquery)" if facets else "query"
-    where = " AND ".join(["numnode(query) > 0", f"e.search @@ {matching}", *clauses])
-    relevance = sort == "relevance"
-    if relevance:
-        # Ranking reads each candidate's search vector (often TOASTed: ~10 us apiece), so only the
-        # newest PG_RANK_CANDIDATES matches that pass the filters are ranked; finding them reads the
-        # heap rows only (``e.id + 0``: a bitmap scan of the matches, never a walk down the primary
-        # key testing every event).
-        # The candidates carry their vectors as read (a TOAST pointer is fetched only when ranked).
-        ranked = f"""
-            SELECT c.id, c.timestamp, ts_rank_cd(c.search, query) AS score
-            FROM (SELECT e.id, e.timestamp, e.search FROM timeline_event e, websearch_to_tsquery('english', %s) query
-                  WHERE {where} ORDER BY e.id + 0 DESC LIMIT {PG_RANK_CANDIDATES}) c,
-                 websearch_to_tsquery('english', %s) query
-            ORDER BY score DESC, c.id DESC"""
-        ranked_params = [q, *([facets] if facets else []), *params, q]
+    terms, clauses, params, narrow = built
+    if sort == "relevance":
+        hits = _postgres_ranked(q, terms, clauses, params, narrow)[offset:offset + limit]
+        if not hits:
+            return []
+        ids, scores = [h[0] for h in hits], [h[1] for h in hits]
+        page = "unnest(%s::bigint[], %s::float8[]) WITH ORDINALITY AS hit(id, score, n)"
+        page_params, order = [ids, scores], "hit.n"
     else:
-        ranked = f"""
-            SELECT e.id, e.timestamp, 0.0 AS score
-            FROM timeline_event e, websearch_to_tsquery('english', %s) query
-            WHERE {where}
-            ORDER BY e.timestamp DESC NULLS LAST, e.id DESC"""
-        ranked_params = [q, *([facets] if facets else []), *params]
+        where = " AND ".join([_matching(terms), *clauses])
+        page = f"""(SELECT e.id, e.timestamp, 0.0 AS score
+                    FROM timeline_event e, websearch_to_tsquery('english', %s) query
+                    WHERE {where}
+                    ORDER BY e.timestamp DESC NULLS LAST, e.id DESC LIMIT %s OFFSET %s) hit"""
+        page_params = [q, *terms, *params, limit, offset]
+        order = "hit.timestamp DESC NULLS LAST, hit.id DESC"
     options = f"StartSel={START}, StopSel={STOP}, MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=…"
     # The page's texts, sessions and ts_headline (costly) come after the paging.
     sql = f"""
@@ -318,13 +334,76 @@ def _postgres(q, filters, sort, limit, offset):
                    WHEN e.tool_input <> '' THEN e.tool_name || ' ' || e.tool_input ELSE e.tool_output END, 20000),
                    '<>&', %s), websearch_to_tsquery('english', %s), %s),
                hit.score, {SESSION_COLUMNS}
-        FROM ({ranked} LIMIT %s OFFSET %s) hit
+        FROM {page}
         JOIN timeline_event e ON e.id = hit.id
         JOIN timeline_session s ON s.id = e.session_id
-        ORDER BY {"hit.score DESC, hit.id DESC" if relevance else "hit.timestamp DESC NULLS LAST, hit.id DESC"}"""
+        ORDER BY {order}"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [PG_HIDDEN, q, options, *ranked_params, limit, offset])
+        cursor.execute(sql, [PG_HIDDEN, q, options, *page_params])
         return cursor.fetchall()
+
+
+def _matching(terms: list[str]) -> str:
+    """``query`` (the user's words) ranks; the words and each facet tsquery select through GIN. numnode: a
+    query of stop words only is empty, and an empty query with facets would match every row."""
+    return " AND ".join(["numnode(query) > 0", "e.search @@ query", *["e.search @@ %s::tsquery"] * len(terms)])
+
+
+def _postgres_ranked(q, terms, clauses, params, narrow) -> list[tuple[int, float]]:
+    """(id, score) of the newest PG_RANK_CANDIDATES matches, best first.
+
+    Ranking reads each candidate's search vector (often TOASTed: ~10 us apiece), so only the newest
+    PG_RANK_CANDIDATES matches that pass the filters are ranked. Finding them costs a GIN entry and a
+    heap visit (~1 KB rows: a page each) per match, however many there are: for a common word, most of
+    the time. So unless the filters are narrow, the newest id blocks ('#b:' lexemes, migration 0006)
+    are searched first: the newest block, then as many more as the rate of matches so far says will
+    complete the candidates, in one search (GIN skips to the blocks in every posting list: ~1-2 ms a
+    block plus its matches), as long as that costs less than the rest at once (PG_BLOCK_COST); the
+    rest is then one search of the older events. The candidates are the same either way."""
+    def candidates(blocks: range | None, below: int | None, wanted: int):
+        # ``e.id + 0``: a bitmap scan of the matches, never a walk down the primary key testing every event
+        keys = terms + (["(" + " | ".join(pg_lexeme("b", b) for b in blocks) + ")"] if blocks else [])
+        where = " AND ".join([_matching(keys), *clauses, *(["e.id < %s"] if below is not None else [])])
+        sql = f"""
+            SELECT c.id, ts_rank_cd(c.search, query)
+            FROM (SELECT e.id, e.search FROM timeline_event e, websearch_to_tsquery('english', %s) query
+                  WHERE {where} ORDER BY e.id + 0 DESC LIMIT {int(wanted)}) c,
+                 websearch_to_tsquery('english', %s) query"""
+        args = [q, *keys, *params, *([below] if below is not None else []), q]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchall()
+
+    found: list[tuple[int, float]] = []
+    wanted = PG_RANK_CANDIDATES
+    below = None  # the rest: events with ids below this
+    if not narrow:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT max(id) FROM timeline_event")
+            top = cursor.fetchone()[0]
+        if top is None:
+            return []
+        block, span = top >> PG_BLOCK_BITS, 1
+        while True:
+            low = max(0, block - span + 1)
+            found += candidates(range(block, low - 1, -1), None, wanted - len(found))
+            below = low << PG_BLOCK_BITS
+            if len(found) >= wanted or low == 0:
+                below = None if len(found) >= wanted else 0
+                break
+            # Go on by blocks while that costs less than the rest at once: with ``rate`` matches per event
+            # id so far, the ``need`` candidates still wanted take ``blocks`` more blocks (one search, a
+            # block's GIN work each) and ``need`` heap visits; the rest at once, ~rate * below visits.
+            rate, need = len(found) / (top - below + 1), wanted - len(found)
+            blocks = need / rate / (1 << PG_BLOCK_BITS) if rate else 0
+            if not rate or blocks * PG_BLOCK_COST + need >= rate * below:
+                break
+            block, span = low - 1, math.ceil(blocks * 1.25)
+    if below is None and not found:
+        found = candidates(None, None, wanted)
+    elif below:
+        found += candidates(None, below, wanted - len(found))
+    return sorted(found, key=lambda hit: (-hit[1], -hit[0]))
 
 
 def rebuild_index() -> str:
@@ -336,4 +415,4 @@ def rebuild_index() -> str:
                 cursor.execute("DELETE FROM timeline_fts_pending")
             return "rebuilt the FTS5 index"
         cursor.execute("REINDEX INDEX timeline_event_search")
-        return "reindexed the GIN index (the tsvector column is generated by Postgres)"
+        return "reindexed the GIN index (triggers keep the search vectors: timeline migration 0006)"
