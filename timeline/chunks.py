@@ -9,9 +9,6 @@ event's source line decompresses at most a millisecond's worth.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-
-import zstandard
 
 CHUNK_BYTES = 1 << 20
 LEVEL = 3  # zstd's default: ~350 MB/s on one core here, ~5x on session JSONL
@@ -19,10 +16,15 @@ LEVEL = 3  # zstd's default: ~350 MB/s on one core here, ~5x on session JSONL
 
 def compress(data: bytes) -> bytes:
     # A compressor per call: they are cheap, and one instance must not be shared between threads.
+    # (Imported here: `zerg serve` need not hold zstandard until the first upload or export.)
+    import zstandard
+
     return zstandard.ZstdCompressor(level=LEVEL, write_checksum=True).compress(data)
 
 
 def decompress(data: bytes) -> bytes:
+    import zstandard
+
     return zstandard.ZstdDecompressor().decompress(data)
 
 
@@ -54,8 +56,3 @@ def line_at(chunk_offset: int, data: bytes, offset: int) -> bytes:
     end = data.find(b"\n", start)
     return data[start:] if end < 0 else data[start:end + 1]
 
-
-def iter_chunks(rows) -> Iterator[bytes]:
-    """Decompressed bytes of ``(data,)``-like rows, in order."""
-    for (data,) in rows:
-        yield decompress(bytes(data))

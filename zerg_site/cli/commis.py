@@ -10,8 +10,6 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from zerg_site.cli.common import die, print_json, setup_django
 
@@ -71,6 +69,11 @@ class Remote:
         self.token = token
 
     def request(self, method: str, path: str, body: dict | None = None, raw: bool = False):
+        # Here, not at the top: every `zerg` process (serve, its worker cluster) imports this module
+        # to build the parser, and urllib.request (http.client, email, ssl) is only for this client.
+        import urllib.error
+        import urllib.request
+
         data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
         req = urllib.request.Request(self.base + path, data=data, method=method)
         req.add_header("Authorization", f"Bearer {self.token}")
