@@ -88,7 +88,10 @@ def test_it_backs_up_a_busy_server_and_restores_it(sqlite_env, tmp_path):
         server.start()
         server.wait_worker()
         make_checkpoints(home, "from before the backup")
-        writer = JobWriter(server, create_token(sqlite_env))
+        token = create_token(sqlite_env)
+        status, key = http_json(server.url + "/api/push/key", "GET", token)  # makes the VAPID key pair
+        assert status == 200 and (home / "vapid_private.pem").exists(), key
+        writer = JobWriter(server, token)
         writer.start()
         try:
             while len(writer.acked) < 5 and not writer.errors:  # the writer is up and writing
@@ -112,6 +115,10 @@ def test_it_backs_up_a_busy_server_and_restores_it(sqlite_env, tmp_path):
         saved_checkpoints = backup.with_name("zerg-backup.checkpoints.db")
         assert rows(saved_checkpoints, "SELECT thread FROM checkpoints") == [("from before the backup",)]
         assert not [p.name for p in backup.parent.iterdir() if ".tmp-" in p.name]
+        # the server's keys travel with it, private
+        for name in ("secret_key", "vapid_private.pem"):
+            saved = backup.with_name(f"zerg-backup.{name}")
+            assert saved.read_bytes() == (home / name).read_bytes() and saved.stat().st_mode & 0o077 == 0
 
         # No restore under a running server, and the live database is left alone.
         refused = run_zerg(["restore", str(backup)], sqlite_env)
@@ -125,6 +132,8 @@ def test_it_backs_up_a_busy_server_and_restores_it(sqlite_env, tmp_path):
     later = job_ids(database) - job_ids(backup)  # acknowledged after the backup began
     assert later, "the writer kept writing while the backup ran"
     make_checkpoints(home, "from after the backup")
+    vapid = (home / "vapid_private.pem").read_bytes()
+    (home / "vapid_private.pem").write_bytes(b"a key made after the backup")  # as on a new machine
     for job_id in later:  # a workspace of a job the backup does not know
         (home / "workspaces" / str(job_id)).mkdir(parents=True, exist_ok=True)
 
@@ -138,6 +147,9 @@ def test_it_backs_up_a_busy_server_and_restores_it(sqlite_env, tmp_path):
     assert rows(home / "checkpoints.db", "SELECT thread FROM checkpoints") == [("from before the backup",)]
     [old_checkpoints] = home.glob("checkpoints.db.before-restore-*")
     assert ("from after the backup",) in rows(old_checkpoints, "SELECT thread FROM checkpoints")
+    assert (home / "vapid_private.pem").read_bytes() == vapid and "vapid_private.pem restored" in restored.stdout
+    [old_key] = home.glob("vapid_private.pem.before-restore-*")
+    assert old_key.read_bytes() == b"a key made after the backup"
     [old_workspaces] = home.glob("workspaces.before-restore-*")
     assert {int(p.name) for p in old_workspaces.iterdir()} == later
     assert not any((home / "workspaces" / str(job_id)).exists() for job_id in later)

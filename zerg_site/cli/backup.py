@@ -5,7 +5,10 @@ database in one step from a single read transaction, which in WAL mode is a cons
 snapshot that never blocks writers. The copy is written beside PATH, checked with
 ``quick_check`` and only then moved into place, so PATH never holds half a backup.
 The agent backend's ``$ZERG_HOME/checkpoints.db`` goes beside it as
-``<name>.checkpoints<suffix>``.
+``<name>.checkpoints<suffix>``, and the server's keys (``secret_key``, and
+``vapid_private.pem``: phones' push subscriptions are bound to its public key) as
+``<name>.<key file>`` (mode 0600), so a restore on a new machine keeps logins, login links
+and notifications working.
 
 Restore puts a backup back while no server runs: job ids restart from the backup's, so
 the current database, its checkpoints and the workspaces of jobs the backup does not
@@ -46,6 +49,28 @@ def add_parser(sub) -> None:
 def checkpoints_sibling(path: Path) -> Path:
     """Where the agent checkpoints travel with a backup: zerg.db -> zerg.checkpoints.db."""
     return path.with_name(f"{path.stem}.checkpoints{path.suffix or '.db'}")
+
+
+KEY_FILES = ("secret_key", "vapid_private.pem")  # zerg_site.config.secret_key, zerg_site.push.vapid
+
+
+def key_sibling(path: Path, name: str) -> Path:
+    """Where a key file travels with a backup: zerg.db -> zerg.vapid_private.pem."""
+    return path.with_name(f"{path.stem}.{name}")
+
+
+def copy_key(source: Path, target: Path) -> None:
+    """Copy a key file, readable by its owner only, through a temporary name (never half written)."""
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(source.read_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def sqlite_paths(cfg) -> tuple[Path, Path]:
@@ -127,6 +152,13 @@ def run_backup(args) -> int:
         finally:
             tmp.unlink(missing_ok=True)
         print(f"backed up {source} to {target} ({target.stat().st_size} bytes)")
+    for name in KEY_FILES:
+        if (cfg.home / name).exists():
+            try:
+                copy_key(cfg.home / name, key_sibling(path, name))
+            except OSError as exc:
+                die(f"backup of {cfg.home / name} failed: {exc}")
+            print(f"backed up {cfg.home / name} to {key_sibling(path, name)} (keep it private)")
     return 0
 
 
@@ -244,6 +276,22 @@ def swap_in(tmp: Path, database: Path, stamp: str) -> Path | None:
     return aside
 
 
+def restore_keys(cfg, backup: Path, stamp: str) -> list[tuple[str, Path | None]]:
+    """Put back the key files saved with the backup; a different current one is kept aside."""
+    restored = []
+    for name in KEY_FILES:
+        saved, live = key_sibling(backup, name), cfg.home / name
+        if not saved.exists():
+            continue
+        aside = None
+        if live.exists() and live.read_bytes() != saved.read_bytes():
+            aside = live.with_name(f"{name}.before-restore-{stamp}")
+            os.replace(live, aside)
+        copy_key(saved, live)
+        restored.append((name, aside))
+    return restored
+
+
 def run_restore(args) -> int:
     cfg = load_config()
     database, checkpoints = sqlite_paths(cfg)
@@ -276,6 +324,7 @@ def run_restore(args) -> int:
             else:  # checkpoints of jobs the backup does not know must not resume under reused ids
                 checkpoints_aside = set_aside(checkpoints, stamp)
             moved = set_aside_workspaces(cfg, job_ids(database), stamp)
+            keys = restore_keys(cfg, backup, stamp)
         except (sqlite3.Error, OSError) as exc:
             die(f"restore failed: {exc}")
         finally:
@@ -293,5 +342,7 @@ def run_restore(args) -> int:
     if moved:
         print(f"  workspaces of {len(moved)} jobs the backup does not know moved to "
               f"{cfg.home / f'workspaces.before-restore-{stamp}'}")
+    for name, aside_key in keys:
+        print(f"  {name} restored" + (f" (the previous one is kept at {aside_key})" if aside_key else ""))
     print("Start zerg serve: it applies any newer migrations.")
     return 0
