@@ -372,3 +372,12 @@ def test_it_keeps_a_session_where_it_lives_when_it_is_continued_elsewhere(db):
                                       line("h3", "/home/me/proj2", "main", "back home"), offset=len(first))])
     session.refresh_from_db()
     assert (session.cwd, session.git_branch) == ("/home/me/proj2", "main")
+
+
+def test_it_keeps_integers_beyond_64_bits_exact(device):
+    big = 123456789012345678901234567890
+    data = json.dumps({"type": "assistant", "uuid": "b1", "message": {"id": "m", "role": "assistant", "content": [
+        {"type": "tool_use", "id": "t1", "name": "Calc", "input": {"n": big}}]}}).encode() + b"\n"
+    r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-big.jsonl", data)]})
+    assert r.status_code == 200 and r.json()["events_stored"] == 1
+    assert json.loads(Event.objects.get(kind="tool_call").tool_input) == {"n": big}

@@ -122,16 +122,31 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
     text = text.strip()
     if not text:
         return None, "empty line"
-    return loads(text)
+    return loads(text, raw)
 
 
-def loads(text: str | bytes) -> tuple[Any, str | None]:
+# orjson reads an integer beyond 64 bits as a float (12345678901234567890123 -> 1.2345678901234568e+22):
+# text with a run of 20 digits goes to the standard library, which keeps it exact. (Found with
+# bytes.translate + a substring search: ~10x cheaper than a regular expression, ~1 % of a parse.)
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
+
+
+def has_long_number(raw: bytes) -> bool:
+    return _TWENTY_DIGITS in raw.translate(_DIGITS_TO_ZERO)
+
+
+def loads(text: str | bytes, raw: bytes | None = None) -> tuple[Any, str | None]:
     """orjson (~2.5x faster on session lines), with the standard library's reading of what it refuses
-    (NaN, integers beyond 64 bits, lone surrogates...) and its error messages."""
-    try:
-        return orjson.loads(text), None
-    except orjson.JSONDecodeError:
-        pass
+    or reads differently (NaN, integers beyond 64 bits, lone surrogates...) and its error messages.
+    ``raw``: the bytes ``text`` was decoded from, if the caller has them."""
+    if raw is None:
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if not has_long_number(raw):
+        try:
+            return orjson.loads(text), None
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(text), None
     except ValueError as exc:
