@@ -93,3 +93,22 @@ def test_it_indexes_in_the_background_after_an_http_ingest():
     finally:
         indexer.stop()
     integrity_check()
+
+
+@sqlite_only
+def test_it_still_searches_when_catching_up_fails(db, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    import timeline.search
+
+    ingest_files("d", [FileChunk("claude", "/p/s-5.jsonl", lines("s-5", ["dugong"]))])  # indexed
+    ingest_files("d", [FileChunk("claude", "/p/s-6.jsonl", lines("s-6", ["dugong too"]))], index_later=True)
+
+    def full_disk():
+        raise OperationalError("database or disk is full")
+
+    monkeypatch.setattr(timeline.search, "index_pending", full_disk)
+    assert len(search("dugong")["hits"]) == 1  # what is indexed, not an error
+    assert "could not index pending events" in caplog.text and len(pending()) == 1
+    monkeypatch.undo()
+    assert len(search("dugong")["hits"]) == 2 and pending() == []

@@ -12,14 +12,17 @@ safe to insert as HTML.
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from timeline.indexer import index_pending
+
+log = logging.getLogger("zerg.timeline")
 
 START, STOP = "\ue000", "\ue001"  # private-use markers, swapped for <mark> after escaping
 # ts_headline's parser drops what looks like an HTML tag or entity from the text it
@@ -108,7 +111,10 @@ def search(q: str, filters: Filters | None = None, sort: str = "relevance", limi
     if connection.vendor == "postgresql":
         rows = _postgres(q, filters, sort, limit + 1, offset)
     else:
-        index_pending()  # what an ingest left to the background indexer is searchable at once
+        try:
+            index_pending()  # what an ingest left to the background indexer is searchable at once
+        except DatabaseError:  # a full disk, a long lock: search what is indexed rather than fail
+            log.warning("could not index pending events before a search", exc_info=True)
         rows = _sqlite(q, filters, sort, limit + 1, offset)
     if rows is None:
         return {"hits": [], "has_more": False}
