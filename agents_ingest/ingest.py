@@ -25,10 +25,10 @@ from django.utils import timezone
 
 from agents_ingest.archive import Archive, prepare_runs
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
-from agents_ingest.parsers.base import complete_length, iter_lines
+from agents_ingest.parsers.base import complete_length, instant, iter_lines
 from agents_ingest.parsers.claude import is_subagent_path
 from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched, defer_indexing, fetch, index_deferred,
-                                 insert, marks, parse_time, source_files)
+                                 insert, marks, source_files)
 from timeline import chunks as chunks_codec
 from timeline.models import Session
 
@@ -156,12 +156,14 @@ def checkpoints_left_to_indexer(index_later: bool):
         yield
         return
     with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        pages = int(cursor.fetchone()[0])
         cursor.execute("PRAGMA wal_autocheckpoint=0")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+            cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
 
 
 def _store(device: str, prepared: list[_Prepared], index_later: bool) -> dict:
@@ -287,7 +289,7 @@ def _store_lines(prep: _Prepared, sf: FileRow, archive: Archive) -> tuple[FileRe
     if gemini:
         first_new = 0
         stored = None if fresh or not pieces else archive.stored_document(sf)
-        if stored is not None and stored[1] == line_digest(pieces[0][0]):
+        if stored is not None and stored[1] == prep.runs[0].digest:
             first_new = len(pieces)  # the same document again
         elif stored is not None:
             archive.supersede(stored[0])  # rewritten in place: the new document replaces it (both kept)
@@ -394,7 +396,7 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
         if git.get("commit"):
             session.git_commit = str(git["commit"])[:64]
     session.project = session.project or _project(chunk.provider, chunk.path, session.cwd)[:300]
-    started, ended = parse_time(meta.started_at), parse_time(meta.ended_at)
+    started, ended = instant(meta.started_at), instant(meta.ended_at)
     if started and (session.started_at is None or started < session.started_at):
         session.started_at = started
     if ended and (session.ended_at is None or ended > session.ended_at):
@@ -457,7 +459,7 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
             session.id, ordinal, key, e.kind, e.role[:20], e.record_type[:100], _clean(e.text),
             _clean(e.tool_name[:200]), _clean(e.tool_input), _clean(e.tool_output), e.tool_call_id[:200],
             e.message_id[:200], adapt_json(usage) if usage is not None else None, e.model[:100],
-            adapt_dt(parse_time(e.timestamp)), e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
+            adapt_dt(instant(e.timestamp)), e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
             archive.chunk_id(position), e.offset if provider != "gemini" else None,
         ))
         ordinal += 1

@@ -23,7 +23,6 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from agents_ingest.parsers.base import instant
 from timeline.models import Session
 
 if TYPE_CHECKING:
@@ -59,9 +58,6 @@ def adapt_dt(value):
 
 
 ZERO = timedelta(0)
-
-
-parse_time = instant  # the parsers' reading of a timestamp
 
 
 def adapt_json(value):
