@@ -19,10 +19,10 @@ from datetime import timedelta
 from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING
 
-import orjson
 from django.db import connection
 from django.utils import timezone
 
+from agents_ingest.parsers.base import orjson
 from timeline.models import Session
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def adapt_json(value):
 
         return Jsonb(value)
     try:
-        return orjson.dumps(value).decode()
+        return orjson().dumps(value).decode()
     except TypeError:  # integers beyond 64 bits, keys that are not strings
         return json.dumps(value)
 

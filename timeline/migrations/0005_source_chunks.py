@@ -29,10 +29,16 @@ CHUNK_BYTES = 1 << 20  # timeline.chunks.CHUNK_BYTES when this was written
 PAGE = 2000
 
 
-def _codec():
+def _compress(data: bytes) -> bytes:
+    import zstandard  # here: a fresh database (nothing to convert) must not load it into the server
+
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+def _decompress(data: bytes) -> bytes:
     import zstandard
 
-    return zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor()
+    return zstandard.ZstdDecompressor().decompress(data)
 
 
 def _digest(data: bytes) -> str:
@@ -40,7 +46,6 @@ def _digest(data: bytes) -> str:
 
 
 def lines_to_chunks(apps, schema_editor):
-    compressor, _ = _codec()
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT f.file_id, f.generation, s.session_id FROM timeline_fileline f "
                        "JOIN timeline_sourcefile s ON s.id = f.file_id GROUP BY f.file_id, f.generation, s.session_id "
@@ -52,7 +57,7 @@ def lines_to_chunks(apps, schema_editor):
             cursor.execute('INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, '
                            "superseded, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                            [file_id, generation, run[0][0], len(data), len(run), _digest(data), superseded,
-                            compressor.compress(data)])
+                            _compress(data)])
             chunk_id = cursor.fetchone()[0]
             line_ids = sorted({line_id for _, line_id, _ in run})
             for start in range(0, len(line_ids), 500):
@@ -97,14 +102,13 @@ def lines_to_chunks(apps, schema_editor):
             cursor.execute('INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, '
                            "superseded, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                            [found[0], found[1], offset or 0, len(data), 1, _digest(data), True,
-                            compressor.compress(data)])
+                            _compress(data)])
             chunk_id = cursor.fetchone()[0]
             cursor.execute("UPDATE timeline_event SET chunk_id = %s WHERE session_id = %s AND line_id = %s",
                            [chunk_id, session_id, line_id])
 
 
 def chunks_to_lines(apps, schema_editor):
-    _, decompressor = _codec()
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("CREATE INDEX timeline_event_chunk_tmp ON timeline_event (chunk_id)")
         cursor.execute("SELECT c.id FROM timeline_sourcechunk c ORDER BY c.id")
@@ -113,7 +117,7 @@ def chunks_to_lines(apps, schema_editor):
                            "FROM timeline_sourcechunk c JOIN timeline_sourcefile f ON f.id = c.file_id "
                            "WHERE c.id = %s", [chunk_id])
             file_id, generation, start, superseded, data, provider = cursor.fetchone()
-            data = decompressor.decompress(bytes(data))
+            data = _decompress(bytes(data))
             if provider == "gemini":
                 lines = [(data, start)]
             else:
