@@ -69,6 +69,12 @@ class Filters:
             if value not in (None, ""):
                 clauses.append(f"{column} = %s")
                 params.append(value)
+        time_clauses, time_params = self.time_where()
+        return clauses + time_clauses, params + time_params
+
+    def time_where(self) -> tuple[list[str], list]:
+        """The date range on ``e.timestamp`` (since inclusive, until exclusive)."""
+        clauses, params = [], []
         if self.since is not None:
             clauses.append("e.timestamp >= %s")
             params.append(self.since)
@@ -186,12 +192,9 @@ def _sqlite(q, filters, sort, limit, offset):
         if value not in (None, ""):
             clauses.append(f"{column} = %s")
             params.append(value)
-    if filters.since is not None:
-        clauses.append("e.timestamp >= %s")
-        params.append(filters.since)
-    if filters.until is not None:
-        clauses.append("e.timestamp < %s")
-        params.append(filters.until)
+    time_clauses, time_params = filters.time_where()
+    clauses += time_clauses
+    params += time_params
     # The user's words match the text columns only; saying so costs FTS5 a column check per
     # match, so it is said only when a word looks like a facet token.
     if any(FACET_WORD.match(w.lower()) for w in WORD.findall(q)):
@@ -283,12 +286,9 @@ def _postgres_filters(filters: Filters):
         if value not in (None, ""):
             terms.append(pg_lexeme(kind, int(value) if kind == "s" else value))
             narrow = narrow or kind == "s"
-    if filters.since is not None:
-        clauses.append("e.timestamp >= %s")
-        params.append(filters.since)
-    if filters.until is not None:
-        clauses.append("e.timestamp < %s")
-        params.append(filters.until)
+    time_clauses, time_params = filters.time_where()
+    clauses += time_clauses
+    params += time_params
     # The session's provider and device are lexemes of its events (migration 0006); with a date range,
     # per 30-day bucket ('#dm:<bucket>:<device>'): one short posting list per month, not two long ones.
     session_facets = [(kind, value) for kind, value in (("p", filters.provider), ("d", filters.device))
