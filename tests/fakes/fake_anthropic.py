@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.server import FakeServer
 
 DEFAULT_TEXT = "Done: the fake model has finished the task."
 
@@ -122,24 +122,14 @@ def _msg_id() -> str:
     return "msg_" + uuid.uuid4().hex[:20]
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
+    thread_name = "fake-anthropic"
+
     def __init__(self, *, api_key: str | None = None, default_text: str = DEFAULT_TEXT,
                  model: str = "claude-fake-1"):
-        self.api_key = api_key  # when set, other keys get a 401
-        self.default_text = default_text
-        self.model = model
-        self.replies: deque[Reply | Callable[[dict], Reply]] = deque()
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        super().__init__(api_key=api_key, default_text=default_text, model=model)
 
     # --- scripting
-
-    def reply(self, reply: Reply | Callable[[dict], Reply]) -> None:
-        with self._lock:
-            self.replies.append(reply)
 
     def reply_text(self, text: str, **kw) -> None:
         self.reply(Reply(content=[{"type": "text", "text": text}], **kw))
@@ -168,34 +158,8 @@ class FakeAnthropic:
 
     # --- lifecycle
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeAnthropic":
-        self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # a reply still in its delay must not hold up stop()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-anthropic", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "FakeAnthropic":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def _handler(self) -> type:
+        return _make_handler(self)
 
     # --- answering
 

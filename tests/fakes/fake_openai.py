@@ -23,13 +23,13 @@ import json
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import urlsplit
 
 from tests.fakes.fake_anthropic import RecordedRequest
+from tests.fakes.server import FakeServer
 
 DEFAULT_TEXT = "Done: the fake local model has finished the task."
 
@@ -52,22 +52,13 @@ def _call_id() -> str:
     return "call_" + uuid.uuid4().hex[:20]
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
+    thread_name = "fake-openai"
+
     def __init__(self, *, api_key: str | None = None, default_text: str = DEFAULT_TEXT, model: str = "llama-fake"):
-        self.api_key = api_key  # when set, other keys get a 401
-        self.default_text = default_text
-        self.model = model
-        self.replies: deque[Reply | Callable[[dict], Reply]] = deque()
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._stopping = threading.Event()
+        super().__init__(api_key=api_key, default_text=default_text, model=model)
 
     # --- scripting
-
-    def reply(self, reply: Reply | Callable[[dict], Reply]) -> None:
-        with self._lock:
-            self.replies.append(reply)
 
     def reply_text(self, text: str, **kw) -> None:
         self.reply(Reply(text=text, **kw))
@@ -90,33 +81,8 @@ class FakeOpenAI:
 
     # --- lifecycle
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeOpenAI":
-        self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-openai", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "FakeOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def _handler(self) -> type:
+        return _make_handler(self)
 
     # --- answering
 
