@@ -100,19 +100,22 @@ def ensure_tick() -> None:
     """Make sure the one django-q2 schedule that runs :func:`tick` every minute exists (idempotent)."""
     from django_q.models import Schedule as QSchedule
 
+    from zerg_site.maintenance import schedules_locked
+
     # save=False: a successful tick leaves no row (1440 a day would push real results out)
     fields = {"func": TICK_FUNC, "schedule_type": QSchedule.MINUTES, "minutes": 1, "repeats": -1,
               "kwargs": "{'q_options': {'save': False}}"}
-    rows = list(QSchedule.objects.filter(name=TICK_NAME).order_by("id"))
-    if not rows:
-        start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
-        QSchedule.objects.create(name=TICK_NAME, next_run=start, **fields)
-        return
-    first = rows[0]
-    if any(getattr(first, k) != v for k, v in fields.items()):
-        QSchedule.objects.filter(id=first.id).update(**fields)
-    if len(rows) > 1:  # two clusters started at the same moment
-        QSchedule.objects.filter(name=TICK_NAME).exclude(id=first.id).delete()
+    with schedules_locked():  # two clusters starting at the same moment must not both insert it
+        rows = list(QSchedule.objects.filter(name=TICK_NAME).order_by("id"))
+        if not rows:
+            start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+            QSchedule.objects.create(name=TICK_NAME, next_run=start, **fields)
+            return
+        first = rows[0]
+        if any(getattr(first, k) != v for k, v in fields.items()):
+            QSchedule.objects.filter(id=first.id).update(**fields)
+        if len(rows) > 1:  # left by an older version, or created by hand
+            QSchedule.objects.filter(name=TICK_NAME).exclude(id=first.id).delete()
 
 
 def ensure_tick_safely() -> None:

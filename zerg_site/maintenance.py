@@ -14,6 +14,7 @@ Nothing here imports Django models at module level: settings load this module.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -71,22 +72,30 @@ def run_command(command: str) -> str:
     return text
 
 
-def ensure_schedules() -> list[str]:
-    """Create or repair one django-q2 Schedule per maintenance job; return the names created.
-
-    One transaction under a lock (SQLite's write lock taken by BEGIN IMMEDIATE, an
-    advisory lock on Postgres), so processes starting together cannot both insert;
-    duplicates left by anything else are removed.
-    """
+@contextlib.contextmanager
+def schedules_locked():
+    """One transaction under a lock (SQLite's write lock taken by BEGIN IMMEDIATE, an advisory lock
+    on Postgres), so processes starting together cannot both insert the same django-q2 schedule."""
     from django.db import connection, transaction
-    from django.utils import timezone
-    from django_q.models import Schedule
 
-    created = []
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x2E76_0001])
+        yield
+
+
+def ensure_schedules() -> list[str]:
+    """Create or repair one django-q2 Schedule per maintenance job; return the names created.
+
+    Under :func:`schedules_locked`, so processes starting together cannot both insert;
+    duplicates left by anything else are removed.
+    """
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    created = []
+    with schedules_locked():
         now = timezone.now()
         for job in JOBS:
             rows = list(Schedule.objects.filter(name=job.name).order_by("id"))
