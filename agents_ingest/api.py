@@ -5,7 +5,15 @@ API tokens and the owner's browser session are refused (401): a device token can
 nothing but ingest, and nothing else can ingest over HTTP. Sessions on the server
 itself are imported with ``manage.py import_sessions`` or by commis, in-process.
 
-Request: ``Content-Type: application/json``, optionally ``Content-Encoding: gzip``::
+Request, either of two formats:
+
+- ``Content-Type: application/vnd.zerg.batch`` (what ``zerg ship`` sends, with
+  ``Content-Encoding: zstd``): a JSON header line, then each file's bytes as they are on
+  disk (``agents_ingest/wire.py``)::
+
+    {"device": "laptop", "files": [{..., "length": 1234}, ...]}\n<1234 bytes>...
+
+- ``Content-Type: application/json``, optionally ``Content-Encoding: gzip`` or ``zstd``::
 
     {"device": "laptop",
      "files": [{"provider": "claude" | "codex" | "gemini",
@@ -17,11 +25,15 @@ Request: ``Content-Type: application/json``, optionally ``Content-Encoding: gzip
                 "git": {"remote": ..., "branch": ..., "commit": ...} | null,
                 "parent_session": "<provider session id of the parent>" | null}]}
 
-Limits: ``MAX_COMPRESSED`` bytes on the wire and ``MAX_BODY`` bytes after gunzip (both
+  (a batch's header entries carry the same keys, with ``length`` instead of the data).
+
+Limits: ``MAX_COMPRESSED`` bytes on the wire and ``MAX_BODY`` bytes after decompression (both
 16 MiB, settings ``INGEST_MAX_COMPRESSED`` / ``INGEST_MAX_BODY``): beyond them 413, and
-the Shipper splits the batch. Malformed JSON, a truncated gzip stream or a bad file
-entry: 400, nothing stored. Malformed JSONL *lines* are not errors: they are stored raw
-and reported per file under ``malformed`` (200).
+the Shipper splits the batch. Another Content-Encoding: 415 (a Shipper then falls back to
+gzipped JSON, for servers older than the batch format). Malformed JSON, a truncated or
+corrupt stream, lengths that do not add up, or a bad file entry: 400, nothing stored.
+Malformed JSONL *lines* are not errors: they are stored raw and reported per file under
+``malformed`` (200).
 
 Response 200::
 
@@ -40,7 +52,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -49,6 +60,7 @@ from ninja.security import HttpBearer
 
 from agents_ingest.ingest import FileChunk, IngestError, gc_paused, ingest_files
 from agents_ingest.parsers.base import loads
+from agents_ingest.wire import BATCH_TYPE, ENCODINGS, WireError, decode_batch, decompress
 from timeline import indexer
 from zerg_site.auth.tokens import check_token
 from zerg_site.models import ApiToken
@@ -79,10 +91,32 @@ def _error(status: int, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=status)
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status, self.detail = status, detail
+BadRequest = WireError  # a body refused with its status and detail (400, 413, 415)
+
+
+def read_batch(request) -> tuple[str, list[FileChunk]]:
+    """The device name (may be "") and the file entries of an ingest request, either format."""
+    body = _read_body(request)
+    if _content_type(request) == BATCH_TYPE:
+        header, files = decode_batch(body)
+        device = header.get("device")
+        entries = [(entry, data) for entry, data in files]
+    else:
+        doc, error = loads(body)
+        if error is not None:
+            raise BadRequest(400, f"the body is not valid JSON: {error.removeprefix('invalid JSON: ')[:300]}")
+        if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
+            raise BadRequest(400, 'the body must be a JSON object {"device": ..., "files": [...]}')
+        device = doc.get("device")
+        entries = [(entry, _json_data(entry, f"files[{n}]")) for n, entry in enumerate(doc["files"])]
+    if device is not None and not isinstance(device, str):
+        raise BadRequest(400, "device must be a string")
+    chunks = [_chunk(entry, data, f"files[{n}]") for n, (entry, data) in enumerate(entries)]
+    return (device or "").strip()[:100], chunks
+
+
+def _content_type(request) -> str:
+    return (request.META.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
 
 
 def _read_body(request) -> bytes:
@@ -92,27 +126,17 @@ def _read_body(request) -> bytes:
     except ValueError:
         declared = 0
     encoding = (request.META.get("HTTP_CONTENT_ENCODING") or "identity").strip().lower()
-    if encoding not in ("gzip", "identity", ""):
-        raise BadRequest(415, f"Content-Encoding {encoding!r} is not supported: send gzip or nothing")
-    wire_limit = limit_wire if encoding == "gzip" else limit_body
+    if encoding not in ENCODINGS and encoding != "":
+        raise BadRequest(415, f"Content-Encoding {encoding!r} is not supported: send zstd, gzip or nothing")
+    compressed = encoding not in ("identity", "")
+    wire_limit = limit_wire if compressed else limit_body
     if declared > wire_limit:
         raise BadRequest(413, f"the body is {declared} bytes; the limit is {wire_limit} bytes"
-                              f"{' compressed' if encoding == 'gzip' else ''}: split the batch")
+                              f"{' compressed' if compressed else ''}: split the batch")
     raw = request.read(wire_limit + 1)
     if len(raw) > wire_limit:
         raise BadRequest(413, f"the body exceeds {wire_limit} bytes: split the batch")
-    if encoding != "gzip":
-        return raw
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        body = inflater.decompress(raw, limit_body + 1)
-    except zlib.error as exc:
-        raise BadRequest(400, f"the gzip body is corrupt: {exc}") from None
-    if len(body) > limit_body:
-        raise BadRequest(413, f"the body exceeds {limit_body} bytes after decompression: split the batch")
-    if not inflater.eof:
-        raise BadRequest(400, "the gzip body is truncated (the stream ended early)")
-    return body
+    return decompress(raw, encoding, limit_body)
 
 
 def _int(entry: dict, key: str, where: str) -> int:
@@ -122,56 +146,47 @@ def _int(entry: dict, key: str, where: str) -> int:
     return value
 
 
-def _parse(body: bytes) -> tuple[str, list[FileChunk]]:
-    doc, error = loads(body)
-    if error is not None:
-        raise BadRequest(400, f"the body is not valid JSON: {error.removeprefix('invalid JSON: ')[:300]}")
-    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
-        raise BadRequest(400, 'the body must be a JSON object {"device": ..., "files": [...]}')
-    device = doc.get("device")
-    if device is not None and not isinstance(device, str):
-        raise BadRequest(400, "device must be a string")
-    chunks = []
-    for n, entry in enumerate(doc["files"]):
-        where = f"files[{n}]"
-        if not isinstance(entry, dict):
-            raise BadRequest(400, f"{where} must be an object")
-        path, provider = entry.get("path"), entry.get("provider")
-        if not isinstance(path, str) or not path:
-            raise BadRequest(400, f"{where}: path must be a non-empty string")
-        if not isinstance(provider, str):
-            raise BadRequest(400, f"{where}: provider must be a string")
-        has_text, has_b64 = entry.get("data") is not None, entry.get("data_b64") is not None
-        if has_text == has_b64:
-            raise BadRequest(400, f"{where}: send exactly one of data and data_b64")
-        if has_text:
-            if not isinstance(entry["data"], str):
-                raise BadRequest(400, f"{where}: data must be a string")
-            try:
-                data = entry["data"].encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadRequest(400, f"{where}: data is not valid UTF-8 text; send data_b64") from None
-        else:
-            try:
-                data = base64.b64decode(entry["data_b64"], validate=True)
-            except (binascii.Error, TypeError, ValueError):
-                raise BadRequest(400, f"{where}: data_b64 is not valid base64") from None
-        git = entry.get("git")
-        if git is not None and not isinstance(git, dict):
-            raise BadRequest(400, f"{where}: git must be an object or null")
-        parent = entry.get("parent_session")
-        if parent is not None and not isinstance(parent, str):
-            raise BadRequest(400, f"{where}: parent_session must be a string or null")
-        chunks.append(FileChunk(provider=provider, path=path, data=data, offset=_int(entry, "offset", where),
-                                generation=_int(entry, "generation", where), git=git, parent_session=parent or None))
-    return (device or "").strip()[:100], chunks
+def _json_data(entry, where: str) -> bytes:
+    """A JSON body's file bytes: ``data`` (text) or ``data_b64``."""
+    if not isinstance(entry, dict):
+        raise BadRequest(400, f"{where} must be an object")
+    has_text, has_b64 = entry.get("data") is not None, entry.get("data_b64") is not None
+    if has_text == has_b64:
+        raise BadRequest(400, f"{where}: send exactly one of data and data_b64")
+    if has_text:
+        if not isinstance(entry["data"], str):
+            raise BadRequest(400, f"{where}: data must be a string")
+        try:
+            return entry["data"].encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(400, f"{where}: data is not valid UTF-8 text; send data_b64") from None
+    try:
+        return base64.b64decode(entry["data_b64"], validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise BadRequest(400, f"{where}: data_b64 is not valid base64") from None
+
+
+def _chunk(entry: dict, data: bytes, where: str) -> FileChunk:
+    path, provider = entry.get("path"), entry.get("provider")
+    if not isinstance(path, str) or not path:
+        raise BadRequest(400, f"{where}: path must be a non-empty string")
+    if not isinstance(provider, str):
+        raise BadRequest(400, f"{where}: provider must be a string")
+    git = entry.get("git")
+    if git is not None and not isinstance(git, dict):
+        raise BadRequest(400, f"{where}: git must be an object or null")
+    parent = entry.get("parent_session")
+    if parent is not None and not isinstance(parent, str):
+        raise BadRequest(400, f"{where}: parent_session must be a string or null")
+    return FileChunk(provider=provider, path=path, data=data, offset=_int(entry, "offset", where),
+                     generation=_int(entry, "generation", where), git=git, parent_session=parent or None)
 
 
 @router.post("/ingest", auth=DeviceToken(), summary="Store shipped session files (device token)")
 def ingest_view(request):
     try:
         with gc_paused():
-            device, chunks = _parse(_read_body(request))
+            device, chunks = read_batch(request)
             if not device:
                 device = request.device_token.name[:100]
             answer = ingest_files(device, chunks, index_later=indexer.running())

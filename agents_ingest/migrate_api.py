@@ -28,7 +28,7 @@ from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
-from agents_ingest.api import BadRequest, DeviceToken, _parse, _read_body
+from agents_ingest.api import BadRequest, DeviceToken, read_batch
 from agents_ingest.ingest import IngestError, ingest_files
 from agents_ingest.models import MAX_PATCH, WorkspacePatch
 from zerg_site.auth.api_auth import OWNER_AUTH
@@ -152,7 +152,7 @@ def upload_patch(request, body: PatchIn):
 @router.post("/ingest", summary="Ship session files with an API token (as /api/agents/ingest)")
 def owner_ingest(request):
     try:
-        device, chunks = _parse(_read_body(request))
+        device, chunks = read_batch(request)
         return ingest_files(device or "owner", chunks)
     except BadRequest as exc:
         return JsonResponse({"detail": exc.detail}, status=exc.status)

@@ -1,12 +1,13 @@
 """Ingest throughput through the HTTP API into SQLite, and the ratio to a bare executemany.
 
-    python bench/ingest.py [SIZE_MB]     # default 1024
+    python bench/ingest.py [SIZE_MB] [--json]    # default 1024
 
 Replicates the fixtures (Claude Code, Claude CLI, Codex) to SIZE_MB of JSONL: copy k of a
 file gets its own path and session id, and every line gets a ``"_c": k`` field so no two
-lines are alike (as in real history; repeats would compress for free). A real ``zerg serve`` (fresh ZERG_HOME, synchronous=FULL) receives
-gzipped batches of about 4 MiB from one client, one request at a time, as the Shipper
-sends them. The figure is events stored / the sum of request round-trip times (building
+lines are alike (as in real history; repeats would compress for free). A real ``zerg serve``
+(fresh ZERG_HOME, synchronous=FULL) receives batches of about 4 MiB from one client, one
+request at a time, encoded as the Shipper encodes them (``agents_ingest.wire``: zstd batches;
+``--json``: the older gzipped JSON documents, level 6 as the Shipper wrote them). The figure is events stored / the sum of request round-trip times (building
 and gzipping the batches is the client's work and is not counted). The server leaves
 full-text indexing to its background indexer (``timeline.indexer``), which works while the
 next request is parsed and while the client prepares it: the bench also prints how long
@@ -22,7 +23,6 @@ durability set, not something the HTTP path could reach.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import sqlite3
@@ -33,6 +33,8 @@ from pathlib import Path
 
 import targets
 from _common import REPO, running_server, scratch, server_env, table  # noqa: F401
+from agents_ingest import wire
+from agents_ingest.shipper.client import encode_json
 from tests.procs import run_zerg
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -70,8 +72,8 @@ def batches(size_bytes: int):
     while total < size_bytes:
         for provider, path, data in files:
             new_path, new_data = replica(k, provider, path, data)
-            batch.append({"provider": provider, "path": new_path, "generation": 0, "offset": 0,
-                          "data": new_data.decode("utf-8"), "git": None, "parent_session": None})
+            batch.append(({"provider": provider, "path": new_path, "generation": 0, "offset": 0, "git": None,
+                           "parent_session": None}, new_data))
             used += len(new_data)
             total += len(new_data)
             if used >= BATCH_BYTES:
@@ -82,9 +84,16 @@ def batches(size_bytes: int):
         yield batch, used
 
 
-def post(url: str, token: str, body: bytes) -> dict:
+def encode(batch: list[tuple[dict, bytes]], json_format: bool) -> tuple[bytes, dict]:
+    """The body and headers the Shipper would send for this batch."""
+    if json_format:
+        return encode_json("bench", batch), {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    return wire.encode_batch("bench", batch), {"Content-Type": wire.BATCH_TYPE, "Content-Encoding": "zstd"}
+
+
+def post(url: str, token: str, body: bytes, headers: dict) -> dict:
     request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"})
+        "Authorization": f"Bearer {token}", **headers})
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.loads(response.read())
 
@@ -154,7 +163,7 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
     return elapsed, events
 
 
-def measure(size_mb: float = 1024, verbose: bool = True) -> dict:
+def measure(size_mb: float = 1024, verbose: bool = True, json_format: bool = False) -> dict:
     with scratch() as root, server_env(root) as env, running_server(root, env) as server:
         if env.get("DATABASE_URL"):
             raise SystemExit("bench/ingest.py measures SQLite (its bare baseline is sqlite3): unset DATABASE_URL")
@@ -166,9 +175,9 @@ def measure(size_mb: float = 1024, verbose: bool = True) -> dict:
         spent = 0.0
         wall = time.perf_counter()
         for batch, used in batches(int(size_mb * 1024 * 1024)):
-            body = gzip.compress(json.dumps({"device": "bench", "files": batch}).encode(), compresslevel=1)
+            body, headers = encode(batch, json_format)
             t0 = time.perf_counter()
-            answer = post(url, token, body)
+            answer = post(url, token, body, headers)
             spent += time.perf_counter() - t0
             sent += used
             events += answer["events_stored"]
@@ -188,7 +197,7 @@ def measure(size_mb: float = 1024, verbose: bool = True) -> dict:
         wall = time.perf_counter() - wall
         db_size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("zerg.db-*"))
         bare_s, bare_events = bare_executemany(db, root / "bare.db", requests)
-    return {"sent": sent, "requests": requests, "lines": lines, "events": events, "spent": spent, "wall": wall,
+    return {"format": "gzipped JSON" if json_format else "zstd batches", "sent": sent, "requests": requests, "lines": lines, "events": events, "spent": spent, "wall": wall,
             "drained": drained,
             "bare_s": bare_s, "bare_events": bare_events, "db_size": db_size,
             "http_eps": events / spent, "bare_eps": bare_events / bare_s}
@@ -209,11 +218,12 @@ def rows(r: dict) -> list[tuple]:
 
 
 def main() -> None:
-    size_mb = float(sys.argv[1]) if len(sys.argv) > 1 else 1024
-    r = measure(size_mb)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    size_mb = float(args[0]) if args else 1024
+    r = measure(size_mb, json_format="--json" in sys.argv)
     sent, spent = r["sent"], r["spent"]
     print(table([
-        ("JSONL shipped", f"{sent / 1e6:.0f} MB in {r['requests']} requests"),
+        ("JSONL shipped", f"{sent / 1e6:.0f} MB in {r['requests']} requests ({r['format']})"),
         ("lines / events stored", f"{r['lines']} / {r['events']}"),
         ("ingest through HTTP (server time)", f"{r['http_eps']:,.0f} events/s ({sent / 1e6 / spent:.1f} MB/s)"),
         ("wall time incl. client batching", f"{r['wall']:.0f} s"),

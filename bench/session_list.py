@@ -12,7 +12,6 @@ cores, the GIL of one client process): the figure is a floor.
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import json
 import sys
@@ -20,7 +19,7 @@ import threading
 import time
 
 from _common import percentile, running_server, scratch, server_env, table
-from ingest import batches, post
+from ingest import batches, encode, post
 
 from tests.procs import create_token, run_zerg
 
@@ -54,8 +53,7 @@ def measure(seconds: float = 10, threads: int = 4, size_mb: float = 20, verbose:
         device = json.loads(run_zerg(["token", "create", "--json", "--device", "bench"], env).stdout)["token"]
         sessions = 0
         for batch, _ in batches(int(size_mb * 1024 * 1024)):
-            body = gzip.compress(json.dumps({"device": "bench", "files": batch}).encode(), compresslevel=1)
-            post(server.url + "/api/agents/ingest", device, body)
+            post(server.url + "/api/agents/ingest", device, *encode(batch, json_format=False))
         token = create_token(env)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         conn.request("GET", PATH, headers={"Authorization": f"Bearer {token}"})

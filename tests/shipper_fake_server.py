@@ -1,6 +1,6 @@
 """A local fake of the Zerg ingest API for the Shipper's tests and bench (no Django).
 
-It speaks the wire format of ``POST /api/agents/ingest`` (gzip bodies, device token),
+It speaks the wire format of ``POST /api/agents/ingest`` (zstd batches or gzipped JSON, device token),
 stores each (path, generation) as the server would (bytes at offsets, contiguous only,
 overlaps checked and not stored twice) and records every request. It can be told to
 answer the next requests with a status (413, 429 + Retry-After, 503), to drop the
@@ -11,11 +11,26 @@ the server accepted but before the client saved the ack).
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from agents_ingest import wire
+
+
+def as_document(body: bytes) -> dict:
+    """A batch body as the JSON document the older format would have carried (the tests read that)."""
+    header, files = wire.decode_batch(body)
+    entries = []
+    for entry, data in files:
+        entry = {k: v for k, v in entry.items() if k != "length"}
+        try:
+            entry["data"] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            entry["data_b64"] = base64.b64encode(data).decode()
+        entries.append(entry)
+    return {"device": header.get("device"), "files": entries}
 
 
 class FakeIngest:
@@ -25,6 +40,8 @@ class FakeIngest:
         self.lengths: dict[tuple[str, int], int] = {}
         self.generations: dict[str, int] = {}  # path -> newest generation seen
         self.reject_paths: set[str] = set()  # a request naming one of these gets a 400
+        self.legacy_only = False  # True: answer the batch format and zstd with 415, as older servers do
+        self.unsupported = 0  # requests answered 415
         self.max_body = max_body
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every ingest request that reached the handler
@@ -72,8 +89,14 @@ class FakeIngest:
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     self._reply(401, {"detail": "invalid or revoked device token"})
                     return
-                raw = gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
-                document = json.loads(raw)
+                encoding = self.headers.get("Content-Encoding") or "identity"
+                batch = self.headers.get("Content-Type") == wire.BATCH_TYPE
+                if fake.legacy_only and (batch or encoding == "zstd"):  # a server older than the batch format
+                    fake.unsupported += 1
+                    self._reply(415, {"detail": f"Content-Encoding {encoding!r} is not supported: send gzip or nothing"})
+                    return
+                raw = wire.decompress(body, encoding, 1 << 30)
+                document = as_document(raw) if batch else json.loads(raw)
                 with fake.lock:
                     if fake.max_body is not None and len(raw) > fake.max_body:
                         action = ("too_large",)
@@ -83,7 +106,7 @@ class FakeIngest:
                         action = fake.plan.pop(0) if fake.plan else ("ok",)
                     fake.requests.append(
                         {"time": time.monotonic(), "action": action[0], "raw_bytes": len(raw),
-                         "gzip": self.headers.get("Content-Encoding") == "gzip",
+                         "encoding": encoding, "batch": batch,
                          "document": document if fake.keep_data else {
                              "device": document.get("device"),
                              "files": [{k: v for k, v in f.items() if k not in ("data", "data_b64")}

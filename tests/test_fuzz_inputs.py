@@ -114,6 +114,36 @@ def test_it_answers_any_ingest_body_with_200_or_a_clear_4xx(device_client, body,
         assert counts() == before
 
 
+batch_headers = st.fixed_dictionaries(
+    {"device": st.one_of(st.text(max_size=30), json_values),
+     "files": st.one_of(st.lists(st.fixed_dictionaries(
+         {"provider": st.one_of(st.sampled_from(PROVIDERS), json_values), "path": st.one_of(st.text(max_size=60), json_values),
+          "length": st.one_of(st.integers(min_value=-3, max_value=700), json_values)},
+         optional={"offset": json_values, "generation": json_values, "git": json_values}), max_size=3), json_values)})
+
+
+@FUZZ
+@given(header=batch_headers, tail=st.one_of(documents, truncated, st.binary(max_size=600)), zstd=st.booleans(),
+       cut=st.integers(min_value=0, max_value=50))
+def test_it_answers_any_batch_with_200_or_a_clear_4xx(device_client, header, tail, zstd, cut):
+    """The batch format (a JSON header line naming lengths, then raw bytes), whole or cut short."""
+    from agents_ingest import wire
+
+    body = json.dumps(header, allow_nan=True).encode() + b"\n" + tail
+    extra = {}
+    if zstd:
+        import zstandard
+
+        body = zstandard.ZstdCompressor().compress(body)
+        extra["HTTP_CONTENT_ENCODING"] = "zstd"
+    body = body[: len(body) - cut] if cut else body
+    before = counts()
+    response = device_client.post("/api/agents/ingest", body, content_type=wire.BATCH_TYPE, **extra)
+    assert_clear(response, allowed=(200,))
+    if response.status_code != 200:
+        assert counts() == before
+
+
 def test_it_refuses_an_oversized_ingest_body_with_413_and_stores_nothing(device_client, settings):
     settings.INGEST_MAX_BODY = settings.INGEST_MAX_COMPRESSED = 64 * 1024
     line = json.dumps({"type": "user", "sessionId": "big", "message": {"role": "user", "content": "x" * 1000}}) + "\n"

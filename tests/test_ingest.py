@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from agents_ingest import wire
 from agents_ingest.ingest import FileChunk, ingest_files
 from timeline.export import export_bytes
 from django.db.models import Sum
@@ -72,19 +73,24 @@ def post(client, body, gz=False, **headers):
     return client.post(URL, raw, content_type="application/json", **headers)
 
 
-def ship_all(client, gz=True):
+def post_batch(client, device, files, **headers):
+    """The batch format, as ``zerg ship`` sends it: files as ``(entry without data, bytes)``."""
+    return client.post(URL, wire.encode_batch(device, files), content_type=wire.BATCH_TYPE,
+                       HTTP_CONTENT_ENCODING="zstd", **headers)
+
+
+def ship_all(client, gz=True, batch_format=False):
     totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0}
-    batch = []
-    for provider, path in fixture_files():
-        batch.append(entry(provider, path, path.read_bytes()))
-        if len(batch) == 10:
-            r = post(client, {"device": "laptop", "files": batch}, gz=gz)
-            assert r.status_code == 200, r.content
-            for k in totals:
-                totals[k] += r.json()[k]
-            batch = []
-    if batch:
-        r = post(client, {"device": "laptop", "files": batch}, gz=gz)
+    files = [(provider, path) for provider, path in fixture_files()]
+    for start in range(0, len(files), 10):
+        group = files[start:start + 10]
+        if batch_format:
+            r = post_batch(client, "laptop", [({"provider": provider, "path": str(path), "generation": 0, "offset": 0,
+                                                 "git": None, "parent_session": None}, path.read_bytes())
+                                               for provider, path in group])
+        else:
+            r = post(client, {"device": "laptop", "files": [entry(p, path, path.read_bytes()) for p, path in group]},
+                     gz=gz)
         assert r.status_code == 200, r.content
         for k in totals:
             totals[k] += r.json()[k]
@@ -130,6 +136,81 @@ def test_fixtures_shipped_twice_store_everything_once(device):
     codex = Session.objects.get(provider="codex", provider_session_id="019e1625-789d-76c0-80ab-3724b5ddb799")
     assert codex.cwd.endswith("codemie-code") and codex.output_tokens > 0 and codex.event_count == 371
     assert LogEvent.objects.filter(topic="timeline", kind="timeline.ingested").count() == 11
+
+
+def test_it_stores_the_batch_format_exactly_as_the_json_one(device):
+    first = ship_all(device, batch_format=True)
+    assert first == {"lines_stored": ALL_LINES, "lines_duplicate": 0, "events_stored": ALL_EVENTS}
+    before = stored()
+    assert ship_all(device, gz=True) == {"lines_stored": 0, "lines_duplicate": ALL_LINES, "events_stored": 0}
+    assert ship_all(device, batch_format=True)["lines_duplicate"] == ALL_LINES
+    assert stored() == before
+    for provider, path in fixture_files():
+        data = path.read_bytes()
+        source = SourceFile.objects.get(device="laptop", path=str(path))
+        if data:
+            assert export_bytes(source.session) == data or source.session.files.count() > 1, path
+
+
+def test_it_takes_bytes_that_are_not_utf8_raw_in_a_batch(device):
+    data = b'{"type":"user","sessionId":"raw-1","message":{"content":"caf\xe9"}}\n{"type":"user"}\n'
+    meta = {"provider": "claude", "path": "/a/raw-1.jsonl", "generation": 0, "offset": 0}
+    r = post_batch(device, "d", [(meta, data)])
+    assert r.status_code == 200, r.content
+    f = r.json()["files"][0]
+    assert (f["lines_stored"], f["acked_offset"]) == (2, len(data))
+    assert [m["offset"] for m in f["malformed"]] == [0] and "not UTF-8" in f["malformed"][0]["error"]
+    assert export_bytes(Session.objects.get(provider_session_id="raw-1")) == data
+
+
+def _zstd(raw: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(raw)
+
+
+def _framed(header: bytes, tail: bytes) -> bytes:
+    return _zstd(header + b"\n" + tail)
+
+
+@pytest.mark.parametrize("case", ["truncated_zstd", "corrupt_zstd", "trailing_zstd", "short", "long", "no_header",
+                                  "header_not_json", "bad_length", "bad_entry", "unknown_encoding"])
+def test_it_refuses_a_bad_batch_with_a_clear_error_and_stores_nothing(device, case):
+    data = b'{"type":"user","message":{"content":"x"}}\n'
+    meta = {"provider": "claude", "path": "/a/s.jsonl", "generation": 0, "offset": 0}
+    good = wire.encode_batch("d", [(meta, data), ({**meta, "path": "/a/t.jsonl"}, data)])
+    header = json.dumps({"device": "d", "files": [{**meta, "length": len(data)}]}).encode()
+    status, encoding = 400, "zstd"
+    body, expect = {
+        "truncated_zstd": (good[:-7], "truncated"),
+        "corrupt_zstd": (b"\x28\xb5\x2f\xfd" + b"\xff" * 40, "corrupt"),
+        "trailing_zstd": (good + good, "after the end"),
+        "short": (_framed(header, data[:-5]), "truncated"),
+        "long": (_framed(header, data + b"extra"), "5 bytes after"),
+        "no_header": (_zstd(b'{"files": []}'), "header line"),
+        "header_not_json": (_framed(b"{files", data), "not valid JSON"),
+        "bad_length": (_framed(json.dumps({"files": [{**meta, "length": -1}]}).encode(), b""), "length"),
+        "bad_entry": (_framed(json.dumps({"files": [{**meta, "provider": "vim", "length": len(data)}]}).encode(), data),
+                      "vim"),
+        "unknown_encoding": (good, "not supported"),
+    }[case]
+    if case == "unknown_encoding":
+        status, encoding = 415, "br"
+    r = device.post(URL, body, content_type=wire.BATCH_TYPE, HTTP_CONTENT_ENCODING=encoding)
+    assert r.status_code == status, r.content
+    assert expect in r.json()["detail"], r.json()
+    assert stored() == (0, 0, 0, 0) and SourceFile.objects.count() == 0
+
+
+def test_it_stops_inflating_a_zstd_bomb_at_the_limit(device, settings):
+    import zstandard
+
+    settings.INGEST_MAX_BODY = 1 << 20
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"{" + b" " * (64 << 20))  # 64 MiB of spaces, ~2 KB
+    assert len(bomb) < 10_000
+    r = device.post(URL, bomb, content_type=wire.BATCH_TYPE, HTTP_CONTENT_ENCODING="zstd")
+    assert r.status_code == 413 and "after decompression" in r.json()["detail"]
+    assert stored() == (0, 0, 0, 0)
 
 
 def test_resend_after_crash_and_partial_trailing_line(device):

@@ -90,7 +90,7 @@ def test_ships_every_fixture_byte_exactly_once_in_order(home, fake):
     for path in files:
         assert_once_in_order(fake, path)
     for request in fake.ingest_requests():
-        assert request["gzip"] and request["document"]["device"] == "laptop"
+        assert request["batch"] and request["encoding"] == "zstd" and request["document"]["device"] == "laptop"
         datas = [f.get("data", "").encode() for f in request["document"]["files"]]
         longest = max(len(x) for d in datas for x in d.splitlines(keepends=True))
         assert sum(map(len, datas)) <= 256 * 1024 + longest  # the cap, plus at most one overlong line
@@ -177,14 +177,29 @@ def test_half_written_line_ships_once_complete(home, fake):
     assert_once_in_order(fake, path)
 
 
-def test_invalid_utf8_goes_as_base64(home, fake):
+def test_it_ships_invalid_utf8_bytes_as_they_are(home, fake):
     path = claude_session(home)
     raw = b'{"type":"user","text":"caf\xe9"}\n' + line(2)
     path.write_bytes(raw)
     assert make_shipper(fake).run_once()
-    entry = fake.ingest_requests()[0]["document"]["files"][0]
-    assert "data_b64" in entry and "data" not in entry
+    assert fake.sent(str(path)) == [(0, raw)]
     assert_once_in_order(fake, path)
+
+
+def test_it_falls_back_to_gzipped_json_for_a_server_older_than_the_batch_format(home, fake):
+    fake.legacy_only = True
+    path = claude_session(home)
+    raw = b'{"type":"user","text":"caf\xe9"}\n' + line(2)
+    path.write_bytes(raw)
+    other = claude_session(home, name="other.jsonl")
+    other.write_bytes(line(3) + line(4))
+    shipper = make_shipper(fake, max_files=1)
+    assert shipper.run_once()
+    assert fake.unsupported == 1  # one 415, then gzipped JSON only
+    assert [(r["batch"], r["encoding"]) for r in fake.ingest_requests()] == [(False, "gzip")] * 2
+    entry = next(f for r in fake.ingest_requests() for f in r["document"]["files"] if f["path"] == str(path))
+    assert "data_b64" in entry and "data" not in entry  # not UTF-8: base64 in a JSON document
+    assert fake.sent(str(path)) == [(0, raw)] and fake.sent(str(other)) == [(0, line(3) + line(4))]
 
 
 def test_a_line_longer_than_the_batch_goes_whole(home, fake):
@@ -422,14 +437,14 @@ def test_streamed_body_is_the_wire_format(monkeypatch):
     raw_bad = b'{"x":"\xff\xfe"}\n' * 3
     meta = {"provider": "claude", "path": "/p/é.jsonl", "generation": 2, "offset": 10, "git": None,
             "parent_session": "s"}
-    body = client.encode_batch("dev ü", [(meta, text.encode()), (dict(meta, path="/q"), raw_bad)])
+    body = client.encode_json("dev ü", [(meta, text.encode()), (dict(meta, path="/q"), raw_bad)])
     document = json.loads(gzip.decompress(body))
     assert document["device"] == "dev ü"
     first, second = document["files"]
     assert first == dict(meta, data=text)
     assert base64.b64decode(second.pop("data_b64")) == raw_bad
     assert second == dict(meta, path="/q")
-    empty = json.loads(gzip.decompress(client.encode_batch("d", [])))
+    empty = json.loads(gzip.decompress(client.encode_json("d", [])))
     assert empty == {"device": "d", "files": []}
 
 

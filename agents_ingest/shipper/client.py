@@ -1,6 +1,8 @@
-"""The HTTP side of the Shipper: ``POST /api/agents/ingest`` with gzip, typed failures.
+"""The HTTP side of the Shipper: ``POST /api/agents/ingest``, typed failures.
 
-Only the standard library (urllib), so ``zerg ship`` needs nothing but Python.
+Batches go out in the zstd-compressed batch format (``agents_ingest/wire.py``); a server
+older than that format answers 415, and the client then sends gzipped JSON documents
+for the rest of its life. urllib from the standard library: no HTTP dependency.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import time
 import urllib.error
 import urllib.request
+
+from agents_ingest import wire
 
 USER_AGENT = "zerg-ship"
 
@@ -39,6 +43,10 @@ class RetryLater(ShipError):
 
 class BadRequest(ShipError):
     """Another 4xx: the server rejects this batch as it is."""
+
+
+class Unsupported(BadRequest):
+    """415: the server does not read this format or Content-Encoding (a server older than it)."""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -92,8 +100,8 @@ def is_utf8(data: bytes) -> bool:
     return True
 
 
-def encode_batch(device: str, files: list[tuple[dict, bytes]], compresslevel: int = 6) -> bytes:
-    """The gzipped JSON body ``{"device": ..., "files": [{...meta, "data"|"data_b64": ...}]}``.
+def encode_json(device: str, files: list[tuple[dict, bytes]], compresslevel: int = 6) -> bytes:
+    """The gzipped JSON body (for servers older than the batch format) ``{"device": ..., "files": [{...meta, "data"|"data_b64": ...}]}``.
 
     Streams each file's bytes through the JSON escaper and gzip in small pieces, so a
     batch costs its raw bytes plus its compressed size in memory, not several decoded
@@ -127,6 +135,7 @@ class Client:
         self.server = server.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.batch_format = True  # False once the server has answered 415 to it
 
     def _open(self, request: urllib.request.Request) -> tuple[int, bytes]:
         try:
@@ -139,6 +148,8 @@ class Client:
                 raise AuthError(f"the server refused the token: HTTP {status} {_detail(body)}") from None
             if status == 413:
                 raise TooLarge(f"HTTP 413 {_detail(body)}") from None
+            if status == 415:
+                raise Unsupported(f"HTTP 415 {_detail(body)}") from None
             if status == 429 or status >= 500:
                 raise RetryLater(
                     f"HTTP {status} {_detail(body)}", parse_retry_after(exc.headers.get("Retry-After"))
@@ -164,19 +175,24 @@ class Client:
         return self.ingest_body(gzip.compress(raw))
 
     def ingest_files(self, device: str, files: list[tuple[dict, bytes]]) -> dict:
-        """POST one batch of ``(metadata, raw bytes)`` per file, encoded as it streams."""
-        return self.ingest_body(encode_batch(device, files))
+        """POST one batch of ``(metadata, raw bytes)`` per file."""
+        if self.batch_format:
+            try:
+                return self.ingest_body(wire.encode_batch(device, files), wire.BATCH_TYPE, "zstd")
+            except Unsupported:
+                self.batch_format = False
+        return self.ingest_body(encode_json(device, files))
 
-    def ingest_body(self, body: bytes) -> dict:
-        """POST a gzipped body; the decoded 200 response, or a :class:`ShipError`."""
+    def ingest_body(self, body: bytes, content_type: str = "application/json", encoding: str = "gzip") -> dict:
+        """POST a compressed body; the decoded 200 response, or a :class:`ShipError`."""
         request = urllib.request.Request(
             f"{self.server}{self.ingest_path}",
             data=body,
             method="POST",
             headers={
                 "Authorization": f"Bearer {self.token}",
-                "Content-Type": "application/json",
-                "Content-Encoding": "gzip",
+                "Content-Type": content_type,
+                "Content-Encoding": encoding,
                 "User-Agent": USER_AGENT,
             },
         )
