@@ -179,15 +179,24 @@ class Sessions:
                 self._keep(self._query().filter(provider=provider, provider_session_id__in=batch).order_by("id"))
         missing = sorted(k for k in keys if k not in self.by_key)
         if missing and create:
-            fields = [f for f in Session._meta.concrete_fields if not f.primary_key]
-            rows = []
-            for provider, sid in missing:  # every column as the model would write it (its defaults)
-                new = Session(provider=provider, provider_session_id=sid, device=self.device)
-                rows.append(tuple(f.get_db_prep_save(getattr(new, f.attname), connection) for f in fields))
-            insert_ignore("timeline_session", tuple(f.column for f in fields), rows)
+            insert_ignore("timeline_session", *self._new_rows(missing))
             self.load(set(), set(missing), create=False)
             if serialised():
                 self.fresh.update(self.by_key[k].id for k in missing)
+
+    def _new_rows(self, missing: list[tuple[str, str]]) -> tuple[tuple, list[tuple]]:
+        """(columns, rows) for sessions not stored yet: every column as the model would write it (its
+        defaults), adapted once per request rather than once per session (~0.3 ms each)."""
+        fields = [f for f in Session._meta.concrete_fields if not f.primary_key]
+        template = Session(provider="", provider_session_id="", device=self.device)
+        row = [f.get_db_prep_save(getattr(template, f.attname), connection) for f in fields]
+        names = [f.attname for f in fields]
+        at_provider, at_sid = names.index("provider"), names.index("provider_session_id")
+        rows = []
+        for provider, sid in missing:
+            row[at_provider], row[at_sid] = provider, sid
+            rows.append(tuple(row))
+        return tuple(f.column for f in fields), rows
 
     def get(self, pk: int) -> Session:
         if pk not in self.by_id:
