@@ -241,9 +241,10 @@ def _prepare(chunk: FileChunk) -> _Prepared:
     else:
         pieces = list(iter_lines(chunk.data[:complete], chunk.offset))
         parser = line_parser(chunk.provider, chunk.path)
+        feed = parser.feed
         for index, (raw, offset) in enumerate(pieces):
             digest = None
-            for e in parser.feed(raw, offset):
+            for e in feed(raw, offset):
                 if not e.key:
                     digest = digest or line_digest(raw)
                     e.key = f"{digest}:{e.index}"
@@ -408,6 +409,14 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
     return session
 
 
+class _Stamps(dict):
+    """Event timestamp (text) -> its column value: the blocks of a line share their line's timestamp."""
+
+    def __missing__(self, ts):
+        value = self[ts] = adapt_dt(instant(ts))
+        return value
+
+
 def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
     # Drop what the session already has (same key), and usage already counted (same message id);
     # a session this request created has only what the request stored (kept in memory).
@@ -428,6 +437,9 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
     seen = existing
     ordinal = session.event_count
     malformed = unknown = 0
+    stamp_of = _Stamps()
+    chunk_id = archive.chunk_id
+    with_offset = provider != "gemini"
     for e, key, position in keyed:
         key = key[:100]
         if key in seen:
@@ -459,8 +471,8 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
             session.id, ordinal, key, e.kind, e.role[:20], e.record_type[:100], _clean(e.text),
             _clean(e.tool_name[:200]), _clean(e.tool_input), _clean(e.tool_output), e.tool_call_id[:200],
             e.message_id[:200], adapt_json(usage) if usage is not None else None, e.model[:100],
-            adapt_dt(instant(e.timestamp)), e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
-            archive.chunk_id(position), e.offset if provider != "gemini" else None,
+            stamp_of[e.timestamp], e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
+            chunk_id(position), e.offset if with_offset else None,
         ))
         ordinal += 1
     if rows:

@@ -242,3 +242,20 @@ def test_blocks_usage_dedup_compaction_unknown_and_malformed():
     assert meta.unknown == 2 and meta.record_types["brand-new-thing"] == 1
     assert [o for o, _ in meta.malformed] == [sum(map(len, lines[:8])), sum(map(len, lines[:9]))]
     assert meta.started_at == "2025-01-01T00:00:00Z" and meta.ended_at == "2025-01-01T00:00:01Z"
+
+
+def test_it_reads_lines_the_way_decoding_and_stripping_would():
+    """orjson reads the raw bytes first; what it refuses must still get the standard library's reading."""
+    lines = [b'\x0c{"type":"summary","summary":"form feed around"}\x0c\n',  # str.strip removes it, JSON does not
+             b' \t\r\n',  # blank: nothing
+             b'\x1c\n',  # not blank as bytes, empty once decoded and stripped
+             b'{"type":"summary","summary":"s","n":123456789012345678901234567890}\n',
+             b'{"type":"summary","summary":"\xff"}\n',
+             b'null\n']
+    parser = ClaudeParser("/p/s.jsonl")
+    events = [e for offset, raw in enumerate(lines) for e in parser.feed(raw, offset)]
+    assert [(e.offset, e.kind) for e in events] == [(0, "summary"), (2, "malformed"), (3, "summary"),
+                                                    (4, "malformed"), (5, "malformed")]
+    assert events[0].text == "form feed around" and events[2].text == "s"
+    assert [(o, error.split(":")[0]) for o, error in parser.meta.malformed] == [
+        (2, "empty line"), (4, "not UTF-8"), (5, "a JSON NoneType, not an object")]

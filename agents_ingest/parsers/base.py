@@ -23,6 +23,7 @@ Event kinds (``ParsedEvent.kind``):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ KINDS = (
 TEXT_LIMIT = 200_000  # characters of text kept per event field (the raw line keeps everything)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a little faster to build and read, and smaller
 class ParsedEvent:
     offset: int  # byte offset of the source line in its file
     index: int  # position of this event within its line (a line may hold several blocks)
@@ -96,6 +97,13 @@ def instant(ts: Any) -> datetime | None:
     """An ISO 8601 timestamp as an aware datetime (no zone means UTC), or None if it is not one."""
     if not isinstance(ts, str) or not ts:
         return None
+    return _instant(ts)
+
+
+# Memoised: a line's timestamp is read when it is parsed, when the session's bounds are compared
+# with it, and again when its events are stored (a request holds a few thousand lines).
+@functools.lru_cache(maxsize=8192)
+def _instant(ts: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except ValueError:
@@ -113,6 +121,15 @@ def clip(value: Any) -> str:
 
 def decode_line(raw: bytes) -> tuple[Any, str | None]:
     """(record, None) or (None, error) for one raw line (trailing newline allowed)."""
+    if not has_long_number(raw):
+        # orjson reads the bytes as they are: it refuses what is not UTF-8 and accepts only JSON's
+        # whitespace around the value, so what it reads is what decoding and stripping would give.
+        # Whatever it refuses takes the slow path below, for the exact error message.
+        fast = orjson()
+        try:
+            return fast.loads(raw), None
+        except fast.JSONDecodeError:
+            pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -175,7 +192,7 @@ class LineParser:
         self.meta = SessionMeta()
 
     def feed(self, raw: bytes, offset: int) -> list[ParsedEvent]:
-        if not raw.strip():
+        if not raw or raw.isspace():  # as `not raw.strip()`, without copying the line
             return []  # blank lines hold nothing; the archive still keeps their bytes
         record, error = decode_line(raw)
         if error is None and not isinstance(record, dict):

@@ -74,7 +74,7 @@ class ClaudeParser(LineParser):
             if self.subagent:
                 self.meta.parent_session_id = parent_from_path(path)
 
-    def _common(self, record: dict) -> None:
+    def _common(self, record: dict, ts) -> None:
         meta = self.meta
         sid = record.get("sessionId") or record.get("session_id")
         if isinstance(sid, str) and sid:
@@ -82,15 +82,23 @@ class ClaudeParser(LineParser):
                 meta.parent_session_id = meta.parent_session_id or sid
             elif not meta.session_id:
                 meta.session_id = sid
-        for attr, key in (("cwd", "cwd"), ("git_branch", "gitBranch"), ("version", "version")):
-            value = record.get(key)
-            if isinstance(value, str) and value:
-                setattr(meta, attr, value)
-        meta.see_time(record.get("timestamp"))
+        # Spelled out rather than looped over (attribute, key) pairs: this runs for every line.
+        value = record.get("cwd")
+        if value and isinstance(value, str):
+            meta.cwd = value
+        value = record.get("gitBranch")
+        if value and isinstance(value, str):
+            meta.git_branch = value
+        value = record.get("version")
+        if value and isinstance(value, str):
+            meta.version = value
+        meta.see_time(ts)
 
     def parse(self, record: dict, rtype: str, offset: int) -> list[ParsedEvent]:
-        self._common(record)
-        ts = record.get("timestamp") if isinstance(record.get("timestamp"), str) else None
+        ts = record.get("timestamp")
+        self._common(record, ts)
+        if not isinstance(ts, str):
+            ts = None
         base = dict(record_type=rtype, timestamp=ts, uuid=str(record.get("uuid") or ""),
                     parent_uuid=str(record.get("parentUuid") or ""), is_sidechain=bool(record.get("isSidechain")))
         if rtype in ("user", "assistant"):
@@ -130,15 +138,18 @@ class ClaudeParser(LineParser):
     def _message(self, record: dict, rtype: str, offset: int, base: dict) -> list[ParsedEvent]:
         message = record.get("message")
         message = message if isinstance(message, dict) else {}
-        role = message.get("role") if isinstance(message.get("role"), str) else rtype
-        model = message.get("model") if isinstance(message.get("model"), str) else ""
+        role = message.get("role")
+        role = role if isinstance(role, str) else rtype
+        model = message.get("model")
+        model = model if isinstance(model, str) else ""
         if model and model != "<synthetic>":
             self.meta.model = model
         usage = None
         mid = message.get("id")
-        if isinstance(message.get("usage"), dict):
+        message_usage = message.get("usage")
+        if isinstance(message_usage, dict):
             if not isinstance(mid, str) or mid not in self.seen_message_ids:
-                usage = message["usage"]
+                usage = message_usage
                 self._add_usage(usage)
             if isinstance(mid, str):
                 self.seen_message_ids.add(mid)
@@ -151,8 +162,9 @@ class ClaudeParser(LineParser):
             kind = "compaction" if record.get("isCompactSummary") else "message"
             events.append(ParsedEvent(offset, 0, kind, role=role, model=model, text=clip(content), **base))
         if isinstance(mid, str):
+            mid = mid[:200]
             for event in events:
-                event.message_id = mid[:200]
+                event.message_id = mid
         if usage is not None:
             events[0].usage = usage
         return events

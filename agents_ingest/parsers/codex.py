@@ -58,10 +58,13 @@ class CodexParser(LineParser):
         self.seen_meta = False
 
     def parse(self, record: dict, rtype: str, offset: int) -> list[ParsedEvent]:
-        ts = record.get("timestamp") if isinstance(record.get("timestamp"), str) else None
+        ts = record.get("timestamp")
+        ts = ts if isinstance(ts, str) else None
         self.meta.see_time(ts)
-        payload = record.get("payload") if isinstance(record.get("payload"), dict) else {}
-        ptype = payload.get("type") if isinstance(payload.get("type"), str) else ""
+        payload = record.get("payload")
+        payload = payload if isinstance(payload, dict) else {}
+        ptype = payload.get("type")
+        ptype = ptype if isinstance(ptype, str) else ""
         base = dict(timestamp=ts, record_type=f"{rtype}/{ptype}" if ptype else rtype)
         if rtype == "session_meta":
             self._session_meta(payload)
