@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -111,6 +112,7 @@ def read_batch(request) -> tuple[str, list[FileChunk]]:
         entries = [(entry, _json_data(entry, f"files[{n}]")) for n, entry in enumerate(doc["files"])]
     if device is not None and not isinstance(device, str):
         raise BadRequest(400, "device must be a string")
+    _unicode(device, "device")
     chunks = [_chunk(entry, data, f"files[{n}]") for n, (entry, data) in enumerate(entries)]
     return (device or "").strip()[:100], chunks
 
@@ -166,7 +168,17 @@ def _json_data(entry, where: str) -> bytes:
         raise BadRequest(400, f"{where}: data_b64 is not valid base64") from None
 
 
+def _unicode(value, where: str) -> None:
+    """JSON can escape half a surrogate pair ("\\ud800"): such text is not Unicode and no database
+    stores it, so a name holding one is refused (a session line holding one is not: see decode_line)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(400, f"{where}: text is not valid Unicode (an unpaired surrogate escape)") from None
+
+
 def _chunk(entry: dict, data: bytes, where: str) -> FileChunk:
+    _unicode({k: v for k, v in entry.items() if k not in ("data", "data_b64")}, where)
     path, provider = entry.get("path"), entry.get("provider")
     if not isinstance(path, str) or not path:
         raise BadRequest(400, f"{where}: path must be a non-empty string")

@@ -174,7 +174,7 @@ def _framed(header: bytes, tail: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("case", ["truncated_zstd", "corrupt_zstd", "trailing_zstd", "short", "long", "no_header",
-                                  "header_not_json", "bad_length", "bad_entry", "unknown_encoding"])
+                                  "header_not_json", "bad_length", "bad_entry", "surrogate_git", "unknown_encoding"])
 def test_it_refuses_a_bad_batch_with_a_clear_error_and_stores_nothing(device, case):
     data = b'{"type":"user","message":{"content":"x"}}\n'
     meta = {"provider": "claude", "path": "/a/s.jsonl", "generation": 0, "offset": 0}
@@ -192,6 +192,8 @@ def test_it_refuses_a_bad_batch_with_a_clear_error_and_stores_nothing(device, ca
         "bad_length": (_framed(json.dumps({"files": [{**meta, "length": -1}]}).encode(), b""), "length"),
         "bad_entry": (_framed(json.dumps({"files": [{**meta, "provider": "vim", "length": len(data)}]}).encode(), data),
                       "vim"),
+        "surrogate_git": (_framed(json.dumps({"files": [{**meta, "length": len(data), "git": {"branch": "x"}}]})
+                                  .replace('"x"', '"\\ud800"').encode(), data), "not valid Unicode"),
         "unknown_encoding": (good, "not supported"),
     }[case]
     if case == "unknown_encoding":
@@ -301,7 +303,8 @@ def test_malformed_lines_are_kept_counted_and_reported(device):
     assert export_bytes(session) == data  # lossless, invalid bytes included
 
 
-@pytest.mark.parametrize("case", ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_b64"])
+@pytest.mark.parametrize("case", ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_b64",
+                                  "surrogate_path", "surrogate_device"])
 def test_bad_requests_store_nothing(device, case):
     good = entry("claude", "/a/s.jsonl", b'{"type":"user","message":{"content":"x"}}\n')
     body = {"device": "d", "files": [good]}
@@ -316,6 +319,12 @@ def test_bad_requests_store_nothing(device, case):
         assert "vim" in r.json()["detail"]
     elif case == "bad_entry":
         r = post(device, {"device": "d", "files": [good, {**good, "path": "/c", "offset": -1}]})
+    elif case == "surrogate_path":  # half a surrogate pair, escaped: not Unicode, so no name can hold it
+        r = post(device, json.dumps(body).replace('"/a/s.jsonl"', '"/a/s\\udc00.jsonl"').encode())
+        assert r.json()["detail"] == "files[0]: text is not valid Unicode (an unpaired surrogate escape)"
+    elif case == "surrogate_device":
+        r = post(device, json.dumps(body).replace('"device": "d"', '"device": "d\\ud800"').encode())
+        assert "device: text is not valid Unicode" in r.json()["detail"]
     else:
         r = post(device, {"device": "d", "files": [good, {"provider": "claude", "path": "/c", "data_b64": "***"}]})
     assert r.status_code == 400, r.content
@@ -455,10 +464,39 @@ def test_it_keeps_a_session_where_it_lives_when_it_is_continued_elsewhere(db):
     assert (session.cwd, session.git_branch) == ("/home/me/proj2", "main")
 
 
-def test_it_keeps_integers_beyond_64_bits_exact(device):
-    big = 123456789012345678901234567890
+@pytest.mark.parametrize("big", [123456789012345678901234567890, -9999999999999999999])  # beyond 64 bits either way
+def test_it_keeps_integers_beyond_64_bits_exact(device, big):
     data = json.dumps({"type": "assistant", "uuid": "b1", "message": {"id": "m", "role": "assistant", "content": [
         {"type": "tool_use", "id": "t1", "name": "Calc", "input": {"n": big}}]}}).encode() + b"\n"
     r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-big.jsonl", data)]})
     assert r.status_code == 200 and r.json()["events_stored"] == 1
     assert json.loads(Event.objects.get(kind="tool_call").tool_input) == {"n": big}
+
+
+def test_it_stores_a_line_with_an_escaped_lone_surrogate(device):
+    """JSON may escape half a surrogate pair; no database takes it as text, so the event reads U+FFFD."""
+    data = (b'{"type":"user","uuid":"u1","message":{"role":"user","content":"half \\ud800 a pair"}}\n'
+            b'{"type":"user","uuid":"u2","message":{"role":"user","content":"whole \\ud83d\\ude00 pair"}}\n')
+    r = post_batch(device, "d", [({"provider": "claude", "path": "/p/.claude/projects/-x/s-sur.jsonl"}, data)])
+    assert r.status_code == 200, r.content
+    assert r.json()["events_stored"] == 2 and r.json()["files"][0]["malformed"] == []
+    assert list(Event.objects.order_by("ordinal").values_list("text", flat=True)) == [
+        "half \ufffd a pair", "whole \U0001f600 pair"]
+    assert export_bytes(Session.objects.get(provider_session_id="s-sur")) == data
+
+
+def test_it_ignores_token_counts_no_column_can_hold(device):
+    """A count beyond 64 bits (or negative, or not an int) counts as 0 rather than failing the request."""
+    def line(mid, usage):
+        return json.dumps({"type": "assistant", "uuid": mid, "message": {
+            "id": mid, "role": "assistant", "usage": usage, "content": "x"}}).encode() + b"\n"
+
+    data = (line("m1", {"input_tokens": 2**64, "output_tokens": -5, "cache_read_input_tokens": True})
+            + line("m2", {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": 5,
+                          "cache_creation_input_tokens": 10**30}))
+    r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-tok.jsonl", data)]})
+    assert r.status_code == 200, r.content
+    session = Session.objects.get(provider_session_id="s-tok")
+    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens,
+            session.cache_creation_tokens) == (3, 4, 5, 0)
+    assert export_bytes(session) == data

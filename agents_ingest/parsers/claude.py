@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from agents_ingest.parsers.base import LineParser, ParsedEvent, clip
+from agents_ingest.parsers.base import LineParser, ParsedEvent, clip, tokens
 
 META_TYPES = {
     "attachment", "progress", "file-history-snapshot", "queue-operation", "permission-mode",
@@ -196,11 +196,7 @@ class ClaudeParser(LineParser):
         return event
 
     def _add_usage(self, usage: dict) -> None:
-        def num(key):
-            value = usage.get(key)
-            return value if isinstance(value, int) else 0
-
-        self.meta.input_tokens += num("input_tokens")
-        self.meta.output_tokens += num("output_tokens")
-        self.meta.cache_read_tokens += num("cache_read_input_tokens")
-        self.meta.cache_creation_tokens += num("cache_creation_input_tokens")
+        self.meta.input_tokens += tokens(usage, "input_tokens")
+        self.meta.output_tokens += tokens(usage, "output_tokens")
+        self.meta.cache_read_tokens += tokens(usage, "cache_read_input_tokens")
+        self.meta.cache_creation_tokens += tokens(usage, "cache_creation_input_tokens")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 
-from agents_ingest.parsers.base import LineParser, ParsedEvent, clip
+from agents_ingest.parsers.base import LineParser, ParsedEvent, clip, tokens
 
 UUID_TAIL = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl$", re.I)
 DUPLICATE_EVENT_MSGS = {"user_message", "agent_message", "agent_reasoning", "agent_reasoning_raw_content"}
@@ -109,13 +109,9 @@ class CodexParser(LineParser):
         info = payload.get("info") if isinstance(payload.get("info"), dict) else {}
         total = info.get("total_token_usage")
         if isinstance(total, dict):  # running totals: the last one is the session's
-            def num(key):
-                value = total.get(key)
-                return value if isinstance(value, int) else 0
-
-            self.meta.input_tokens = num("input_tokens")
-            self.meta.output_tokens = num("output_tokens")
-            self.meta.cache_read_tokens = num("cached_input_tokens")
+            self.meta.input_tokens = tokens(total, "input_tokens")
+            self.meta.output_tokens = tokens(total, "output_tokens")
+            self.meta.cache_read_tokens = tokens(total, "cached_input_tokens")
         if isinstance(info.get("last_token_usage"), dict):
             event.usage = info["last_token_usage"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from agents_ingest.parsers.base import ParsedEvent, SessionMeta, clip, decode_line
+from agents_ingest.parsers.base import ParsedEvent, SessionMeta, clip, decode_line, tokens
 
 ROLES = {"user": "user", "gemini": "assistant", "model": "assistant", "info": "system", "error": "system",
          "warning": "system"}
@@ -108,13 +108,12 @@ def parse_document(raw: bytes, path: str = "") -> tuple[list[ParsedEvent], Sessi
                         else clip(call.get("resultDisplay"))
                     mine.append(ParsedEvent(0, 0, "tool_result", role="tool", tool_output=output,
                                             tool_call_id=cid, **common))
-        tokens = message.get("tokens")
-        if isinstance(tokens, dict) and mine:
-            mine[0].usage = tokens
+        usage = message.get("tokens")
+        if isinstance(usage, dict) and mine:
+            mine[0].usage = usage
             for attr, key in (("input_tokens", "input"), ("output_tokens", "output"),
                               ("cache_read_tokens", "cached")):
-                if isinstance(tokens.get(key), int):
-                    setattr(meta, attr, getattr(meta, attr) + tokens[key])
+                setattr(meta, attr, getattr(meta, attr) + tokens(usage, key))
         for j, event in enumerate(mine):
             event.index = index_base + j
             event.key = f"{mid}:{j}"
