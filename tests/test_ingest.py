@@ -105,6 +105,15 @@ def stored():
     return (SourceChunk.objects.count(), archived_lines(), Event.objects.count(), Session.objects.count())
 
 
+def assert_fixtures_export_byte_for_byte():
+    """Every non-empty fixture file comes back from its session's export as it was shipped."""
+    for provider, path in fixture_files():
+        data = path.read_bytes()
+        source = SourceFile.objects.get(device="laptop", path=str(path))
+        if data:
+            assert export_bytes(source.session) == data or source.session.files.count() > 1, path
+
+
 def test_fixtures_shipped_twice_store_everything_once(device):
     first = ship_all(device)
     assert first == {"lines_stored": ALL_LINES, "lines_duplicate": 0, "events_stored": ALL_EVENTS}
@@ -122,12 +131,7 @@ def test_fixtures_shipped_twice_store_everything_once(device):
     second = ship_all(device, gz=False)
     assert second == {"lines_stored": 0, "lines_duplicate": ALL_LINES, "events_stored": 0}
     assert stored() == before
-    # every non-empty file exports byte for byte
-    for provider, path in fixture_files():
-        data = path.read_bytes()
-        source = SourceFile.objects.get(device="laptop", path=str(path))
-        if data:
-            assert export_bytes(source.session) == data or source.session.files.count() > 1, path
+    assert_fixtures_export_byte_for_byte()
     # subagents hang under their parents
     parent = Session.objects.get(provider="claude", provider_session_id="ef958aa1-0e93-49f0-bb71-150f63befcd1")
     assert parent.subagents.count() == 6
@@ -145,11 +149,7 @@ def test_it_stores_the_batch_format_exactly_as_the_json_one(device):
     assert ship_all(device, gz=True) == {"lines_stored": 0, "lines_duplicate": ALL_LINES, "events_stored": 0}
     assert ship_all(device, batch_format=True)["lines_duplicate"] == ALL_LINES
     assert stored() == before
-    for provider, path in fixture_files():
-        data = path.read_bytes()
-        source = SourceFile.objects.get(device="laptop", path=str(path))
-        if data:
-            assert export_bytes(source.session) == data or source.session.files.count() > 1, path
+    assert_fixtures_export_byte_for_byte()
 
 
 def test_it_takes_bytes_that_are_not_utf8_raw_in_a_batch(device):
