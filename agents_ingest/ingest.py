@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from agents_ingest.archive import Archive, prepare_runs
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
-from agents_ingest.parsers.base import complete_length, instant, iter_lines, tokens
+from agents_ingest.parsers.base import add_usage, complete_length, instant, iter_lines
 from agents_ingest.parsers.claude import is_subagent_path
 from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched, defer_indexing, fetch, index_deferred,
                                  insert, marks, source_files)
@@ -452,15 +452,7 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
             else:
                 counted.add(e.message_id)
         if usage and provider != "codex":
-            if provider == "gemini":
-                session.input_tokens += tokens(usage, "input")
-                session.output_tokens += tokens(usage, "output")
-                session.cache_read_tokens += tokens(usage, "cached")
-            else:
-                session.input_tokens += tokens(usage, "input_tokens")
-                session.output_tokens += tokens(usage, "output_tokens")
-                session.cache_read_tokens += tokens(usage, "cache_read_input_tokens")
-                session.cache_creation_tokens += tokens(usage, "cache_creation_input_tokens")
+            add_usage(session, usage, provider)
         malformed += e.kind == "malformed"
         unknown += e.kind == "unknown"
         rows.append((

@@ -123,6 +123,21 @@ def tokens(usage: dict, key: str) -> int:
     return value if type(value) is int and 0 <= value <= TOKEN_LIMIT else 0
 
 
+# (total's attribute, key in one response's usage) for the providers whose usage is per response
+# (Codex reports running totals instead): a session's parser and the ingest add them up alike.
+USAGE_KEYS = {
+    "claude": (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+               ("cache_read_tokens", "cache_read_input_tokens"), ("cache_creation_tokens", "cache_creation_input_tokens")),
+    "gemini": (("input_tokens", "input"), ("output_tokens", "output"), ("cache_read_tokens", "cached")),
+}
+
+
+def add_usage(totals: Any, usage: dict, provider: str) -> None:
+    """Add one response's ``usage`` to ``totals`` (a SessionMeta or a Session)."""
+    for attr, key in USAGE_KEYS[provider]:
+        setattr(totals, attr, getattr(totals, attr) + tokens(usage, key))
+
+
 def clip(value: Any) -> str:
     if value is None:
         return ""
@@ -133,15 +148,12 @@ def clip(value: Any) -> str:
 
 def decode_line(raw: bytes) -> tuple[Any, str | None]:
     """(record, None) or (None, error) for one raw line (trailing newline allowed)."""
-    if not has_long_number(raw):
-        # orjson reads the bytes as they are: it refuses what is not UTF-8 and accepts only JSON's
-        # whitespace around the value, so what it reads is what decoding and stripping would give.
-        # Whatever it refuses takes the slow path below, for the exact error message.
-        fast = orjson()
-        try:
-            return fast.loads(raw), None
-        except fast.JSONDecodeError:
-            pass
+    # orjson reads the bytes as they are: it refuses what is not UTF-8 and accepts only JSON's
+    # whitespace around the value, so what it reads is what decoding and stripping would give.
+    # Whatever it refuses takes the standard library's path below, for the exact error message.
+    record = _fast_loads(raw, raw)
+    if record is not _REFUSED:
+        return record, None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -149,7 +161,7 @@ def decode_line(raw: bytes) -> tuple[Any, str | None]:
     text = text.strip()
     if not text:
         return None, "empty line"
-    record, error = loads(text, raw)
+    record, error = _stdlib_loads(text)
     if error is None and _SURROGATE_ESCAPE.search(raw):
         # The standard library reads an escaped lone surrogate ("\\ud800", which orjson refuses) into
         # a str that is not valid Unicode, and no database can store it: in the events it becomes
@@ -204,18 +216,29 @@ def loads(text: str | bytes, raw: bytes | None = None) -> tuple[Any, str | None]
     ``raw``: the bytes ``text`` was decoded from, if the caller has them."""
     if raw is None:
         raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-    if not has_long_number(raw):
-        fast = orjson()
-        try:
-            return fast.loads(text), None
-        except fast.JSONDecodeError:
-            pass
+    value = _fast_loads(text, raw)
+    return (value, None) if value is not _REFUSED else _stdlib_loads(text)
+
+
+_REFUSED = object()
+
+
+def _fast_loads(text: str | bytes, raw: bytes) -> Any:
+    """orjson's reading of ``text``, or _REFUSED where it refuses it or would misread a number in ``raw``."""
+    if has_long_number(raw):
+        return _REFUSED
+    fast = orjson()
+    try:
+        return fast.loads(text)
+    except fast.JSONDecodeError:
+        return _REFUSED
+
+
+def _stdlib_loads(text: str | bytes) -> tuple[Any, str | None]:
     try:
         return json.loads(text), None
     except ValueError as exc:
         return None, f"invalid JSON: {exc}"
-
-
 
 
 class LineParser:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from agents_ingest.parsers.base import LineParser, ParsedEvent, clip, tokens
+from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip
 
 META_TYPES = {
     "attachment", "progress", "file-history-snapshot", "queue-operation", "permission-mode",
@@ -150,7 +150,7 @@ class ClaudeParser(LineParser):
         if isinstance(message_usage, dict):
             if not isinstance(mid, str) or mid not in self.seen_message_ids:
                 usage = message_usage
-                self._add_usage(usage)
+                add_usage(self.meta, usage, "claude")
             if isinstance(mid, str):
                 self.seen_message_ids.add(mid)
         content = message.get("content")
@@ -194,9 +194,3 @@ class ClaudeParser(LineParser):
             source = block.get("source") if isinstance(block.get("source"), dict) else {}
             event.text = f"[{btype} {source.get('media_type', '')}]".replace(" ]", "]")
         return event
-
-    def _add_usage(self, usage: dict) -> None:
-        self.meta.input_tokens += tokens(usage, "input_tokens")
-        self.meta.output_tokens += tokens(usage, "output_tokens")
-        self.meta.cache_read_tokens += tokens(usage, "cache_read_input_tokens")
-        self.meta.cache_creation_tokens += tokens(usage, "cache_creation_input_tokens")

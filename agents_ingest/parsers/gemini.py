@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from agents_ingest.parsers.base import ParsedEvent, SessionMeta, clip, decode_line, tokens
+from agents_ingest.parsers.base import ParsedEvent, SessionMeta, add_usage, clip, decode_line
 
 ROLES = {"user": "user", "gemini": "assistant", "model": "assistant", "info": "system", "error": "system",
          "warning": "system"}
@@ -111,9 +111,7 @@ def parse_document(raw: bytes, path: str = "") -> tuple[list[ParsedEvent], Sessi
         usage = message.get("tokens")
         if isinstance(usage, dict) and mine:
             mine[0].usage = usage
-            for attr, key in (("input_tokens", "input"), ("output_tokens", "output"),
-                              ("cache_read_tokens", "cached")):
-                setattr(meta, attr, getattr(meta, attr) + tokens(usage, key))
+            add_usage(meta, usage, "gemini")
         for j, event in enumerate(mine):
             event.index = index_base + j
             event.key = f"{mid}:{j}"
