@@ -40,7 +40,7 @@ Response 200::
     {"files": [{"path", "generation", "acked_offset", "lines_stored", "lines_duplicate",
                 "events_stored", "malformed": [{"offset", "error"}], "session_id",
                 "stale": true   # only when generation is older than the server's: nothing stored}],
-     "lines_stored": N, "lines_duplicate": N, "events_stored": N}
+     "lines_stored": N, "lines_duplicate": N, "events_stored": N, "lines_malformed": N}
 
 ``acked_offset`` is the end of what the server holds contiguously from offset 0 in that
 generation (durably: the transaction has committed with synchronous=FULL). Bytes after

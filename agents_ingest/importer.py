@@ -31,16 +31,15 @@ def find_files(root: Path):
 
 
 def import_file(provider: str, path: Path, device: str) -> dict:
-    totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "malformed": 0}
+    totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "lines_malformed": 0}
     if provider == "gemini":
         pieces = [(0, path.read_bytes())]
     else:
         pieces = _line_chunks(path)
     for offset, data in pieces:
         result = ingest_files(device, [FileChunk(provider, str(path.resolve()), data, offset=offset)])
-        for key in ("lines_stored", "lines_duplicate", "events_stored"):
+        for key in totals:
             totals[key] += result[key]
-        totals["malformed"] += len(result["files"][0]["malformed"])
     return totals
 
 

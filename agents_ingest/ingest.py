@@ -202,6 +202,7 @@ def _store(device: str, prepared: list[_Prepared], index_later: bool) -> dict:
             "lines_stored": sum(r.lines_stored for r in results),
             "lines_duplicate": sum(r.lines_duplicate for r in results),
             "events_stored": sum(r.events_stored for r in results),
+            "lines_malformed": sum(len(r.malformed) for r in results),
         }
         if totals["lines_stored"] or totals["events_stored"]:
             _publish(device, totals, touched)  # in the same commit: one fsync per request

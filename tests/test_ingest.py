@@ -297,6 +297,7 @@ def test_malformed_lines_are_kept_counted_and_reported(device):
     assert r.status_code == 200
     f = r.json()["files"][0]
     assert [m["offset"] for m in f["malformed"]] == [len(good) + 1, len(good) + 1 + 16]
+    assert r.json()["lines_malformed"] == 2
     assert f["lines_stored"] == 4 and f["events_stored"] == 4
     session = Session.objects.get(provider_session_id="s-1")
     assert (session.malformed_count, session.unknown_count) == (2, 1)

@@ -104,9 +104,12 @@ def test_import_command_is_idempotent(db, tmp_path):
     root = tmp_path / "sessions"
     shutil.copytree(FIXTURES / "claude/real_projects/-Users-dain-workspace-JSSoundRecorder", root / "claude")
     shutil.copy(ROLLOUT, root / ROLLOUT.name)
+    with (root / ROLLOUT.name).open("ab") as rollout:
+        rollout.write(b'{"type": "event_msg", "payload": \n')  # cut short: kept raw and counted
     out = StringIO()
     call_command("import_sessions", str(root), "--device", "srv", stdout=out)
     assert "12 files" in out.getvalue()  # 11 Claude files + the rollout
+    assert "1 malformed lines" in out.getvalue()
     events = Event.objects.count()
     assert events > 0 and Session.objects.filter(provider="codex", device="srv").count() == 1
     out = StringIO()

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         if not root.is_dir():
             raise CommandError(f"{root} is not a directory")
         files = 0
-        totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "malformed": 0}
+        totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "lines_malformed": 0}
         for guessed, path in find_files(root):
             result = import_file(provider or guessed, path, device)
             files += 1
@@ -28,5 +28,5 @@ class Command(BaseCommand):
                 totals[key] += result[key]
         self.stdout.write(
             f"{files} files: {totals['lines_stored']} lines stored, {totals['lines_duplicate']} already there, "
-            f"{totals['events_stored']} events, {totals['malformed']} malformed lines"
+            f"{totals['events_stored']} events, {totals['lines_malformed']} malformed lines"
         )
