@@ -31,6 +31,7 @@ from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched
                                  insert, marks, source_files)
 from timeline import chunks as chunks_codec
 from timeline.models import Session
+from timeline.pricing import add_cost, response_cost, running_cost
 
 log = logging.getLogger("zerg.ingest")
 
@@ -407,6 +408,9 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
         session.input_tokens = max(session.input_tokens, meta.input_tokens)
         session.output_tokens = max(session.output_tokens, meta.output_tokens)
         session.cache_read_tokens = max(session.cache_read_tokens, meta.cache_read_tokens)
+        session.cost_usd = running_cost(session.model, session.input_tokens, session.cache_read_tokens,
+                                        session.output_tokens)
+        session.cost_partial = session.cost_usd is None and session.input_tokens + session.output_tokens > 0
     return session
 
 
@@ -454,6 +458,7 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
                 counted.add(e.message_id)
         if usage and provider != "codex":
             add_usage(session, usage, provider)
+            add_cost(session, response_cost(provider, e.model or session.model, usage))
         malformed += e.kind == "malformed"
         unknown += e.kind == "unknown"
         rows.append((

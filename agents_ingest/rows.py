@@ -217,7 +217,8 @@ class Sessions:
             s.updated_at = now
             rows.append((s.parent_id, s.project, s.cwd, s.device, s.git_remote, s.git_branch, s.git_commit, s.title,
                          s.model, s.version, adapt_dt(s.started_at), adapt_dt(s.ended_at), s.input_tokens,
-                         s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens, s.event_count,
+                         s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens, s.cost_usd, s.cost_partial,
+                         s.event_count,
                          s.malformed_count, s.unknown_count, adapt_dt(now), s.id))
         if rows:
             sets = ", ".join(f"{c} = %s" for c in SESSION_COLUMNS)
@@ -227,7 +228,7 @@ class Sessions:
 
 SESSION_COLUMNS = ("parent_id", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "model",
                    "version", "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens",
-                   "cache_creation_tokens", "event_count", "malformed_count", "unknown_count", "updated_at")
+                   "cache_creation_tokens", "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count", "updated_at")
 
 
 def defer_indexing() -> int | None:

@@ -164,3 +164,64 @@ def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_s
     page.wait_for_function("document.querySelectorAll('[data-testid=event]').length === 250", timeout=10000)
     assert page.get_by_test_id("load-more").count() == 0
     assert "message number 249" in page.locator('[data-testid="event"]').last.inner_text()
+
+
+def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(zerg_server, phone):  # noqa: F811
+    def session(sid: str, branch: str, day: str, words: str) -> dict:
+        lines = [
+            {"type": "user", "uuid": f"{sid}-u", "sessionId": sid, "cwd": "/home/owner/zoo",
+             "timestamp": f"{day}T09:00:00.000Z", "message": {"role": "user", "content": f"wombat {words}"}},
+            {"type": "assistant", "uuid": f"{sid}-a", "parentUuid": f"{sid}-u", "sessionId": sid,
+             "timestamp": f"{day}T09:00:05.000Z",
+             "message": {"id": f"msg-{sid}", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+                         "content": [{"type": "text", "text": f"a wombat reply about {words}"}],
+                         "usage": {"input_tokens": 100000, "output_tokens": 20000}}},
+        ]
+        return {"provider": "claude", "path": f"/home/owner/.claude/projects/-zoo/{sid}.jsonl", "generation": 0,
+                "offset": 0, "data": "".join(json.dumps(line) + "\n" for line in lines),
+                "git": {"remote": "", "branch": branch, "commit": ""}}
+
+    done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
+    token = json.loads(done.stdout)["token"]
+    body = {"device": "t", "files": [session("zoo-old", "feature/old", "2024-03-01", "burrow"),
+                                     session("zoo-new", "main", "2026-11-20", "tunnel")]}
+    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    assert status == 200 and reply["events_stored"] == 4, reply
+
+    page = logged_in_page(phone, zerg_server)
+    page.goto(zerg_server.url + "/timeline")
+    rows = page.get_by_test_id("session-row")
+    rows.first.wait_for(timeout=10000)
+    assert rows.count() == 2
+    assert "$0.60" in rows.first.inner_text()  # 100k in at $3 + 20k out at $15 per million
+    page.get_by_test_id("filters-toggle").click()
+
+    page.get_by_label("Branch").fill("feature/old")
+    page.get_by_label("Branch").press("Tab")  # a text filter applies when it is left
+    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
+    assert "feature/old" in rows.first.inner_text()
+    assert "branch=feature%2Fold" in page.url
+
+    page.get_by_test_id("filters-clear").click()
+    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 2", timeout=10000)
+    page.get_by_test_id("filter-to").fill("2024-03-01")  # inclusive: the session of that day stays
+    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
+    assert "feature/old" in rows.first.inner_text()
+    page.get_by_test_id("filters-clear").click()
+    page.get_by_test_id("filter-from").fill("2025-01-01")
+    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
+    assert "main" in rows.first.inner_text()
+    page.get_by_test_id("filters-clear").click()
+
+    page.get_by_test_id("search-input").fill("wombat")
+    page.get_by_test_id("search-submit").click()
+    hits = page.get_by_test_id("hit")
+    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 4", timeout=10000)
+    page.get_by_test_id("filter-role").select_option("user")
+    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
+    assert all(t.startswith("user") for t in hits.locator("small").all_inner_texts())
+    page.get_by_test_id("filter-sort").select_option("recency")
+    page.wait_for_url("**sort=recency**", timeout=10000)
+    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
+    assert "tunnel" in hits.nth(0).inner_text() and "burrow" in hits.nth(1).inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0

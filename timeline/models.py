@@ -39,7 +39,8 @@ class Session(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_creation_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.FloatField(null=True, blank=True)
+    cost_usd = models.FloatField(null=True, blank=True, help_text="null: no token has a known price (timeline/pricing.py)")
+    cost_partial = models.BooleanField(default=False, help_text="some tokens are of a model with no known price")
     event_count = models.IntegerField(default=0)
     malformed_count = models.IntegerField(default=0)
     unknown_count = models.IntegerField(default=0)
@@ -76,6 +77,7 @@ class Session(models.Model):
             "tokens": {"input": self.input_tokens, "output": self.output_tokens,
                        "cache_read": self.cache_read_tokens, "cache_creation": self.cache_creation_tokens},
             "cost_usd": self.cost_usd,
+            "cost_partial": self.cost_partial,
             "event_count": self.event_count,
             "malformed_count": self.malformed_count,
             "unknown_count": self.unknown_count,

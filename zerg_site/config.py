@@ -10,11 +10,12 @@ can act on; the CLI prints it as one line and exits non-zero.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -97,6 +98,28 @@ def _synchronous(value: Any) -> str:
     return text
 
 
+def _prices(value: Any) -> dict[str, tuple[float, float, float, float]]:
+    """``{model: [input, output, cache read, cache write]}`` in USD per million tokens (a TOML
+    table, or JSON in the environment); two numbers mean no cache discount."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON object of model: [input, output, cache read, cache write], {exc}")
+    if not isinstance(value, dict):
+        raise ValueError("expected a table of model = [input, output, cache read, cache write] (USD per million tokens)")
+    prices = {}
+    for model, price in value.items():
+        numbers = price if isinstance(price, list) else None
+        if (not model.strip() or numbers is None or len(numbers) not in (2, 4)
+                or not all(type(n) in (int, float) and 0 <= n < 1e6 for n in numbers)):
+            raise ValueError(f"{model!r}: expected [input, output] or [input, output, cache read, cache write], "
+                             f"non-negative USD per million tokens, got {price!r}")
+        full = numbers if len(numbers) == 4 else [numbers[0], numbers[1], numbers[0], numbers[0]]
+        prices[model.strip().lower()] = tuple(float(n) for n in full)
+    return prices
+
+
 @dataclass(frozen=True)
 class Setting:
     section: str
@@ -138,6 +161,10 @@ SETTINGS: tuple[Setting, ...] = (
         "commis", "workspace_retention_days", "ZERG_WORKSPACE_RETENTION_DAYS", _positive_int, 14,
         "workspaces of jobs finished longer ago are deleted by prune_workspaces",
     ),
+    Setting(
+        "timeline", "prices", "ZERG_PRICES", _prices, {},
+        "model = [input, output, cache read, cache write] USD per million tokens, over the built-in prices",
+    ),
 )
 
 
@@ -159,6 +186,7 @@ class Config:
     openai_base_url: str
     model: str
     workspace_retention_days: int = 14
+    prices: dict = field(default_factory=dict)
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -211,6 +211,7 @@ export interface TSession {
   ended_at: string | null;
   tokens: { input: number; output: number; cache_read: number; cache_creation: number };
   cost_usd: number | null;
+  cost_partial: boolean;
   event_count: number;
   subagent_count?: number;
 }
@@ -239,6 +240,13 @@ export function num(n: number | null | undefined): string {
   if (n < 1000) return String(n);
   if (n < 1e6) return (n / 1e3).toFixed(n < 1e4 ? 1 : 0) + 'k';
   return (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + 'M';
+}
+
+/** A session's cost: "$1.23", "< $0.01", "≥ $1.23" when some tokens have no price, "" when none do. */
+export function usd(s: { cost_usd: number | null; cost_partial: boolean }): string {
+  if (s.cost_usd == null) return '';
+  const v = s.cost_usd > 0 && s.cost_usd < 0.01 ? '< $0.01' : '$' + s.cost_usd.toFixed(2);
+  return s.cost_partial ? '≥ ' + v.replace('< ', '') : v;
 }
 
 /** Seconds -> "42s", "3m 05s", "2h 10m". */

@@ -1,6 +1,6 @@
 // One timeline session: the conversation, paged, with #event-<id> anchors.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, errorText, qs, when, num, type TEvent, type TSession } from '../api';
+import { api, errorText, qs, when, num, usd, type TEvent, type TSession } from '../api';
 import { useTopics } from '../events';
 import { Back, Fact, Pending } from './parts';
 import { linkClick } from '../router';
@@ -121,7 +121,15 @@ export function SessionPage({ id }: { id: string }) {
         <Fact k="Events" v={s.event_count} />
         <Fact k="Tokens in" v={num(t.input) + (t.cache_read ? ` (+${num(t.cache_read)} cached)` : '')} />
         <Fact k="Tokens out" v={num(t.output)} />
-        {s.cost_usd != null && <Fact k="Cost" v={'$' + s.cost_usd.toFixed(2)} />}
+        {(s.cost_usd != null || s.cost_partial) && (
+          <Fact
+            k="Cost"
+            v={
+              (usd(s) || 'unknown') +
+              (s.cost_partial ? ' (a model without a price: add it under [timeline] prices in config.toml)' : '')
+            }
+          />
+        )}
       </dl>
       {!d.parent && (s.provider === 'claude' || s.provider === 'codex') && <ContinueBox sid={s.id} />}
       {d.parent && (

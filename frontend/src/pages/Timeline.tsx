@@ -1,6 +1,6 @@
 // Timeline: the session archive (list, filters, search) and one session (/timeline/<id>).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, errorText, qs, ago, num, type TSession } from '../api';
+import { api, errorText, qs, ago, num, usd, type TSession } from '../api';
 import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
 import { SessionPage } from './Session';
@@ -40,8 +40,20 @@ interface Hit {
   session: { id: number; provider: string; title: string; project: string };
 }
 
-type Params = { q: string; provider: string; project: string; device: string };
-const KEYS: (keyof Params)[] = ['q', 'provider', 'project', 'device'];
+type Params = {
+  q: string;
+  provider: string;
+  project: string;
+  device: string;
+  branch: string;
+  from: string; // YYYY-MM-DD, inclusive
+  to: string; // YYYY-MM-DD, inclusive
+  role: string; // search only
+  tool: string; // search only
+  sort: string; // search only: '' (relevance) or 'recency'
+};
+const KEYS: (keyof Params)[] = ['q', 'provider', 'project', 'device', 'branch', 'from', 'to', 'role', 'tool', 'sort'];
+const ROLES = ['user', 'assistant', 'system', 'tool'];
 
 function readParams(): Params {
   const u = new URLSearchParams(location.search);
@@ -49,6 +61,21 @@ function readParams(): Params {
   KEYS.forEach((k) => (p[k] = u.get(k) || ''));
   return p;
 }
+
+/** The filters that narrow the list (and a search), as the API names them. */
+function apiFilters(p: Params) {
+  return { provider: p.provider, project: p.project, device: p.device, branch: p.branch, since: p.from, until: dayAfter(p.to) };
+}
+
+/** "To" is inclusive for a person; the API's ``until`` is exclusive. */
+function dayAfter(day: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return '';
+  const d = new Date(day + 'T00:00:00Z');
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
+const filtering = (p: Params) => KEYS.some((k) => k !== 'q' && p[k]);
 
 /**
  * A search snippet as Preact nodes. The server escapes the text and wraps matches in
@@ -72,7 +99,7 @@ export function Snippet({ html }: { html: string }) {
 function Archive() {
   const path = usePath(); // re-render on navigation (back/forward restore the query)
   const p = readParams();
-  const [open, setOpen] = useState(!!(p.provider || p.project || p.device));
+  const [open, setOpen] = useState(filtering(p));
   const [q, setQ] = useState(p.q);
   const key = location.search;
 
@@ -95,7 +122,7 @@ function Archive() {
           onClick={() => setOpen(!open)}
           data-testid="filters-toggle"
         >
-          Filters{p.provider || p.project || p.device ? ' •' : ''}
+          Filters{filtering(p) ? ' •' : ''}
         </button>
       </header>
       <form
@@ -131,6 +158,46 @@ function Archive() {
         </label>
         <Filter label="Project" value={p.project} onSet={(v) => set({ project: v })} />
         <Filter label="Device" value={p.device} onSet={(v) => set({ device: v })} />
+        <Filter label="Branch" value={p.branch} onSet={(v) => set({ branch: v })} />
+        <label class="grow">
+          From
+          <input type="date" value={p.from} max={p.to || undefined} data-testid="filter-from"
+            onChange={(e) => set({ from: e.currentTarget.value })} />
+        </label>
+        <label class="grow">
+          To
+          <input type="date" value={p.to} min={p.from || undefined} data-testid="filter-to"
+            onChange={(e) => set({ to: e.currentTarget.value })} />
+        </label>
+        {p.q && (
+          <>
+            <label class="grow">
+              Role
+              <select value={p.role} onChange={(e) => set({ role: e.currentTarget.value })} data-testid="filter-role">
+                <option value="">Any</option>
+                {ROLES.map((r) => (
+                  <option key={r} value={r}>
+                    {r[0].toUpperCase() + r.slice(1)}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <Filter label="Tool" value={p.tool} onSet={(v) => set({ tool: v })} />
+            <label class="grow">
+              Sort
+              <select value={p.sort} onChange={(e) => set({ sort: e.currentTarget.value })} data-testid="filter-sort">
+                <option value="">Best match</option>
+                <option value="recency">Newest first</option>
+              </select>
+            </label>
+          </>
+        )}
+        {filtering(p) && (
+          <button class="btn" type="button" data-testid="filters-clear"
+            onClick={() => navigate(path + qs({ q: p.q }), true)}>
+            Clear filters
+          </button>
+        )}
       </div>
       {p.q ? <Results key={key} p={p} /> : <Sessions key={key} p={p} />}
     </section>
@@ -164,7 +231,7 @@ function Sessions({ p }: { p: Params }) {
   const load = (offset: number, limit = 50) => {
     setBusy(true);
     api<{ sessions: TSession[]; total: number }>(
-      '/timeline/sessions' + qs({ provider: p.provider, project: p.project, device: p.device, limit, offset }),
+      '/timeline/sessions' + qs({ ...apiFilters(p), limit, offset }),
     )
       .then((r) => {
         setRows((old) => {
@@ -195,7 +262,10 @@ function Sessions({ p }: { p: Params }) {
         </p>
       )}
       {!rows && !err && <p class="muted">Loading…</p>}
-      {rows && !rows.length && <p class="muted">No sessions yet. Ship some with <code>zerg ship</code>.</p>}
+      {rows && !rows.length && !filtering(p) && (
+        <p class="muted">No sessions yet. Ship some with <code>zerg ship</code>.</p>
+      )}
+      {rows && !rows.length && filtering(p) && <p class="muted">No session matches these filters.</p>}
       <ul class="list" data-testid="sessions">
         {(rows || []).map((s) => (
           <li key={s.id}>
@@ -210,6 +280,7 @@ function Sessions({ p }: { p: Params }) {
               <small>
                 {ago(s.started_at)} · {s.event_count} events · {num(s.tokens.input + s.tokens.cache_read)} in /{' '}
                 {num(s.tokens.output)} out
+                {usd(s) ? ' · ' + usd(s) : ''}
                 {s.subagent_count ? ` · ${s.subagent_count} subagents` : ''}
               </small>
             </a>
@@ -232,7 +303,8 @@ function Results({ p }: { p: Params }) {
   const [busy, setBusy] = useState(false);
   const load = (offset: number) => {
     setBusy(true);
-    api<{ hits: Hit[]; has_more: boolean }>('/timeline/search' + qs({ ...p, limit: 20, offset }))
+    const search = { q: p.q, ...apiFilters(p), role: p.role, tool: p.tool, sort: p.sort, limit: 20, offset };
+    api<{ hits: Hit[]; has_more: boolean }>('/timeline/search' + qs(search))
       .then((r) => {
         setHits((old) => (offset ? [...(old || []), ...r.hits] : r.hits));
         setMore(r.has_more);

@@ -1,0 +1,134 @@
+"""Sessions' cost: list prices per model (timeline/pricing.py), computed at ingest, overridable in
+config.toml, recomputed by ``manage.py reprice_sessions``; unknown models are never guessed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from agents_ingest.ingest import FileChunk, ingest_files
+from timeline.models import Event, Session
+from timeline.pricing import price_of
+from zerg_site.config import ConfigError, load
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+def claude_line(mid: str, model: str, usage: dict, text: str = "ok") -> bytes:
+    return json.dumps({"type": "assistant", "uuid": f"u-{mid}-{text}", "sessionId": "s-cost",
+                       "message": {"id": mid, "role": "assistant", "model": model, "usage": usage,
+                                   "content": [{"type": "text", "text": text}]}}).encode() + b"\n"
+
+
+def ingest_claude(data: bytes, path: str = "/h/.claude/projects/-p/s-cost.jsonl") -> Session:
+    ingest_files("laptop", [FileChunk("claude", path, data)])
+    return Session.objects.get(provider="claude", provider_session_id=path.rsplit("/", 1)[-1][:-6])
+
+
+@pytest.fixture
+def prices(settings):
+    def use(table: dict):
+        settings.ZERG = dataclasses.replace(settings.ZERG, prices=table)
+    return use
+
+
+def test_it_prices_claude_responses_once_per_message_with_both_cache_writes(db):
+    usage = {"input_tokens": 1000, "output_tokens": 2000, "cache_read_input_tokens": 10000,
+             "cache_creation_input_tokens": 4000,
+             "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 1000}}
+    # one API response written as two lines (text, then tool use): its usage counts once
+    data = claude_line("m1", "claude-sonnet-4-5-20250929", usage) + claude_line(
+        "m1", "claude-sonnet-4-5-20250929", usage, text="more")
+    data += claude_line("m2", "<synthetic>", {"input_tokens": 0, "output_tokens": 0})
+    session = ingest_claude(data)
+    # $3 / $15 / $0.30 / $3.75 per million; the one-hour write at twice the input price
+    expected = (1000 * 3 + 2000 * 15 + 10000 * 0.30 + 3000 * 3.75 + 1000 * 6) / 1e6
+    assert session.cost_usd == pytest.approx(expected) and expected == pytest.approx(0.05325)
+    assert session.cost_partial is False  # the synthetic message used no tokens
+
+    # a later batch adds a response of a model without a price: counted apart, never guessed
+    more = claude_line("m3", "claude-opus-9", {"input_tokens": 5, "output_tokens": 5})
+    more += claude_line("m4", "claude-haiku-4-5-20251001", {"input_tokens": 1_000_000, "output_tokens": 0})
+    ingest_files("laptop", [FileChunk("claude", "/h/.claude/projects/-p/s-cost.jsonl", more, offset=len(data))])
+    session.refresh_from_db()
+    assert session.cost_usd == pytest.approx(expected + 1.0)
+    assert session.cost_partial is True
+    assert session.as_dict()["cost_partial"] is True
+
+
+def test_it_prices_a_codex_session_from_its_running_totals(db):
+    for name in ("turn-1.jsonl", "turn-2.jsonl"):  # one session in two files, o4-mini
+        path = FIXTURES / "codex" / name
+        ingest_files("laptop", [FileChunk("codex", f"/h/.codex/sessions/{name}", path.read_bytes())])
+    session = Session.objects.get(provider="codex", model="o4-mini")
+    # turn-2's last token_count: input 1100 (512 of them cached), output 20 (reasoning included)
+    assert (session.input_tokens, session.cache_read_tokens, session.output_tokens) == (1100, 512, 20)
+    assert session.cost_usd == pytest.approx(((1100 - 512) * 1.10 + 512 * 0.275 + 20 * 4.40) / 1e6)
+    assert session.cost_partial is False
+
+
+def test_it_leaves_unknown_models_unpriced_until_the_owner_adds_a_price(db, prices):
+    rollout = next((FIXTURES / "codex").glob("rollout-*.jsonl"))
+    ingest_files("laptop", [FileChunk("codex", f"/h/.codex/sessions/{rollout.name}", rollout.read_bytes())])
+    session = Session.objects.get(provider="codex")
+    assert session.model == "gpt-5.5" and session.cost_usd is None and session.cost_partial is True
+
+    prices({"gpt-5.5": (2.0, 16.0, 0.2, 2.0)})
+    out = StringIO()
+    call_command("reprice_sessions", stdout=out)
+    assert "1 changed" in out.getvalue()
+    session.refresh_from_db()
+    # the fixture's last totals: input 6,055,836 (4,929,536 cached), output 9,118
+    assert session.cost_usd == pytest.approx(((6055836 - 4929536) * 2.0 + 4929536 * 0.2 + 9118 * 16.0) / 1e6)
+    assert session.cost_partial is False
+
+
+def test_it_reprices_claude_fixture_sessions_as_ingest_priced_them(db, prices):
+    folder = FIXTURES / "claude" / "real_projects"
+    for path in sorted(folder.rglob("*.jsonl")):
+        ingest_files("laptop", [FileChunk("claude", str(path), path.read_bytes())])
+    at_ingest = dict(Session.objects.values_list("id", "cost_usd"))
+    assert any(at_ingest.values())
+    # which sessions lack a price: exactly those with a response of a model not in the table
+    unpriced = set()
+    for sid, model, usage in Event.objects.filter(usage__isnull=False).values_list("session_id", "model", "usage"):
+        if price_of(model) is None and any(v for k, v in usage.items() if k.endswith("tokens") and type(v) is int):
+            unpriced.add(sid)
+    assert unpriced  # claude-opus-4-6 / 4-7 / 4-8 in the fixtures
+    assert set(Session.objects.filter(cost_partial=True).values_list("id", flat=True)) == unpriced
+    call_command("reprice_sessions", stdout=StringIO())
+    assert dict(Session.objects.values_list("id", "cost_usd")) == pytest.approx(at_ingest)
+
+
+def test_it_shows_the_cost_in_the_api(db, token_client):
+    ingest_claude(claude_line("m1", "claude-opus-4-5-20251101", {"input_tokens": 2_000_000, "output_tokens": 0}))
+    body = token_client.get("/api/timeline/sessions/s-cost").json()
+    session = body.get("session", body)
+    assert session["cost_usd"] == pytest.approx(10.0) and session["cost_partial"] is False
+
+
+def test_it_matches_model_names_by_their_longest_known_prefix():
+    assert price_of("claude-opus-4-5-20251101") == (5.0, 25.0, 0.5, 6.25)
+    assert price_of("claude-opus-4-20250514")[0] == 15.0
+    assert price_of("claude-sonnet-4-5[1m]")[0] == 3.0
+    assert price_of("openai/gpt-5")[1] == 10.0
+    assert price_of("gpt-5.4") is None and price_of("claude-opus-4-7") is None and price_of("") is None
+    assert price_of("claude-opus-4-7", {"claude-opus-4": (1, 2, 3, 4)}) == (1, 2, 3, 4)
+
+
+def test_it_reads_prices_from_config_and_explains_bad_ones(tmp_path):
+    (tmp_path / "config.toml").write_text('[timeline.prices]\n"my-local-model" = [0, 0]\n'
+                                          '"claude-opus-4-7" = [5, 25, 0.5, 6.25]\n')
+    cfg = load({"ZERG_HOME": str(tmp_path)})
+    assert cfg.prices == {"my-local-model": (0.0, 0.0, 0.0, 0.0), "claude-opus-4-7": (5.0, 25.0, 0.5, 6.25)}
+    env = load({"ZERG_HOME": str(tmp_path), "ZERG_PRICES": '{"x": [1, 2]}'})
+    assert env.prices == {"x": (1.0, 2.0, 1.0, 1.0)}
+    with pytest.raises(ConfigError, match=r"'x': expected \[input, output\]"):
+        load({"ZERG_HOME": str(tmp_path), "ZERG_PRICES": '{"x": [1, -2]}'})
+    with pytest.raises(ConfigError, match="ZERG_PRICES: expected a JSON object"):
+        load({"ZERG_HOME": str(tmp_path), "ZERG_PRICES": "gpt=1"})
