@@ -225,3 +225,24 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
     page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
     assert "tunnel" in hits.nth(0).inner_text() and "burrow" in hits.nth(1).inner_text()
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+
+
+def test_a_session_of_two_files_offers_each_for_export(zerg_server, phone):  # noqa: F811
+    turns = [Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "codex" / n for n in ("turn-1.jsonl", "turn-2.jsonl")]
+    done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
+    token = json.loads(done.stdout)["token"]
+    for path in turns:  # one Codex session, two rollout files
+        body = {"device": "t", "files": [{"provider": "codex", "path": f"/home/owner/.codex/sessions/{path.name}",
+                                          "generation": 0, "offset": 0, "data": path.read_text(encoding="utf-8")}]}
+        status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+        assert status == 200 and reply["files"][0]["session_id"], reply
+    page = logged_in_page(phone, zerg_server)
+    page.goto(zerg_server.url + f"/timeline/{reply['files'][0]['session_id']}")
+    page.get_by_test_id("files").click()
+    links = page.get_by_test_id("export-file")
+    links.first.wait_for(timeout=10000)
+    assert sorted(links.all_inner_texts()) == ["turn-1.jsonl", "turn-2.jsonl"]
+    for i in range(2):
+        link = links.nth(i)
+        body = page.request.get(zerg_server.url + link.get_attribute("href")).body()
+        assert body == next(p for p in turns if p.name == link.inner_text()).read_bytes()

@@ -134,3 +134,25 @@ def test_admin_pages(archive, owner_client):
                 "/admin/timeline/event/", f"/admin/timeline/event/{event.id}/change/",
                 "/admin/timeline/sourcefile/", "/admin/timeline/session/?provider__exact=codex"):
         assert owner_client.get(url).status_code == 200, url
+
+
+def test_it_exports_each_file_of_a_session_that_spans_several(db, owner_client):
+    turns = [FIXTURES / "codex" / name for name in ("turn-1.jsonl", "turn-2.jsonl")]
+    for path in turns:  # one Codex session, written to two rollout files
+        ingest_files("laptop", [FileChunk("codex", str(path), path.read_bytes())])
+    session = Session.objects.get(provider="codex")
+    detail = owner_client.get(f"/api/timeline/sessions/{session.id}").json()
+    files = {f["path"]: f for f in detail["files"]}
+    assert set(files) == {str(p) for p in turns}
+    for path in turns:
+        file = files[str(path)]
+        assert file["size"] == path.stat().st_size and file["device"] == "laptop"
+        response = owner_client.get(f"/api/timeline/sessions/{session.id}/export?file={file['id']}")
+        assert response.status_code == 200
+        assert b"".join(response.streaming_content) == path.read_bytes()
+        assert path.name in response["Content-Disposition"]
+    # another session's file is not reachable through this one
+    ingest_files("laptop", [FileChunk("codex", str(ROLLOUT), ROLLOUT.read_bytes())])
+    other = Session.objects.exclude(id=session.id).get().files.get()
+    response = owner_client.get(f"/api/timeline/sessions/{session.id}/export?file={other.id}")
+    assert response.status_code == 404 and "no such file" in response.json()["detail"]

@@ -91,6 +91,8 @@ def session_detail(request, session_id: str, after: int = -1, limit: int = 200, 
         "session": session.as_dict(),
         "parent": session.parent.as_dict() if session.parent else None,
         "subagents": [s.as_dict() for s in session.subagents.order_by("started_at", "id")],
+        # a session can span files (Codex turns, a rollout moved to archived_sessions/): each exports apart
+        "files": [f.as_dict() for f in session.files.order_by("-updated_at", "-id")],
         "events": [e.as_dict() for e in page],
         "next_after": page[-1].ordinal if more and page else None,
     }
@@ -113,12 +115,13 @@ def search_view(request, q: str, provider: str | None = None, project: str | Non
 
 
 @router.get("/sessions/{session_id}/export")
-def export_view(request, session_id: str):
-    """The original session file, byte for byte (its current generation)."""
+def export_view(request, session_id: str, file: int | None = None):
+    """The original session file, byte for byte (its current generation): the one most recently
+    shipped, or ``file`` (an id from the session's ``files``) for a session that spans several."""
     session = get_session(session_id)
-    source = main_file(session)
+    source = main_file(session) if file is None else session.files.filter(id=file).first()
     if source is None:
-        raise Http404("this session has no stored file")
+        raise HttpError(404, "this session has no stored file" if file is None else "no such file in this session")
     name = os.path.basename(source.path) or f"session-{session.id}.jsonl"
     content_type = "application/json" if source.provider == "gemini" else "application/x-ndjson"
     response = StreamingHttpResponse(iter_file_bytes(source), content_type=content_type)

@@ -101,6 +101,10 @@ class SourceFile(models.Model):
     def __str__(self) -> str:
         return f"{self.device}:{self.path}"
 
+    def as_dict(self) -> dict:
+        return {"id": self.id, "device": self.device, "path": self.path, "provider": self.provider,
+                "generation": self.generation, "size": self.size, "updated_at": self.updated_at.isoformat()}
+
 
 class SourceChunk(models.Model):
     """Complete lines ``[offset, offset + length)`` of one file generation (or one whole Gemini

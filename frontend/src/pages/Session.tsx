@@ -11,6 +11,7 @@ interface Detail {
   session: TSession;
   parent: TSession | null;
   subagents: TSession[];
+  files: { id: number; path: string; device: string; size: number }[];
   events: TEvent[];
   next_after: number | null;
 }
@@ -111,6 +112,23 @@ export function SessionPage({ id }: { id: string }) {
         </a>
       </header>
       <h1>{s.title || s.provider_session_id}</h1>
+      {d.files.length > 1 && (
+        <details class="files" data-testid="files">
+          <summary>{d.files.length} files (the export above is the newest)</summary>
+          <ul>
+            {d.files.map((f) => (
+              <li key={f.id}>
+                <a href={`/api/timeline/sessions/${s.id}/export?file=${f.id}`} download data-testid="export-file">
+                  {f.path.split('/').pop()}
+                </a>{' '}
+                <small class="muted">
+                  {f.device} · {num(f.size)} bytes
+                </small>
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
       <dl class="facts">
         {s.project && <Fact k="Project" v={s.project} />}
         {s.device && <Fact k="Device" v={s.device} />}
