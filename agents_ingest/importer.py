@@ -30,14 +30,33 @@ def find_files(root: Path):
                 yield provider, path
 
 
+def generation_of(path: Path, device: str, provider: str) -> int:
+    """The generation to import a file as: the stored one while the file still starts with what
+    the server holds, the next one once it was rewritten or shrank (as the Shipper does), so a
+    re-import after Claude's /rewind or an edited file stores the new lines instead of calling
+    them duplicates. (A Gemini document keeps its generation: the ingest compares it whole.)"""
+    from timeline.export import iter_file_bytes
+    from timeline.models import SourceFile
+
+    source = SourceFile.objects.filter(device=device, path=str(path)).first()
+    if source is None:
+        return 0
+    if provider == "gemini":
+        return source.generation
+    with path.open("rb") as handle:
+        for stored in iter_file_bytes(source):
+            if handle.read(len(stored)) != stored:
+                return source.generation + 1
+    return source.generation
+
+
 def import_file(provider: str, path: Path, device: str) -> dict:
     totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "lines_malformed": 0}
-    if provider == "gemini":
-        pieces = [(0, path.read_bytes())]
-    else:
-        pieces = _line_chunks(path)
+    path = path.resolve()
+    generation = generation_of(path, device, provider)
+    pieces = [(0, path.read_bytes())] if provider == "gemini" else _line_chunks(path)
     for offset, data in pieces:
-        result = ingest_files(device, [FileChunk(provider, str(path.resolve()), data, offset=offset)])
+        result = ingest_files(device, [FileChunk(provider, str(path), data, offset=offset, generation=generation)])
         for key in totals:
             totals[key] += result[key]
     return totals

@@ -156,3 +156,29 @@ def test_it_exports_each_file_of_a_session_that_spans_several(db, owner_client):
     other = Session.objects.exclude(id=session.id).get().files.get()
     response = owner_client.get(f"/api/timeline/sessions/{session.id}/export?file={other.id}")
     assert response.status_code == 404 and "no such file" in response.json()["detail"]
+
+
+def test_it_reimports_a_rewritten_file_as_a_new_generation(db, tmp_path):
+    from timeline.export import export_bytes
+
+    path = tmp_path / "claude" / PARENT.name
+    path.parent.mkdir()
+    lines = PARENT.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines))
+    call_command("import_sessions", str(tmp_path), "--device", "srv", stdout=StringIO())
+    session = Session.objects.get(provider_session_id=PARENT.stem)
+    events = session.event_count
+    # rewound: the file now ends earlier, with a new line the server has never seen
+    new = b'{"type":"user","uuid":"after-rewind","sessionId":"%s","message":{"role":"user","content":"kiwifruit"}}\n'
+    path.write_bytes(b"".join(lines[:10]) + new % PARENT.stem.encode())
+    out = StringIO()
+    call_command("import_sessions", str(tmp_path), "--device", "srv", stdout=out)
+    assert " 11 lines stored" in out.getvalue(), out.getvalue()  # the new generation, whole
+    session.refresh_from_db()
+    assert export_bytes(session) == path.read_bytes()
+    assert session.files.get().generation == 1
+    assert Event.objects.filter(session=session, text="kiwifruit").count() == 1
+    assert session.event_count == events + 1  # the first ten lines' events were already stored
+    out = StringIO()
+    call_command("import_sessions", str(tmp_path), "--device", "srv", stdout=out)
+    assert " 0 lines stored" in out.getvalue() and session.files.get().generation == 1
