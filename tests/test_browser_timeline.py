@@ -166,7 +166,7 @@ def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_s
     assert "message number 249" in page.locator('[data-testid="event"]').last.inner_text()
 
 
-def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(zerg_server, phone):  # noqa: F811
+def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(zerg_server, phone, tmp_path):  # noqa: F811
     def session(sid: str, branch: str, day: str, words: str) -> dict:
         lines = [
             {"type": "user", "uuid": f"{sid}-u", "sessionId": sid, "cwd": "/home/owner/zoo",
@@ -224,6 +224,7 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
     page.wait_for_url("**sort=recency**", timeout=10000)
     page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
     assert "tunnel" in hits.nth(0).inner_text() and "burrow" in hits.nth(1).inner_text()
+    page.screenshot(path=str(artifacts_dir(tmp_path) / "timeline-filters-390x844.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
 
 
