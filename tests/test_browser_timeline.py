@@ -247,3 +247,36 @@ def test_a_session_of_two_files_offers_each_for_export(zerg_server, phone):  # n
         link = links.nth(i)
         body = page.request.get(zerg_server.url + link.get_attribute("href")).body()
         assert body == next(p for p in turns if p.name == link.inner_text()).read_bytes()
+
+
+def test_a_session_page_shows_its_cost_and_with_its_subagents(zerg_server, phone):  # noqa: F811
+    folder = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "claude" / "real_projects"
+    priced = folder / "-Users-dain-workspace-JSSoundRecorder"  # Claude Sonnet / Opus 4 / Haiku 4.5
+    unpriced = folder / "-experiments-worktrees"  # claude-opus-4-7: not in timeline/pricing.py
+    parent = "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
+    done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
+    token = json.loads(done.stdout)["token"]
+    files = [{"provider": "claude", "path": f"/home/owner/.claude/projects/{p.parent.name}/{p.name}",
+              "data": p.read_text(encoding="utf-8")}
+             for p in [priced / f"{parent}.jsonl", *sorted(priced.glob("agent-*.jsonl")),
+                       unpriced / "ef958aa1-0e93-49f0-bb71-150f63befcd1.jsonl"]]
+    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token,
+                              body={"device": "t", "files": files}, timeout=30)
+    assert status == 200, reply
+
+    page = logged_in_page(phone, zerg_server)
+    page.goto(zerg_server.url + f"/timeline/{parent}")
+    page.get_by_test_id("session-page").wait_for(timeout=10000)
+    detail = page.evaluate(f"fetch('/api/timeline/sessions/{parent}').then(r => r.json())")
+    own = detail["session"]["cost_usd"]
+    subs = detail["subagents"]
+    total = own + sum(s["cost_usd"] for s in subs)
+    assert subs and own > 0 and total > own
+    facts = page.locator("dl.facts").inner_text()
+    assert f"${own:.2f}" in facts
+    assert f"Cost with {len(subs)} subagents" in facts and f"${total:.2f}" in facts, facts
+
+    page.goto(zerg_server.url + "/timeline/ef958aa1-0e93-49f0-bb71-150f63befcd1")
+    page.get_by_test_id("session-page").wait_for(timeout=10000)
+    facts = page.locator("dl.facts").inner_text()
+    assert "unknown" in facts and "[timeline.prices]" in facts, facts

@@ -18,6 +18,16 @@ interface Detail {
 
 const PAGE = 200;
 
+/** A session's cost plus its subagents' (partial if any part is). */
+function withSubagents(s: TSession, subs: TSession[]) {
+  const all = [s, ...subs];
+  const known = all.filter((x) => x.cost_usd != null);
+  return {
+    cost_usd: known.length ? known.reduce((sum, x) => sum + (x.cost_usd || 0), 0) : null,
+    cost_partial: all.some((x) => x.cost_partial),
+  };
+}
+
 export function SessionPage({ id }: { id: string }) {
   const [d, setD] = useState<Detail | null>(null);
   const [events, setEvents] = useState<TEvent[]>([]);
@@ -144,9 +154,12 @@ export function SessionPage({ id }: { id: string }) {
             k="Cost"
             v={
               (usd(s) || 'unknown') +
-              (s.cost_partial ? ' (a model without a price: add it under [timeline] prices in config.toml)' : '')
+              (s.cost_partial ? ' (a model without a price: add it under [timeline.prices] in config.toml)' : '')
             }
           />
+        )}
+        {d.subagents.some((a) => a.cost_usd != null || a.cost_partial) && (
+          <Fact k={`Cost with ${d.subagents.length} subagents`} v={usd(withSubagents(s, d.subagents)) || 'unknown'} />
         )}
       </dl>
       {!d.parent && (s.provider === 'claude' || s.provider === 'codex') && <ContinueBox sid={s.id} />}
