@@ -228,7 +228,8 @@ class Sessions:
 
 SESSION_COLUMNS = ("parent_id", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "model",
                    "version", "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens",
-                   "cache_creation_tokens", "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count", "updated_at")
+                   "cache_creation_tokens", "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count",
+                   "updated_at")
 
 
 def defer_indexing() -> int | None:

@@ -229,7 +229,8 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
 
 
 def test_a_session_of_two_files_offers_each_for_export(zerg_server, phone):  # noqa: F811
-    turns = [Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "codex" / n for n in ("turn-1.jsonl", "turn-2.jsonl")]
+    codex = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "codex"
+    turns = [codex / "turn-1.jsonl", codex / "turn-2.jsonl"]
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     token = json.loads(done.stdout)["token"]
     for path in turns:  # one Codex session, two rollout files

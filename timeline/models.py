@@ -39,7 +39,8 @@ class Session(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_creation_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.FloatField(null=True, blank=True, help_text="null: no token has a known price (timeline/pricing.py)")
+    cost_usd = models.FloatField(null=True, blank=True,
+                                 help_text="null: no token has a known price (timeline/pricing.py)")
     cost_partial = models.BooleanField(default=False, help_text="some tokens are of a model with no known price")
     event_count = models.IntegerField(default=0)
     malformed_count = models.IntegerField(default=0)

@@ -146,7 +146,8 @@ def reprice(session_model, event_model, session_ids=None) -> int:
                                             session.output_tokens)
             session.cost_partial = session.cost_usd is None and session.input_tokens + session.output_tokens > 0
         else:
-            usages = event_model.objects.filter(session_id=session.id, usage__isnull=False).values_list("model", "usage")
+            usages = (event_model.objects.filter(session_id=session.id, usage__isnull=False)
+                      .values_list("model", "usage"))
             for model, usage in usages.iterator(chunk_size=2000):
                 if isinstance(usage, dict):
                     add_cost(session, response_cost(session.provider, model or session.model, usage))

@@ -107,7 +107,8 @@ def _prices(value: Any) -> dict[str, tuple[float, float, float, float]]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"expected a JSON object of model: [input, output, cache read, cache write], {exc}")
     if not isinstance(value, dict):
-        raise ValueError("expected a table of model = [input, output, cache read, cache write] (USD per million tokens)")
+        raise ValueError("expected a table of model = [input, output, cache read, cache write] "
+                         "(USD per million tokens)")
     prices = {}
     for model, price in value.items():
         numbers = price if isinstance(price, list) else None
