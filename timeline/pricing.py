@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
+
 from agents_ingest.parsers.base import tokens
 
 Price = tuple[float, float, float, float]
@@ -80,10 +82,23 @@ def price_of(model: str, overrides: dict[str, Price] | None = None) -> Price | N
     return None
 
 
-def _configured() -> dict[str, Price]:
-    from django.conf import settings
+_NO_OVERRIDES: dict[str, Price] = {}
+_memo: dict = {"table": None, "prices": {}}
 
-    return getattr(getattr(settings, "ZERG", None), "prices", None) or {}
+
+def _price(model: str) -> Price | None:
+    """``price_of`` with the configured overrides, remembered per model name (an ingest asks once
+    per response; the overrides are the settings' own object, so a new one starts afresh)."""
+    table = getattr(getattr(settings, "ZERG", None), "prices", None)
+    table = _NO_OVERRIDES if table is None else table  # the same object each time: the memo stays
+    if _memo["table"] is not table:
+        _memo["table"], _memo["prices"] = table, {}
+    prices = _memo["prices"]
+    if model not in prices:
+        if len(prices) > 1000:  # model names come from shipped files: keep the memo bounded
+            prices.clear()
+        prices[model] = price_of(model, table)
+    return prices[model]
 
 
 def _dollars(price: Price, fresh_input: int, output: int, cache_read: int, cache_write: int,
@@ -108,7 +123,7 @@ def response_cost(provider: str, model: str, usage: dict[str, Any]) -> float | N
                  tokens(usage, "cache_read_input_tokens"), write - hour, hour)
     if not any(parts):
         return 0.0
-    price = price_of(model, _configured())
+    price = _price(model)
     return None if price is None else _dollars(price, *parts)
 
 
@@ -116,7 +131,7 @@ def running_cost(model: str, input_tokens: int, cached_tokens: int, output_token
     """The cost of a Codex session's running totals (cached tokens are part of the input)."""
     if not (input_tokens or output_tokens):
         return 0.0
-    price = price_of(model, _configured())
+    price = _price(model)
     if price is None:
         return None
     cached = min(cached_tokens, input_tokens)
