@@ -28,7 +28,8 @@ Request, either of two formats:
   (a batch's header entries carry the same keys, with ``length`` instead of the data).
 
 Limits: ``MAX_COMPRESSED`` bytes on the wire and ``MAX_BODY`` bytes after decompression (both
-16 MiB, settings ``INGEST_MAX_COMPRESSED`` / ``INGEST_MAX_BODY``): beyond them 413, and
+``[server] max_upload_mb``, default 16 MiB; settings ``INGEST_MAX_COMPRESSED`` /
+``INGEST_MAX_BODY``): beyond them 413, and
 the Shipper splits the batch. Another Content-Encoding: 415 (a Shipper then falls back to
 gzipped JSON, for servers older than the batch format). Malformed JSON, a truncated or
 corrupt stream, lengths that do not add up, or a bad file entry: 400, nothing stored.

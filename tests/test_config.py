@@ -132,3 +132,18 @@ def test_it_explains_a_read_only_home(tmp_path):
     assert "set ZERG_HOME to a directory you can write to" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (home / "zerg.db").exists()
+
+
+def test_it_sizes_the_ingest_limit_from_max_upload_mb(tmp_path):
+    write_config(tmp_path, "[server]\nmax_upload_mb = 64\n")
+    assert load({"ZERG_HOME": str(tmp_path)}).max_upload_mb == 64
+    assert load({"ZERG_HOME": str(tmp_path / "fresh")}).max_upload_mb == 16
+    with pytest.raises(ConfigError, match="ZERG_MAX_UPLOAD_MB"):
+        load({"ZERG_HOME": str(tmp_path), "ZERG_MAX_UPLOAD_MB": "0"})
+    # the running server's limit follows it
+    env = {**os.environ, "ZERG_HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "zerg_site.settings"}
+    env.pop("ZERG_MAX_UPLOAD_MB", None)
+    code = ("import django; django.setup(); from agents_ingest.api import max_body, max_compressed; "
+            "print(max_body(), max_compressed())")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == [str(64 << 20)] * 2, done.stderr

@@ -351,7 +351,8 @@ def test_413_splits_the_batch_down_to_what_the_server_takes(home, tmp_path):
             assert_once_in_order(fake, path)
         assert fake.sent(str(big)) == [(0, line(1))]  # up to the overlong line, then blocked
         assert shipper.stats.blocked == [str(big)]
-        assert "larger than the server accepts" in shipper.state.file(str(big)).last_error
+        error = shipper.state.file(str(big)).last_error
+        assert "larger than the server accepts" in error and "max_upload_mb" in error
     finally:
         fake.stop()
 

@@ -146,6 +146,10 @@ SETTINGS: tuple[Setting, ...] = (
         "server", "event_retention_days", "ZERG_EVENT_RETENTION_DAYS", _positive_int, 30,
         "live events older than this are pruned",
     ),
+    Setting(
+        "server", "max_upload_mb", "ZERG_MAX_UPLOAD_MB", _positive_int, 16,
+        "largest ingest request in MiB, compressed and unpacked; a session line longer than this cannot ship",
+    ),
     Setting("commis", "max_concurrent", "ZERG_MAX_CONCURRENT", _positive_int, 5, "commis running at once"),
     Setting("commis", "heartbeat_interval", "ZERG_HEARTBEAT_INTERVAL", _seconds, 10.0, "seconds between heartbeats"),
     Setting("commis", "stale_threshold", "ZERG_STALE_THRESHOLD", _seconds, 60.0, "heartbeat age that counts as dead"),
@@ -187,6 +191,7 @@ class Config:
     openai_base_url: str
     model: str
     workspace_retention_days: int = 14
+    max_upload_mb: int = 16
     prices: dict = field(default_factory=dict)
 
     @property

@@ -121,6 +121,9 @@ LOGIN_FAILURE_LIMIT = 5  # failed logins per client address ...
 LOGIN_FAILURE_WINDOW = 300  # ... per this many seconds
 LOGIN_LINK_TTL = 15 * 60
 
+# --- ingest (agents_ingest/api.py): the largest request, on the wire and unpacked
+INGEST_MAX_BODY = INGEST_MAX_COMPRESSED = ZERG.max_upload_mb * 1024 * 1024
+
 # --- running behind an HTTPS reverse proxy (Caddy, nginx): set [server] public_url
 
 ALLOWED_HOSTS = ["*"]  # the owner reaches a self-hosted box by IP, name or tunnel

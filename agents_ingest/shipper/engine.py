@@ -304,7 +304,8 @@ class Shipper:
                 if item.fs.acked_offset >= item.offset + len(first):
                     self.send([Item(item.fs, item.offset + len(first), second, item.git)])
                 return
-        self._block(item, f"a single record of {len(data)} bytes is larger than the server accepts (413)")
+        self._block(item, f"a single record of {len(data)} bytes is larger than the server accepts (413); "
+                          "raise [server] max_upload_mb (ZERG_MAX_UPLOAD_MB) on the server, then ship again")
 
     def _block(self, item: Item, reason: str) -> None:
         self.log(f"{item.fs.path}: {reason}")
