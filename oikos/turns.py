@@ -387,7 +387,7 @@ class Recorder:
 
     def call_model(self, messages: list[dict]):
         from oikos.graph import SYSTEM_PROMPT
-        from oikos.providers.pricing import cost_usd
+        from timeline.pricing import response_cost
 
         streamer = Streamer(self.turn)
         system = SYSTEM_PROMPT + f"\nToday is {timezone.now():%A %Y-%m-%d} (UTC)."  # "last week" needs a date
@@ -400,7 +400,8 @@ class Recorder:
                                      data={"name": block["name"], "input": block.get("input") or {},
                                            "tool_use_id": block["id"]})
         usage = reply.usage or {}
-        services.add_usage(self.turn.id, usage, cost_usd(reply.model or self.provider.model, usage))
+        # both providers report Anthropic's usage keys (the OpenAI one splits cached tokens out alike)
+        services.add_usage(self.turn.id, usage, response_cost("claude", reply.model or self.provider.model, usage))
         return reply
 
     def spawned_in_turn(self) -> int:

@@ -18,7 +18,7 @@ from commis.models import Job
 from oikos.graph import trim
 from oikos.models import Message, Thread, Turn
 from oikos.providers import HOW_TO_CONFIGURE
-from oikos.providers.pricing import cost_usd
+from timeline.pricing import response_cost as cost_usd
 from tests.fakes.fake_anthropic import FakeAnthropic
 from zerg_site.models import Event
 
@@ -296,11 +296,12 @@ def test_it_trims_long_threads_keeping_tool_pairs():
 
 
 def test_it_prices_known_models_only():
-    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000, "cache_read_input_tokens": 1_000_000,
-             "cache_creation_input_tokens": 1_000_000}
-    assert cost_usd("claude-sonnet-4-5-20250929", usage) == pytest.approx(3 + 15 + 0.3 + 3.75)
-    assert cost_usd("claude-haiku-4-5", {"input_tokens": 1000}) == pytest.approx(0.001)
-    assert cost_usd("llama3.1:8b", usage) is None
+    """Oikos prices its turns with the Timeline's list (timeline/pricing.py), in Anthropic's usage keys."""
+    usage = {"input_tokens": 50_000, "output_tokens": 50_000, "cache_read_input_tokens": 50_000,
+             "cache_creation_input_tokens": 50_000}
+    assert cost_usd("claude", "claude-sonnet-4-5-20250929", usage) == pytest.approx((3 + 15 + 0.3 + 3.75) / 20)
+    assert cost_usd("claude", "claude-haiku-4-5", {"input_tokens": 1000}) == pytest.approx(0.001)
+    assert cost_usd("claude", "llama3.1:8b", usage) is None
 
 
 def test_it_needs_auth_and_refuses_bad_input(client, token_client, no_model):

@@ -112,13 +112,39 @@ def test_it_shows_the_cost_in_the_api(db, token_client):
     assert session["cost_usd"] == pytest.approx(10.0) and session["cost_partial"] is False
 
 
-def test_it_matches_model_names_by_their_longest_known_prefix():
+def test_it_matches_a_model_by_its_name_or_its_dated_release_and_never_borrows_a_price():
     assert price_of("claude-opus-4-5-20251101") == (5.0, 25.0, 0.5, 6.25)
-    assert price_of("claude-opus-4-20250514")[0] == 15.0
-    assert price_of("claude-sonnet-4-5[1m]")[0] == 3.0
-    assert price_of("openai/gpt-5")[1] == 10.0
-    assert price_of("gpt-5.4") is None and price_of("claude-opus-4-7") is None and price_of("") is None
-    assert price_of("claude-opus-4-7", {"claude-opus-4": (1, 2, 3, 4)}) == (1, 2, 3, 4)
+    assert price_of("claude-opus-4-20250514")[0] == 15.0 and price_of("claude-opus-4-1-20250805")[0] == 15.0
+    assert price_of("claude-sonnet-4-5[1m]")[0] == 3.0 and price_of("claude-3-7-sonnet-latest")[0] == 3.0
+    assert price_of("openai/gpt-5")[1] == 10.0 and price_of("gpt-5-2025-08-07")[1] == 10.0
+    assert price_of("gpt-4.1-nano-2025-04-14") == (0.10, 0.40, 0.025, 0.10)
+    for other in ("gpt-5.4", "gpt-5.10", "claude-opus-4-7", "gpt-5-codex-mini", "o3-deep-research",
+                  "o4-mini-deep-research", "gemini-2.5-flash-preview-05-20", "", "<synthetic>"):
+        assert price_of(other) is None, other
+    # the owner's prices come first, under the same rule (names normalised alike)
+    assert price_of("claude-opus-4-7", {"claude-opus-4-7": (1, 2, 3, 4)}) == (1, 2, 3, 4)
+    assert price_of("claude-opus-4-7", {"claude-opus-4": (1, 2, 3, 4)}) is None
+    assert price_of("gpt-5-2025-08-07", {"gpt-5": (9, 9, 9, 9)}) == (9, 9, 9, 9)
+
+
+def test_it_prices_long_prompts_and_premium_tiers_only_where_it_knows_the_rate(db):
+    from timeline.pricing import response_cost
+
+    long = {"input_tokens": 1000, "cache_read_input_tokens": 250_000, "output_tokens": 1000}
+    # Sonnet 4.5 above 200k prompt tokens: $6 / $22.50 / $0.60 per million
+    assert response_cost("claude", "claude-sonnet-4-5", long) == pytest.approx(
+        (1000 * 6 + 250_000 * 0.60 + 1000 * 22.5) / 1e6)
+    assert response_cost("claude", "claude-opus-4-6", long) is None  # its long-context rate is not listed
+    assert response_cost("claude", "claude-opus-4-5", long) == pytest.approx(
+        (1000 * 5 + 250_000 * 0.5 + 1000 * 25) / 1e6)
+    short = {"input_tokens": 1000, "output_tokens": 1000}
+    assert response_cost("claude", "claude-opus-4-6", {**short, "speed": "fast"}) is None
+    assert response_cost("claude", "claude-opus-4-6", {**short, "service_tier": "priority"}) is None
+    assert response_cost("claude", "claude-opus-4-6", {**short, "speed": {"odd": 1}}) is None
+    assert response_cost("claude", "claude-opus-4-6", {**short, "speed": "standard",
+                                                       "service_tier": "standard"}) == pytest.approx(0.03)
+    assert response_cost("gemini", "gemini-2.5-pro", {"input": 300_000, "cached": 100_000, "output": 10}) == \
+        pytest.approx((200_000 * 2.5 + 100_000 * 0.25 + 10 * 15) / 1e6)
 
 
 def test_it_reads_prices_from_config_and_explains_bad_ones(tmp_path):
