@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import os
 import threading
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from agents_ingest.archive import Archive, prepare_runs
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
-from agents_ingest.parsers.base import add_usage, complete_length, instant, iter_lines
+from agents_ingest.parsers.base import add_usage, complete_length, instant, iter_lines, later_snapshot
 from agents_ingest.parsers.claude import is_subagent_path
 from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched, defer_indexing, fetch, index_deferred,
                                  insert, marks, source_files)
@@ -422,11 +423,40 @@ class _Stamps(dict):
         return value
 
 
+USAGE_AT = EVENT_COLUMNS.index("usage")
+
+
+class _Held:
+    """The event that holds a message id's usage: its key, usage and model, and its place in the
+    rows not inserted yet (None once they are)."""
+
+    __slots__ = ("key", "usage", "model", "row")
+
+    def __init__(self, key: str, usage: dict, model: str, row: int | None):
+        self.key, self.usage, self.model, self.row = key, usage, model, row
+
+
+def _release(session: Session, held: _Held, provider: str, rows: list, released: list) -> None:
+    """Take back a usage a later snapshot of the same response replaces: out of the session's totals
+    and cost, and off its event (in the pending rows, or by key once stored)."""
+    add_usage(session, held.usage, provider, -1)
+    cost = response_cost(provider, held.model or session.model, held.usage)
+    if cost is not None and session.cost_usd is not None:
+        session.cost_usd -= cost
+    if held.row is not None:
+        row = rows[held.row]
+        rows[held.row] = row[:USAGE_AT] + (None,) + row[USAGE_AT + 1:]
+    else:
+        released.append((session.id, held.key))
+
+
 def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
-    # Drop what the session already has (same key), and usage already counted (same message id);
-    # a session this request created has only what the request stored (kept in memory).
+    # Drop what the session already has (same key). Usage counts once per message id: the first
+    # line's, unless a later line of the same response carries a later snapshot (Claude Code writes
+    # a line per content block), which then replaces it. A session this request created has only
+    # what the request stored (kept in memory).
     existing = sessions.keys.setdefault(session.id, set())
-    counted = sessions.counted.setdefault(session.id, set())
+    counted = sessions.counted.setdefault(session.id, {})
     fresh = session.id in sessions.fresh
     keys = [] if fresh else list(dict.fromkeys(k[:100] for _, k, _ in keyed))
     for batch in batched(keys):
@@ -434,11 +464,15 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
             f"SELECT key FROM timeline_event WHERE session_id = %s AND key IN ({marks(len(batch))})",
             [session.id, *batch]))
     usage_ids = [] if fresh else list({e.message_id for e, _, _ in keyed if e.usage and e.message_id})
-    for batch in batched(usage_ids):
-        counted.update(m for (m,) in fetch(
-            "SELECT message_id FROM timeline_event WHERE session_id = %s AND usage IS NOT NULL "
-            f"AND message_id IN ({marks(len(batch))})", [session.id, *batch]))
-    rows = []
+    for batch in batched([m for m in usage_ids if m not in counted]):
+        for mid, key, usage, model in fetch(
+                "SELECT message_id, key, usage, model FROM timeline_event WHERE session_id = %s "
+                f"AND usage IS NOT NULL AND message_id IN ({marks(len(batch))})", [session.id, *batch]):
+            usage = json.loads(usage) if isinstance(usage, str) else usage
+            counted[mid] = _Held(key, usage if isinstance(usage, dict) else {}, model, None)
+    rows: list[tuple] = []
+    released: list[tuple] = []
+    held_here = []
     seen = existing
     ordinal = session.event_count
     malformed = unknown = 0
@@ -452,10 +486,15 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
         seen.add(key)
         usage = e.usage
         if usage and e.message_id:
-            if e.message_id in counted:
-                usage = None
+            held = counted.get(e.message_id[:200])
+            if held is not None and provider == "claude" and later_snapshot(usage, held.usage):
+                _release(session, held, provider, rows, released)
+                held = None
+            if held is None:
+                held = counted[e.message_id[:200]] = _Held(key, usage, e.model, len(rows))
+                held_here.append(held)
             else:
-                counted.add(e.message_id)
+                usage = None
         if usage and provider != "codex":
             add_usage(session, usage, provider)
             add_cost(session, response_cost(provider, e.model or session.model, usage))
@@ -471,6 +510,11 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
         ordinal += 1
     if rows:
         insert("timeline_event", EVENT_COLUMNS, rows)
+    for held in held_here:
+        held.row = None
+    if released:
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE timeline_event SET usage = NULL WHERE session_id = %s AND key = %s", released)
     session.event_count = ordinal
     session.malformed_count += malformed
     session.unknown_count += unknown

@@ -156,7 +156,7 @@ class Sessions:
         self.dirty: dict[int, Session] = {}
         self.fresh: set[int] = set()  # created by this request (see serialised())
         self.keys: dict[int, set[str]] = {}  # event keys stored by this request, per session
-        self.counted: dict[int, set[str]] = {}  # message ids whose usage this request counted
+        self.counted: dict[int, dict] = {}  # message id -> the event holding its usage (ingest._Held)
 
     def _keep(self, sessions) -> None:
         for session in sessions:

@@ -396,6 +396,37 @@ def test_usage_counted_once_per_message_across_requests(device):
     assert session.event_count == 2 and export_bytes(session) == first + second
 
 
+@pytest.mark.parametrize("split", ["one request", "two requests"])
+def test_usage_of_a_response_is_its_final_snapshot_across_requests(device, split):
+    """Claude Code writes a line per content block, each with the usage as it stood: the session
+    counts the last (largest) one once, and only that line's event keeps a usage."""
+    from timeline.pricing import reprice
+
+    def line(uuid, block, output):
+        return json.dumps({"type": "assistant", "uuid": uuid, "sessionId": "s-g", "message": {
+            "id": "msg_grow", "role": "assistant", "model": "claude-sonnet-4-5-20250929", "content": [block],
+            "usage": {"input_tokens": 6, "output_tokens": output, "cache_creation_input_tokens": 15126}}}
+        ).encode() + b"\n"
+
+    lines = [line("a1", {"type": "thinking", "thinking": "hm"}, 5), line("a2", {"type": "text", "text": "x"}, 140),
+             line("a3", {"type": "text", "text": "y"}, 140)]
+    path = "/p/.claude/projects/-x/s-g.jsonl"
+    if split == "one request":
+        post(device, {"device": "d", "files": [entry("claude", path, b"".join(lines))]})
+    else:
+        post(device, {"device": "d", "files": [entry("claude", path, lines[0])]})
+        post(device, {"device": "d", "files": [entry("claude", path, b"".join(lines[1:]), offset=len(lines[0]))]})
+    session = Session.objects.get(provider_session_id="s-g")
+    assert (session.input_tokens, session.output_tokens, session.cache_creation_tokens) == (6, 140, 15126)
+    assert session.cost_usd == pytest.approx((6 * 3 + 140 * 15 + 15126 * 3.75) / 1e6)
+    usages = list(Event.objects.filter(session=session).order_by("ordinal").values_list("usage", flat=True))
+    assert [u and u["output_tokens"] for u in usages] == [None, 140, None]
+    cost = session.cost_usd
+    assert reprice(Session, Event) == 0  # what the ingest summed is what the stored usage says
+    session.refresh_from_db()
+    assert session.cost_usd == pytest.approx(cost)
+
+
 def test_it_stores_a_file_sent_twice_in_one_request_once(device):
     path = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
     data = path.read_bytes()

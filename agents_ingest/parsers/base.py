@@ -132,10 +132,17 @@ USAGE_KEYS = {
 }
 
 
-def add_usage(totals: Any, usage: dict, provider: str) -> None:
-    """Add one response's ``usage`` to ``totals`` (a SessionMeta or a Session)."""
+def add_usage(totals: Any, usage: dict, provider: str, sign: int = 1) -> None:
+    """Add one response's ``usage`` to ``totals`` (a SessionMeta or a Session); ``sign=-1`` takes
+    back a usage that a later snapshot of the same response replaces."""
     for attr, key in USAGE_KEYS[provider]:
-        setattr(totals, attr, getattr(totals, attr) + tokens(usage, key))
+        setattr(totals, attr, getattr(totals, attr) + sign * tokens(usage, key))
+
+
+def later_snapshot(usage: dict, held: dict) -> bool:
+    """Whether ``usage`` supersedes ``held``, both of one API response: Claude Code writes a line per
+    content block, each with the usage as it stood then, so the last one (most output) is final."""
+    return tokens(usage, "output_tokens") > tokens(held, "output_tokens")
 
 
 def clip(value: Any) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip
+from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip, later_snapshot
 
 META_TYPES = {
     "attachment", "progress", "file-history-snapshot", "queue-operation", "permission-mode",
@@ -68,7 +68,7 @@ class ClaudeParser(LineParser):
     def __init__(self, path: str = ""):
         super().__init__(path)
         self.subagent = is_subagent_path(path)
-        self.seen_message_ids: set[str] = set()
+        self.usage_events: dict[str, ParsedEvent] = {}  # message id -> the event holding its usage
         if path:
             self.meta.session_id = session_id_from_path(path)
             if self.subagent:
@@ -148,11 +148,14 @@ class ClaudeParser(LineParser):
         mid = message.get("id")
         message_usage = message.get("usage")
         if isinstance(message_usage, dict):
-            if not isinstance(mid, str) or mid not in self.seen_message_ids:
+            # once per message id, the final snapshot: it moves to the line that carries it
+            held = self.usage_events.get(mid[:200]) if isinstance(mid, str) else None
+            if held is None or later_snapshot(message_usage, held.usage):
                 usage = message_usage
                 add_usage(self.meta, usage, "claude")
-            if isinstance(mid, str):
-                self.seen_message_ids.add(mid)
+                if held is not None:
+                    add_usage(self.meta, held.usage, "claude", -1)
+                    held.usage = None
         content = message.get("content")
         events: list[ParsedEvent] = []
         if isinstance(content, list) and content:
@@ -167,6 +170,8 @@ class ClaudeParser(LineParser):
                 event.message_id = mid
         if usage is not None:
             events[0].usage = usage
+            if isinstance(mid, str):
+                self.usage_events[mid[:200]] = events[0]
         return events
 
     def _block(self, block, i: int, offset: int, role: str, model: str, base: dict) -> ParsedEvent:
