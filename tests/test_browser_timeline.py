@@ -170,9 +170,9 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
     def session(sid: str, branch: str, day: str, words: str) -> dict:
         lines = [
             {"type": "user", "uuid": f"{sid}-u", "sessionId": sid, "cwd": "/home/owner/zoo",
-             "timestamp": f"{day}T09:00:00.000Z", "message": {"role": "user", "content": f"wombat {words}"}},
+             "timestamp": f"{day}T05:00:00.000Z", "message": {"role": "user", "content": f"wombat {words}"}},
             {"type": "assistant", "uuid": f"{sid}-a", "parentUuid": f"{sid}-u", "sessionId": sid,
-             "timestamp": f"{day}T09:00:05.000Z",
+             "timestamp": f"{day}T05:00:05.000Z",
              "message": {"id": f"msg-{sid}", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
                          "content": [{"type": "text", "text": f"a wombat reply about {words}"}],
                          "usage": {"input_tokens": 100000, "output_tokens": 20000}}},
@@ -183,12 +183,15 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
 
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     token = json.loads(done.stdout)["token"]
-    body = {"device": "t", "files": [session("zoo-old", "feature/old", "2024-03-01", "burrow"),
+    # 2024-03-02 05:00 UTC is the evening of March 1 in California, where this browser is
+    body = {"device": "t", "files": [session("zoo-old", "feature/old", "2024-03-02", "burrow"),
                                      session("zoo-new", "main", "2026-11-20", "tunnel")]}
     status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
     assert status == 200 and reply["events_stored"] == 4, reply
 
-    page = logged_in_page(phone, zerg_server)
+    context = phone.browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                        is_mobile=True, has_touch=True, timezone_id="America/Los_Angeles")
+    page = logged_in_page(context, zerg_server)
     page.goto(zerg_server.url + "/timeline")
     rows = page.get_by_test_id("session-row")
     rows.first.wait_for(timeout=10000)
@@ -204,7 +207,7 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
 
     page.get_by_test_id("filters-clear").click()
     page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 2", timeout=10000)
-    page.get_by_test_id("filter-to").fill("2024-03-01")  # inclusive: the session of that day stays
+    page.get_by_test_id("filter-to").fill("2024-03-01")  # inclusive, in local days: that evening's session stays
     page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
     assert "feature/old" in rows.first.inner_text()
     page.get_by_test_id("filters-clear").click()

@@ -245,8 +245,8 @@ export function num(n: number | null | undefined): string {
 /** A session's cost: "$1.23", "< $0.01", "≥ $1.23" when some tokens have no price, "" when none do. */
 export function usd(s: { cost_usd: number | null; cost_partial: boolean }): string {
   if (s.cost_usd == null) return '';
-  const v = s.cost_usd > 0 && s.cost_usd < 0.01 ? '< $0.01' : '$' + s.cost_usd.toFixed(2);
-  return s.cost_partial ? '≥ ' + v.replace('< ', '') : v;
+  if (s.cost_partial) return '≥ $' + s.cost_usd.toFixed(2);
+  return s.cost_usd > 0 && s.cost_usd < 0.01 ? '< $0.01' : '$' + s.cost_usd.toFixed(2);
 }
 
 /** Seconds -> "42s", "3m 05s", "2h 10m". */

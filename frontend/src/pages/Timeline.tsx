@@ -64,18 +64,27 @@ function readParams(): Params {
 
 /** The filters that narrow the list (and a search), as the API names them. */
 function apiFilters(p: Params) {
-  return { provider: p.provider, project: p.project, device: p.device, branch: p.branch, since: p.from, until: dayAfter(p.to) };
+  return {
+    provider: p.provider,
+    project: p.project,
+    device: p.device,
+    branch: p.branch,
+    since: localMidnight(p.from, 0),
+    until: localMidnight(p.to, 1), // "To" is inclusive for a person; the API's ``until`` is exclusive
+  };
 }
 
-/** "To" is inclusive for a person; the API's ``until`` is exclusive. */
-function dayAfter(day: string): string {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return '';
-  const d = new Date(day + 'T00:00:00Z');
-  d.setUTCDate(d.getUTCDate() + 1);
-  return d.toISOString().slice(0, 10);
+/** The instant a day (YYYY-MM-DD, as the date picker gives it) starts on this device, plus ``days``. */
+function localMidnight(day: string, days: number): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return '';
+  const d = new Date(+m[1], +m[2] - 1, +m[3] + days);
+  return isNaN(d.getTime()) ? '' : d.toISOString();
 }
 
-const filtering = (p: Params) => KEYS.some((k) => k !== 'q' && p[k]);
+const SEARCH_ONLY: (keyof Params)[] = ['role', 'tool', 'sort'];
+/** Whether any filter applies (role, tool and sort only to a search). */
+const filtering = (p: Params) => KEYS.some((k) => k !== 'q' && p[k] && (p.q || !SEARCH_ONLY.includes(k)));
 
 /**
  * A search snippet as Preact nodes. The server escapes the text and wraps matches in
