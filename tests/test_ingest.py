@@ -427,6 +427,41 @@ def test_usage_of_a_response_is_its_final_snapshot_across_requests(device, split
     assert session.cost_usd == pytest.approx(cost)
 
 
+def test_migration_0008_recounts_sessions_stored_with_first_snapshots(db, settings):
+    import dataclasses
+
+    from agents_ingest.parsers.base import loads
+    from timeline.recount import recount_claude
+
+    settings.ZERG = dataclasses.replace(settings.ZERG, prices={"claude-opus-4-7": (5.0, 25.0, 0.5, 6.25)})
+    path = next((FIXTURES / "claude" / "real_projects").rglob("agent-a4ca7529859c158c2.jsonl"))
+    ingest_files("laptop", [FileChunk("claude", str(path), path.read_bytes())])
+    session = Session.objects.get(files__path=str(path))
+    right = (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cache_creation_tokens,
+             session.cost_usd, session.cost_partial)
+    holders = dict(Event.objects.filter(usage__isnull=False).values_list("message_id", "id"))
+    # as the code before stored it: each response's first line holds that line's usage, totals summed from them
+    first = {}
+    for event in Event.objects.filter(session=session).exclude(message_id="").order_by("ordinal"):
+        if event.message_id in holders and event.message_id not in first:
+            first[event.message_id] = event.id
+            event.usage = loads(event.source_line())[0]["message"]["usage"]
+        else:
+            event.usage = None
+        event.save(update_fields=["usage"])
+    old = [u for u in Event.objects.filter(usage__isnull=False).values_list("usage", flat=True)]
+    Session.objects.filter(id=session.id).update(output_tokens=sum(u["output_tokens"] for u in old), cost_usd=1.0)
+    assert sum(u["output_tokens"] for u in old) < right[1]  # the fixture's responses grow across lines
+
+    assert recount_claude(Session, Event, SourceChunk) == 1
+    session.refresh_from_db()
+    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cache_creation_tokens,
+            session.cost_partial) == (*right[:4], False)
+    assert right[4] > 0 and session.cost_usd == pytest.approx(right[4])
+    assert dict(Event.objects.filter(usage__isnull=False).values_list("message_id", "id")) == holders
+    assert recount_claude(Session, Event, SourceChunk) == 0  # nothing left to move
+
+
 def test_it_stores_a_file_sent_twice_in_one_request_once(device):
     path = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
     data = path.read_bytes()

@@ -207,7 +207,7 @@ def reprice(session_model, event_model, session_ids=None) -> int:
             if session is None:
                 continue
             before = (session.cost_usd, session.cost_partial)
-            _recompute(session, event_model)
+            recompute_cost(session, event_model)
             same = before[1] == session.cost_partial and (
                 before[0] == session.cost_usd
                 or (None not in (before[0], session.cost_usd) and abs(before[0] - session.cost_usd) < 1e-9))
@@ -218,7 +218,8 @@ def reprice(session_model, event_model, session_ids=None) -> int:
     return changed
 
 
-def _recompute(session, event_model) -> None:
+def recompute_cost(session, event_model) -> None:
+    """Set ``session.cost_usd`` / ``cost_partial`` from its stored usage (not saved)."""
     session.cost_usd, session.cost_partial = None, False
     if session.provider == "codex":
         session.cost_usd = running_cost(session.model, session.input_tokens, session.cache_read_tokens,
