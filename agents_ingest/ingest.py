@@ -423,31 +423,23 @@ class _Stamps(dict):
         return value
 
 
-USAGE_AT = EVENT_COLUMNS.index("usage")
-
-
 class _Held:
-    """The event that holds a message id's usage: its key, usage and model, and its place in the
-    rows not inserted yet (None once they are)."""
+    """The event that holds a message id's usage: its key, usage and model."""
 
-    __slots__ = ("key", "usage", "model", "row")
+    __slots__ = ("key", "usage", "model")
 
-    def __init__(self, key: str, usage: dict, model: str, row: int | None):
-        self.key, self.usage, self.model, self.row = key, usage, model, row
+    def __init__(self, key: str, usage: dict, model: str):
+        self.key, self.usage, self.model = key, usage, model
 
 
-def _release(session: Session, held: _Held, provider: str, rows: list, released: list) -> None:
+def _release(session: Session, held: _Held, provider: str, released: list) -> None:
     """Take back a usage a later snapshot of the same response replaces: out of the session's totals
-    and cost, and off its event (in the pending rows, or by key once stored)."""
+    and cost now, off its event (by key) once the request's rows are inserted."""
     add_usage(session, held.usage, provider, -1)
     cost = response_cost(provider, held.model or session.model, held.usage)
     if cost is not None and session.cost_usd is not None:
         session.cost_usd -= cost
-    if held.row is not None:
-        row = rows[held.row]
-        rows[held.row] = row[:USAGE_AT] + (None,) + row[USAGE_AT + 1:]
-    else:
-        released.append((session.id, held.key))
+    released.append((session.id, held.key))
 
 
 def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
@@ -469,10 +461,9 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
                 "SELECT message_id, key, usage, model FROM timeline_event WHERE session_id = %s "
                 f"AND usage IS NOT NULL AND message_id IN ({marks(len(batch))})", [session.id, *batch]):
             usage = json.loads(usage) if isinstance(usage, str) else usage
-            counted[mid] = _Held(key, usage if isinstance(usage, dict) else {}, model, None)
+            counted[mid] = _Held(key, usage if isinstance(usage, dict) else {}, model)
     rows: list[tuple] = []
     released: list[tuple] = []
-    held_here = []
     seen = existing
     ordinal = session.event_count
     malformed = unknown = 0
@@ -488,11 +479,10 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
         if usage and e.message_id:
             held = counted.get(e.message_id[:200])
             if held is not None and provider == "claude" and later_snapshot(usage, held.usage):
-                _release(session, held, provider, rows, released)
+                _release(session, held, provider, released)
                 held = None
             if held is None:
-                held = counted[e.message_id[:200]] = _Held(key, usage, e.model, len(rows))
-                held_here.append(held)
+                counted[e.message_id[:200]] = _Held(key, usage, e.model)
             else:
                 usage = None
         if usage and provider != "codex":
@@ -510,9 +500,7 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
         ordinal += 1
     if rows:
         insert("timeline_event", EVENT_COLUMNS, rows)
-    for held in held_here:
-        held.row = None
-    if released:
+    if released:  # after the insert: a replaced usage may be on a row of this very request
         with connection.cursor() as cursor:
             cursor.executemany("UPDATE timeline_event SET usage = NULL WHERE session_id = %s AND key = %s", released)
     session.event_count = ordinal

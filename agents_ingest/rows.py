@@ -218,8 +218,7 @@ class Sessions:
             rows.append((s.parent_id, s.project, s.cwd, s.device, s.git_remote, s.git_branch, s.git_commit, s.title,
                          s.model, s.version, adapt_dt(s.started_at), adapt_dt(s.ended_at), s.input_tokens,
                          s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens, s.cost_usd, s.cost_partial,
-                         s.event_count,
-                         s.malformed_count, s.unknown_count, adapt_dt(now), s.id))
+                         s.event_count, s.malformed_count, s.unknown_count, adapt_dt(now), s.id))
         if rows:
             sets = ", ".join(f"{c} = %s" for c in SESSION_COLUMNS)
             with connection.cursor() as cursor:

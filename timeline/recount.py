@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from django.db import transaction
 
-from agents_ingest.parsers.base import USAGE_KEYS, later_snapshot, loads, tokens
+from agents_ingest.parsers.base import USAGE_KEYS, add_usage, later_snapshot, loads
 from timeline.chunks import decompress, line_at
 from timeline.pricing import recompute_cost
 
@@ -73,13 +73,12 @@ def _recount(pk: int, session_model, event_model, chunk_model) -> bool:
         event_model.objects.filter(id=holder).update(usage=None)
         event_model.objects.filter(id=best_id).update(usage=best)
     session = session_model.objects.get(id=pk)
-    totals = {attr: 0 for attr, _ in USAGE_KEYS["claude"]}
+    totals = [attr for attr, _ in USAGE_KEYS["claude"]]
+    for attr in totals:
+        setattr(session, attr, 0)
     for usage in event_model.objects.filter(session_id=pk, usage__isnull=False).values_list("usage", flat=True):
         if isinstance(usage, dict):
-            for attr, key in USAGE_KEYS["claude"]:
-                totals[attr] += tokens(usage, key)
-    for attr, value in totals.items():
-        setattr(session, attr, value)
+            add_usage(session, usage, "claude")
     recompute_cost(session, event_model)
     session.save(update_fields=[*totals, "cost_usd", "cost_partial"])
     return True
