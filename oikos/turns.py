@@ -140,6 +140,12 @@ def serving() -> bool:
     return _serving
 
 
+def idle() -> bool:
+    """No turn queued in or running on this process's pool (its pushes and events are sent)."""
+    with _lock:
+        return not _active and not _queued
+
+
 def _start_beat() -> None:
     global _beat
     with _lock:

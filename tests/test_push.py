@@ -220,10 +220,14 @@ def fake_llm(monkeypatch, settings):
 
 
 def wait_turn(turn_id, statuses, timeout=30) -> Turn:
+    """The turn in one of ``statuses`` and its runner finished with it: a turn is marked done
+    before its push is decided, so a test that changes the open pages must wait for both."""
+    from oikos import turns
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         turn = Turn.objects.get(id=turn_id)
-        if turn.status in statuses:
+        if turn.status in statuses and turns.idle():
             return turn
         time.sleep(0.05)
     raise AssertionError(f"turn {turn_id} is still {Turn.objects.get(id=turn_id).status}")
