@@ -32,7 +32,7 @@ from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched
                                  insert, marks, source_files)
 from timeline import chunks as chunks_codec
 from timeline.models import Session
-from timeline.pricing import add_cost, response_cost, running_cost
+from timeline.pricing import add_cost, response_cost
 
 log = logging.getLogger("zerg.ingest")
 
@@ -405,13 +405,6 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
         session.started_at = started
     if ended and (session.ended_at is None or ended > session.ended_at):
         session.ended_at = ended
-    if chunk.provider == "codex":  # running totals: the largest seen is the latest
-        session.input_tokens = max(session.input_tokens, meta.input_tokens)
-        session.output_tokens = max(session.output_tokens, meta.output_tokens)
-        session.cache_read_tokens = max(session.cache_read_tokens, meta.cache_read_tokens)
-        session.cost_usd = running_cost(session.model, session.input_tokens, session.cache_read_tokens,
-                                        session.output_tokens)
-        session.cost_partial = session.cost_usd is None and session.input_tokens + session.output_tokens > 0
     return session
 
 
@@ -443,9 +436,9 @@ def _release(session: Session, held: _Held, provider: str, released: list) -> No
 
 
 def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
-    # Drop what the session already has (same key). Usage counts once per message id: the first
-    # line's, unless a later line of the same response carries a later snapshot (Claude Code writes
-    # a line per content block), which then replaces it. A session this request created has only
+    # Drop what the session already has (same key). Usage counts once per message id (Codex: per
+    # running total): the first line's, unless a later line of the same response carries a later
+    # snapshot (Claude Code writes a line per content block), which then replaces it. A session this request created has only
     # what the request stored (kept in memory).
     existing = sessions.keys.setdefault(session.id, set())
     counted = sessions.counted.setdefault(session.id, {})
@@ -485,7 +478,7 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
                 counted[e.message_id[:200]] = _Held(key, usage, e.model)
             else:
                 usage = None
-        if usage and provider != "codex":
+        if usage:
             add_usage(session, usage, provider)
             add_cost(session, response_cost(provider, e.model or session.model, usage))
         malformed += e.kind == "malformed"

@@ -61,15 +61,89 @@ def test_it_prices_claude_responses_once_per_message_with_both_cache_writes(db):
     assert session.as_dict()["cost_partial"] is True
 
 
-def test_it_prices_a_codex_session_from_its_running_totals(db):
+def test_it_prices_a_resumed_codex_session_per_response(db):
     for name in ("turn-1.jsonl", "turn-2.jsonl"):  # one session in two files, o4-mini
         path = FIXTURES / "codex" / name
         ingest_files("laptop", [FileChunk("codex", f"/h/.codex/sessions/{name}", path.read_bytes())])
     session = Session.objects.get(provider="codex", model="o4-mini")
-    # turn-2's last token_count: input 1100 (512 of them cached), output 20 (reasoning included)
-    assert (session.input_tokens, session.cache_read_tokens, session.output_tokens) == (1100, 512, 20)
-    assert session.cost_usd == pytest.approx(((1100 - 512) * 1.10 + 512 * 0.275 + 20 * 4.40) / 1e6)
+    # turn-2 replays turn-1's lines (stored once), then its own response starts the running total
+    # again: 1100 input (512 cached), 20 output. Both responses were billed: 1024 + 1100 input.
+    assert (session.input_tokens, session.cache_read_tokens, session.output_tokens) == (2124, 1024, 32)
+    assert session.cost_usd == pytest.approx(((2124 - 1024) * 1.10 + 1024 * 0.275 + 32 * 4.40) / 1e6)
     assert session.cost_partial is False
+
+
+def codex_line(rtype: str, payload: dict, second: int = 0) -> bytes:
+    return json.dumps({"timestamp": f"2026-05-12T10:00:{second:02d}.000Z", "type": rtype,
+                       "payload": payload}).encode() + b"\n"
+
+
+def token_count(last: dict, total: dict, second: int) -> bytes:
+    return codex_line("event_msg", {"type": "token_count", "info": {"total_token_usage": total,
+                                                                     "last_token_usage": last}}, second)
+
+
+def test_it_prices_each_codex_turn_at_its_model_and_counts_a_repeated_token_count_once(db):
+    sid = "0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001"
+    first = {"input_tokens": 10_000, "cached_input_tokens": 4_000, "output_tokens": 500, "total_tokens": 10_500}
+    second = {"input_tokens": 20_000, "cached_input_tokens": 15_000, "output_tokens": 1_000, "total_tokens": 21_000}
+    both = {k: first[k] + second[k] for k in first}
+    head = (codex_line("session_meta", {"id": sid, "cwd": "/w"})
+            + codex_line("turn_context", {"model": "gpt-5", "cwd": "/w"}, 1)
+            + token_count(first, first, 2)
+            + token_count(first, first, 3)  # written again without a new response (a rate-limit update)
+            + codex_line("turn_context", {"model": "gpt-5-mini", "cwd": "/w"}, 4)  # the owner's /model
+            + token_count(second, both, 5))
+    tail = token_count(second, both, 6) + codex_line("event_msg", {"type": "task_complete"}, 7)
+    path = f"/h/.codex/sessions/2026/05/12/rollout-2026-05-12T10-00-00-{sid}.jsonl"
+    ingest_files("laptop", [FileChunk("codex", path, head)])
+    ingest_files("laptop", [FileChunk("codex", path, tail, offset=len(head))])  # the repeat in the next request
+
+    session = Session.objects.get(provider="codex", provider_session_id=sid)
+    assert (session.input_tokens, session.cache_read_tokens, session.output_tokens) == (30_000, 19_000, 1_500)
+    gpt5 = (6_000 * 1.25 + 4_000 * 0.125 + 500 * 10.0) / 1e6
+    mini = (5_000 * 0.25 + 15_000 * 0.025 + 1_000 * 2.0) / 1e6
+    assert session.cost_usd == pytest.approx(gpt5 + mini) and session.cost_partial is False
+    held = list(Event.objects.filter(session=session, usage__isnull=False).order_by("ordinal").values_list("model", "usage"))
+    assert held == [("gpt-5", first), ("gpt-5-mini", second)]
+    assert Event.objects.filter(session=session, record_type="event_msg/token_count").count() == 4
+    # reprice agrees with the ingest: it sums the same events at their own models
+    assert call_command("reprice_sessions", stdout=StringIO()) is None
+    session.refresh_from_db()
+    assert session.cost_usd == pytest.approx(gpt5 + mini)
+
+
+def test_migration_0009_recounts_codex_sessions_stored_as_running_totals(db):
+    from timeline.models import SourceChunk
+    from timeline.recount import recount_codex
+
+    for name in ("turn-1.jsonl", "turn-2.jsonl"):
+        path = FIXTURES / "codex" / name
+        ingest_files("laptop", [FileChunk("codex", f"/h/.codex/sessions/{name}", path.read_bytes())])
+    test_it_prices_each_codex_turn_at_its_model_and_counts_a_repeated_token_count_once(db)
+    figures = ("input_tokens", "cache_read_tokens", "output_tokens", "cost_usd", "cost_partial")
+
+    def stored():
+        return {pk: (*row[:3], round(row[3], 9), row[4]) for pk, *row in Session.objects.values_list("id", *figures)}
+
+    right = stored()
+    held = set(Event.objects.filter(usage__isnull=False).values_list("id", "message_id", "model"))
+    assert len(right) == 2 and len(held) == 4
+    # as the code before stored them: every token_count holds its last usage, no identity, no model;
+    # a session's figures are its last running total at its last model
+    for event in Event.objects.filter(record_type="event_msg/token_count"):
+        info = json.loads(event.source_line())["payload"]["info"]
+        if info:
+            event.usage, event.message_id, event.model = info["last_token_usage"], "", ""
+            event.save(update_fields=["usage", "message_id", "model"])
+    Session.objects.filter(provider_session_id__startswith="a1b2").update(input_tokens=1100, cache_read_tokens=512,
+                                                                          output_tokens=20, cost_usd=0.0008)
+    Session.objects.filter(provider_session_id__startswith="0199").update(input_tokens=30_000, cost_usd=0.01)
+
+    assert recount_codex(Session, Event, SourceChunk) == 2
+    assert stored() == right
+    assert set(Event.objects.filter(usage__isnull=False).values_list("id", "message_id", "model")) == held
+    assert recount_codex(Session, Event, SourceChunk) == 0
 
 
 def test_it_leaves_unknown_models_unpriced_until_the_owner_adds_a_price(db, prices):

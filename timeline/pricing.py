@@ -148,8 +148,16 @@ def _dollars(price: Price, fresh_input: int, output: int, cache_read: int, cache
 
 
 def response_cost(provider: str, model: str, usage: dict[str, Any]) -> float | None:
-    """The cost of one Claude Code or Gemini response's ``usage``; None when its model has no price
-    (0.0 when it used no tokens, whatever the model: Claude Code's ``<synthetic>`` messages)."""
+    """The cost of one Claude Code, Codex or Gemini response's ``usage``; None when its model has no
+    price (0.0 when it used no tokens, whatever the model: Claude Code's ``<synthetic>`` messages)."""
+    if provider == "codex":  # cached tokens are part of the input; reasoning is part of the output
+        cached = tokens(usage, "cached_input_tokens")
+        fresh = tokens(usage, "input_tokens")
+        parts = (max(0, fresh - min(cached, fresh)), tokens(usage, "output_tokens"), min(cached, fresh), 0, 0)
+        if not any(parts):
+            return 0.0
+        price = _price(model)  # the long-prompt rates in LONG are Claude's
+        return None if price is None else _dollars(price, *parts)
     if provider == "gemini":
         cached = tokens(usage, "cached")
         parts = (max(0, tokens(usage, "input") - cached) + tokens(usage, "tool"),
@@ -168,17 +176,6 @@ def response_cost(provider: str, model: str, usage: dict[str, Any]) -> float | N
     prompt = sum(parts) - parts[1]
     price = _price(model, long=prompt > LONG_PROMPT)
     return None if price is None else _dollars(price, *parts)
-
-
-def running_cost(model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float | None:
-    """The cost of a Codex session's running totals (cached tokens are part of the input)."""
-    if not (input_tokens or output_tokens):
-        return 0.0
-    price = _price(model)
-    if price is None:
-        return None
-    cached = min(cached_tokens, input_tokens)
-    return _dollars(price, input_tokens - cached, output_tokens, cached, 0)
 
 
 def add_cost(session: Any, cost: float | None) -> None:
@@ -221,11 +218,6 @@ def reprice(session_model, event_model, session_ids=None) -> int:
 def recompute_cost(session, event_model) -> None:
     """Set ``session.cost_usd`` / ``cost_partial`` from its stored usage (not saved)."""
     session.cost_usd, session.cost_partial = None, False
-    if session.provider == "codex":
-        session.cost_usd = running_cost(session.model, session.input_tokens, session.cache_read_tokens,
-                                        session.output_tokens)
-        session.cost_partial = session.cost_usd is None and session.input_tokens + session.output_tokens > 0
-        return
     usages = event_model.objects.filter(session_id=session.id, usage__isnull=False).values_list("model", "usage")
     for model, usage in usages.iterator(chunk_size=2000):
         if isinstance(usage, dict) and usage:  # as the ingest: an empty usage counts nothing

@@ -50,7 +50,7 @@ class ParsedEvent:
     tool_input: str = ""
     tool_output: str = ""
     tool_call_id: str = ""
-    message_id: str = ""  # the API response this came from (Claude): usage is counted once per id
+    message_id: str = ""  # the API response this came from (Codex: its running total): usage counts once per id
     usage: dict | None = None
     model: str = ""
     timestamp: str | None = None
@@ -123,9 +123,11 @@ def tokens(usage: dict, key: str) -> int:
     return value if type(value) is int and 0 <= value <= TOKEN_LIMIT else 0
 
 
-# (total's attribute, key in one response's usage) for the providers whose usage is per response
-# (Codex reports running totals instead): a session's parser and the ingest add them up alike.
+# (total's attribute, key in one response's usage): a session's parser and the ingest add them up
+# alike. Codex's input_tokens include the cached ones (Claude's and Gemini's do not).
 USAGE_KEYS = {
+    "codex": (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+              ("cache_read_tokens", "cached_input_tokens")),
     "claude": (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
                ("cache_read_tokens", "cache_read_input_tokens"), ("cache_creation_tokens", "cache_creation_input_tokens")),
     "gemini": (("input_tokens", "input"), ("output_tokens", "output"), ("cache_read_tokens", "cached")),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 
-from agents_ingest.parsers.base import LineParser, ParsedEvent, clip, tokens
+from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip, tokens
 
 UUID_TAIL = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl$", re.I)
 DUPLICATE_EVENT_MSGS = {"user_message", "agent_message", "agent_reasoning", "agent_reasoning_raw_content"}
@@ -49,6 +49,17 @@ def _content_text(content) -> str:
     return "\n".join(parts)
 
 
+TOTAL_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+
+
+def usage_identity(total) -> str:
+    """``total:<input>:<cached>:<output>:<reasoning>:<all>`` of a token_count's running total, or ""
+    without one: the same response's usage written twice has the same running total."""
+    if not isinstance(total, dict) or not total:
+        return ""
+    return "total:" + ":".join(str(tokens(total, key)) for key in TOTAL_KEYS)
+
+
 class CodexParser(LineParser):
     provider = "codex"
 
@@ -56,6 +67,7 @@ class CodexParser(LineParser):
         super().__init__(path)
         self.meta.session_id = session_id_from_path(path)
         self.seen_meta = False
+        self.counted: set[str] = set()  # usage identities counted in this file
 
     def parse(self, record: dict, rtype: str, offset: int) -> list[ParsedEvent]:
         ts = record.get("timestamp")
@@ -106,14 +118,22 @@ class CodexParser(LineParser):
             meta.git_remote = clip(git.get("repository_url")) or meta.git_remote
 
     def _token_count(self, payload: dict, event: ParsedEvent) -> None:
+        """One response's usage (``last_token_usage``), priced at the model of its turn. Its identity
+        (the event's ``message_id``) is the running total it brought the session to: Codex writes a
+        token_count again without a new response (the same totals), and a resumed rollout replays
+        the old ones; each counts once, in this file and against what the session already has."""
         info = payload.get("info") if isinstance(payload.get("info"), dict) else {}
-        total = info.get("total_token_usage")
-        if isinstance(total, dict):  # running totals: the last one is the session's
-            self.meta.input_tokens = tokens(total, "input_tokens")
-            self.meta.output_tokens = tokens(total, "output_tokens")
-            self.meta.cache_read_tokens = tokens(total, "cached_input_tokens")
-        if isinstance(info.get("last_token_usage"), dict):
-            event.usage = info["last_token_usage"]
+        last = info.get("last_token_usage")
+        if not isinstance(last, dict) or not last:
+            return
+        event.message_id = usage_identity(info.get("total_token_usage"))
+        event.model = self.meta.model
+        if event.message_id in self.counted:
+            return
+        if event.message_id:
+            self.counted.add(event.message_id)
+        event.usage = last
+        add_usage(self.meta, last, "codex")
 
     def _response_item(self, payload: dict, ptype: str, offset: int, base: dict, record: dict) -> list[ParsedEvent]:
         if ptype == "message":
