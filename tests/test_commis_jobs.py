@@ -189,10 +189,16 @@ def test_stale_job_is_reclaimed_and_old_attempt_fenced(tmp_path):
     while not Job.objects.get(id=job.id).pid:
         time.sleep(0.05)
     leader = Job.objects.get(id=job.id).pid
-    # Someone else takes the job over (as a reclaim after a stale heartbeat would):
-    Job.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
+    # Someone else takes the job over (as a reclaim after a stale heartbeat would). The attempt
+    # beats every 0.3 s: a beat that lands between the backdating and the reclaim makes the job
+    # fresh again, so backdate until a reclaim sees it stale.
+    for _ in range(10):
+        Job.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
+        reclaimed = jobs.reclaim(stale_only=True)
+        if reclaimed:
+            break
     # ...the old attempt notices at its next heartbeat or poll and stops its process group
-    assert jobs.reclaim(stale_only=True) == [job.id]
+    assert reclaimed == [job.id]
     thread.join(20)
     assert result["status"] == "lost_lease"
     job.refresh_from_db()
