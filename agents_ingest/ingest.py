@@ -438,8 +438,8 @@ def _release(session: Session, held: _Held, provider: str, released: list) -> No
 def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
     # Drop what the session already has (same key). Usage counts once per message id (Codex: per
     # running total): the first line's, unless a later line of the same response carries a later
-    # snapshot (Claude Code writes a line per content block), which then replaces it. A session this request created has only
-    # what the request stored (kept in memory).
+    # snapshot (Claude Code writes a line per content block), which then replaces it. A session
+    # this request created has only what the request stored (kept in memory).
     existing = sessions.keys.setdefault(session.id, set())
     counted = sessions.counted.setdefault(session.id, {})
     fresh = session.id in sessions.fresh

@@ -104,7 +104,8 @@ def test_it_prices_each_codex_turn_at_its_model_and_counts_a_repeated_token_coun
     gpt5 = (6_000 * 1.25 + 4_000 * 0.125 + 500 * 10.0) / 1e6
     mini = (5_000 * 0.25 + 15_000 * 0.025 + 1_000 * 2.0) / 1e6
     assert session.cost_usd == pytest.approx(gpt5 + mini) and session.cost_partial is False
-    held = list(Event.objects.filter(session=session, usage__isnull=False).order_by("ordinal").values_list("model", "usage"))
+    held = list(Event.objects.filter(session=session, usage__isnull=False).order_by("ordinal")
+                .values_list("model", "usage"))
     assert held == [("gpt-5", first), ("gpt-5-mini", second)]
     assert Event.objects.filter(session=session, record_type="event_msg/token_count").count() == 4
     # reprice agrees with the ingest: it sums the same events at their own models
