@@ -151,14 +151,10 @@ def response_cost(provider: str, model: str, usage: dict[str, Any]) -> float | N
     """The cost of one Claude Code, Codex or Gemini response's ``usage``; None when its model has no
     price (0.0 when it used no tokens, whatever the model: Claude Code's ``<synthetic>`` messages)."""
     if provider == "codex":  # cached tokens are part of the input; reasoning is part of the output
-        cached = tokens(usage, "cached_input_tokens")
-        fresh = tokens(usage, "input_tokens")
-        parts = (max(0, fresh - min(cached, fresh)), tokens(usage, "output_tokens"), min(cached, fresh), 0, 0)
-        if not any(parts):
-            return 0.0
-        price = _price(model)  # the long-prompt rates in LONG are Claude's
-        return None if price is None else _dollars(price, *parts)
-    if provider == "gemini":
+        prompt = tokens(usage, "input_tokens")
+        cached = min(tokens(usage, "cached_input_tokens"), prompt)
+        parts = (prompt - cached, tokens(usage, "output_tokens"), cached, 0, 0)
+    elif provider == "gemini":
         cached = tokens(usage, "cached")
         parts = (max(0, tokens(usage, "input") - cached) + tokens(usage, "tool"),
                  tokens(usage, "output") + tokens(usage, "thoughts"), cached, 0, 0)

@@ -104,19 +104,20 @@ def _recount(pk: int, session_model, event_model, chunk_model) -> bool:
 def recount_codex(session_model, event_model, chunk_model) -> int:
     """Give stored Codex token_count events their identity and turn model, count each response's usage
     once, and sum every Codex session again; returns how many sessions' figures changed."""
+    def figures(session) -> tuple:
+        return (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cost_usd,
+                session.cost_partial)
+
     changed = 0
     for pk in list(session_model.objects.filter(provider="codex").values_list("id", flat=True)):
         with transaction.atomic():
             session = session_model.objects.filter(id=pk).first()
             if session is None:
                 continue
-            before = (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cost_usd,
-                      session.cost_partial)
+            before = figures(session)
             _restamp_codex(pk, event_model, chunk_model)
             _resum(session, "codex", event_model)
-            after = (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cost_usd,
-                     session.cost_partial)
-            changed += before != after
+            changed += figures(session) != before
     return changed
 
 
@@ -130,7 +131,7 @@ def _restamp_codex(pk: int, event_model, chunk_model) -> None:
                                              "offset"))
     for eid, record_type, text, usage, message_id, old_model, chunk_id, offset in rows:
         if record_type == "turn_context":
-            model = text or model
+            model = text[:100] or model  # the events' model column, as the ingest clips it
             continue
         record, error = loads(line(chunk_id, offset) or b"null")
         payload = record.get("payload") if error is None and isinstance(record, dict) else None
@@ -143,4 +144,4 @@ def _restamp_codex(pk: int, event_model, chunk_model) -> None:
         if identity:
             counted.add(identity)
         if (new_usage, identity, model) != (usage, message_id, old_model):
-            event_model.objects.filter(id=eid).update(usage=new_usage, message_id=identity, model=model[:100])
+            event_model.objects.filter(id=eid).update(usage=new_usage, message_id=identity, model=model)
