@@ -18,8 +18,6 @@ import pytest
 
 from tests.procs import ZergServer, create_token
 
-pytest.importorskip("schemathesis")
-
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 12   # per operation and phase: ~55 operations, about a minute on a shared 2-core box

@@ -13,15 +13,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("anthropic")
-pytest.importorskip("langgraph")
-
-from commis.agent.tools import WorkspaceTools  # noqa: E402
-from commis.backends import agent_child  # noqa: E402
-from commis.backends.agent import NO_KEY, AgentBackend, checkpoint_path  # noqa: E402
-from commis.backends.base import FAILED, SUCCEEDED, BackendUnavailable  # noqa: E402
-from tests.fakes.drive import make_job, make_workspace  # noqa: E402
-from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
+from commis.agent.tools import WorkspaceTools
+from commis.backends import agent_child
+from commis.backends.agent import NO_KEY, AgentBackend, checkpoint_path
+from commis.backends.base import FAILED, SUCCEEDED, BackendUnavailable
+from tests.fakes.drive import make_job, make_workspace
+from tests.fakes.fake_anthropic import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import anthropic
 import pytest
 
-anthropic = pytest.importorskip("anthropic")
-
-from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
+from tests.fakes.fake_anthropic import FakeAnthropic
 
 MODEL = "claude-fake-1"
 TOOLS = [{

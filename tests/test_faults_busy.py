@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,6 @@ from tests.commis_helpers import query, wait_status
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.procs import ZergServer, base_env, create_token, database_env, http_json, run_zerg, wait_for
 from tests.test_faults_kill import post
-
-pytest.importorskip("anthropic")
-pytest.importorskip("langgraph")
 
 pytestmark = pytest.mark.slow
 

@@ -23,9 +23,6 @@ from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.procs import (ZergServer, base_env, create_token, database_env, descendants, http_json, run_zerg,
                          wait_for)
 
-pytest.importorskip("anthropic")
-pytest.importorskip("langgraph")
-
 pytestmark = pytest.mark.slow
 
 SEED = 8

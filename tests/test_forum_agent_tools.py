@@ -8,16 +8,13 @@ import json
 
 import pytest
 
-pytest.importorskip("anthropic")
-pytest.importorskip("langgraph")
-
-from commis import jobs  # noqa: E402
-from commis.agent.tools import WorkspaceTools  # noqa: E402
-from commis.models import Job  # noqa: E402
-from commis.runner import run_job  # noqa: E402
-from forum import services  # noqa: E402
-from forum.models import Claim, Post  # noqa: E402
-from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
+from commis import jobs
+from commis.agent.tools import WorkspaceTools
+from commis.models import Job
+from commis.runner import run_job
+from forum import services
+from forum.models import Claim, Post
+from tests.fakes.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

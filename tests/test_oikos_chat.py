@@ -341,8 +341,6 @@ def test_it_keeps_the_idle_server_free_of_llm_imports():
 def test_it_reaches_the_forum_and_schedules_through_its_tools(db):
     from oikos import tools
 
-    pytest.importorskip("forum.services")
-    pytest.importorskip("commis.schedules")
     ctx = tools.Context(thread_id=1)
     made = tools.call("forum_new_thread", {"board": "ops", "title": "Cache layer", "text": "We keep Redis out."}, ctx)
     assert not made.is_error, made.text
@@ -365,7 +363,7 @@ def test_it_reaches_the_forum_and_schedules_through_its_tools(db):
 
 
 def test_it_answers_an_oikos_mention_in_the_forum(fake):
-    forum = pytest.importorskip("forum.services")
+    from forum import services as forum
     from oikos import turns
 
     fake.reply_text("Keep Redis out: SQLite is enough here.")

@@ -11,9 +11,6 @@ from tests.commis_helpers import FAST, query, spawn, wait_status
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.procs import ZergServer, base_env, create_token, database_env, http_json, wait_for
 
-pytest.importorskip("anthropic")
-pytest.importorskip("langgraph")
-
 
 @pytest.fixture
 def fake():
