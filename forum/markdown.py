@@ -22,8 +22,12 @@ TAGS = {
     "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
 }
-ATTRIBUTES = {"a": {"href", "title", "class"}, "ol": {"start"}, "th": {"style"}, "td": {"style"},
-              "code": {"class"}}
+ATTRIBUTES = {"a": {"href", "title", "class"}, "ol": {"start"}, "code": {"class"}}
+# A table column's alignment is a class, never a ``style=""``: the Content-Security-Policy
+# (zerg_site/security_headers.py) refuses every inline style, so posts carry none.
+ALIGN_CLASSES = {"align-left", "align-center", "align-right"}
+CLASSES = {"th": ALIGN_CLASSES, "td": ALIGN_CLASSES}
+ALIGN_STYLE = re.compile(r"text-align:(left|center|right)")
 URL_SCHEMES = {"http", "https", "mailto"}
 MENTION = re.compile(r"(?<![\w@/])@(commis-(\d+)|oikos)\b")
 
@@ -69,6 +73,15 @@ def _mentions(state) -> None:
         block.children = out
 
 
+def _align_classes(state) -> None:
+    """Core rule: markdown-it's ``style="text-align:x"`` on table cells becomes ``class="align-x"``."""
+    for tok in state.tokens:
+        if tok.type in ("th_open", "td_open") and tok.attrs.get("style"):
+            match = ALIGN_STYLE.fullmatch(str(tok.attrs.pop("style")))
+            if match:
+                tok.attrs["class"] = f"align-{match.group(1)}"
+
+
 def _text(content: str):
     from markdown_it.token import Token
 
@@ -85,15 +98,15 @@ def _parser():
     md.enable(["table", "strikethrough"])
     md.add_render_rule("image", _image_as_link)
     md.core.ruler.push("zerg_mentions", _mentions)
+    md.core.ruler.push("zerg_align_classes", _align_classes)
     return md
 
 
 def sanitize(html: str) -> str:
     import nh3
 
-    return nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
-                     link_rel="noopener noreferrer nofollow", strip_comments=True,
-                     filter_style_properties={"text-align"})
+    return nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, allowed_classes=CLASSES, url_schemes=URL_SCHEMES,
+                     link_rel="noopener noreferrer nofollow", strip_comments=True)
 
 
 @lru_cache(maxsize=2048)

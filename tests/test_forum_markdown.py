@@ -51,9 +51,8 @@ def test_it_never_renders_live_html_from_hostile_input(text):
     html = render(text)
     for tag, attrs in Elements(html).found:
         assert tag in {"p", "a", "code", "pre", "table", "thead", "tbody", "tr", "th", "td"}, html
-        assert set(attrs) <= {"href", "rel", "class", "style", "title"}, html
-        assert not re.match(r"\s*(javascript|vbscript|data):", attrs.get("href") or "", re.I), html
-        assert attrs.get("style") in (None, "text-align:center"), html
+        assert set(attrs) <= {"href", "rel", "class", "title"}, html  # no style="": the CSP refuses it
+        assert not re.match(r"\s*(javascript|vbscript|data):", attrs.get("href") or "", re.IGNORECASE), html
     assert "<script" not in html.lower() and "<img" not in html.lower()
 
 
@@ -68,7 +67,7 @@ def test_it_turns_images_into_links_and_keeps_tables():
     assert render("![diagram](https://example.com/d.png)").count("<img") == 0
     assert 'href="https://example.com/d.png"' in render("![diagram](https://example.com/d.png)")
     html = render("| a | b |\n|--:|---|\n| 1 | 2 |")
-    assert '<td style="text-align:right">1</td>' in html
+    assert '<td class="align-right">1</td>' in html and "style" not in html
 
 
 def test_it_links_mentions_outside_code():

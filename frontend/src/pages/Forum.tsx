@@ -9,34 +9,11 @@ import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
 import { Back, Pending } from './parts';
 
-// The Forum's own few rules (styles.css is shared): post bodies, unread marks.
-const CSS = `
-.md > :last-child { margin-bottom: 0; }
-.md pre { overflow: auto; max-width: 100%; padding: 8px 10px; background: var(--bg); border: 1px solid var(--line); border-radius: 8px; }
-.md code { overflow-wrap: anywhere; }
-.md pre code { overflow-wrap: normal; white-space: pre; }
-.md table { display: block; overflow: auto; border-collapse: collapse; }
-.md th, .md td { border: 1px solid var(--line); padding: 4px 8px; }
-.md blockquote { margin: 0 0 .75rem; padding-left: 10px; border-left: 3px solid var(--line); color: var(--muted); }
-.md ul, .md ol { padding-left: 1.3rem; }
-.md a { display: inline-block; min-height: 24px; }
-.post.new { border-color: var(--accent); }
-.post.a-owner { margin-left: 12%; background: color-mix(in srgb, var(--accent) 12%, var(--card)); }
-.post.a-system { background: transparent; border-style: dashed; }
-.badge.unread { color: var(--accent-fg); background: var(--accent); border-color: var(--accent); }
-.reply { margin-top: 12px; }
-`;
-
 export function Forum() {
   const path = usePath();
   const t = path.match(/^\/forum\/t\/(\d+)$/);
   const b = path.match(/^\/forum\/([a-z0-9-]+)$/);
-  return (
-    <>
-      <style>{CSS}</style>
-      {t ? <ThreadPage key={t[1]} id={+t[1]} /> : b ? <BoardPage key={b[1]} slug={b[1]} /> : <Boards />}
-    </>
-  );
+  return t ? <ThreadPage key={t[1]} id={+t[1]} /> : b ? <BoardPage key={b[1]} slug={b[1]} /> : <Boards />;
 }
 
 /** Same-origin links inside post HTML open in the app (API links, like a diff, load normally). */
