@@ -70,7 +70,7 @@ class ScheduleMissInline(admin.TabularInline):
     model = ScheduleMiss
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("noticed_at", "count", "first_at", "last_at", "policy", "run")
+    fields = readonly_fields = ("noticed_at", "count", "first_at", "last_at", "policy", "reason", "run")
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -183,7 +183,21 @@ class ScheduleRun(models.Model):
 
 
 class ScheduleMiss(models.Model):
-    """Due times that passed while no worker cluster was up, noticed by one tick."""
+    """Due times of one schedule that one tick did not run on their own, and why (``reason``).
+
+    ``count`` due times from ``first_at`` to ``last_at``: missed while no worker cluster
+    was up (skipped, or run once by ``run``, the catch-up run, whose due time is one of
+    them), or late while the workers were busy and folded into ``run``, a run of the same
+    tick for another due time. With the runs of trigger "schedule", every due time is
+    counted exactly once (commis/sauron.py).
+    """
+
+    SKIPPED = "skipped: no worker was running (--missed skip)"
+    RAN_ONCE = "no worker was running: ran once on start (--missed run_once)"
+    MISSED_FOLDED = ("no worker was running: folded into another due time of this schedule run at the same tick"
+                     " (--missed run_once)")
+    FOLDED = ("folded: late while every worker was busy, and another due time of this schedule was pending"
+              " at the same tick (late due times run once)")
 
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="misses")
     count = models.PositiveIntegerField()
@@ -191,7 +205,8 @@ class ScheduleMiss(models.Model):
     last_at = models.DateTimeField()
     policy = models.CharField(max_length=10, choices=Schedule.MISSED)
     run = models.ForeignKey(ScheduleRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                            help_text="the catch-up run (run_once policy)")
+                            help_text="the catch-up run (run_once policy), or the run they were folded into")
+    reason = models.CharField(max_length=200, blank=True, default="", help_text="why they did not run on their own")
     noticed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -203,6 +218,8 @@ class ScheduleMiss(models.Model):
             "first_at": self.first_at.isoformat(),
             "last_at": self.last_at.isoformat(),
             "policy": self.policy,
+            "reason": self.reason,
             "run_job_id": self.run.job_id if self.run else None,
+            "run_due_at": self.run.due_at.isoformat() if self.run and self.run.due_at else None,
             "noticed_at": self.noticed_at.isoformat(),
         }

@@ -6,16 +6,24 @@ in the same transaction that spawns the job, so however many clusters tick at on
 and across restarts, a due time runs once (a unique (schedule, due_at) run row backs
 this up). Portable: no SELECT ... FOR UPDATE, works the same on SQLite and Postgres.
 
-Missed runs: a due time older than GRACE at which no worker cluster was alive (by
-the heartbeat rows) passed while Zerg was down. Such due times are recorded (count,
-first, last) and, by the schedule's policy, skipped or run once. Due times that are
-merely late (the workers were busy) still run, once.
+Every due time ends as exactly one run or one line of a missed-run record with its
+reason (runs with trigger "schedule" + the counts of the records = the due times):
+
+- younger than GRACE: its own run, so two due times pending at one tick (a tick that
+  drifted past a minute boundary) both run; due times are computed from the previous
+  due time, never from the clock, so drift cannot skip one;
+- older, and a worker cluster was up (by the heartbeat rows), so it is only late
+  because every slot was busy: late due times run once, as the first run of this tick
+  (or the last of them runs); the others are recorded as folded into that run;
+- older, and no worker cluster was up (Zerg was down): recorded, and by the schedule's
+  policy skipped or run once (one catch-up run, or this tick's run if it has one).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -31,9 +39,9 @@ TICK_FUNC = "commis.sauron.tick"
 GRACE = timedelta(minutes=2)
 
 
-def tick() -> int:
+def tick(now: datetime | None = None) -> int:
     """The django-q2 task: fire every due schedule; the number of runs started."""
-    now = timezone.now()
+    now = now or timezone.now()
     fired = 0
     due = Schedule.objects.filter(enabled=True, next_run_at__lte=now).order_by("next_run_at")
     for schedule_id in list(due.values_list("id", flat=True)):
@@ -53,47 +61,126 @@ def _worker_windows(since: datetime) -> list[tuple[datetime, datetime]]:
     return [(start, seen + slack) for start, seen in rows.values_list("started_at", "last_seen")]
 
 
-def split_missed(times: list[datetime], now: datetime) -> tuple[list[datetime], list[datetime]]:
-    """(due times to honour, due times missed while no worker cluster was up)."""
-    windows = _worker_windows(times[0]) if times[0] < now - GRACE else []
-    on_time, missed = [], []
-    for t in times:
-        up = t >= now - GRACE or any(start <= t <= end for start, end in windows)
-        (on_time if up else missed).append(t)
-    return on_time, missed
+@dataclass
+class Span:
+    """Due times counted without keeping them: how many, the first, the last two."""
+
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    before_last: datetime | None = None
+
+    def add(self, t: datetime) -> None:
+        self.count += 1
+        self.first = self.first or t
+        self.before_last, self.last = self.last, t
+
+    def add_steps(self, start: datetime, step: timedelta, n: int) -> None:
+        """``n`` due times ``start``, ``start + step``, ... (an interval schedule's outage, counted at once)."""
+        if n > 0:
+            self.count += n
+            self.first = self.first or start
+            self.before_last = start + step * (n - 2) if n > 1 else self.last
+            self.last = start + step * (n - 1)
+
+    def without_last(self) -> Span:
+        return Span(self.count - 1, self.first if self.count > 1 else None, self.before_last)
+
+
+@dataclass
+class Pending:
+    """A schedule's due times up to ``now``, sorted by what happens to them; ``nxt`` is the first after."""
+
+    fresh: list[datetime] = field(default_factory=list)  # younger than GRACE: each runs
+    late: Span = field(default_factory=Span)  # older, a worker was up (busy): run once
+    missed: Span = field(default_factory=Span)  # older, no worker was up: the schedule's policy
+    nxt: datetime | None = None
+
+
+def sort_pending(s: Schedule, due: datetime, now: datetime) -> Pending:
+    """Walk the due times from ``due`` (the one stored, so a drifting tick drops none) to ``now``."""
+    out = Pending()
+    windows = _worker_windows(due) if due < now - GRACE else []
+    times = schedules.pending(s, due)
+    t = next(times)
+    if s.interval and not windows and t < now - GRACE:  # a long outage of a short interval: count, not walk
+        step = timedelta(seconds=s.interval)
+        n = (now - GRACE - t) // step + 1  # due times before now - GRACE: t + (n - 1) * step < now - GRACE
+        if t + step * (n - 1) >= now - GRACE:
+            n -= 1
+        out.missed.add_steps(t, step, n)
+        times = schedules.pending(s, t + step * n)
+        t = next(times)
+    while t <= now:
+        if t >= now - GRACE:
+            out.fresh.append(t)
+        elif any(start <= t <= end for start, end in windows):
+            out.late.add(t)
+        else:
+            out.missed.add(t)
+        t = next(times)
+    out.nxt = t
+    return out
+
+
+def _run(s: Schedule, trigger: str, due_at: datetime, started: list[ScheduleRun]) -> ScheduleRun | None:
+    """Spawn one run in a savepoint; the run already there if that due time has one (never twice)."""
+    try:
+        with transaction.atomic():
+            run = schedules.spawn_run(s, trigger, due_at)
+    except IntegrityError:
+        log.warning("sauron: schedule %s already ran for %s", s.name, due_at)
+        return ScheduleRun.objects.filter(schedule=s, due_at=due_at).first()
+    started.append(run)
+    return run
+
+
+def _record(s: Schedule, span: Span, reason: str, run: ScheduleRun | None, now: datetime) -> None:
+    if span.count:
+        ScheduleMiss.objects.create(schedule=s, count=span.count, first_at=span.first, last_at=span.last,
+                                    policy=s.missed, reason=reason, run=run, noticed_at=now)
+        log.warning("sauron: schedule %s: %d due time(s) from %s to %s not run on their own: %s", s.name,
+                    span.count, span.first, span.last, reason)
 
 
 def fire_due(schedule_id: int, now: datetime | None = None) -> int:
-    """Claim the schedule's current due time and start its run; 0 if another tick claimed it first."""
+    """Claim the schedule's pending due times and run or record each; 0 if another tick claimed them first.
+
+    Every due time from the stored ``next_run_at`` up to ``now`` ends as exactly one of:
+    its own run (younger than GRACE; or the last of the late ones when none is younger),
+    or a ScheduleMiss record saying why not (folded into a run of this tick, skipped, or
+    run once as the catch-up run). The claim moves ``next_run_at`` past ``now`` only in the
+    transaction that writes those rows, so a restart or a second cluster sees either all
+    of it or none.
+    """
     now = now or timezone.now()
     s = Schedule.objects.filter(id=schedule_id, enabled=True).first()
     if s is None or s.next_run_at is None or s.next_run_at > now:
         return 0
     due = s.next_run_at
-    times, nxt = schedules.due_times(s, due, now)
-    on_time, missed = split_missed(times, now)
+    p = sort_pending(s, due, now)
+    started: list[ScheduleRun] = []
     with transaction.atomic():
-        claimed = Schedule.objects.filter(id=s.id, enabled=True, next_run_at=due).update(next_run_at=nxt)
+        claimed = Schedule.objects.filter(id=s.id, enabled=True, next_run_at=due).update(next_run_at=p.nxt)
         if claimed != 1:
             return 0
-        run = None
-        try:
-            with transaction.atomic():
-                if on_time:
-                    run = schedules.spawn_run(s, ScheduleRun.SCHEDULED, on_time[-1])
-                elif s.missed == Schedule.RUN_ONCE:
-                    run = schedules.spawn_run(s, ScheduleRun.CATCH_UP, missed[-1])
-        except IntegrityError:  # that due time already has its run: never twice
-            log.warning("sauron: schedule %s already ran for %s", s.name, (on_time or missed)[-1])
-        if missed:
-            ScheduleMiss.objects.create(
-                schedule=s, count=len(missed), first_at=missed[0], last_at=missed[-1], policy=s.missed,
-                run=run if run is not None and run.trigger == ScheduleRun.CATCH_UP else None,
-            )
-    if missed:
-        log.warning("sauron: schedule %s missed %d run(s) from %s to %s (%s)", s.name, len(missed), missed[0],
-                    missed[-1], s.missed)
-    return 1 if run is not None and run.job_id else 0
+        late, runs = p.late, []
+        if late.count and not p.fresh:  # late due times run once: the last of them
+            runs.append(_run(s, ScheduleRun.SCHEDULED, late.last, started))
+            late = late.without_last()
+        runs += [_run(s, ScheduleRun.SCHEDULED, t, started) for t in p.fresh]
+        first = next((r for r in runs if r is not None), None)
+        records = [(late, ScheduleMiss.FOLDED, first)]
+        if s.missed == Schedule.SKIP:
+            records.append((p.missed, ScheduleMiss.SKIPPED, None))
+        elif first is not None:
+            records.append((p.missed, ScheduleMiss.MISSED_FOLDED, first))
+        elif p.missed.count:
+            catch_up = _run(s, ScheduleRun.CATCH_UP, p.missed.last, started)
+            records.append((p.missed, ScheduleMiss.RAN_ONCE, catch_up))
+        for span, reason, run in sorted(records, key=lambda r: r[0].first or now):
+            _record(s, span, reason, run, now)
+    return sum(1 for r in started if r.job_id)
 
 
 def ensure_tick() -> None:

@@ -7,8 +7,10 @@ message can be shown as it is. Firing on time is commis/sauron.py's job.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zoneinfo
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -20,7 +22,6 @@ from commis.models import Job, Schedule, ScheduleMiss, ScheduleRun
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 MIN_INTERVAL = 60  # the tick runs once a minute; a shorter interval could not be kept
-MAX_DUE_SCAN = 20_000  # due times counted per firing (two weeks of a minutely schedule)
 EDITABLE = ("cron", "tz", "interval", "task", "backend", "repo_url", "timeout", "missed", "enabled")
 FAILED = (Job.FAILED, Job.TIMED_OUT)
 
@@ -100,7 +101,9 @@ def _validate(fields: dict) -> dict:
     timeout = out.get("timeout")
     if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
         raise ValueError("timeout must be a whole number of seconds, at least 1")
-    out["repo_url"] = (out.get("repo_url") or "").strip()
+    from zerg_site.gitcheck import check_repo_url
+
+    out["repo_url"] = check_repo_url(out.get("repo_url") or "")  # never option-like: git clone would run it
     out["enabled"] = bool(out.get("enabled", True))
     return out
 
@@ -116,46 +119,46 @@ def _cron_fixed_hours(expr: str) -> bool:
     return "*" not in hour
 
 
-def following(s: Schedule, after: datetime, count: int = 1) -> list[datetime]:
-    """The ``count`` due times strictly after ``after`` (UTC), by cron in the schedule's zone or by interval."""
+def iter_following(s: Schedule, after: datetime) -> Iterator[datetime]:
+    """Every due time strictly after ``after`` (UTC), in order, by cron in the schedule's zone or by interval.
+
+    Each due time is computed from the one before it, never from the clock, so a tick
+    that runs late or early cannot move or drop a due time.
+    """
     if s.interval:
-        return [after + timedelta(seconds=s.interval * (i + 1)) for i in range(count)]
+        step = timedelta(seconds=s.interval)
+        t = after
+        while True:
+            t += step
+            yield t
     from croniter import croniter
 
     zone = check_tz(s.tz)
     it = croniter(s.cron, after.astimezone(zone))
     fixed = _cron_fixed_hours(s.cron)
-    out: list[datetime] = []
     prev_wall = after.astimezone(zone).replace(tzinfo=None)
-    while len(out) < count:
+    while True:
         t = it.get_next(datetime)
         wall = t.replace(tzinfo=None)
         if fixed and wall == prev_wall:  # the repeated hour of a fall-back night: once only
             continue
         prev_wall = wall
-        out.append(t.astimezone(dt_timezone.utc))
-    return out
+        yield t.astimezone(dt_timezone.utc)
+
+
+def following(s: Schedule, after: datetime, count: int = 1) -> list[datetime]:
+    """The ``count`` due times strictly after ``after`` (UTC)."""
+    return list(itertools.islice(iter_following(s, after), count))
 
 
 def first_after(s: Schedule, now: datetime | None = None) -> datetime:
     return following(s, (now or timezone.now()).replace(microsecond=0))[0]
 
 
-def due_times(s: Schedule, due: datetime, now: datetime) -> tuple[list[datetime], datetime]:
-    """(the due times from ``due`` up to ``now``, the first due time after ``now``)."""
-    times = [due]
-    if s.interval:
-        step = timedelta(seconds=s.interval)
-        n = int((now - due) / step)  # further due times <= now
-        times += [due + step * (i + 1) for i in range(min(n, MAX_DUE_SCAN))]
-        return times, due + step * (n + 1)
-    nxt = following(s, due)[0]
-    while nxt <= now and len(times) < MAX_DUE_SCAN:
-        times.append(nxt)
-        nxt = following(s, nxt)[0]
-    if nxt <= now:  # more than we count: jump ahead
-        nxt = first_after(s, now)
-    return times, nxt
+def pending(s: Schedule, due: datetime) -> Iterator[datetime]:
+    """``due`` and every due time after it, in order (the caller stops at its clock)."""
+    yield due
+    yield from iter_following(s, due)
 
 
 # --- reading

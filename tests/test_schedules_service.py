@@ -143,6 +143,7 @@ def test_it_skips_runs_missed_while_no_worker_was_up_and_records_them():
     assert ScheduleRun.objects.count() == 0 and Job.objects.count() == 0
     miss = ScheduleMiss.objects.get()
     assert (miss.count, miss.policy, miss.first_at) == (6, "skip", due)
+    assert miss.reason == "skipped: no worker was running (--missed skip)" and miss.run is None
     assert miss.last_at == due + timedelta(hours=5)
     s = Schedule.objects.get(name="hourly")
     assert s.next_run_at > now
@@ -157,17 +158,22 @@ def test_it_runs_once_for_missed_runs_with_the_run_once_policy():
     miss = ScheduleMiss.objects.get()
     assert run.trigger == "missed" and run.due_at == due + timedelta(hours=1)
     assert miss.count == 5 and miss.run_id == run.id
+    assert miss.reason == "no worker was running: ran once on start (--missed run_once)"
     assert schedules.as_dict(Schedule.objects.get(name="catchup"))["last_missed"]["run_job_id"] == run.job_id
     assert sauron.tick() == 0
 
 
 def test_it_runs_late_due_times_once_when_a_worker_was_up():
-    """A busy cluster ticks late; its due times are not "missed", they run (once)."""
+    """A busy cluster ticks late; its due times are not "missed", they run once, and the rest say why."""
     worker_up(hours=3)
     schedules.add("busy", task="echo b", interval="10m")
-    make_due("busy", ago=timedelta(hours=1))
+    due = make_due("busy", ago=timedelta(hours=1))
     assert sauron.tick() == 1
-    assert ScheduleMiss.objects.count() == 0 and ScheduleRun.objects.get().trigger == "schedule"
+    run = ScheduleRun.objects.get()
+    assert (run.trigger, run.due_at) == ("schedule", due + timedelta(hours=1))  # the one still within GRACE
+    miss = ScheduleMiss.objects.get()
+    assert (miss.count, miss.first_at, miss.last_at, miss.run_id) == (6, due, due + timedelta(minutes=50), run.id)
+    assert miss.reason == ScheduleMiss.FOLDED and miss.reason.startswith("folded: ")
 
 
 def test_it_enables_disables_edits_and_runs_now():

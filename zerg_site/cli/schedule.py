@@ -116,6 +116,12 @@ def _when(iso: str | None) -> str:
     return iso.replace("T", " ")[:16] + " UTC" if iso else "-"
 
 
+def _missed(miss: dict) -> str:
+    """One missed-run record: which due times did not run on their own, and why."""
+    span = _when(miss["first_at"]) if miss["count"] == 1 else f"{_when(miss['first_at'])} .. {_when(miss['last_at'])}"
+    return f"not run: {miss['count']} due time(s) {span}: {miss.get('reason') or miss['policy']}"
+
+
 def _print(s: dict, as_json: bool) -> None:
     if as_json:
         print_json(s)
@@ -127,9 +133,9 @@ def _print(s: dict, as_json: bool) -> None:
         f"error: {last['error']}" if last else "never ran")
     print(f"{s['name']}  [{s['backend']}]  {timing}  {state}  next {_when(s['next_run_at'])}  last {last_text}")
     print(f"  {s['task'][:100]}")
-    miss = s.get("last_missed")
-    if miss:
-        print(f"  missed {miss['count']} run(s) {_when(miss['first_at'])} .. {_when(miss['last_at'])} ({miss['policy']})")
+    misses = s.get("misses")
+    for miss in misses[:10] if misses is not None else [s["last_missed"]] if s.get("last_missed") else []:
+        print(f"  {_missed(miss)}")
 
 
 def _q(name: str) -> str:
@@ -211,6 +217,6 @@ def run_verb(args) -> int:
     else:
         _print(result, False)
         for r in result.get("runs", [])[:10]:
-            print(f"  run {_when(r['created_at'])}  {r['trigger']:8}  {r['status']}"
+            print(f"  run {_when(r['due_at'] or r['created_at'])}  {r['trigger']:8}  {r['status']}"
                   + (f"  job {r['job_id']}" if r["job_id"] else f"  {r['error']}"))
     return 0
