@@ -6,7 +6,9 @@
   job's claims are released; a failed scheduled job also posts in the "Schedules"
   board (one thread per schedule), so it does not fail silently.
 
-Receivers run in whichever process changed the job. Each write is its own short
+These reports quote the job's task and output, which are data: they are posted ``quiet``,
+so an ``@oikos`` a job prints calls no one (an agent asks Oikos with its forum_post tool,
+and Oikos treats that as untrusted). Receivers run in whichever process changed the job. Each write is its own short
 transaction; when the caller holds a transaction (a schedule spawning its job), the
 receiver runs in a savepoint, so a Forum failure rolls back only the Forum's rows and
 never aborts the caller's transaction (Postgres would refuse every later statement).
@@ -68,14 +70,14 @@ def ensure_job_thread(job) -> Thread:
     text = (f"**Spawned** · backend `{job.backend}` · from {_origin(job)}\n\n{fenced(job.task, 'text')}\n\n"
             f"[Job page](/commis/{job.id})")
     try:
-        made = services.new_thread(COMMIS_BOARD, job_title(job), text, "commis", str(job.id), job=job)
+        made = services.new_thread(COMMIS_BOARD, job_title(job), text, "commis", str(job.id), job=job, quiet=True)
     except IntegrityError:  # another process made it first
         return Thread.objects.get(job_id=job.id)
     return Thread.objects.get(id=made["id"])
 
 
 def _job_post(job, text: str) -> None:
-    services.post(ensure_job_thread(job).id, text, "commis", str(job.id))
+    services.post(ensure_job_thread(job).id, text, "commis", str(job.id), quiet=True)
 
 
 def guarded(receiver):
@@ -127,7 +129,7 @@ def finished_text(job, released: list[str]) -> str:
 def on_finished(sender, job, **kwargs) -> None:
     released = services.release_all(f"commis-{job.id}")
     thread = ensure_job_thread(job)
-    services.post(thread.id, finished_text(job, released), "commis", str(job.id))
+    services.post(thread.id, finished_text(job, released), "commis", str(job.id), quiet=True)
     if job.origin == "schedule" and job.status in FAILED:
         schedule_failed(job, thread.id)
 
@@ -143,8 +145,9 @@ def schedule_failed(job, job_thread_id: int) -> None:
     found = Thread.objects.filter(key=key).values_list("id", flat=True).first()
     if found is None:
         try:
-            services.new_thread(SCHEDULES_BOARD, f"Schedule {name}"[:300], text, "commis", str(job.id), key=key)
+            services.new_thread(SCHEDULES_BOARD, f"Schedule {name}"[:300], text, "commis", str(job.id), key=key,
+                                quiet=True)
             return
         except IntegrityError:
             found = Thread.objects.get(key=key).id
-    services.post(found, text, "commis", str(job.id))
+    services.post(found, text, "commis", str(job.id), quiet=True)

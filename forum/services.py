@@ -150,8 +150,8 @@ def _add_post(thread: Thread, text: str, author_kind: str, author_ref: str, crea
 
 
 def new_thread(board: str, title: str, text: str, author_kind: str, author_ref: str = "", *, job=None,
-               key: str = "") -> dict:
-    """A thread with its first post; the board is created if missing."""
+               key: str = "", quiet: bool = False) -> dict:
+    """A thread with its first post; the board is created if missing (``quiet``: see :func:`post`)."""
     _check_author(author_kind, author_ref)
     title = (title or "").strip()
     if not title:
@@ -167,14 +167,17 @@ def new_thread(board: str, title: str, text: str, author_kind: str, author_ref: 
     thread.refresh_from_db()
     result = thread_dict(thread)
     result["post"] = post_dict(post)
-    _after_post(thread, post)
+    if not quiet:
+        _after_post(thread, post)
     return result
 
 
-def post(thread_id: int, text: str, author_kind: str, author_ref: str = "") -> dict:
+def post(thread_id: int, text: str, author_kind: str, author_ref: str = "", *, quiet: bool = False) -> dict:
     """A reply. For the owner it may start follow-up commis (see :mod:`forum.followups`):
     the result's ``followups`` lists ``{"job": parent, "followup": new id}`` or
-    ``{"job": parent, "error": why}``."""
+    ``{"job": parent, "error": why}``. Only the owner's posts start follow-ups. ``quiet``: a
+    report that quotes data (a job's task or output, posted by forum.hooks) calls no one: an
+    ``@oikos`` inside it is text, not a request."""
     from forum import followups
 
     _check_author(author_kind, author_ref)
@@ -184,7 +187,8 @@ def post(thread_id: int, text: str, author_kind: str, author_ref: str = "") -> d
     with transaction.atomic():
         row = _add_post(thread, text, author_kind, author_ref)
     result = post_dict(row)
-    _after_post(thread, row)
+    if not quiet:
+        _after_post(thread, row)
     result["followups"] = [followups.start(job, row) for job in targets]
     return result
 

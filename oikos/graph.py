@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from commis.agent.graph import _add_usage, tool_calls
+from oikos.untrusted import RULE
 
 SYSTEM_PROMPT = """You are Oikos, the coordinator of Zerg: the owner's operations center for coding agents.
 You talk with the owner (often on a phone: keep answers short and concrete) and delegate work to
@@ -28,7 +29,8 @@ commis, background agent jobs (spawn_commis): backend "shell" runs a bash comman
 running after this conversation; the owner and you are told in this thread when one you spawned
 finishes. Answer questions about past work from the Timeline (search_timeline, read_session).
 Cancelling jobs, removing schedules and spawning many commis at once need the owner's approval:
-just call the tool, Zerg asks. Never invent job ids or results: look them up."""
+just call the tool, Zerg asks. Never invent job ids or results: look them up.
+""" + RULE
 TRIM_NOTE = "[{n} earlier messages of this thread were left out to fit the context window; the whole " \
             "thread is in the Timeline (search_timeline).]"
 
@@ -40,6 +42,7 @@ class OikosState(TypedDict, total=False):
     step_limit: int
     turn: int  # the Turn row the newest input belongs to
     decisions: dict  # tool_use_id -> "approve" | "reject", set by the gate for the calls it asked about
+    untrusted: str  # who wrote the untrusted text this turn answers ("" for the owner's own turn)
 
 
 def _size(message: dict) -> int:
@@ -90,12 +93,17 @@ def build_graph(*, recorder, checkpointer=None, max_steps: int = 25, budget_char
 
     def gate_node(state: OikosState) -> dict:
         calls = tool_calls(state["messages"][-1])
-        risky = oikos_tools.needs_approval(calls, recorder.spawned_in_turn())
+        source = state.get("untrusted") or ""
+        risky = oikos_tools.needs_approval(calls, recorder.spawned_in_turn(), untrusted=bool(source))
         if not risky:
             return {"decisions": {}}
         question = "Oikos wants to " + "; ".join(f"{why} ({_describe(call)})" for call, why in risky) + ". Allow it?"
-        answer = interrupt({"question": question, "action": {
-            "tools": [{"name": c["name"], "input": c.get("input") or {}, "tool_use_id": c["id"]} for c, _ in risky]}})
+        action = {"tools": [{"name": c["name"], "input": c.get("input") or {}, "tool_use_id": c["id"]}
+                            for c, _ in risky]}
+        if source:  # the owner must see that this is not their own request
+            question = f"Asked by {source}, not by you. " + question
+            action["asked_by"] = source
+        answer = interrupt({"question": question, "action": action})
         decision = "approve" if str(answer).strip().lower() == "approve" else "reject"
         return {"decisions": {c["id"]: decision for c, _ in risky}}
 

@@ -85,7 +85,8 @@ class Turn(models.Model):
 
 
 class Message(models.Model):
-    ROLES = [(r, r) for r in ("owner", "assistant", "tool_call", "tool_result", "system")]
+    # "untrusted": text that starts a turn or rides along but is not the owner's (oikos/untrusted.py)
+    ROLES = [(r, r) for r in ("owner", "assistant", "tool_call", "tool_result", "system", "untrusted")]
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
     turn = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")

@@ -12,14 +12,16 @@ import logging
 log = logging.getLogger("zerg.oikos")
 
 
+def notice_head(job) -> str:
+    text = f"Commis #{job.id} ({job.backend}) {job.status.replace('_', ' ')}"
+    return text + (f" with exit code {job.exit_code}" if job.exit_code is not None else "")
+
+
 def notice_text(job) -> str:
     summary = (job.summary or "").strip()
     if len(summary) > 600:
         summary = summary[:600] + " …"
-    text = f"Commis #{job.id} ({job.backend}) {job.status.replace('_', ' ')}"
-    if job.exit_code is not None:
-        text += f" with exit code {job.exit_code}"
-    return text + (f": {summary}" if summary else ".") + f" /commis/{job.id}"
+    return notice_head(job) + (f": {summary}" if summary else ".") + f" /commis/{job.id}"
 
 
 def job_finished(sender, job, **kwargs) -> None:
@@ -38,16 +40,22 @@ def job_finished(sender, job, **kwargs) -> None:
         return
     services.add_message(thread_id, "system", notice_text(job),
                          data={"notice": key, "job_id": job.id, "status": job.status, "summary": job.summary[:2000],
-                               "link": f"/commis/{job.id}"})
+                               "head": notice_head(job), "link": f"/commis/{job.id}"})
 
 
 def forum_mentioned(sender, post, **kwargs) -> None:
     """``@oikos`` in a Forum post: a turn in the Oikos thread tied to that Forum thread, whose
-    reply goes back to the Forum (``oikos.turns`` posts it when the turn is done)."""
+    reply goes back to the Forum (``oikos.turns`` posts it when the turn is done).
+
+    Only the owner's post is stored as the owner's words. A post by a job or an agent starts a
+    turn too (agents may ask the coordinator for attention), but its text is stored with role
+    ``untrusted``, reaches the model marked as data (:mod:`oikos.untrusted`), and that turn asks
+    the owner before it spawns, cancels, schedules or posts anything."""
     from django.db import IntegrityError, transaction
 
     from oikos import services, turns
     from oikos.models import Thread
+    from oikos.untrusted import ROLE
 
     forum_thread = post.thread
     thread = Thread.objects.filter(forum_thread=forum_thread.id).first()
@@ -57,10 +65,14 @@ def forum_mentioned(sender, post, **kwargs) -> None:
                 thread = Thread.objects.create(title=f"Forum: {forum_thread.title}"[:300], forum_thread=forum_thread.id)
         except IntegrityError:  # made by a concurrent mention
             thread = Thread.objects.get(forum_thread=forum_thread.id)
-    text = (f"[Forum thread #{forum_thread.id} \"{forum_thread.title}\", post #{post.id} by {post.author}]\n\n"
-            f"{post.text}\n\n(Your reply is posted back to that Forum thread.)")
+    data = {"forum_post": post.id, "forum_thread": forum_thread.id, "author": post.author}
+    if post.author_kind == "owner":
+        title = f' "{forum_thread.title}"' if forum_thread.author_kind == "owner" else ""
+        role, text = "owner", (f"[Forum thread #{forum_thread.id}{title}, post #{post.id} by {post.author}]\n\n"
+                               f"{post.text}\n\n(Your reply is posted back to that Forum thread.)")
+    else:
+        role, text = ROLE, post.text
     try:
-        turns.post_message(thread, text, data={"forum_post": post.id, "author": post.author},
-                           run_now=turns.serving())
-    except turns.Busy:  # a turn is under way: the next one reads this as a notice
-        services.add_message(thread.id, "system", text, data={"forum_post": post.id, "author": post.author})
+        turns.post_message(thread, text, data=data, role=role, run_now=turns.serving())
+    except turns.Busy:  # a turn is under way: the next one reads this with its input
+        services.add_message(thread.id, "system" if role == "owner" else ROLE, text, data=data)

@@ -85,7 +85,7 @@ def add_message(thread_id: int, role: str, text: str = "", *, turn_id: int | Non
     if not streaming:  # a streamed reply touches the thread when it is finished
         Thread.objects.filter(id=thread_id).update(updated_at=timezone.now())
     emit(thread_id, "oikos.message", {"thread": thread_id, "message": message.as_dict()},
-         listing=role in ("owner", "system"))
+         listing=role in ("owner", "system", "untrusted"))
     if not streaming:
         mirror(message)
     return message
@@ -168,7 +168,7 @@ def _session(thread: Thread):
 
 EVENT_KIND = {"owner": ("message", "user"), "assistant": ("message", "assistant"),
               "tool_call": ("tool_call", "assistant"), "tool_result": ("tool_result", "user"),
-              "system": ("system", "system")}
+              "system": ("system", "system"), "untrusted": ("message", "untrusted")}
 
 
 def mirror(message: Message) -> None:

@@ -18,6 +18,15 @@ from django.conf import settings
 
 MAX_SPAWNS_WITHOUT_ASKING = 3  # more commis than this in one turn needs the owner's approval ([llm] oikos_max_spawns)
 DESTRUCTIVE = {"cancel_commis": "cancel a commis job", "schedule_remove": "remove a schedule"}
+# every tool that changes something: a turn started by untrusted text asks before each of them
+SIDE_EFFECTS = {**DESTRUCTIVE, "spawn_commis": "spawn a commis", "schedule_add": "add a schedule",
+                "forum_post": "post in the Forum", "forum_new_thread": "start a Forum thread"}
+# tools whose results carry text from jobs, agents, sessions or the Forum: the model gets it marked
+UNTRUSTED_RESULTS = {"list_commis": "commis job tasks and summaries", "commis_status": "a commis job",
+                     "commis_result": "a commis job log and diff", "search_timeline": "Timeline sessions",
+                     "read_session": "a Timeline session", "read_full_output": "a tool output",
+                     "forum_read_board": "Forum threads", "forum_read_thread": "Forum posts",
+                     "schedule_list": "schedules"}
 BACKENDS = ["shell", "claude", "codex", "agent"]
 
 
@@ -301,11 +310,23 @@ def call(name: str, tool_input: dict | None, ctx: Context) -> ToolResult:
         return ToolResult(f"{name} failed: {type(exc).__name__}: {exc}", is_error=True)
 
 
-def needs_approval(calls: list[dict], spawned_before: int) -> list[tuple[dict, str]]:
-    """The calls the owner must confirm: destructive ones, and spawns beyond the per-turn limit."""
+def for_model(name: str, text: str, is_error: bool) -> str:
+    """A tool result as the model gets it: output from jobs, sessions or the Forum marked as data."""
+    if is_error or name not in UNTRUSTED_RESULTS:
+        return text
+    from oikos.untrusted import wrap
+
+    return wrap(f"{name} result: {UNTRUSTED_RESULTS[name]}", text)
+
+
+def needs_approval(calls: list[dict], spawned_before: int, untrusted: bool = False) -> list[tuple[dict, str]]:
+    """The calls the owner must confirm: destructive ones, and spawns beyond the per-turn limit;
+    in a turn started by untrusted text (``untrusted``), every call with a side effect."""
     risky, spawns = [], spawned_before
     for c in calls:
-        if c.get("name") in DESTRUCTIVE:
+        if untrusted and c.get("name") in SIDE_EFFECTS:
+            risky.append((c, SIDE_EFFECTS[c["name"]]))
+        elif c.get("name") in DESTRUCTIVE:
             risky.append((c, DESTRUCTIVE[c["name"]]))
         elif c.get("name") == "spawn_commis":
             spawns += 1

@@ -26,7 +26,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from oikos import services, slash, tools
+from oikos import services, slash, tools, untrusted
 from oikos.models import Message, Thread, Turn
 from oikos.providers import HOW_TO_CONFIGURE, configured
 
@@ -55,10 +55,13 @@ def graph_thread_id(thread_id: int) -> str:
 # --- starting turns (the API calls these)
 
 
-def post_message(thread: Thread, text: str, *, data: dict | None = None, run_now: bool = True) -> tuple[Message, Turn]:
+def post_message(thread: Thread, text: str, *, data: dict | None = None, run_now: bool = True,
+                 role: str = "owner") -> tuple[Message, Turn]:
     """The owner's message and its turn. Slash commands, and any text when no model is
     configured, are answered right here; a model turn goes to the pool (``run_now``), or waits
-    for the serving process's periodic pickup (a process that is not ``zerg serve``)."""
+    for the serving process's periodic pickup (a process that is not ``zerg serve``).
+    ``role="untrusted"``: text that is not the owner's (a job's Forum mention) starts the turn;
+    it never runs a slash command and reaches the model marked (:mod:`oikos.untrusted`)."""
     text = text.strip()
     if not text:
         raise ValueError("the message is empty")
@@ -69,24 +72,25 @@ def post_message(thread: Thread, text: str, *, data: dict | None = None, run_now
         if pending is not None:
             what = "is waiting for your answer" if pending.status == Turn.WAITING else "is still running"
             raise Busy(f"turn {pending.id} of this thread {what}; wait for it or answer it first")
-        if not thread.title:
+        if not thread.title and role == "owner":
             Thread.objects.filter(id=thread.id).update(title=text[:80])
             thread.title = text[:80]
         turn = Turn.objects.create(thread=thread)
-        message = services.add_message(thread.id, "owner", text, turn_id=turn.id, data=data)
+        message = services.add_message(thread.id, role, text, turn_id=turn.id, data=data)
         Turn.objects.filter(id=turn.id).update(message=message)
         turn.message = message
-    if slash.is_slash(text) or not configured():
-        _answer_here(thread, turn, text)
+    command = role == "owner" and slash.is_slash(text)
+    if command or not configured():
+        _answer_here(thread, turn, text, command)
     elif run_now:  # the 202 carries the queued turn; the runner announces it running within milliseconds
         transaction.on_commit(lambda: submit(turn.id))
     turn.refresh_from_db()
     return message, turn
 
 
-def _answer_here(thread: Thread, turn: Turn, text: str) -> None:
+def _answer_here(thread: Thread, turn: Turn, text: str, command: bool) -> None:
     ctx = tools.Context(thread_id=thread.id, turn_id=turn.id)
-    if not slash.is_slash(text):
+    if not command:
         services.add_message(thread.id, "assistant", HOW_TO_CONFIGURE, turn_id=turn.id, data={"no_model": True})
     elif text.split()[0].lower() in SLASH_TOOLS:
         name = SLASH_TOOLS[text.split()[0].lower()]
@@ -293,21 +297,27 @@ def _end(turn: Turn, lease: str, status: str, **fields) -> None:
 
 
 def _new_input(turn: Turn, values: dict) -> dict:
-    """The owner's message, after any notices (finished commis) that arrived since the last turn."""
+    """The turn's message, after any notices (finished commis, mentions) that arrived since the
+    last turn; text that is not the owner's is marked, and ``untrusted`` names who wrote the
+    mentions in it (the gate then asks the owner before any side effect)."""
     from commis.agent.graph import tool_calls
 
     previous = (Turn.objects.filter(thread_id=turn.thread_id, id__lt=turn.id).exclude(message=None)
-                .exclude(message__text__startswith="/").order_by("-id").first())  # the last one the model saw
-    notices = Message.objects.filter(thread_id=turn.thread_id, role="system", id__lt=turn.message_id)
+                .exclude(message__role="owner", message__text__startswith="/")
+                .order_by("-id").first())  # the last one the model saw
+    notices = Message.objects.filter(thread_id=turn.thread_id, role__in=("system", untrusted.ROLE), turn=None,
+                                     id__lt=turn.message_id)
     if previous is not None:
         notices = notices.filter(id__gt=previous.message_id)
+    notices = [n for n in notices if not n.data.get("error")]
     blocks = [{"type": "tool_result", "tool_use_id": call["id"], "is_error": True,
                "content": "not run: the previous turn ended before it"}
               for call in tool_calls((values.get("messages") or [None])[-1])]
-    blocks += [{"type": "text", "text": f"[notice] {n.text}"} for n in notices if not n.data.get("error")]
-    blocks.append({"type": "text", "text": turn.message.text if turn.message else ""})
+    blocks += [{"type": "text", "text": untrusted.notice_for_model(n)} for n in notices]
+    blocks.append({"type": "text", "text": untrusted.for_model(turn.message) if turn.message else ""})
+    authors = [untrusted.author_of(m) for m in notices + [turn.message] if m and untrusted.is_untrusted(m)]
     return {"messages": [{"role": "user", "content": blocks}], "turn": turn.id, "decisions": {},
-            "step_limit": int(values.get("steps") or 0) + MAX_STEPS}
+            "untrusted": "; ".join(dict.fromkeys(authors)), "step_limit": int(values.get("steps") or 0) + MAX_STEPS}
 
 
 def _execute(turn: Turn, lease: str) -> None:
@@ -418,7 +428,8 @@ class Recorder:
         done = Message.objects.filter(thread_id=self.turn.thread_id, role="tool_result",
                                       data__tool_use_id=call["id"]).first()
         if done is not None:  # ran before a crash: never run a tool twice
-            return done.text, bool(done.data.get("is_error"))
+            return tools.for_model(call.get("name", ""), done.text, bool(done.data.get("is_error"))), \
+                bool(done.data.get("is_error"))
         if decision == "reject":
             result = tools.ToolResult("The owner rejected this action; it was not done.", is_error=True)
         else:
@@ -431,7 +442,7 @@ class Recorder:
                                    truncate=TOOL_OUTPUT_LIMIT,
                                    data={"tool_use_id": call["id"], "name": call.get("name", ""),
                                          "is_error": result.is_error, "job_id": result.job_id})
-        return row.text, result.is_error
+        return tools.for_model(call.get("name", ""), row.text, result.is_error), result.is_error
 
 
 def _describe(block: dict) -> str:
