@@ -301,7 +301,8 @@ export interface OikosThread {
   cost_usd: number | null;
 }
 
-export type OikosRole = 'owner' | 'assistant' | 'tool_call' | 'tool_result' | 'system';
+/** untrusted: a job's or agent's text that started a turn (never the owner's words). */
+export type OikosRole = 'owner' | 'assistant' | 'tool_call' | 'tool_result' | 'system' | 'untrusted';
 
 export interface OikosMessage {
   id: number;

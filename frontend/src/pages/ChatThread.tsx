@@ -202,6 +202,19 @@ function Bubble({ m }: { m: OikosMessage }) {
         </div>
       </li>
     );
+  if (m.role === 'untrusted')
+    // Not the owner's words (a job's or agent's Forum post that mentions @oikos): shown as data, with its author.
+    return (
+      <li class="msg ext" data-testid="untrusted-message" data-message-id={m.id}>
+        <small data-testid="untrusted-author">
+          {m.data?.author || 'An agent'}
+          {m.data?.forum_post ? ' in the Forum' : ''} · not you: Oikos reads it as data
+        </small>
+        <div class="text">
+          <Linked text={m.text} />
+        </div>
+      </li>
+    );
   const owner = m.role === 'owner';
   return (
     <li
