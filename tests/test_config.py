@@ -147,3 +147,27 @@ def test_it_sizes_the_ingest_limit_from_max_upload_mb(tmp_path):
             "print(max_body(), max_compressed())")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [str(64 << 20)] * 2, done.stderr
+
+
+def test_it_reads_trusted_proxies_strictly(tmp_path):
+    import ipaddress
+
+    assert load({"ZERG_HOME": str(tmp_path)}).trusted_proxies == (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))
+    write_config(tmp_path, '[server]\ntrusted_proxies = ["10.0.0.0/8", "fd00::1"]\n')
+    assert [str(n) for n in load({"ZERG_HOME": str(tmp_path)}).trusted_proxies] == ["10.0.0.0/8", "fd00::1/128"]
+    cfg = load({"ZERG_HOME": str(tmp_path), "ZERG_TRUSTED_PROXIES": "192.168.1.2, 172.16.0.0/12"})
+    assert [str(n) for n in cfg.trusted_proxies] == ["192.168.1.2/32", "172.16.0.0/12"]
+    write_config(tmp_path, "[server]\ntrusted_proxies = []\n")
+    assert load({"ZERG_HOME": str(tmp_path)}).trusted_proxies == ()  # nobody
+
+
+def test_it_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path):
+    write_config(tmp_path, '[server]\nport = 8080\ntrusted_proxies = ["10.0.0.1/8"]\n')
+    with pytest.raises(ConfigError, match=r"line 3: \[server\] trusted_proxies: '10.0.0.1/8' .*host bits set"):
+        load({"ZERG_HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match="ZERG_TRUSTED_PROXIES: 'proxy.local' is not an IP address or network"):
+        load({"ZERG_HOME": str(tmp_path / "b"), "ZERG_TRUSTED_PROXIES": "127.0.0.1, proxy.local"})
+    with pytest.raises(ConfigError, match="expected IP addresses or networks"):
+        write_config(tmp_path, "[server]\ntrusted_proxies = 10\n")
+        load({"ZERG_HOME": str(tmp_path)})

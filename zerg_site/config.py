@@ -10,6 +10,7 @@ can act on; the CLI prints it as one line and exits non-zero.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -98,6 +99,31 @@ def _synchronous(value: Any) -> str:
     return text
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: Any) -> tuple[Network, ...]:
+    """IP addresses and CIDR networks: a TOML list of strings, or one comma-separated string.
+
+    Strict: ``10.0.0.1/8`` (host bits set) is refused rather than widened, so a typo never
+    trusts more than was written. An empty list trusts nobody.
+    """
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else None
+    if items is None:
+        raise ValueError(f"expected IP addresses or networks such as \"127.0.0.1, 10.0.0.0/8\", got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        items = []
+    networks = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"expected an IP address or network such as 10.0.0.0/8, got {item!r}")
+        try:
+            networks.append(ipaddress.ip_network(item.strip()))
+        except ValueError as exc:
+            raise ValueError(f"{item.strip()!r} is not an IP address or network such as 10.0.0.0/8: {exc}") from None
+    return tuple(networks)
+
+
 def _prices(value: Any) -> dict[str, tuple[float, float, float, float]]:
     """``{model: [input, output, cache read, cache write]}`` in USD per million tokens (a TOML
     table, or JSON in the environment); two numbers mean no cache discount."""
@@ -141,6 +167,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "server", "public_url", "ZERG_PUBLIC_URL", _url, "",
         "origin users reach behind an HTTPS reverse proxy; turns on secure cookies",
+    ),
+    Setting(
+        "server", "trusted_proxies", "ZERG_TRUSTED_PROXIES", _networks, "127.0.0.0/8, ::1",
+        "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For/-Proto/-Host are believed "
+        "when public_url is set",
     ),
     Setting(
         "server", "event_retention_days", "ZERG_EVENT_RETENTION_DAYS", _positive_int, 30,
@@ -193,6 +224,7 @@ class Config:
     workspace_retention_days: int = 14
     max_upload_mb: int = 16
     prices: dict = field(default_factory=dict)
+    trusted_proxies: tuple = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "zerg_site.forwarded.ForwardedMiddleware",  # first: X-Forwarded-* only from [server] trusted_proxies
     "django.middleware.security.SecurityMiddleware",
     "zerg_site.security_headers.SecurityHeadersMiddleware",  # above WhiteNoise: static files get the CSP too
     "whitenoise.middleware.WhiteNoiseMiddleware",

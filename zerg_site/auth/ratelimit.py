@@ -16,7 +16,7 @@ from zerg_site.models import LoginFailure
 
 
 def client_address(request) -> str:
-    """The client's address; behind a proxy daphne has already applied X-Forwarded-For."""
+    """The client's address; behind a trusted proxy, zerg_site.forwarded has resolved X-Forwarded-For."""
     return (request.META.get("REMOTE_ADDR") or "unknown")[:64] if request is not None else "unknown"
 
 

@@ -283,20 +283,17 @@ def run(args) -> int:
     print_qr(link)
     print("Press Ctrl+C to stop.", flush=True)
 
-    proxy = {}
-    if cfg.public_url:  # behind a reverse proxy: trust its client address and scheme
-        proxy = {
-            "proxy_forwarded_address_header": "X-Forwarded-For",
-            "proxy_forwarded_port_header": "X-Forwarded-Port",
-            "proxy_forwarded_proto_header": "X-Forwarded-Proto",
-        }
+    # No proxy_forwarded_* options: daphne would believe X-Forwarded-For from any client (its
+    # leftmost entry). zerg_site.forwarded reads it, from [server] trusted_proxies only.
+    from zerg_site import bodylimit
+
     domain = ":domain=INET6" if sock.family == socket.AF_INET6 else ""
-    server = Server(
+    server = bodylimit.limited(Server)(
         application=application,
         endpoints=[f"fd:fileno={sock.fileno()}{domain}"],
         signal_handlers=True,
         verbosity=0,
-        **proxy,
+        body_limits=bodylimit.BodyLimits.from_settings(),
     )
     try:
         server.run()
