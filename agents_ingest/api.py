@@ -47,6 +47,11 @@ Response 200::
 generation (durably: the transaction has committed with synchronous=FULL). Bytes after
 the last newline of ``data`` are not stored and not acknowledged (send them again once
 the line is complete). Everything in one request is one transaction.
+
+``archive`` (also in the 200 response) is ``{"id": <archive id>, "epoch": <n>}``
+(``agents_ingest/identity.py``): a Shipper that sees another id, or an epoch not above the
+last one it saw, knows the server may have lost acknowledged data (a restore) and re-verifies
+its files. ``GET /api/agents/archive`` (device token) answers the same without shipping.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from django.http import JsonResponse
 from ninja import Router
 from ninja.security import HttpBearer
 
+from agents_ingest import identity
 from agents_ingest.ingest import FileChunk, IngestError, gc_paused, ingest_files
 from agents_ingest.parsers.base import loads
 from agents_ingest.wire import BATCH_TYPE, ENCODINGS, WireError, decode_batch, decompress
@@ -209,3 +215,9 @@ def ingest_view(request):
         return _error(exc.status, exc.detail)
     except IngestError as exc:
         return _error(400, str(exc))
+
+
+@router.get("/archive", auth=DeviceToken(), summary="The archive's identity, for a Shipper (device token)")
+def archive_view(request):
+    """``{"id", "epoch"}`` for the token's device, read only: the Shipper asks before a full pass."""
+    return identity.current(request.device_token.name[:100])

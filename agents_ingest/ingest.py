@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
+from agents_ingest import identity
 from agents_ingest.archive import Archive, prepare_runs
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
 from agents_ingest.parsers.base import add_usage, complete_length, instant, iter_lines, later_snapshot
@@ -208,7 +209,8 @@ def _store(device: str, prepared: list[_Prepared], index_later: bool) -> dict:
         }
         if totals["lines_stored"] or totals["events_stored"]:
             _publish(device, totals, touched)  # in the same commit: one fsync per request
-    return {"files": [r.as_dict() for r in results], **totals}
+        mark = identity.advance(device)  # in the same commit too: no acknowledgement without its epoch
+    return {"files": [r.as_dict() for r in results], **totals, "archive": mark}
 
 
 def _publish(device: str, totals: dict, sessions: dict) -> None:

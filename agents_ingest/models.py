@@ -35,3 +35,24 @@ class WorkspacePatch(models.Model):
         return {"id": self.id, "device": self.device, "cwd": self.cwd, "remote": self.remote, "branch": self.branch,
                 "base_commit": self.base_commit, "head_commit": self.head_commit, "size": len(self.data or b""),
                 "sha256": self.sha256, "updated_at": self.updated_at.isoformat()}
+
+
+class ArchiveIdentity(models.Model):
+    """Which archive this is, for the Shippers (one row, ``id`` 1; ``agents_ingest.identity``).
+
+    A random id made at the first migrate and replaced by ``zerg restore``: a Shipper that
+    recorded another id knows the server may have lost what it acknowledged, and checks
+    every file it shipped.
+    """
+
+    archive_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class DeviceEpoch(models.Model):
+    """How many ingest requests of a device this database has committed (bumped in each one's
+    transaction). A restore by any means (``zerg restore``, Litestream, pg_restore) takes it back
+    to an earlier value, which a Shipper that saw a later one notices."""
+
+    device = models.CharField(max_length=100, unique=True)
+    epoch = models.BigIntegerField(default=0)

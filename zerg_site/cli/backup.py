@@ -306,6 +306,7 @@ def run_restore(args) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zerg_site.settings")
     django.setup()  # for zerg_site.heartbeat; nothing here opens a Django connection
+    from agents_ingest.identity import rotate_sqlite
     lock = hold_serve_lock(cfg)
     try:
         busy = running_workers(database) if database.exists() else []
@@ -316,6 +317,8 @@ def run_restore(args) -> int:
         tmp_checkpoints = checkpoints.with_name(f".{checkpoints.name}.restore-{os.getpid()}")
         try:  # the slow part first, beside the targets: copies that can fail without harm
             copy_database(backup, tmp)
+            # Shippers that see the new id check what the server still holds of each file they shipped.
+            rotate_sqlite(tmp)
             if saved_checkpoints.exists():
                 copy_database(saved_checkpoints, tmp_checkpoints)
             aside = swap_in(tmp, database, stamp)
@@ -344,5 +347,6 @@ def run_restore(args) -> int:
               f"{cfg.home / f'workspaces.before-restore-{stamp}'}")
     for name, aside_key in keys:
         print(f"  {name} restored" + (f" (the previous one is kept at {aside_key})" if aside_key else ""))
+    print("  the archive has a new identity: each Shipper re-sends what the backup does not hold")
     print("Start zerg serve: it applies any newer migrations.")
     return 0
