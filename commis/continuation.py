@@ -25,6 +25,8 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from zerg_site.gitcheck import END, GitValueError, check_commit, check_remote
+
 PROVIDERS = ("claude", "codex")
 DEFAULT_PROMPT = "Continue the work from where this session left off."
 WORKSPACE_MODES = ("auto", "clone", "cwd", "scratch")
@@ -64,6 +66,9 @@ def latest_patch(session, patch_id: int | None = None):
         patch = WorkspacePatch.objects.filter(id=patch_id).first()
         if patch is None:
             raise ContinuationError(f"no uploaded patch {patch_id}")
+        if patch.device != session.device:
+            raise ContinuationError(f"patch {patch_id} was uploaded by device {patch.device!r}, not by this session's "
+                                    f"device {session.device!r}")
         return patch
     if not session.cwd:
         return None
@@ -102,6 +107,12 @@ def plan(session, workspace: str = "auto", patch_id: int | None = None) -> dict:
             raise ContinuationError(
                 "the session has no git remote to clone: ship it with `zerg ship` (or `zerg migrate`) from inside "
                 "its repository, or continue it with workspace=scratch")
+        try:  # checked when shipped; again here for what was stored before that
+            origin["remote"] = remote = check_remote(remote)
+            origin["commit"] = check_commit(origin["commit"]) if origin["commit"] else ""
+        except GitValueError as exc:
+            raise ContinuationError(f"cannot clone this session's workspace: {exc}; ship the session again from "
+                                    "inside its repository, or continue it with workspace=scratch") from None
         return {"repo_url": remote, "continue_from": origin}
     return {"continue_from": {**origin, "patch_id": None}}
 
@@ -116,7 +127,9 @@ def start(session, prompt: str = "", *, workspace: str = "auto", patch_id: int |
         raise ContinuationError(f"only Claude Code and Codex sessions can be continued, not {session.provider}")
     if session.parent_id:
         raise ContinuationError("this is a subagent's session: continue its parent session instead")
-    if not session.files.exists():
+    from timeline.export import main_file
+
+    if main_file(session) is None:
         raise ContinuationError("the Timeline has no stored file for this session to resume from")
     prompt = (prompt or "").strip() or DEFAULT_PROMPT
     where = plan(session, workspace, patch_id)
@@ -235,9 +248,14 @@ def checkout(job, path: Path, branch: str, state: Path) -> None:
     origin = (getattr(job, "options", None) or {}).get("continue_from") or {}
     commit = origin.get("commit") or ""
     if commit:
-        if _git(["cat-file", "-e", f"{commit}^{{commit}}"], path, check=False)[0] != 0:
-            _git(["fetch", "--quiet", "origin", commit], path, check=False)
-        if _git(["checkout", "--quiet", "-B", branch, commit], path, check=False)[0] != 0:
+        try:  # a job queued before commits were checked may hold anything
+            commit = check_commit(commit)
+        except GitValueError as exc:
+            raise WorkspaceError(f"not checking out the session's commit: {exc}") from None
+        if _git(["cat-file", "-e", END, f"{commit}^{{commit}}"], path, check=False)[0] != 0:
+            _git(["fetch", "--quiet", END, "origin", commit], path, check=False)
+        # git checkout (2.39) mistakes --end-of-options for a ref; git switch takes it
+        if _git(["switch", "--quiet", "-C", branch, END, commit], path, check=False)[0] != 0:
             raise WorkspaceError(
                 f"commit {commit[:12]} (branch {origin.get('branch') or '?'}) is not on {job.repo_url}: push it "
                 "from the laptop, or run `zerg migrate` there (it sends unpushed commits as a patch)")
@@ -251,7 +269,7 @@ def checkout(job, path: Path, branch: str, state: Path) -> None:
         return
     target = state / "uncommitted.patch"
     target.write_bytes(bytes(patch.data))
-    code, err = _git(["apply", "--binary", "--whitespace=nowarn", str(target)], path, check=False)
+    code, err = _git(["apply", "--binary", "--whitespace=nowarn", END, str(target)], path, check=False)
     if code != 0:
         raise WorkspaceError(f"the uncommitted changes uploaded from {patch.device} do not apply at "
                              f"{commit[:12]}: {err.strip()[-300:] or 'git apply failed'}")

@@ -101,6 +101,9 @@ def spawn(
         raise ValueError("the task is empty")
     if repo_url and workdir:
         raise ValueError("give a repository or a workdir, not both")
+    from zerg_site.gitcheck import check_repo_url
+
+    repo_url = check_repo_url(repo_url)  # a ValueError: never option-like (git clone would run it)
     with transaction.atomic():
         job = Job.objects.create(
             task=task, backend=backend, repo_url=repo_url, branch=branch, workdir=workdir, timeout=timeout,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from zerg_site.gitcheck import END, GitValueError, check_remote, check_repo_url
+
 
 class WorkspaceError(Exception):
     """The workspace could not be prepared (bad repo URL, missing dir): the job fails."""
@@ -76,7 +78,7 @@ def prepare(job) -> Workspace:
     if not (path / ".git").exists():
         if path.exists():
             shutil.rmtree(path)  # a clone interrupted by a crash
-        _git(["clone", "--quiet", job.repo_url, str(path)], None)
+        _git(["clone", "--quiet", END, _clone_url(job), str(path)], None)
         _git(["checkout", "--quiet", "-B", branch], path)
         if (job.options or {}).get("continues_session"):
             from commis.continuation import checkout
@@ -85,6 +87,18 @@ def prepare(job) -> Workspace:
     base_commit = job.base_commit or _head(path)
     return Workspace(path=path, artifacts=artifacts, state=state, repo_url=job.repo_url, branch=branch,
                      base_commit=base_commit)
+
+
+def _clone_url(job) -> str:
+    """The job's repository, checked again where git gets it (stored data may predate the checks at
+    spawn): never option-like; for a continuation, whose remote a device shipped, a URL git may clone
+    or a repository on this server (``zerg_site.gitcheck``)."""
+    try:
+        if (job.options or {}).get("continues_session"):
+            return check_remote(job.repo_url)
+        return check_repo_url(job.repo_url)
+    except GitValueError as exc:
+        raise WorkspaceError(f"not cloning: {exc}") from None
 
 
 def _head(path: Path) -> str:
@@ -98,7 +112,7 @@ def write_diff(ws: Workspace) -> Path | None:
         return None
     # intent-to-add makes untracked files show up in the diff without staging their content
     _git(["add", "--intent-to-add", "--all", "."], ws.path, check=False)
-    code, out = _git(["diff", "--binary", ws.base_commit], ws.path, check=False)
+    code, out = _git(["diff", "--binary", END, ws.base_commit], ws.path, check=False)
     if code != 0:
         return None
     target = ws.artifacts / "diff.patch"
@@ -121,7 +135,7 @@ def commit_and_push(ws: Workspace, message: str, push: bool = True) -> str:
     _git([*ident, "commit", "--quiet", "-m", message], ws.path)
     if not push:
         return f"committed on {ws.branch}"
-    _git(["push", "--quiet", "origin", f"HEAD:refs/heads/{ws.branch}"], ws.path)
+    _git(["push", "--quiet", END, "origin", f"HEAD:refs/heads/{ws.branch}"], ws.path)
     return f"committed and pushed {ws.branch}"
 
 

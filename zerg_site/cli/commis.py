@@ -133,6 +133,13 @@ def run_spawn(args) -> int:
         if not sep:
             die(f"--option {item!r}: expected KEY=VALUE")
         options[key] = value
+    if args.repo:
+        from zerg_site.gitcheck import GitValueError, check_repo_url
+
+        try:
+            check_repo_url(args.repo)
+        except GitValueError as exc:
+            die(str(exc), 2)
     body = {"task": args.task, "backend": args.backend, "repo_url": args.repo, "branch": args.branch,
             "workdir": args.workdir, "timeout": args.timeout, "options": options}
     remote = _client(args)
