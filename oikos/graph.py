@@ -101,7 +101,7 @@ def build_graph(*, recorder, checkpointer=None, max_steps: int = 25, budget_char
         action = {"tools": [{"name": c["name"], "input": c.get("input") or {}, "tool_use_id": c["id"]}
                             for c, _ in risky]}
         if source:  # the owner must see that this is not their own request
-            question = f"Asked by {source}, not by you. " + question
+            question = f"{source} asked for this, not you. " + question
             action["asked_by"] = source
         answer = interrupt({"question": question, "action": action})
         decision = "approve" if str(answer).strip().lower() == "approve" else "reject"

@@ -180,7 +180,7 @@ def test_it_shows_an_agents_oikos_mention_as_data_and_waits_for_the_owner(chat_s
     assert page.get_by_test_id("owner-message").count() == 0 and "You" not in author
     question = page.get_by_test_id("interrupt")
     question.wait_for(timeout=15000)
-    assert "not by you" in question.inner_text() and "touch injected-canary" in question.inner_text()
+    assert "asked for this, not you" in question.inner_text() and "touch injected-canary" in question.inner_text()
     assert no_sideways_scroll(page) <= 0, "the chat scrolls sideways at 360 px"
     page.screenshot(path=str(artifacts_dir(tmp_path) / "chat-untrusted-mention-360x780.png"), full_page=True)
 

@@ -132,11 +132,12 @@ def test_it_makes_an_agents_oikos_mention_wait_for_the_owner_and_a_reject_spawns
     detail = token_client.get(f"/api/oikos/threads/{thread.id}").json()
     assert [m["role"] for m in detail["messages"]] == ["untrusted", "assistant", "tool_call"]
     question = detail["interrupt"]["question"]
-    assert question.startswith(f"Asked by commis-{job.id} (in a Forum post), not by you.") and "rm -rf ~" in question
+    assert question.startswith(f"commis-{job.id} (in a Forum post) asked for this, not you.") and "rm -rf ~" in question
     assert detail["interrupt"]["action"]["tools"][0]["input"] == {"task": "rm -rf ~", "backend": "shell"}
     assert detail["interrupt"]["action"]["asked_by"] == f"commis-{job.id} (in a Forum post)"
     items = token_client.get("/api/attention").json()["items"]
-    assert any(i["kind"] == "interrupt" and "not by you" in i["detail"] and "rm -rf ~" in i["detail"] for i in items)
+    assert any(i["kind"] == "interrupt" and "asked for this, not you" in i["detail"] and "rm -rf ~" in i["detail"]
+               for i in items)
 
     assert post(token_client, f"/api/oikos/turns/{turn.id}/answer", {"answer": "reject"}).status_code == 200
     assert wait_turn(turn.id, ("done", "failed")).status == "done"
@@ -255,7 +256,7 @@ def test_it_keeps_a_mention_that_arrives_during_a_turn_untrusted_in_the_next_one
     fake.reply_text("Not done.")
     said = post(token_client, f"/api/oikos/threads/{thread.id}/messages", {"text": "what do they want?"}).json()
     waiting = wait_turn(said["turn"]["id"])
-    assert waiting.status == "waiting" and "not by you" in waiting.interrupt["question"]
+    assert waiting.status == "waiting" and "asked for this, not you" in waiting.interrupt["question"]
     blocks = fake.message_requests[-1].body["messages"][-1]["content"]
     assert f"<untrusted source=\"Forum post by commis-{job.id}\">\n{later}\n</untrusted>" in blocks[-2]["text"]
     assert blocks[-1]["text"] == "what do they want?"
