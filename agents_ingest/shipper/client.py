@@ -169,6 +169,23 @@ class Client:
         except ValueError:
             raise BadRequest(f"{self.server}/api/health did not answer JSON (is this a Zerg server?)") from None
 
+    def archive(self) -> dict | None:
+        """``GET /api/agents/archive``: the server's archive identity for this device token
+        (``agents_ingest/identity.py``), or None from a server older than it (404)."""
+        request = urllib.request.Request(
+            f"{self.server}/api/agents/archive",
+            headers={"Authorization": f"Bearer {self.token}", "User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+        try:
+            _, body = self._open(request)
+        except BadRequest:
+            return None
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
     def ingest(self, document: dict) -> dict:
         """POST a small document as is (``zerg connect``'s zero-file check)."""
         raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -25,6 +25,7 @@ from . import sources, tail
 from .client import BadRequest, Client, RetryLater, TooLarge
 from .patch import PatchUploader
 from .state import FileState, State
+from .verify import ArchiveWatch
 
 DEFAULT_BATCH_BYTES = 4 << 20  # raw bytes of file data per request
 MAX_FILES_PER_BATCH = 100
@@ -153,6 +154,7 @@ class Shipper:
         self.stats = Stats()
         self.failures = 0  # consecutive RetryLater since the last success
         self.rewound: set[str] = set()  # files sent again from an earlier offset in this pass
+        self.archive = ArchiveWatch(self)  # notices a server that lost what it acknowledged (verify.py)
 
     # --- refreshing one file's state from the disk
 
@@ -283,6 +285,7 @@ class Shipper:
         self.stats.bytes_sent += sum(len(item.data) for item in items)
         self.failures = 0
         self.apply_ack(items, answer)
+        self.archive.seen(answer.get("archive"))
 
     def _split(self, items: list[Item]) -> None:
         if len(items) > 1:
@@ -406,8 +409,13 @@ class Shipper:
                 work.append(fs)
         return work
 
-    def ship_pass(self, paths: Iterable[Path] | None = None) -> None:
-        """Ship everything new in ``paths`` (default: every source file). RetryLater propagates."""
+    def ship_pass(self, paths: Iterable[Path] | None = None, *, _again: bool = False) -> None:
+        """Ship everything new in ``paths`` (default: every source file). RetryLater propagates.
+
+        A full pass first checks the server's archive identity; when the server turns out to
+        have lost acknowledged data, every file is re-verified and the rest shipped again."""
+        if paths is None:
+            self.archive.check()
         work = self.targets(paths)
         shipped = list(work)
         blocked: set[str] = set()
@@ -437,6 +445,8 @@ class Shipper:
             ]
         if self.patches is not None:
             self.patches.upload_recent(shipped)
+        if self.archive.lost and not _again:  # a response showed the server lost data: check every file
+            self.ship_pass(_again=True)
 
     def backoff_delay(self, exc: RetryLater) -> float:
         if exc.retry_after is not None:
