@@ -214,6 +214,7 @@ class ScheduleMiss(models.Model):
 
     def as_dict(self) -> dict:
         return {
+            "id": self.id,
             "count": self.count,
             "first_at": self.first_at.isoformat(),
             "last_at": self.last_at.isoformat(),

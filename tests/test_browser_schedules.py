@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.commis_helpers import query
 from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
+from tests.test_schedules_clusters import execute
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -56,11 +58,24 @@ def test_it_adds_runs_edits_and_removes_a_schedule_and_shows_failures(zerg_serve
     assert "Started job #" in row.get_by_test_id("schedule-msg").inner_text(timeout=10000)
     # The failing job's end arrives over the WebSocket; the row shows it without a reload.
     row.locator('[data-testid="last-run"] [data-status="failed"]').wait_for(timeout=60000)
+    # Two records Sauron could write at one tick: each line says which due times and why.
+    schedule_id = query(zerg_server.env, "SELECT id FROM commis_schedule WHERE name = 'nightly'")[0][0]
+    for count, first, reason in ((3, "2026-01-05 12:00:00", "folded: late while every worker was busy"),
+                                 (1, "2026-01-05 12:03:00", "skipped: no worker was running (--missed skip)")):
+        execute(zerg_server.env, "INSERT INTO commis_schedulemiss (schedule_id, count, first_at, last_at, policy,"
+                                 " reason, noticed_at) VALUES (?, ?, ?, ?, 'skip', ?, ?)",
+                (schedule_id, count, first, first, reason, "2026-01-05 12:05:00"))
+    page.reload()
+    row.wait_for(timeout=10000)
+    assert "skipped: no worker was running" in row.get_by_test_id("missed").inner_text()
     row.get_by_test_id("history").click()
     run = row.get_by_test_id("history-run")
     run.wait_for(timeout=10000)
     assert run.count() == 1 and "run now" in run.inner_text()
     assert run.locator('[data-status="failed"]').count() == 1
+    lines = row.get_by_test_id("schedule-history").get_by_test_id("missed")
+    assert lines.count() == 2 and "3 due times not run on their own" in lines.nth(1).inner_text()
+    assert "folded: late while every worker was busy" in lines.nth(1).inner_text()
     assert sideways(page) <= 0, "the Schedules page scrolls sideways at 360 px"
     page.screenshot(path=str(shots / "schedules-360.png"), full_page=True)
 

@@ -424,11 +424,15 @@ export interface ScheduleRun {
 }
 
 export interface ScheduleMissed {
+  id: number;
   count: number;
   first_at: string;
   last_at: string;
   policy: 'skip' | 'run_once';
+  /** why these due times did not run on their own (skipped, ran once, folded into another run) */
+  reason: string;
   run_job_id: number | null;
+  run_due_at: string | null;
   noticed_at: string;
 }
 

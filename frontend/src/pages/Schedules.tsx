@@ -169,13 +169,7 @@ function Card({ s, onChange, onEdit }: { s: Schedule; onChange: () => void; onEd
           </span>
         )}
       </div>
-      {miss && (
-        <p class="muted" data-testid="missed">
-          Missed {miss.count} run{miss.count === 1 ? '' : 's'} while Zerg was down ({when(miss.first_at)}
-          {miss.count > 1 ? ' – ' + when(miss.last_at) : ''}):{' '}
-          {miss.policy === 'skip' ? 'skipped' : miss.run_job_id ? `ran once (job #${miss.run_job_id})` : 'ran once'}
-        </p>
-      )}
+      {miss && <MissLine m={miss} />}
       {msg && (
         <p class={msg.bad ? 'error' : 'muted'} role={msg.bad ? 'alert' : 'status'} data-testid="schedule-msg">
           {msg.job ? (
@@ -398,6 +392,17 @@ export function FailedSchedules() {
   );
 }
 
+/** A missed-run record: which due times did not run on their own, and the reason Sauron stored. */
+function MissLine({ m }: { m: ScheduleMissed }) {
+  return (
+    <p class="muted" data-testid="missed">
+      {m.count} due time{m.count === 1 ? '' : 's'} not run on {m.count === 1 ? 'its' : 'their'} own ({when(m.first_at)}
+      {m.count > 1 ? ' – ' + when(m.last_at) : ''}): {m.reason}
+      {m.run_job_id ? ` (job #${m.run_job_id})` : ''}
+    </p>
+  );
+}
+
 /** A schedule's recent runs (each a link to its job) and its missed-run records. */
 function History({ name }: { name: string }) {
   const [d, setD] = useState<{ runs: ScheduleRun[]; misses: ScheduleMissed[] } | null>(null);
@@ -431,9 +436,7 @@ function History({ name }: { name: string }) {
         ))}
       </ol>
       {d.misses.map((m) => (
-        <p key={m.noticed_at} class="muted">
-          Missed {m.count} ({when(m.first_at)} – {when(m.last_at)}), {m.policy === 'skip' ? 'skipped' : 'ran once'}
-        </p>
+        <MissLine key={m.id} m={m} />
       ))}
     </div>
   );
