@@ -37,6 +37,7 @@ log = logging.getLogger("zerg.commis")
 TICK_NAME = "zerg-sauron-tick"
 TICK_FUNC = "commis.sauron.tick"
 GRACE = timedelta(minutes=2)
+WALK = 20_000  # due times looked at per claim (croniter: about a second; two weeks of a minutely cron)
 
 
 def tick(now: datetime | None = None) -> int:
@@ -95,10 +96,15 @@ class Pending:
     late: Span = field(default_factory=Span)  # older, a worker was up (busy): run once
     missed: Span = field(default_factory=Span)  # older, no worker was up: the schedule's policy
     nxt: datetime | None = None
+    more: bool = False  # stopped after WALK due times: ``nxt`` is still due
 
 
 def sort_pending(s: Schedule, due: datetime, now: datetime) -> Pending:
-    """Walk the due times from ``due`` (the one stored, so a drifting tick drops none) to ``now``."""
+    """Walk the due times from ``due`` (the one stored, so a drifting tick drops none) to ``now``.
+
+    At most WALK of them: a cron schedule's year-long outage is walked in stretches, each
+    claimed and recorded on its own, so no transaction holds a year of due times.
+    """
     out = Pending()
     windows = _worker_windows(due) if due < now - GRACE else []
     times = schedules.pending(s, due)
@@ -111,7 +117,12 @@ def sort_pending(s: Schedule, due: datetime, now: datetime) -> Pending:
         out.missed.add_steps(t, step, n)
         times = schedules.pending(s, t + step * n)
         t = next(times)
+    walked = 0
     while t <= now:
+        if walked == WALK:
+            out.more = True
+            break
+        walked += 1
         if t >= now - GRACE:
             out.fresh.append(t)
         elif any(start <= t <= end for start, end in windows):
@@ -144,28 +155,38 @@ def _record(s: Schedule, span: Span, reason: str, run: ScheduleRun | None, now: 
 
 
 def fire_due(schedule_id: int, now: datetime | None = None) -> int:
-    """Claim the schedule's pending due times and run or record each; 0 if another tick claimed them first.
+    """Claim the schedule's pending due times and run or record each; the number of runs started.
 
     Every due time from the stored ``next_run_at`` up to ``now`` ends as exactly one of:
     its own run (younger than GRACE; or the last of the late ones when none is younger),
     or a ScheduleMiss record saying why not (folded into a run of this tick, skipped, or
-    run once as the catch-up run). The claim moves ``next_run_at`` past ``now`` only in the
-    transaction that writes those rows, so a restart or a second cluster sees either all
-    of it or none.
+    run once as the catch-up run). Each stretch of at most WALK due times is claimed in
+    the transaction that writes its rows, so a restart or a second cluster sees all of a
+    stretch or none of it, and 0 runs when another tick claimed them first.
     """
     now = now or timezone.now()
-    s = Schedule.objects.filter(id=schedule_id, enabled=True).first()
-    if s is None or s.next_run_at is None or s.next_run_at > now:
-        return 0
+    started = 0
+    while True:
+        s = Schedule.objects.filter(id=schedule_id, enabled=True).first()
+        if s is None or s.next_run_at is None or s.next_run_at > now:
+            return started
+        runs, more = _fire_stretch(s, now)
+        started += runs
+        if not more:
+            return started
+
+
+def _fire_stretch(s: Schedule, now: datetime) -> tuple[int, bool]:
+    """One claim: (runs started, whether due times up to ``now`` are left for the next stretch)."""
     due = s.next_run_at
     p = sort_pending(s, due, now)
     started: list[ScheduleRun] = []
     with transaction.atomic():
         claimed = Schedule.objects.filter(id=s.id, enabled=True, next_run_at=due).update(next_run_at=p.nxt)
         if claimed != 1:
-            return 0
+            return 0, False
         late, runs = p.late, []
-        if late.count and not p.fresh:  # late due times run once: the last of them
+        if late.count and not p.fresh and not p.more:  # late due times run once: the last of them
             runs.append(_run(s, ScheduleRun.SCHEDULED, late.last, started))
             late = late.without_last()
         runs += [_run(s, ScheduleRun.SCHEDULED, t, started) for t in p.fresh]
@@ -173,14 +194,14 @@ def fire_due(schedule_id: int, now: datetime | None = None) -> int:
         records = [(late, ScheduleMiss.FOLDED, first)]
         if s.missed == Schedule.SKIP:
             records.append((p.missed, ScheduleMiss.SKIPPED, None))
-        elif first is not None:
+        elif first is not None or p.more:  # a later stretch brings the one run
             records.append((p.missed, ScheduleMiss.MISSED_FOLDED, first))
         elif p.missed.count:
             catch_up = _run(s, ScheduleRun.CATCH_UP, p.missed.last, started)
             records.append((p.missed, ScheduleMiss.RAN_ONCE, catch_up))
         for span, reason, run in sorted(records, key=lambda r: r[0].first or now):
             _record(s, span, reason, run, now)
-    return sum(1 for r in started if r.job_id)
+    return sum(1 for r in started if r.job_id), p.more
 
 
 def ensure_tick() -> None:

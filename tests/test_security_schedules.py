@@ -141,6 +141,21 @@ def test_it_counts_a_years_outage_of_a_minutely_interval_without_walking_it():
     assert accounted(s, now) == (2, 365 * 1440 - 1)
 
 
+def test_it_claims_a_long_outage_of_a_cron_schedule_in_stretches_and_runs_once(monkeypatch):
+    """Walked 50 due times per claim: every stretch is recorded, and the run_once schedule still runs once."""
+    monkeypatch.setattr(sauron, "WALK", 50)
+    s = minutely("long", cron=True, missed="run_once")
+    worker_was_up(BASE + 100 * MINUTE, BASE + 130 * MINUTE)  # up (and busy) for half an hour in between
+    now = BASE + 200 * MINUTE + timedelta(seconds=30)
+    assert sauron.fire_due(s.id, now) == 2  # 199 and 200 are within GRACE
+    assert sorted(ScheduleRun.objects.values_list("due_at", flat=True)) == [BASE + 199 * MINUTE, BASE + 200 * MINUTE]
+    misses = [(m.count, m.reason) for m in ScheduleMiss.objects.order_by("id")]
+    assert misses == [(50, ScheduleMiss.MISSED_FOLDED), (50, ScheduleMiss.MISSED_FOLDED), (31, ScheduleMiss.FOLDED),
+                      (19, ScheduleMiss.MISSED_FOLDED), (49, ScheduleMiss.MISSED_FOLDED)]
+    assert accounted(s, now) == (2, 199)
+    assert sauron.fire_due(s.id, now) == 0
+
+
 def test_it_shows_each_record_and_its_reason_in_the_api(token_client):
     s = minutely("shown")
     worker_was_up(BASE - timedelta(hours=1), BASE + MINUTE)
