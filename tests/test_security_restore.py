@@ -289,6 +289,20 @@ def test_it_rechecks_every_file_when_the_recorded_archive_is_not_the_servers_and
     assert behind.archive.reverified == 1 and behind.stats.lines_stored == 0
     assert int(state.get("archive_epoch")) == archive_of(zerg_server, token)["epoch"]
     assert any("went back from epoch" in line for line in logs)
+
+    # Noticed in an ingest response (the watch loop ships a changed file without asking first): the
+    # answer's epoch is not above the recorded one, so the pass ends with the same check.
+    early = laptop_home.path(laptop_home.early)
+    line = laptop_home.full[laptop_home.early].splitlines(keepends=True)[-1]
+    with early.open("ab") as handle:
+        handle.write(line)
+    state.set(archive_epoch=str(archive_of(zerg_server, token)["epoch"] + 5))
+    watching, client = shipper()
+    watching.ship_pass([early])
+    assert client.sent[0] == [(str(early), acked[str(early)], len(line))]
+    assert len(client.sent) == 2 and len(client.sent[1]) == 3 and all(n == 0 for _, _, n in client.sent[1])
+    assert watching.archive.reverified == 1 and not watching.archive.lost
+    assert int(state.get("archive_epoch")) == archive_of(zerg_server, token)["epoch"]
     state.close()
 
 

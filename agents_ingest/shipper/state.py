@@ -8,7 +8,8 @@ nothing is lost. The rows are the spool: while the server is unreachable the pen
 work is a pointer per file (path, generation, acked offset .. end), never a copy of the
 data, so the spool is bounded by the number of files.
 
-The database also keeps the server URL, the device token and the device name; it is
+The database also keeps the server URL, the device token, the device name and the
+server's archive identity last seen (``archive_id`` / ``archive_epoch``: ``verify.py``); it is
 created with mode 0600 (SQLite gives its -wal/-shm files the same mode).
 """
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 
 from . import tail
-from .client import BadRequest
+from .client import BadRequest, TooLarge
 from .state import FileState
 
 PROBE_FILES = 500  # zero-length entries per request
@@ -126,7 +126,7 @@ class ArchiveWatch:
                    "parent_session": fs.parent_session}, b"") for fs in group]
         try:
             answer = self.shipper.client.ingest_files(self.shipper.device, metas)
-        except BadRequest as exc:
+        except (BadRequest, TooLarge) as exc:  # split the group to find the file, or fit the server's limit
             if len(group) == 1:
                 self.shipper.log(f"{group[0].path}: cannot check it on the server: {exc}")
                 return None
