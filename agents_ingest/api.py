@@ -5,6 +5,12 @@ API tokens and the owner's browser session are refused (401): a device token can
 nothing but ingest, and nothing else can ingest over HTTP. Sessions on the server
 itself are imported with ``manage.py import_sessions`` or by commis, in-process.
 
+The device is the token's name, whatever the body's ``device`` says (that field is ignored:
+a Shipper may have been connected under another name). A device's files only ever go to
+its own sessions (a session id another device also shipped is a separate session), and
+its git remote and commit are stored only when git may safely be given them
+(``zerg_site/gitcheck.py``; otherwise they are listed under the file's ``ignored``).
+
 Request, either of two formats:
 
 - ``Content-Type: application/vnd.zerg.batch`` (what ``zerg ship`` sends, with
@@ -40,8 +46,10 @@ Response 200::
 
     {"files": [{"path", "generation", "acked_offset", "lines_stored", "lines_duplicate",
                 "events_stored", "malformed": [{"offset", "error"}], "session_id",
-                "stale": true   # only when generation is older than the server's: nothing stored}],
-     "lines_stored": N, "lines_duplicate": N, "events_stored": N, "lines_malformed": N}
+                "stale": true,  # only when generation is older than the server's: nothing stored
+                "ignored": [...]  # only when some of the file's metadata was refused, with why}],
+     "lines_stored": N, "lines_duplicate": N, "events_stored": N, "lines_malformed": N,
+     "device": "<the token's name: the device the files were stored as>"}
 
 ``acked_offset`` is the end of what the server holds contiguously from offset 0 in that
 generation (durably: the transaction has committed with synchronous=FULL). Bytes after
@@ -205,12 +213,11 @@ def _chunk(entry: dict, data: bytes, where: str) -> FileChunk:
 def ingest_view(request):
     try:
         with gc_paused():
-            device, chunks = read_batch(request)
-            if not device:
-                device = request.device_token.name[:100]
+            _, chunks = read_batch(request)
+            device = request.device_token.name[:100]  # never the body's: a token writes as its own device
             answer = ingest_files(device, chunks, index_later=indexer.running())
         indexer.wake()
-        return answer
+        return {**answer, "device": device}
     except BadRequest as exc:
         return _error(exc.status, exc.detail)
     except IngestError as exc:

@@ -50,13 +50,16 @@ def generation_of(path: Path, device: str, provider: str) -> int:
     return source.generation
 
 
-def import_file(provider: str, path: Path, device: str) -> dict:
+def import_file(provider: str, path: Path, device: str, session: int | None = None) -> dict:
+    """Ingest a file of this server's disk as ``device``; ``session``: add its lines to that Timeline session
+    (a commis continuation's file, whichever device the session is of; see ``FileChunk.session``)."""
     totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "lines_malformed": 0}
     path = path.resolve()
     generation = generation_of(path, device, provider)
     pieces = [(0, path.read_bytes())] if provider == "gemini" else _line_chunks(path)
     for offset, data in pieces:
-        result = ingest_files(device, [FileChunk(provider, str(path), data, offset=offset, generation=generation)])
+        result = ingest_files(device, [FileChunk(provider, str(path), data, offset=offset, generation=generation,
+                                                 session=session)])
         for key in totals:
             totals[key] += result[key]
     return totals

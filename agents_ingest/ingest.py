@@ -34,6 +34,7 @@ from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched
 from timeline import chunks as chunks_codec
 from timeline.models import Session
 from timeline.pricing import add_cost, response_cost
+from zerg_site.gitcheck import GitValueError, check_commit, check_remote
 
 log = logging.getLogger("zerg.ingest")
 
@@ -52,6 +53,10 @@ class FileChunk:
     generation: int = 0
     git: dict | None = None
     parent_session: str | None = None
+    # The Timeline session (its id) the file's lines are added to, whichever device's: only for a trusted,
+    # in-process caller (a commis continuation adds its turns to the session it continues). The HTTP API
+    # never sets it: a device's files go to that device's own sessions.
+    session: int | None = None
 
 
 @dataclass
@@ -65,6 +70,7 @@ class FileResult:
     malformed: list = field(default_factory=list)
     session_id: int | None = None
     stale: bool = False
+    ignored: list = field(default_factory=list)  # what of the file's metadata was not stored, and why
 
     def as_dict(self) -> dict:
         out = {"path": self.path, "generation": self.generation, "acked_offset": self.acked_offset,
@@ -74,6 +80,8 @@ class FileResult:
                "session_id": self.session_id}
         if self.stale:
             out["stale"] = True
+        if self.ignored:
+            out["ignored"] = self.ignored
         return out
 
 
@@ -269,12 +277,13 @@ class _Parsed:
     malformed: list = field(default_factory=list)  # (offset, error) of the new lines
 
     def session_ids(self) -> set[int]:
-        return {self.sf.session_id} if self.sf.session_id else set()
+        return ({self.sf.session_id} if self.sf.session_id else set()) | self._ids
 
     def session_keys(self) -> set[tuple[str, str]]:
         return self._keys
 
     _keys: set = field(default_factory=set)
+    _ids: set = field(default_factory=set)
 
 
 def _store_lines(prep: _Prepared, sf: FileRow, archive: Archive) -> tuple[FileResult, _Parsed | None]:
@@ -329,7 +338,9 @@ def _store_lines(prep: _Prepared, sf: FileRow, archive: Archive) -> tuple[FileRe
     parsed = _Parsed(sf, keyed, meta, meta is not None and bool(keyed or sf.session_id),
                      [(o, e) for o, e in meta.malformed if gemini or o >= stored_end] if meta else [])
     if parsed.store:
-        if not sf.session_id:
+        if chunk.session is not None:
+            parsed._ids.add(chunk.session)
+        elif not sf.session_id:
             parsed._keys.add((chunk.provider, meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]))
         parent_sid = chunk.parent_session or meta.parent_session_id
         if parent_sid:
@@ -343,7 +354,7 @@ def _store_parsed(chunk: FileChunk, parsed: _Parsed, result: FileResult, session
     sf, session = parsed.sf, None
     if parsed.store:
         result.malformed = parsed.malformed
-        session = _session_for(chunk, sf, parsed.meta, sessions)
+        session = _session_for(chunk, sf, parsed.meta, sessions, result)
         result.events_stored = _store_events(session, parsed.keyed, chunk.provider, sessions, archive)
         sessions.dirty[session.id] = session
     elif sf.session_id:
@@ -365,23 +376,28 @@ def _project(provider: str, path: str, cwd: str) -> str:
     return ""
 
 
-def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Session:
+def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions, result: FileResult) -> Session:
     device = sessions.device
-    if sf.session_id:
-        session = sessions.get(sf.session_id)
-    else:
+    session = sessions.get(sf.session_id) if sf.session_id else None
+    if chunk.session is not None:  # a trusted caller names the session (a commis continuation)
+        session = sessions.by_id.get(chunk.session, session)
+    elif session is not None and session.device != device:
+        # A file linked to another device's session before sessions were kept apart per device: its
+        # new lines go to this device's own session, never to the other device's.
+        session = None
+    if session is None:
         sid = meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]
         session = sessions.get_or_create(chunk.provider, sid)
-        sf.session_id = session.id
+    sf.session_id = session.id
     parent_sid = chunk.parent_session or meta.parent_session_id
     if parent_sid and session.parent_id is None and parent_sid != session.provider_session_id:
-        session.parent = sessions.get_or_create(chunk.provider, parent_sid)
+        session.parent = sessions.get_or_create(chunk.provider, parent_sid)  # this device's session of that id
     if chunk.provider == "claude" and is_subagent_path(chunk.path) and not parent_sid:
         log.info("subagent file without a parent session: %s", chunk.path)
     session.device = session.device or device
     # Where the session lives (its directory and repository) is what its own device says. A session
-    # continued elsewhere (a commis resuming it on the server, `zerg migrate`) writes its new lines
-    # in another directory: they add events, they do not move the session.
+    # continued elsewhere (a commis resuming it on the server) writes its new lines in another
+    # directory: they add events, they do not move the session.
     at_home = session.device == device
     for attr in ("cwd", "git_branch", "version", "model", "title") if at_home else ("version", "model", "title"):
         value = getattr(meta, attr)
@@ -389,18 +405,9 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
             setattr(session, attr, value[:300] if attr in ("git_branch",) else value)
     session.model = session.model[:100]
     session.version = session.version[:50]
-    if meta.git_commit and at_home:
-        session.git_commit = meta.git_commit[:64]
-    if meta.git_remote and at_home:
-        session.git_remote = meta.git_remote
-    git = (chunk.git or {}) if at_home else {}
-    if isinstance(git, dict):
-        if git.get("remote"):
-            session.git_remote = str(git["remote"])
-        if git.get("branch"):
-            session.git_branch = str(git["branch"])[:300]
-        if git.get("commit"):
-            session.git_commit = str(git["commit"])[:64]
+    if at_home:
+        _set_git(session, {"remote": meta.git_remote, "commit": meta.git_commit}, "the session's git", result)
+        _set_git(session, chunk.git or {}, "git", result)
     session.project = session.project or _project(chunk.provider, chunk.path, session.cwd)[:300]
     started, ended = instant(meta.started_at), instant(meta.ended_at)
     if started and (session.started_at is None or started < session.started_at):
@@ -408,6 +415,26 @@ def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions) -> Ses
     if ended and (session.ended_at is None or ended > session.ended_at):
         session.ended_at = ended
     return session
+
+
+def _set_git(session: Session, git: dict, where: str, result: FileResult) -> None:
+    """Store a device's git remote, branch and commit, all or nothing: commis later clones the remote
+    and checks out the commit, so a remote that is not a URL or repository git may clone, or a commit
+    that is not 40/64 hex digits, is left out (with the reason in the file's ``ignored``)."""
+    remote, branch, commit = (str(git.get(k) or "") for k in ("remote", "branch", "commit"))
+    try:
+        remote = check_remote(remote) if remote else ""
+        commit = check_commit(commit) if commit else ""
+    except GitValueError as exc:
+        result.ignored.append(f"{where}: {exc}; the git remote, branch and commit were not stored")
+        log.warning("%s: %s: %s", session.device, result.path, exc)
+        return
+    if remote:
+        session.git_remote = remote
+    if branch:
+        session.git_branch = branch[:300]
+    if commit:
+        session.git_commit = commit
 
 
 class _Stamps(dict):

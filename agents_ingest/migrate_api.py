@@ -8,11 +8,15 @@
   name, the original workspace, the latest continuation and its ``diff.patch``
   (base64). The file itself is ``GET /api/timeline/sessions/{id}/export``.
 - ``POST /patch`` (device token or owner) -> store a cwd's uncommitted changes
-  (``agents_ingest/shipper/patch.py`` makes them).
+  (``agents_ingest/shipper/patch.py`` makes them). With a device token the device is the
+  token's name (the body's ``device`` is ignored), so a device stores patches only for its
+  own directories, and a continuation only ever applies a patch of the session's own device.
 - ``POST /ingest`` (owner) -> ``/api/agents/ingest`` for an API token, so ``zerg migrate``
   can ship the session with the same token it starts the continuation with.
 
-``{id}`` is Zerg's session id or the provider's, as in ``/api/timeline``.
+``{id}`` is Zerg's session id or the provider's, as in ``/api/timeline``; ``?device=NAME`` picks
+that device's session when several devices shipped the same provider id (``zerg migrate`` and
+``zerg pull`` send theirs).
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ from agents_ingest.api import BadRequest, DeviceToken, read_batch
 from agents_ingest.ingest import IngestError, ingest_files
 from agents_ingest.models import MAX_PATCH, WorkspacePatch
 from zerg_site.auth.api_auth import OWNER_AUTH
+from zerg_site.gitcheck import GitValueError, check_commit, check_remote
 
 router = Router(tags=["migrate"])
 
 
-def _session(session_id: str):
+def _session(session_id: str, device: str | None = None):
     from timeline.api import get_session
 
-    return get_session(session_id)
+    return get_session(session_id, device)
 
 
 class ContinueIn(Schema):
@@ -50,10 +55,10 @@ class ContinueIn(Schema):
 
 
 @router.post("/sessions/{session_id}/continue", summary="Continue a Claude Code / Codex session as a commis job")
-def continue_session(request, session_id: str, body: ContinueIn):
+def continue_session(request, session_id: str, body: ContinueIn, device: str | None = None):
     from commis.continuation import ContinuationError, start
 
-    session = _session(session_id)
+    session = _session(session_id, device)
     if body.timeout is not None and body.timeout < 1:
         raise HttpError(400, "timeout must be at least 1 second")
     try:
@@ -83,11 +88,11 @@ def continuations(request, session_id: str):
 
 
 @router.get("/sessions/{session_id}/source", summary="What `zerg pull` needs to resume a session locally")
-def source(request, session_id: str):
+def source(request, session_id: str, device: str | None = None):
     from commis.continuation import active_job, codex_file_name, jobs_for
     from timeline.export import main_file
 
-    session = _session(session_id)
+    session = _session(session_id, device)
     main = main_file(session)
     last = next(iter(jobs_for(session, 1)), None)
     diff = b""
@@ -121,17 +126,26 @@ class PatchIn(Schema):
     patch_b64: str
 
 
+def _checked(field: str, check, value: str) -> str:
+    try:
+        return check(value)
+    except GitValueError as exc:
+        raise HttpError(400, f"{field}: {exc}") from None
+
+
 @router.post("/patch", auth=[DeviceToken(), *OWNER_AUTH], summary="Store a cwd's uncommitted changes (device token)")
 def upload_patch(request, body: PatchIn):
     token = getattr(request, "device_token", None)
-    device = (body.device or (token.name if token is not None else "")).strip()[:100]
+    # A device token uploads as its own device only (never the body's); the owner may name any.
+    device = (token.name if token is not None else body.device).strip()[:100]
     if not device:
         raise HttpError(400, "device is required")
     if not body.cwd.strip() or len(body.cwd) > 4096:
         raise HttpError(400, "cwd must be a path of at most 4096 characters")
-    commit = body.base_commit.strip().lower()
-    if not (7 <= len(commit) <= 64 and all(c in "0123456789abcdef" for c in commit)):
-        raise HttpError(400, "base_commit must be a git commit id (hex)")
+    # A continuation clones the remote and checks out base_commit: git must be safe to give them.
+    commit = _checked("base_commit", check_commit, body.base_commit)
+    head = _checked("head_commit", check_commit, body.head_commit) if body.head_commit.strip() else ""
+    remote = _checked("remote", check_remote, body.remote) if body.remote.strip() else ""
     if len(body.patch_b64) > (MAX_PATCH * 4) // 3 + 8:
         raise HttpError(413, f"the patch exceeds {MAX_PATCH} bytes")
     try:
@@ -143,8 +157,8 @@ def upload_patch(request, body: PatchIn):
     with transaction.atomic():
         patch, _ = WorkspacePatch.objects.update_or_create(
             device=device, cwd=body.cwd, defaults={
-                "remote": body.remote, "branch": body.branch[:300], "base_commit": commit,
-                "head_commit": body.head_commit[:64], "data": data, "sha256": hashlib.sha256(data).hexdigest(),
+                "remote": remote, "branch": body.branch[:300], "base_commit": commit,
+                "head_commit": head, "data": data, "sha256": hashlib.sha256(data).hexdigest(),
                 "updated_at": timezone.now()})
     return patch.as_dict()
 

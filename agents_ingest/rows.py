@@ -161,14 +161,16 @@ class Sessions:
     def _keep(self, sessions) -> None:
         for session in sessions:
             self.by_id[session.id] = session
-            self.by_key[(session.provider, session.provider_session_id)] = session
+            if session.device == self.device:  # a session id names one of this device's sessions only
+                self.by_key[(session.provider, session.provider_session_id)] = session
 
     def _query(self):
         query = Session.objects.all()
         return query.select_for_update() if connection.features.has_select_for_update else query
 
     def load(self, ids: set[int], keys: set[tuple[str, str]], create: bool = True) -> None:
-        """Read (and on Postgres lock) these sessions, creating the (provider, id) pairs not stored yet."""
+        """Read (and on Postgres lock) these sessions, creating the (provider, id) pairs this device has
+        no session of yet."""
         keys = {(p, sid[:200]) for p, sid in keys} - set(self.by_key)
         ids = set(ids) - set(self.by_id)
         for batch in batched(sorted(ids)):
@@ -176,7 +178,8 @@ class Sessions:
         for provider in {p for p, _ in keys}:
             sids = sorted(sid for p, sid in keys if p == provider)
             for batch in batched(sids):
-                self._keep(self._query().filter(provider=provider, provider_session_id__in=batch).order_by("id"))
+                self._keep(self._query().filter(provider=provider, provider_session_id__in=batch, device=self.device)
+                           .order_by("id"))
         missing = sorted(k for k in keys if k not in self.by_key)
         if missing and create:
             insert_ignore("timeline_session", *self._new_rows(missing))

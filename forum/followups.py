@@ -74,10 +74,14 @@ def timeline_session(job: Job) -> int | None:
     """The Timeline's copy of the job's CLI session. Each job has its own CLI config dir, so
     the follow-up finds the session file to resume only if commis.continuation restores it
     from there (option ``continues_session``); without it the CLI starts afresh."""
+    from commis.backends.sessionfiles import COMMIS_DEVICE, continued_session
     from timeline.models import Session
 
-    return (Session.objects.filter(provider=job.backend, provider_session_id=job.session_id)
-            .values_list("id", flat=True).first())
+    # a continuation's turns are in the session it continues; other jobs' in commis's own sessions
+    # (never a device's session that happens to have the same id)
+    return continued_session(job) or (
+        Session.objects.filter(provider=job.backend, provider_session_id=job.session_id, device=COMMIS_DEVICE)
+        .values_list("id", flat=True).first())
 
 
 def task_for(job: Job, text: str, resumed: bool) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from commis import jobs
+from commis.backends.sessionfiles import COMMIS_DEVICE
 from commis.models import Job
 from commis.runner import run_job
 from commis.workspaces import job_dir
@@ -110,7 +111,9 @@ def test_a_claude_followup_resumes_the_session():
     assert follow.options == {"model": "m1", "resume_session": "sess-123"} and follow.workdir == str(work)
     assert "resuming session `sess-123`" in texts(started["thread"])[1]
     # once the Timeline holds the session, the follow-up asks commis to restore its file
-    session = Session.objects.create(provider="claude", provider_session_id="sess-123")
+    # (commis ingests a job's session file as its own device; a device's session of that id is not it)
+    Session.objects.create(provider="claude", provider_session_id="sess-123", device="laptop")
+    session = Session.objects.create(provider="claude", provider_session_id="sess-123", device=COMMIS_DEVICE)
     [again] = services.post(thread_id, "and the index", "owner")["followups"]
     assert Job.objects.get(id=again["followup"]).options == {
         "model": "m1", "resume_session": "sess-123", "continues_session": session.id}

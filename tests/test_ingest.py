@@ -371,11 +371,11 @@ def test_device_token_cannot_read_the_timeline(device):
 def test_direct_ingest_and_parent_from_wire(db):
     child = b'{"type":"user","message":{"content":"sub task"}}\n'
     res = ingest_files("server", [FileChunk("claude", "/p/agent-zz.jsonl", child, parent_session="parent-1",
-                                            git={"remote": "git@h:r.git", "branch": "dev", "commit": "abc"})])
+                                            git={"remote": "git@h:r.git", "branch": "dev", "commit": "ab" * 20})])
     assert res["events_stored"] == 1
     session = Session.objects.get(provider_session_id="agent-zz")
     assert session.parent.provider_session_id == "parent-1"
-    assert (session.git_remote, session.git_branch, session.git_commit) == ("git@h:r.git", "dev", "abc")
+    assert (session.git_remote, session.git_branch, session.git_commit) == ("git@h:r.git", "dev", "ab" * 20)
 
 
 def test_usage_counted_once_per_message_across_requests(device):
@@ -518,13 +518,16 @@ def test_it_keeps_a_session_where_it_lives_when_it_is_continued_elsewhere(db):
 
     first = line("h1", "/home/me/proj", "feature", "started on the laptop")
     ingest_files("laptop", [FileChunk("claude", "/home/me/.claude/projects/-home-me-proj/s-home.jsonl", first,
-                                      git={"remote": "git@h:me/proj.git", "branch": "feature", "commit": "abc"})])
-    # a commis resumed it on the server: its copy of the file grows in the job's workspace
+                                      git={"remote": "git@h:me/proj.git", "branch": "feature", "commit": "ab" * 20})])
+    home = Session.objects.get(provider_session_id="s-home")
+    # a commis resumed it on the server: its copy of the file grows in the job's workspace (the
+    # continuation names the session it continues: ``FileChunk.session``)
     more = first + line("h2", "/srv/zerg/workspaces/job-7", "zerg/job-7", "continued on the server")
-    ingest_files("commis", [FileChunk("claude", "/srv/zerg/cli/projects/-srv-job-7/s-home.jsonl", more)])
+    ingest_files("commis", [FileChunk("claude", "/srv/zerg/cli/projects/-srv-job-7/s-home.jsonl", more,
+                                      session=home.id)])
     session = Session.objects.get(provider_session_id="s-home")
     assert (session.cwd, session.git_branch, session.git_remote, session.git_commit, session.device) == (
-        "/home/me/proj", "feature", "git@h:me/proj.git", "abc", "laptop")
+        "/home/me/proj", "feature", "git@h:me/proj.git", "ab" * 20, "laptop")
     assert session.event_count == 2 and session.project == "proj"
     # the laptop's own later lines still update it
     ingest_files("laptop", [FileChunk("claude", "/home/me/.claude/projects/-home-me-proj/s-home.jsonl",

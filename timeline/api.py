@@ -38,16 +38,26 @@ def _when(value: str | None, name: str) -> datetime | None:
     return parsed
 
 
-def get_session(session_id: str) -> Session:
+def get_session(session_id: str, device: str | None = None) -> Session:
+    """A session by Zerg's id or by the provider's. Two devices may have shipped the same provider id
+    (each has its own session of it): ``device`` picks that device's; otherwise such an id is
+    ambiguous (409) rather than silently one of them."""
     qs = Session.objects.select_related("parent")
     if session_id.isdigit():
         session = qs.filter(pk=int(session_id)).first()
         if session is not None:
             return session
-    session = qs.filter(provider_session_id=session_id).order_by("id").first()
-    if session is None:
+    matches = list(qs.filter(provider_session_id=session_id).order_by("id")[:20])
+    own = [s for s in matches if device and s.device == device]
+    if own:
+        return own[0]
+    if not matches:
         raise Http404("no such session")
-    return session
+    if len({s.device for s in matches}) > 1:
+        listed = ", ".join(f"{s.id} (device {s.device})" for s in matches)
+        raise HttpError(409, f"sessions of several devices have the id {session_id}: name one by Zerg's session "
+                             f"id: {listed}")
+    return matches[0]
 
 
 @router.get("/sessions")

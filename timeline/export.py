@@ -11,8 +11,14 @@ PAGE = 16  # chunks per query (at most 1 MiB each once decompressed)
 
 
 def main_file(session: Session) -> SourceFile | None:
-    """The file a session was shipped from (the most recently updated if there are several)."""
-    return session.files.order_by("-updated_at", "-id").first()
+    """The file a session was shipped from (the most recently updated if there are several): one of the
+    session's own device, or of a commis continuation on this server. What "Continue on server" resumes
+    and ``zerg pull`` writes back is never another device's file (one linked to the session before
+    sessions were kept apart per device)."""
+    from commis.backends.sessionfiles import COMMIS_DEVICE
+
+    own = session.files.filter(device__in=[session.device, COMMIS_DEVICE])
+    return own.order_by("-updated_at", "-id").first()
 
 
 def iter_file_bytes(source: SourceFile, generation: int | None = None) -> Iterator[bytes]:

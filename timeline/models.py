@@ -49,7 +49,10 @@ class Session(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "provider_session_id"], name="session_provider_sid")]
+        # A device's session id names a session of that device only: another device shipping the same id
+        # gets a session of its own, never lines in this one (timeline migration 0010).
+        constraints = [models.UniqueConstraint(fields=["provider", "provider_session_id", "device"],
+                                               name="session_provider_sid_device")]
         indexes = [
             models.Index(fields=["-ended_at"], name="session_ended"),
             models.Index(fields=["project", "-ended_at"], name="session_project"),

@@ -44,6 +44,14 @@ def find_codex_session_file(codex_home: Path, session_id: str) -> Path | None:
 COMMIS_DEVICE = "zerg-commis"
 
 
+def continued_session(job) -> int | None:
+    """The Timeline session a continuation job continues (its turns are added there, although that
+    session is another device's), else None (a job's own session is a ``COMMIS_DEVICE`` session)."""
+    options = getattr(job, "options", None)
+    sid = options.get("continues_session") if isinstance(options, dict) else None
+    return sid if isinstance(sid, int) and not isinstance(sid, bool) else None
+
+
 def session_file_ready(job, path: Path, source: str) -> None:
     """Ingest the session file the ``source`` CLI ("claude" or "codex") wrote for ``job``.
 
@@ -55,7 +63,7 @@ def session_file_ready(job, path: Path, source: str) -> None:
     from agents_ingest.importer import import_file
 
     try:
-        totals = import_file(source, Path(path), device=COMMIS_DEVICE)
+        totals = import_file(source, Path(path), device=COMMIS_DEVICE, session=continued_session(job))
     except Exception:
         log.exception("job %s: could not ingest %s session file %s", getattr(job, "id", "?"), source, path)
         return
@@ -108,7 +116,8 @@ class LiveIngest:
                 return
             from agents_ingest.ingest import FileChunk, ingest_files
 
-            result = ingest_files(COMMIS_DEVICE, [FileChunk(self.source, str(self.path), data, offset=self.offset)])
+            result = ingest_files(COMMIS_DEVICE, [FileChunk(self.source, str(self.path), data, offset=self.offset,
+                                                            session=continued_session(job))])
             self.offset = max(self.offset, int(result["files"][0]["acked_offset"]))
         except Exception:
             log.exception("job %s: live ingest of the session file failed", getattr(job, "id", "?"))

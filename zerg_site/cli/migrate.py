@@ -241,7 +241,7 @@ def run_migrate(args) -> int:
             patch_id = patch["id"]
             _say(f"carrying {len(state.patch)} bytes of changes since {state.base_commit[:12]} "
                  f"({state.remote}, branch {state.branch})")
-    answer = _call(client, "POST", f"/migrate/sessions/{sid}/continue",
+    answer = _call(client, "POST", f"/migrate/sessions/{sid}/continue{_device_query(device)}",
                    {"prompt": args.prompt, "workspace": args.workspace, "patch_id": patch_id})
     return _report(answer, server, args.json)
 
@@ -256,8 +256,9 @@ def _migrate_here(args, provider: str, path: Path, sid: str) -> int:
     from commis.continuation import ContinuationError, start
     from timeline.models import Session
 
-    import_file(provider, path, device=default_device())
-    session = Session.objects.filter(provider=provider, provider_session_id=sid).first()
+    device = default_device()
+    import_file(provider, path, device=device)
+    session = Session.objects.filter(provider=provider, provider_session_id=sid, device=device).first()
     if session is None:
         die(f"{path} holds no session to continue")
     try:
@@ -278,6 +279,13 @@ def _report(answer: dict, server: str, as_json: bool) -> int:
         print(f"  the session: {server}/timeline/{session['id']}")
     print(f"  bring it back here: zerg pull {session['provider_session_id']}")
     return 0
+
+
+def _device_query(device: str) -> str:
+    """``?device=NAME``: this machine's session when other devices shipped one of the same id."""
+    from urllib.parse import quote
+
+    return f"?device={quote(device, safe='')}" if device else ""
 
 
 # --- pull
@@ -302,11 +310,13 @@ def _local_target(provider: str, sid: str, file_name: str, cwd: str) -> Path:
 def run_pull(args) -> int:
     import base64
 
-    server, token, _, _ = _server_and_token(args)
+    server, token, device, _ = _server_and_token(args)
     if not server:
         die("zerg pull needs the server: --server URL (or ZERG_SERVER, or `zerg connect`)")
+    from agents_ingest.shipper.engine import default_device
+
     client = _api(server, token)
-    src = _call(client, "GET", f"/migrate/sessions/{args.session}/source")
+    src = _call(client, "GET", f"/migrate/sessions/{args.session}/source{_device_query(device or default_device())}")
     active = src.get("active")
     if active and not args.force:
         die(f"job {active['id']} is still continuing this session ({active['status']}): wait for it to finish, "

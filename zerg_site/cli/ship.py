@@ -44,11 +44,19 @@ def run_connect(args) -> int:
     except ShipError as exc:
         die(f"cannot reach the server at {url}: {exc}")
     try:
-        client.ingest({"device": device, "files": []})
+        answer = client.ingest({"device": device, "files": []})
     except AuthError as exc:
         die(str(exc))
     except ShipError as exc:
         die(f"the server at {url} did not accept a test upload: {exc}")
+    # The server stores a device token's sessions under the token's name, whatever this end calls
+    # itself: keep that name, so `zerg migrate` (API token) ships as the same device.
+    named = answer.get("device") if isinstance(answer, dict) else None
+    if isinstance(named, str) and named.strip() and named != device:
+        if args.device:
+            print(f"zerg: the server names this token's device {named!r}: using that, not {args.device!r}",
+                  file=sys.stderr)
+        device = named
     state = State()
     try:
         state.set(server=url, token=args.token, device=device)
