@@ -82,9 +82,12 @@ def decompress(raw: bytes, encoding: str, limit: int) -> bytes:
 def _gunzip(raw: bytes, limit: int) -> tuple[bytes, bool]:
     inflater = zlib.decompressobj(wbits=31)
     try:
-        return inflater.decompress(raw, limit + 1), inflater.eof
+        body = inflater.decompress(raw, limit + 1)
     except zlib.error as exc:
         raise WireError(400, f"the gzip body is corrupt: {exc}") from None
+    if inflater.eof and inflater.unused_data:  # as for zstd: what follows the stream was never read
+        raise WireError(400, "the gzip body has bytes after the end of its stream")
+    return body, inflater.eof
 
 
 def _unzstd(raw: bytes, limit: int) -> tuple[bytes, bool]:
@@ -106,7 +109,18 @@ def _unzstd(raw: bytes, limit: int) -> tuple[bytes, bool]:
     return b"".join(parts), inflater.eof
 
 
-def decode_batch(body: bytes, loads=json.loads) -> tuple[dict, list[tuple[dict, bytes]]]:
+def _read_header(line: bytes):
+    """The header line as JSON, read as session lines are: nested past their depth limit it is a
+    ValueError (the standard library alone raised RecursionError, and the request failed with 500)."""
+    from agents_ingest.parsers.base import loads
+
+    value, error = loads(line)
+    if error is not None:
+        raise ValueError(error.removeprefix("invalid JSON: "))
+    return value
+
+
+def decode_batch(body: bytes, loads=_read_header) -> tuple[dict, list[tuple[dict, bytes]]]:
     """(header, [(file entry, its bytes)]) of a batch body; :class:`WireError` (400) if the header is
     not a JSON object naming each file's ``length``, or the lengths do not add up to the body."""
     end = body.find(b"\n")
@@ -114,7 +128,7 @@ def decode_batch(body: bytes, loads=json.loads) -> tuple[dict, list[tuple[dict, 
         raise WireError(400, "the batch has no header line (a JSON object, then a newline)")
     try:
         header = loads(body[:end])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise WireError(400, f"the batch header is not valid JSON: {str(exc)[:300]}") from None
     if not isinstance(header, dict) or not isinstance(header.get("files"), list):
         raise WireError(400, 'the batch header must be a JSON object {"device": ..., "files": [...]}')

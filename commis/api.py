@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.http import HttpResponse
@@ -11,6 +12,7 @@ from ninja.errors import HttpError
 
 from commis import jobs
 from commis.models import Job
+from zerg_site.params import Int64
 
 router = Router(tags=["commis"])
 
@@ -28,7 +30,8 @@ class SpawnIn(Schema):
 
 
 @router.get("/jobs")
-def list_jobs(request, status: str | None = None, backend: str | None = None, limit: int = 50, before: int | None = None):
+def list_jobs(request, status: str | None = None, backend: str | None = None, limit: Int64 = 50,
+              before: Int64 | None = None):
     """Newest first; filter by status (comma-separated) and backend; page with ``before`` (an id)."""
     rows = Job.objects.all()
     if status:
@@ -59,18 +62,18 @@ def spawn_job(request, body: SpawnIn):
 
 
 @router.get("/jobs/{job_id}")
-def job_detail(request, job_id: int):
+def job_detail(request, job_id: Int64):
     return get_object_or_404(Job, id=job_id).as_dict()
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(request, job_id: int):
+def cancel_job(request, job_id: Int64):
     get_object_or_404(Job, id=job_id)
     return jobs.cancel(job_id).as_dict()
 
 
 @router.post("/jobs/{job_id}/retry")
-def retry_job(request, job_id: int):
+def retry_job(request, job_id: Int64):
     job = get_object_or_404(Job, id=job_id)
     if not job.finished:
         raise HttpError(409, f"job {job_id} is {job.status}; only a finished job can be retried")
@@ -85,23 +88,26 @@ def _artifact(job: Job, name: str) -> Path | None:
 
 
 @router.get("/jobs/{job_id}/log")
-def job_log(request, job_id: int, offset: int = 0, limit: int = 1_000_000):
+def job_log(request, job_id: Int64, offset: Int64 = 0, limit: Int64 = 1_000_000):
     """The log as text from byte ``offset``; ``X-Log-Offset`` is where to continue, ``X-Job-Status`` the status."""
     job = get_object_or_404(Job, id=job_id)
     path = _artifact(job, "log.txt")
     data = b""
+    offset = max(0, offset)
     if path is not None:
         with open(path, "rb") as handle:
-            handle.seek(max(0, offset))
-            data = handle.read(max(1, min(limit, 10_000_000)))
+            # past the end there is nothing yet: no seek there (the OS refuses one past 2**63 - 1)
+            if offset < os.fstat(handle.fileno()).st_size:
+                handle.seek(offset)
+                data = handle.read(max(1, min(limit, 10_000_000)))
     response = HttpResponse(data, content_type="text/plain; charset=utf-8")
-    response["X-Log-Offset"] = str(max(0, offset) + len(data))
+    response["X-Log-Offset"] = str(offset + len(data))
     response["X-Job-Status"] = job.status
     return response
 
 
 @router.get("/jobs/{job_id}/diff")
-def job_diff(request, job_id: int):
+def job_diff(request, job_id: Int64):
     """``diff.patch`` (git diff against the base commit); empty when the workspace is not a git repo."""
     job = get_object_or_404(Job, id=job_id)
     path = _artifact(job, "diff.patch")

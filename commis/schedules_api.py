@@ -10,6 +10,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from commis import schedules
+from zerg_site.params import Int64
 
 router = Router(tags=["schedules"])
 
@@ -59,19 +60,19 @@ def add_schedule(request, body: ScheduleIn):
 
 
 @router.get("/failures")
-def failures(request, days: int = 7, limit: int = 20):
+def failures(request, days: Int64 = 7, limit: Int64 = 20):
     """Failed scheduled runs of the last ``days`` days, newest first (the Dashboard's block)."""
     return schedules.failures(days=max(1, min(days, 365)), limit=max(1, min(limit, 200)))
 
 
 @router.get("/preview")
-def preview(request, cron: str = "", tz: str = "UTC", interval: str = "", count: int = 5):
+def preview(request, cron: str = "", tz: str = "UTC", interval: str = "", count: Int64 = 5):
     """The next due times of an unsaved cron/interval, or a 400 saying what is wrong with it."""
     return {"next_runs": _call(schedules.preview, cron=cron, tz=tz, interval=interval or None, count=count)}
 
 
 @router.get("/{name}")
-def schedule_detail(request, name: str, runs: int = 20):
+def schedule_detail(request, name: str, runs: Int64 = 20):
     return _call(schedules.detail, name, runs=max(1, min(runs, 200)))
 
 

@@ -11,6 +11,7 @@ from ninja.errors import HttpError
 
 from forum import services
 from forum.services import ClaimConflict, ForumError, NotFound
+from zerg_site.params import Int64
 
 router = Router(tags=["forum"])
 
@@ -56,7 +57,7 @@ def list_boards(request):
 
 
 @router.get("/boards/{slug}")
-def board(request, slug: str, limit: int = 30, before: str | None = None):
+def board(request, slug: str, limit: Int64 = 30, before: str | None = None):
     """A board's threads, most recently active first; ``before`` = the last ``last_post_at`` seen."""
     if before:
         from django.utils.dateparse import parse_datetime
@@ -73,18 +74,18 @@ def create_thread(request, slug: str, body: ThreadIn):
 
 
 @router.get("/threads/{thread_id}")
-def thread(request, thread_id: int, limit: int = 100):
+def thread(request, thread_id: Int64, limit: Int64 = 100):
     return _call(services.read_thread, thread_id, limit)
 
 
 @router.post("/threads/{thread_id}/posts")
-def reply(request, thread_id: int, body: PostIn):
+def reply(request, thread_id: Int64, body: PostIn):
     """The owner's reply; may start follow-up commis (listed in ``followups``)."""
     return _call(services.post, thread_id, body.text, "owner")
 
 
 @router.post("/threads/{thread_id}/read")
-def mark_read(request, thread_id: int, body: ReadIn):
+def mark_read(request, thread_id: Int64, body: ReadIn):
     """Move the owner's read marker (to the newest post without ``upto``)."""
     if body.upto is not None and body.upto < 0:
         raise HttpError(400, "upto must be a post id")
@@ -92,7 +93,7 @@ def mark_read(request, thread_id: int, body: ReadIn):
 
 
 @router.get("/jobs/{job_id}/thread")
-def job_thread(request, job_id: int):
+def job_thread(request, job_id: Int64):
     """The Commis-board thread of a job."""
     thread_id = services.job_thread(job_id)
     if thread_id is None:
@@ -101,7 +102,7 @@ def job_thread(request, job_id: int):
 
 
 @router.get("/search")
-def search(request, q: str, limit: int = 20):
+def search(request, q: str, limit: Int64 = 20):
     if not q.strip():
         raise HttpError(400, "q is empty")
     return {"hits": services.search(q, limit)}

@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 
 from oikos import services, turns
 from oikos.models import Message, Thread, Turn
+from zerg_site.params import Int64
 
 router = Router(tags=["oikos"])
 MAX_TEXT = 100_000
@@ -32,7 +33,7 @@ class AnswerIn(Schema):
 
 
 @router.get("/threads")
-def list_threads(request, q: str = "", limit: int = 100):
+def list_threads(request, q: str = "", limit: Int64 = 100):
     """Threads, newest activity first; ``q`` matches titles and message text."""
     return services.list_threads(q, limit)
 
@@ -46,7 +47,7 @@ def create_thread(request, body: ThreadIn | None = None):
 
 
 @router.get("/threads/{thread_id}")
-def thread_detail(request, thread_id: int):
+def thread_detail(request, thread_id: Int64):
     """The thread, all its messages (a reconnecting client catches up here), its latest turn and question."""
     thread = get_object_or_404(Thread, id=thread_id)
     turn = thread.turns.order_by("-id").first()
@@ -56,7 +57,7 @@ def thread_detail(request, thread_id: int):
 
 
 @router.post("/threads/{thread_id}/messages")
-def post_message(request, thread_id: int, body: MessageIn):
+def post_message(request, thread_id: Int64, body: MessageIn):
     """The owner says something: 202 with the stored message and its turn."""
     thread = get_object_or_404(Thread, id=thread_id)
     if not body.text.strip():
@@ -72,13 +73,13 @@ def post_message(request, thread_id: int, body: MessageIn):
 
 
 @router.get("/turns/{turn_id}")
-def turn_detail(request, turn_id: int):
+def turn_detail(request, turn_id: Int64):
     turn = get_object_or_404(Turn, id=turn_id)
     return {**turn.as_dict(), "interrupt": turn.interrupt_dict()}
 
 
 @router.post("/turns/{turn_id}/answer")
-def answer_turn(request, turn_id: int, body: AnswerIn):
+def answer_turn(request, turn_id: Int64, body: AnswerIn):
     """Approve or reject the pending question; the turn resumes (also after a restart)."""
     get_object_or_404(Turn, id=turn_id)
     if body.answer not in ("approve", "reject"):
@@ -92,7 +93,7 @@ def answer_turn(request, turn_id: int, body: AnswerIn):
 
 
 @router.get("/messages/{message_id}/full")
-def message_full(request, message_id: int):
+def message_full(request, message_id: Int64):
     """A message's whole text (a large tool output is cut in the thread)."""
     message = get_object_or_404(Message, id=message_id)
     return {"id": message.id, "text": message.full_text or message.text}

@@ -19,6 +19,8 @@ from ninja.errors import HttpError
 from timeline.export import iter_file_bytes, main_file
 from timeline.models import Event, Session
 from timeline.search import Filters, search
+from zerg_site.downloads import attachment
+from zerg_site.params import Int64
 
 router = Router(tags=["timeline"])
 MAX_PAGE = 200
@@ -43,7 +45,7 @@ def get_session(session_id: str, device: str | None = None) -> Session:
     (each has its own session of it): ``device`` picks that device's; otherwise such an id is
     ambiguous (409) rather than silently one of them."""
     qs = Session.objects.select_related("parent")
-    if session_id.isdigit():
+    if session_id.isascii() and session_id.isdigit():  # not "²": int() refuses it
         session = qs.filter(pk=int(session_id)).first()
         if session is not None:
             return session
@@ -63,7 +65,7 @@ def get_session(session_id: str, device: str | None = None) -> Session:
 @router.get("/sessions")
 def list_sessions(request, provider: str | None = None, project: str | None = None, device: str | None = None,
                   branch: str | None = None, since: str | None = None, until: str | None = None,
-                  subagents: bool = False, limit: int = 50, offset: int = 0):
+                  subagents: bool = False, limit: Int64 = 50, offset: Int64 = 0):
     """Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``."""
     qs = Session.objects.all()
     if not subagents:
@@ -87,7 +89,7 @@ def list_sessions(request, provider: str | None = None, project: str | None = No
 
 
 @router.get("/sessions/{session_id}")
-def session_detail(request, session_id: str, after: int = -1, limit: int = 200, kind: str | None = None):
+def session_detail(request, session_id: str, after: Int64 = -1, limit: Int64 = 200, kind: str | None = None):
     """A session, its subagents, and a page of its events (``after`` = the last ordinal seen)."""
     session = get_session(session_id)
     limit = max(1, min(limit, 1000))
@@ -113,7 +115,7 @@ def search_view(request, q: str, provider: str | None = None, project: str | Non
                 device: str | None = None, branch: str | None = None, since: str | None = None,
                 until: str | None = None, role: str | None = None, tool: str | None = None,
                 kind: str | None = None, session: str | None = None, sort: str = "relevance",
-                limit: int = 20, offset: int = 0):
+                limit: Int64 = 20, offset: Int64 = 0):
     """Events matching ``q`` (all words; "quoted phrases"), with a highlighted snippet each."""
     if sort not in ("relevance", "recency"):
         raise HttpError(400, "sort must be relevance or recency")
@@ -125,7 +127,7 @@ def search_view(request, q: str, provider: str | None = None, project: str | Non
 
 
 @router.get("/sessions/{session_id}/export")
-def export_view(request, session_id: str, file: int | None = None):
+def export_view(request, session_id: str, file: Int64 | None = None):
     """The original session file, byte for byte (its current generation): the one most recently
     shipped, or ``file`` (an id from the session's ``files``) for a session that spans several."""
     session = get_session(session_id)
@@ -135,5 +137,5 @@ def export_view(request, session_id: str, file: int | None = None):
     name = os.path.basename(source.path) or f"session-{session.id}.jsonl"
     content_type = "application/json" if source.provider == "gemini" else "application/x-ndjson"
     response = StreamingHttpResponse(iter_file_bytes(source), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name.replace(chr(34), "")}"'
+    response["Content-Disposition"] = attachment(name, fallback=f"session-{session.id}.jsonl")
     return response

@@ -13,6 +13,8 @@ from zerg_site import __version__
 from zerg_site.auth.api import router as auth_router
 from zerg_site.auth.api import tokens_router
 from zerg_site.auth.api_auth import OWNER_AUTH, owner_required_401
+from zerg_site.jsonbody import JsonParser
+from zerg_site.params import param_errors_detail
 from zerg_site.system_api import router as system_router
 
 
@@ -35,6 +37,7 @@ api = NinjaAPI(
     docs=LocalSwagger(),
     docs_decorator=owner_required_401,
     urls_namespace="api",
+    parser=JsonParser(),  # bodies nested past MAX_DEPTH: 400 (zerg_site/jsonbody.py)
 )
 
 api.add_router("/", system_router)
@@ -71,6 +74,31 @@ def _out_of_range(request, exc):
     """An id or number beyond the database's 64-bit integers (SQLite raises OverflowError,
     Postgres DataError): the request is wrong, so 400 rather than a 500 traceback."""
     return api.create_response(request, {"detail": f"a value is out of range for the database: {exc}"}, status=400)
+
+
+from ninja.errors import ValidationError as _InvalidParams
+
+
+@api.exception_handler(_InvalidParams)
+def _invalid_params(request, exc):
+    """A bad query or path parameter (``offset=1e20``, an id past 2**63 - 1: zerg_site/params.py) is a
+    400 that names it; a body that does not fit its schema keeps ninja's 422 with the list."""
+    detail = param_errors_detail(exc.errors)
+    if detail is None:
+        return api.create_response(request, {"detail": exc.errors}, status=422)
+    return api.create_response(request, {"detail": detail, "errors": exc.errors}, status=400)
+
+
+from ninja.errors import HttpError as _HttpError
+
+
+@api.exception_handler(_HttpError)
+def _http_error(request, exc):
+    """As ninja's, except that a body its parser refused says why ("Cannot parse request body" hides
+    the reason: zerg_site/jsonbody.py raised it, and it is the cause)."""
+    cause = exc.__cause__
+    detail = str(cause) if isinstance(cause, _HttpError) and cause.status_code == exc.status_code else str(exc)
+    return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
 from zerg_site.attention import router as attention_router  # noqa: E402
 from zerg_site.push.api import router as push_router  # noqa: E402

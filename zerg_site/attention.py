@@ -7,7 +7,6 @@ owner marks them seen (``POST /api/attention/seen``).
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.db import transaction
@@ -17,6 +16,7 @@ from django.utils import timezone
 from ninja import Router
 from ninja.errors import HttpError
 
+from zerg_site.jsonbody import read_json
 from zerg_site.models import ProcessHeartbeat
 from zerg_site.push.models import SeenItem
 
@@ -100,10 +100,7 @@ def attention_count(request):
 @router.post("/seen")
 def seen(request):
     """Mark items seen: ``{"keys": ["job:42", ...]}`` or ``{"all": true}`` (every dismissable item)."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise HttpError(400, "the body must be JSON") from None
+    body = read_json(request.body)  # depth-limited: nested ~1,000 levels is a 400, not a RecursionError
     if not isinstance(body, dict):
         raise HttpError(400, 'send {"keys": [...]} or {"all": true}')
     if body.get("all") is True:

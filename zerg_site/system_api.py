@@ -13,6 +13,7 @@ from ninja import Router
 
 from zerg_site import __version__
 from zerg_site.models import Event, ProcessHeartbeat
+from zerg_site.params import Int64
 
 router = Router(tags=["system"])
 
@@ -88,7 +89,7 @@ def ping_view(request):
 
 
 @router.get("/events")
-def events_view(request, limit: int = 20, topic: str | None = None, before: int | None = None):
+def events_view(request, limit: Int64 = 20, topic: str | None = None, before: Int64 | None = None):
     """The newest events (newest first), optionally of one topic and before an id."""
     rows = Event.objects.order_by("-id")
     if topic:

@@ -80,7 +80,7 @@ def first_record(data: bytes) -> dict | None:
     line = data.split(b"\n", 1)[0]
     try:
         value = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested ~1,000 deep
         return None
     return value if isinstance(value, dict) else None
 
@@ -94,7 +94,7 @@ def find_cwd(provider: str, data: bytes, limit: int = 200) -> str | None:
             continue
         try:
             record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested ~1,000 deep
             continue
         if not isinstance(record, dict):
             continue

@@ -41,6 +41,7 @@ import time
 from importlib import metadata, util
 from pathlib import Path
 
+from agents_ingest.parsers.base import json_value  # the child's output: depth-limited
 from commis.backends.base import FAILED, Backend, BackendUnavailable, JobEvent, Outcome
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -253,7 +254,7 @@ class AgentBackend(Backend):
         record = None
         if line.startswith("{"):
             try:
-                record = json.loads(line)
+                record = json_value(line)
             except ValueError:
                 record = None
         if not isinstance(record, dict) or not isinstance(record.get("kind"), str):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agents_ingest.parsers.base import json_value  # job output: depth-limited
 from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
 
 TEXT_LIMIT = 4000  # characters of a tool result / command output kept in an event
@@ -42,7 +43,7 @@ def _loads(line: str) -> dict | None:
     if not line.startswith("{"):
         return None
     try:
-        record = json.loads(line)
+        record = json_value(line)
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
@@ -354,7 +355,7 @@ class CodexStreamParser:
         if ptype in ("function_call", "custom_tool_call"):
             args = payload.get("arguments") or payload.get("input")
             try:
-                args = json.loads(args) if isinstance(args, str) else args
+                args = json_value(args) if isinstance(args, str) else args
             except ValueError:
                 pass
             return [JobEvent("tool_use", describe_tool_call(payload.get("name", "?"), args),

@@ -14,6 +14,7 @@ import threading
 import uuid
 from typing import Any, Callable
 
+from agents_ingest.parsers.base import json_value  # model output: depth-limited
 from oikos.providers.base import ModelReply, Provider, ProviderError, Stopped
 
 # finish_reason -> Anthropic stop_reason
@@ -164,7 +165,7 @@ class _Reply:
             call = self.calls[index]
             raw = "".join(call["args"]).strip() or "{}"
             try:
-                args = json.loads(raw)
+                args = json_value(raw)
             except ValueError:
                 raise ProviderError(f"the model sent invalid JSON arguments for tool {call['name']!r}: {raw[:200]}")
             if not isinstance(args, dict):
@@ -268,7 +269,7 @@ class OpenAIProvider(Provider):
                         reply.done = True
                         break
                     try:
-                        chunk = json.loads(data)
+                        chunk = json_value(data)
                     except ValueError:
                         raise ProviderError(f"{where} sent a malformed stream chunk: {data[:200]}") from None
                     reply.add(chunk, on_text)

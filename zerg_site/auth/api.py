@@ -12,6 +12,7 @@ from zerg_site.auth import ratelimit
 from zerg_site.auth.owner import get_owner
 from zerg_site.auth.tokens import create_token, revoke_token
 from zerg_site.models import ApiToken
+from zerg_site.params import Int64
 
 router = Router(tags=["auth"])
 
@@ -88,7 +89,7 @@ def create_api_token(request, body: TokenIn):
 
 
 @tokens_router.delete("/{token_id}")
-def revoke_api_token(request, token_id: int):
+def revoke_api_token(request, token_id: Int64):
     if not revoke_token(token_id):
         raise HttpError(404, "No live token with that id.")
     return {"ok": True}
