@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from urllib.parse import urlsplit
 
 from django.db import transaction
 from ninja import Router
 from ninja.errors import HttpError
 
+from zerg_site.jsonbody import read_json
 from zerg_site.push import send, vapid
 from zerg_site.push.models import KINDS, PushPreference, PushSubscription
 
@@ -20,10 +20,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def _json(request) -> dict:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise HttpError(400, "the body must be JSON") from None
+    body = read_json(request.body)  # depth-limited: nested ~1,000 levels is a 400, not a RecursionError
     if not isinstance(body, dict):
         raise HttpError(400, "the body must be a JSON object")
     return body
