@@ -12,14 +12,12 @@ import json
 import pytest
 from django.apps import apps
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from agents_ingest.parsers import PROVIDERS, complete_length, parse_bytes  # noqa: E402
-from zerg_site.auth.tokens import create_token  # noqa: E402
-from zerg_site.models import ApiToken  # noqa: E402
+from agents_ingest.parsers import PROVIDERS, complete_length, parse_bytes
+from zerg_site.auth.tokens import create_token
+from zerg_site.models import ApiToken
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -142,6 +140,79 @@ def test_it_answers_any_batch_with_200_or_a_clear_4xx(device_client, header, tai
     assert_clear(response, allowed=(200,))
     if response.status_code != 200:
         assert counts() == before
+
+
+# A batch built as `zerg ship` builds it, then broken in one way: a file's length off, the compressed
+# stream cut short, a byte of it flipped, bytes after its end, a header value or a session line nested
+# up to 3,000 levels; sent as zstd, gzip or plain bytes.
+MANGLES = st.one_of(
+    st.tuples(st.just("none"), st.just(0)),
+    st.tuples(st.just("length"), st.integers(min_value=-5, max_value=5).filter(bool)),
+    st.tuples(st.just("cut"), st.integers(min_value=1, max_value=300)),
+    st.tuples(st.just("flip"), st.integers(min_value=0, max_value=10_000)),
+    st.tuples(st.just("trail"), st.binary(min_size=1, max_size=20)),
+    st.tuples(st.just("deep_header"), st.integers(min_value=1, max_value=3_000)),
+    st.tuples(st.just("deep_line"), st.integers(min_value=1, max_value=3_000)),
+)
+_example = iter(range(10**9))  # a fresh path per example: the database lives across examples
+
+
+def _mangled_batch(files: list[tuple[str, bytes]], mangle: tuple, encoding: str) -> tuple[bytes, list[bytes]]:
+    """(the body, each file's bytes as sent)."""
+    import zstandard
+
+    kind, arg = mangle
+    n = next(_example)
+    if kind == "deep_line":
+        files = [(files[0][0], files[0][1] + b'{"type": "user", "x": ' + b"[" * arg + b"]" * arg + b"}\n"), *files[1:]]
+    entries = [{"provider": provider, "path": f"/fuzz/{n}/{i}.jsonl", "generation": 0, "offset": 0, "git": None,
+                "length": len(data)} for i, (provider, data) in enumerate(files)]
+    if kind == "length":
+        entries[0]["length"] += arg
+    header = json.dumps({"device": "fuzz-laptop", "files": entries, "x": "DEEP"}).encode()
+    header = header.replace(b'"DEEP"', b"[" * arg + b"]" * arg if kind == "deep_header" else b"null")
+    body = header + b"\n" + b"".join(data for _, data in files)
+    if encoding == "zstd":
+        body = zstandard.ZstdCompressor(write_checksum=True).compress(body)
+    elif encoding == "gzip":
+        body = gzip.compress(body)
+    if kind == "cut":
+        body = body[: max(0, len(body) - arg)]
+    elif kind == "flip":
+        at = arg % len(body)
+        body = body[:at] + bytes([body[at] ^ 0x5A]) + body[at + 1:]
+    elif kind == "trail":
+        body += arg
+    return body, [data for _, data in files]
+
+
+@settings(FUZZ, max_examples=150)
+@given(files=st.lists(st.tuples(st.sampled_from(["claude", "codex"]), documents), min_size=1, max_size=3),
+       mangle=MANGLES, encoding=st.sampled_from(["zstd", "gzip", "identity"]))
+def test_it_answers_a_mangled_batch_with_200_or_a_clear_4xx_and_stores_nothing_when_refused(
+        device_client, files, mangle, encoding):
+    """The wire format itself (agents_ingest/wire.py), through the real endpoint: never a 500; a
+    refused batch stores nothing; an intact one is taken whole, a too-deep line kept as malformed."""
+    from agents_ingest import wire
+    from agents_ingest.parsers.base import MAX_DEPTH
+
+    body, sent = _mangled_batch(files, mangle, encoding)
+    extra = {} if encoding == "identity" else {"HTTP_CONTENT_ENCODING": encoding}
+    before = counts()
+    response = device_client.post("/api/agents/ingest", body, content_type=wire.BATCH_TYPE, **extra)
+    assert_clear(response, allowed=(200,))
+    if response.status_code != 200:
+        assert counts() == before
+    kind, arg = mangle
+    intact = kind in ("none", "deep_line") or (kind == "deep_header" and arg <= MAX_DEPTH)
+    if not intact and kind != "flip":  # a wrong length, a cut stream, bytes after it, a header too deep
+        assert response.status_code == 400, (mangle, encoding, response.content[:500])
+    if intact:  # taken whole: every complete line acknowledged
+        assert response.status_code == 200, response.content[:500]
+        answer = response.json()["files"]
+        assert [f["acked_offset"] for f in answer] == [complete_length(data) for data in sent]
+        if kind == "deep_line" and arg > MAX_DEPTH:
+            assert any("nested too deeply" in m["error"] for m in answer[0]["malformed"]), answer[0]
 
 
 def test_it_refuses_an_oversized_ingest_body_with_413_and_stores_nothing(device_client, settings):
