@@ -5,7 +5,11 @@ script or inline style the browser refuses is collected here and fails the test 
 Two sources, so neither a quiet event nor a quiet console is enough to miss one: an init script
 (run by the browser before the page's own code, and not subject to the policy) reports each
 ``securitypolicyviolation`` event on the console, and Chromium's own "Refused to ..." console lines
-are taken as well."""
+are taken as well.
+
+The tests' own code runs under the policy too: ``page.evaluate`` goes through the DevTools
+protocol and is not affected, but ``page.wait_for_function`` must get a function (``"() => ..."``);
+given a bare expression, Playwright polls it with ``eval``, which the policy refuses."""
 
 from __future__ import annotations
 

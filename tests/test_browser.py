@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_csp import CspWatch
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -31,6 +33,8 @@ def artifacts_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def phone():
+    """A phone-sized context of a fresh Chromium; the test fails on any Content-Security-Policy
+    violation in it or in any other context of that browser (tests/browser_csp.py)."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
@@ -39,11 +43,13 @@ def phone():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        csp = CspWatch(browser)
         context = browser.new_context(
             viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
         )
         try:
             yield context
+            csp.assert_none()
         finally:
             context.close()
             browser.close()

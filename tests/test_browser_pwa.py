@@ -17,9 +17,10 @@ import urllib.request
 
 import pytest
 
+from tests.browser_csp import CspWatch
 from tests.commis_helpers import spawn
 from tests.procs import ZergServer, base_env, create_token, database_env, http_json
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, artifacts_dir  # noqa: F401
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, artifacts_dir
 from tests.test_browser_timeline import ship_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -73,10 +74,19 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium.csp = CspWatch(chromium)  # every context of it, see no_csp_violations
         try:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(browser):
+    """Each test fails on a Content-Security-Policy violation in any of its pages (tests/browser_csp.py)."""
+    browser.csp.take()
+    yield
+    browser.csp.assert_none()
 
 
 def logged_in_context(browser, site: Site, **options):
@@ -131,7 +141,7 @@ def test_it_serves_an_installable_manifest_icons_and_the_service_worker(site, br
         page.get_by_test_id("dashboard").wait_for(timeout=15000)
         scope = page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)")
         assert scope == site.url + "/"
-        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15000)
         assert page.locator('link[rel="manifest"]').get_attribute("href") == "/manifest.webmanifest"
     finally:
         context.close()
@@ -143,7 +153,7 @@ def test_it_shows_the_last_seen_pages_offline_and_refuses_actions(site, browser,
     try:
         page = context.new_page()
         page.goto(site.url + "/")
-        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=15000)
         # The visit the cache remembers: the dashboard, the commis list, the chat threads and one thread.
         page.reload()
         page.get_by_test_id("dashboard").wait_for(timeout=15000)

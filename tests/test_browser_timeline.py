@@ -161,7 +161,7 @@ def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_s
     page.get_by_test_id("load-more").wait_for(timeout=10000)
     assert page.locator('[data-testid="event"]').count() == 200
     page.get_by_test_id("load-more").click()
-    page.wait_for_function("document.querySelectorAll('[data-testid=event]').length === 250", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=event]').length === 250", timeout=10000)
     assert page.get_by_test_id("load-more").count() == 0
     assert "message number 249" in page.locator('[data-testid="event"]').last.inner_text()
 
@@ -201,31 +201,31 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
 
     page.get_by_label("Branch").fill("feature/old")
     page.get_by_label("Branch").press("Tab")  # a text filter applies when it is left
-    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
     assert "feature/old" in rows.first.inner_text()
     assert "branch=feature%2Fold" in page.url
 
     page.get_by_test_id("filters-clear").click()
-    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 2", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=session-row]').length === 2", timeout=10000)
     page.get_by_test_id("filter-to").fill("2024-03-01")  # inclusive, in local days: that evening's session stays
-    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
     assert "feature/old" in rows.first.inner_text()
     page.get_by_test_id("filters-clear").click()
     page.get_by_test_id("filter-from").fill("2025-01-01")
-    page.wait_for_function("document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=session-row]').length === 1", timeout=10000)
     assert "main" in rows.first.inner_text()
     page.get_by_test_id("filters-clear").click()
 
     page.get_by_test_id("search-input").fill("wombat")
     page.get_by_test_id("search-submit").click()
     hits = page.get_by_test_id("hit")
-    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 4", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=hit]').length === 4", timeout=10000)
     page.get_by_test_id("filter-role").select_option("user")
-    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
     assert all(t.startswith("user") for t in hits.locator("small").all_inner_texts())
     page.get_by_test_id("filter-sort").select_option("recency")
     page.wait_for_url("**sort=recency**", timeout=10000)
-    page.wait_for_function("document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=hit]').length === 2", timeout=10000)
     assert "tunnel" in hits.nth(0).inner_text() and "burrow" in hits.nth(1).inner_text()
     page.screenshot(path=str(artifacts_dir(tmp_path) / "timeline-filters-390x844.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
