@@ -1,7 +1,7 @@
 """Configuration mistakes reported as Django system checks with stable ids."""
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -32,3 +32,10 @@ def check_spa_built(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_secret_key_file(app_configs, **kwargs):
+    """An empty or unreadable $ZERG_HOME/secret_key (settings left SECRET_KEY empty)."""
+    problem = getattr(settings, "ZERG_KEY_PROBLEM", "")
+    return [Error(problem, id="zerg.E001")] if problem else []

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from zerg_site import private_files
+
 
 class ConfigError(Exception):
     """A configuration mistake, phrased for the person who made it."""
@@ -347,18 +349,23 @@ def prepare_home(config: Config) -> None:
 
 
 def secret_key(config: Config) -> str:
-    """The Django SECRET_KEY, generated once into $ZERG_HOME/secret_key (mode 0600)."""
+    """The Django SECRET_KEY, generated once into $ZERG_HOME/secret_key (mode 0600).
+
+    Written whole or not at all (:mod:`zerg_site.private_files`); an empty or unreadable
+    file raises :class:`~zerg_site.private_files.KeyFileError` instead of becoming an empty key.
+    """
     path = config.secret_key_file
+    data = private_files.read_key(path)
+    if data is None:
+        prepare_home(config)
+        try:
+            private_files.write_new(path, (secrets.token_urlsafe(50) + "\n").encode())
+        except OSError as exc:
+            raise private_files.KeyFileError(private_files.cannot_write(path, exc)) from None
+        data = private_files.read_key(path)  # ours, or the one another process made first
+        if data is None:
+            raise private_files.KeyFileError(private_files.unusable(path, "vanished while it was made"))
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    prepare_home(config)
-    key = secrets.token_urlsafe(50)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+        return data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise private_files.KeyFileError(private_files.unusable(path, "is not text")) from None

@@ -7,13 +7,20 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from zerg_site import config as zerg_config
+from zerg_site.private_files import KeyFileError
 
+ZERG_KEY_PROBLEM = ""
 try:
     ZERG = zerg_config.get()
     zerg_config.prepare_home(ZERG)
     SECRET_KEY = zerg_config.secret_key(ZERG)
 except zerg_config.ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+except KeyFileError as exc:
+    # An empty or unreadable secret_key: `zerg serve` and the other commands refuse with this
+    # line (cli.common.load_config), the system check zerg.E001 too; `zerg doctor` and
+    # `zerg restore` still run to report and repair it. Django refuses to sign with "".
+    SECRET_KEY, ZERG_KEY_PROBLEM = "", str(exc)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ZERG_HOME = ZERG.home

@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
+from zerg_site import private_files
 from zerg_site.cli.common import CommandError, die, load_config
 
 # Tables every Zerg database has (from the first migrations of its core apps).
@@ -61,16 +63,7 @@ def key_sibling(path: Path, name: str) -> Path:
 
 def copy_key(source: Path, target: Path) -> None:
     """Copy a key file, readable by its owner only, through a temporary name (never half written)."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(source.read_bytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    private_files.replace(target, source.read_bytes())
 
 
 def sqlite_paths(cfg) -> tuple[Path, Path]:
@@ -92,6 +85,9 @@ def copy_database(source: Path, target: Path) -> None:
     The copy leaves WAL mode so it is one self-contained file; the server switches it
     back on when it opens a restored database.
     """
+    # 0600 before the first page lands (the copy holds live login sessions); its journal follows its mode
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    os.chmod(target, 0o600)
     src = connect(source)
     try:
         dst = sqlite3.connect(str(target), isolation_level=None)
@@ -132,7 +128,7 @@ def place(tmp: Path, path: Path, force: bool) -> None:
 
 
 def run_backup(args) -> int:
-    cfg = load_config()
+    cfg = load_config(keys=False)  # a damaged key file must not stop a backup of the database
     database, checkpoints = sqlite_paths(cfg)
     if not database.exists():
         die(f"there is no database at {database} yet: nothing to back up")
@@ -154,6 +150,11 @@ def run_backup(args) -> int:
         print(f"backed up {source} to {target} ({target.stat().st_size} bytes)")
     for name in KEY_FILES:
         if (cfg.home / name).exists():
+            try:
+                private_files.read_key(cfg.home / name)
+            except private_files.KeyFileError as exc:  # an older backup holds a good copy: keep that
+                print(f"zerg: not backed up: {exc}", file=sys.stderr)
+                continue
             try:
                 copy_key(cfg.home / name, key_sibling(path, name))
             except OSError as exc:
@@ -293,7 +294,7 @@ def restore_keys(cfg, backup: Path, stamp: str) -> list[tuple[str, Path | None]]
 
 
 def run_restore(args) -> int:
-    cfg = load_config()
+    cfg = load_config(keys=False)  # restoring is how a damaged key file is repaired
     database, checkpoints = sqlite_paths(cfg)
     backup = Path(args.path).expanduser().absolute()
     if backup in (database, checkpoints):

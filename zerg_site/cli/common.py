@@ -19,15 +19,31 @@ def die(message: str, code: int = 1) -> NoReturn:
     raise CommandError(message, code)
 
 
-def load_config():
-    """The resolved config, or a one-line error (exit 2) naming the file and line."""
-    from zerg_site import config
+def load_config(keys: bool = True, tighten: bool = True):
+    """The resolved config, or a one-line error (exit 2) naming the file and line.
 
+    From here on the process creates files with umask 077: everything under ZERG_HOME
+    (database, WAL, logs, workspaces, locks) is the owner's alone. With ``tighten``, a home
+    or database files an older version left readable by others are made private before
+    anything opens them (``zerg doctor`` passes False: it reports, it does not change).
+    With ``keys`` the secret_key must be usable (made if missing): an empty one is a
+    one-line error saying what to do (doctor and restore pass False, to report and repair it).
+    """
+    from zerg_site import config, private_files
+
+    private_files.use_private_umask()
     try:
         cfg = config.get()
         config.prepare_home(cfg)
     except config.ConfigError as exc:
         die(f"config error: {exc}", code=2)
+    if tighten:
+        private_files.tighten(cfg.home)
+    if keys:
+        try:
+            config.secret_key(cfg)
+        except private_files.KeyFileError as exc:
+            die(str(exc))
     return cfg
 
 

@@ -240,6 +240,12 @@ def run(args) -> int:
     lock = acquire_lock(cfg)
     sock = bind_socket(cfg.host, cfg.port)
     setup_django()
+    from zerg_site.push import vapid
+
+    try:  # an empty key file (a full disk?) is a start-up error, not a 503 at /api/push/key
+        vapid.check()
+    except vapid.KeyFileError as exc:
+        die(str(exc))
 
     Server = daphne_server_class()  # installs the asyncio reactor: import before channels' app
     from django.conf import settings

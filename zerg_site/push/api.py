@@ -67,15 +67,23 @@ def parse_subscription(body: dict) -> tuple[str, str, str]:
     return endpoint, text(point), text(auth)
 
 
+def _public_key() -> str:
+    """The VAPID public key, or a 503 saying what to do about a damaged key file (never a 500)."""
+    try:
+        return vapid.public_key()
+    except vapid.KeyFileError as exc:
+        raise HttpError(503, str(exc)) from None
+
+
 @router.get("/key")
 def public_key(request):
     """The applicationServerKey for ``pushManager.subscribe``."""
-    return {"public_key": vapid.public_key()}
+    return {"public_key": _public_key()}
 
 
 @router.get("")
 def status(request):
-    return {"public_key": vapid.public_key(), "kinds": KINDS, "preferences": send.preferences(),
+    return {"public_key": _public_key(), "kinds": KINDS, "preferences": send.preferences(),
             "subscriptions": [s.as_dict() for s in PushSubscription.objects.all()]}
 
 

@@ -1,8 +1,10 @@
 """The server's VAPID key pair: made once into ``$ZERG_HOME/vapid_private.pem`` (mode 0600).
 
 Push services tie every subscription to the public key it was made with, so the key must
-never change behind the owner's back: it is created with O_EXCL (two processes starting
-at once agree on one file) and only read afterwards.
+never change behind the owner's back: it is created whole or not at all, only if absent
+(two processes starting at once agree on one file; :mod:`zerg_site.private_files`), and only
+read afterwards. A key file that is empty or not a key is never replaced silently: it raises
+:class:`KeyFileError` saying what to do (`zerg serve` refuses to start on it, the API answers 503).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import os
 from pathlib import Path
 
 from django.conf import settings
+
+from zerg_site import private_files
+from zerg_site.private_files import KeyFileError
 
 FILENAME = "vapid_private.pem"
 
@@ -25,21 +30,36 @@ def _private_key():
     from cryptography.hazmat.primitives.asymmetric import ec
 
     path = key_path()
-    if not path.exists():
+    pem = private_files.read_key(path)
+    if pem is None:
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first: use theirs
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            private_files.write_new(path, pem)  # False: another process made it first, use theirs
+        except OSError as exc:
+            raise KeyFileError(private_files.cannot_write(path, exc)) from None
+        pem = private_files.read_key(path)
+    try:
+        key = serialization.load_pem_private_key(pem or b"", password=None)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyFileError(private_files.unusable(path, "is not a P-256 private key in PEM"))
+    return key
+
+
+def check(path: Path | None = None) -> bool:
+    """Whether the key file exists; :class:`KeyFileError` if it is empty, unreadable or not PEM.
+
+    For `zerg serve` at start and `zerg doctor`, without loading ``cryptography`` (~6 MB resident).
+    """
+    path = path or key_path()
+    pem = private_files.read_key(path)
+    if pem is not None and not pem.lstrip().startswith(b"-----BEGIN "):
+        raise KeyFileError(private_files.unusable(path, "is not a PEM key"))
+    return pem is not None
 
 
 def ensure() -> Path:
