@@ -36,7 +36,7 @@ def test_it_passes_on_a_healthy_home(zerg_env, tmp_path):
         wal = "skip" if "DATABASE_URL" in zerg_env else "ok"
         assert statuses == {"versions": "ok", "database": "ok", "migrations": "ok", "wal": wal, "disk": "ok",
                             "worker": "ok", "git": "ok", "claude": "ok", "codex": "ok", "model": "ok",
-                            "secret_key": "ok"}
+                            "secret_key": "ok", "home": "ok", "file_modes": "ok", "push_key": "ok"}
         assert report["ok"] is True
         human = run_zerg(["doctor"], doctor_env(zerg_env))
         assert human.returncode == 0 and "all checks passed" in human.stdout and "fix:" not in human.stdout

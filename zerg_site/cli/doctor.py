@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import shutil
 import sqlite3
 import stat
@@ -195,10 +196,22 @@ def check_model(cfg) -> Check:
     return Check("model", OK, f"{provider}, model {cfg.model or 'the default'}")
 
 
+def key_problem(name: str, exc: Exception) -> Check:
+    """A damaged key file's one-line message, split into what is wrong and what to do."""
+    detail, _, fix = str(exc).partition(". ")
+    return Check(name, FAIL, detail, fix[:1].lower() + fix[1:])
+
+
 def check_secret_key(cfg) -> Check:
+    from zerg_site import private_files
+
     path = cfg.secret_key_file
     if not path.exists():
         return Check("secret_key", FAIL, f"{path} is missing", "start `zerg serve` once: it creates it")
+    try:
+        private_files.read_key(path)
+    except private_files.KeyFileError as exc:
+        return key_problem("secret_key", exc)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         return Check("secret_key", FAIL, f"{path} has mode {mode:o}: other users can read it",
@@ -206,8 +219,57 @@ def check_secret_key(cfg) -> Check:
     return Check("secret_key", OK, f"{path} mode {mode:o}")
 
 
-CHECKS = (check_versions, check_database, check_migrations, check_wal, check_disk, check_worker, check_clis,
-          check_model, check_secret_key)
+def check_home(cfg) -> Check:
+    """ZERG_HOME itself: no group or other access (everything in it is the owner's alone)."""
+    mode = stat.S_IMODE(cfg.home.stat().st_mode)
+    if mode & 0o077:
+        return Check("home", FAIL, f"{cfg.home} has mode {mode:o}: other users can look inside",
+                     f"chmod 700 {shlex.quote(str(cfg.home))}")
+    return Check("home", OK, f"{cfg.home} mode {mode:o}")
+
+
+def private_paths(cfg) -> list[Path]:
+    """The database files and the push key: the owner's alone, wherever the database lives."""
+    from zerg_site import private_files
+
+    paths = [cfg.home / name for name in private_files.PRIVATE_FILES if name != "secret_key"]
+    if cfg.sqlite_path is not None and cfg.sqlite_path.parent != cfg.home:
+        paths += [Path(f"{cfg.sqlite_path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
+    return paths
+
+
+def check_file_modes(cfg) -> Check:
+    loose = []
+    for path in private_paths(cfg):
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+            loose.append((path, stat.S_IMODE(info.st_mode)))
+    if loose:
+        names = ", ".join(f"{path.name} {mode:o}" for path, mode in loose)
+        return Check("file_modes", FAIL, f"other users can read {names}",
+                     "chmod 600 " + " ".join(shlex.quote(str(path)) for path, _ in loose))
+    return Check("file_modes", OK, "the database and key files are the owner's alone")
+
+
+def check_push_key(cfg) -> Check:
+    from zerg_site.push import vapid
+
+    path = cfg.home / vapid.FILENAME
+    try:
+        exists = vapid.check(path)
+    except vapid.KeyFileError as exc:
+        return key_problem("push_key", exc)
+    if not exists:
+        return Check("push_key", OK, f"{path} is made when a device first turns on notifications")
+    return Check("push_key", OK, f"{path} holds a key")
+
+
+# The modes come before anything here opens the database (that makes a -wal and -shm with its mode).
+CHECKS = (check_versions, check_home, check_file_modes, check_database, check_migrations, check_wal, check_disk,
+          check_worker, check_clis, check_model, check_secret_key, check_push_key)
 NEED_DATABASE = (check_migrations, check_worker)
 
 
@@ -229,7 +291,7 @@ def run_checks(cfg) -> list[Check]:
 
 
 def run(args) -> int:
-    cfg = load_config()
+    cfg = load_config(keys=False, tighten=False)  # a damaged key file or loose mode is a finding, not an exit
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zerg_site.settings")
     import django
 
