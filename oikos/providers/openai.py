@@ -194,7 +194,7 @@ def _error_message(status: int, raw: bytes) -> str:
     """The server's own error text (OpenAI ``{"error": {"message"}}``, Ollama ``{"error": "..."}``, ...)."""
     detail = raw.decode("utf-8", "replace").strip()
     try:
-        data = json.loads(detail)
+        data = json_value(detail)
     except ValueError:
         data = None
     if isinstance(data, dict):
