@@ -266,3 +266,14 @@ def test_it_asks_which_device_when_two_devices_shipped_the_same_session_id(devic
     assert r.status_code == 200 and r.json()["session"]["id"] == device_a["session"].id
     r = continue_(token_client, SID, prompt="go", workspace="scratch")
     assert r.status_code == 409
+
+
+
+def test_it_refuses_a_device_token_named_as_the_servers_own_commis_device(zerg_env):
+    """Files of commis's own device are what a continuation may resume: no device token may write as it."""
+    from commis.backends.sessionfiles import COMMIS_DEVICE
+
+    done = run_zerg(["token", "create", "--device", COMMIS_DEVICE], zerg_env)
+    assert done.returncode != 0 and "the server's own device name" in done.stderr
+    listed = run_zerg(["token", "list", "--json"], zerg_env)
+    assert listed.returncode == 0 and COMMIS_DEVICE not in listed.stdout

@@ -20,6 +20,11 @@ def create_token(name: str, kind: str = ApiToken.API) -> tuple[ApiToken, str]:
         raise ValueError("a token needs a name, such as the machine or script that uses it")
     if kind not in dict(ApiToken.KINDS):
         raise ValueError(f"unknown token kind {kind!r}")
+    from commis.backends.sessionfiles import COMMIS_DEVICE
+
+    if kind == ApiToken.DEVICE and name[:100] == COMMIS_DEVICE:
+        # the Timeline's name for commis's own runs, whose files a continuation resumes (timeline.export)
+        raise ValueError(f"{COMMIS_DEVICE!r} is the server's own device name: name the device otherwise")
     secret = new_secret()
     token = ApiToken.objects.create(name=name[:100], kind=kind, prefix=secret[:12], digest=digest(secret))
     return token, secret
