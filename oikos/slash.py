@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from oikos import tools
-from oikos.providers import HOW_TO_CONFIGURE, configured
+from zerg_site.llm import HOW_TO_CONFIGURE, configured
 
 HELP = """Slash commands (they work with or without a model):
 /spawn [--backend shell|claude|codex|agent] [--repo URL] TASK — start a commis (default backend: shell)

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from oikos import services, slash, tools, untrusted
 from oikos.models import Message, Thread, Turn
-from oikos.providers import HOW_TO_CONFIGURE, configured
+from zerg_site.llm import HOW_TO_CONFIGURE, configured
 
 log = logging.getLogger("zerg.oikos")
 
@@ -273,7 +273,7 @@ def run_turn(turn_id: int) -> None:
     try:
         _execute(turn, lease)
     except Exception as exc:
-        from oikos.providers.base import ProviderError
+        from zerg_site.llm.base import ProviderError
 
         if not _still_mine(turn_id, lease):
             return  # reclaimed meanwhile: the new runner owns it
@@ -326,7 +326,7 @@ def _execute(turn: Turn, lease: str) -> None:
     from commis.backends.agent import checkpoint_target
     from commis.backends.agent_child import Checkpointer
     from oikos.graph import build_graph
-    from oikos.providers import get_provider
+    from zerg_site.llm import get_provider
 
     provider = get_provider()
     if provider is None:

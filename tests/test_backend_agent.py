@@ -151,7 +151,8 @@ def test_run_command_timeout_and_cwd(tools):
 
 def test_importing_the_backend_loads_no_llm_libraries():
     code = ("import sys; import commis.backends.agent, commis.backends.agent_host, commis.agent.tools; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic','langgraph','langchain_core')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic','langgraph','langchain_core',"
+            "'httpx','httpx2') or m in ('zerg_site.llm.anthropic','zerg_site.llm.openai','zerg_site.llm.base')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -205,7 +206,12 @@ def test_runs_tools_and_finishes(fake, ws):
     assert ctx.commands == [["bash", "-c", "cat hello.txt"]]  # through the runner's run_subprocess
     requests = fake.message_requests
     assert len(requests) == 3
-    assert requests[0].body["messages"] == [{"role": "user", "content": "Write hello.txt"}]
+    # the same provider as Oikos's: prompt caching marks the system prompt, the tools and the newest message
+    assert requests[0].body["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "Write hello.txt", "cache_control": {"type": "ephemeral"}}]}]
+    assert requests[0].body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert "Your workspace is" in requests[0].body["system"][0]["text"]
+    assert requests[0].body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert {t["name"] for t in requests[0].body["tools"]} >= {"run_command", "read_file", "write_file",
                                                              "edit_file", "list_dir", "grep"}
     results = requests[2].body["messages"][-1]["content"]
@@ -273,7 +279,7 @@ def test_stop_then_resume_from_checkpoint(fake, ws):
     assert third.status == SUCCEEDED and third.summary == "Checked: both lines are there."
     assert len(fake.message_requests) == 4
     retried = fake.message_requests[3].body["messages"]
-    assert len(retried) == 7 and "attempt 3" in retried[-1]["content"]
+    assert len(retried) == 7 and "attempt 3" in retried[-1]["content"][0]["text"]
     assert (ws.path / "log.txt").read_text() == "one\ntwo\n"
 
 
@@ -381,6 +387,7 @@ def test_runner_runs_agent_job(fake):
     assert job.summary == "Made out.txt."
     assert job.session_id == f"commis-{job.id}"
     assert job.usage["input_tokens"] > 0
+    assert job.cost_usd > 0  # claude-sonnet-4-6's calls, at the Timeline's list prices
     assert (Path(job.workspace) / "out.txt").read_text() == "made by the agent\n"
     kinds = [e["kind"] for ev in Event.objects.filter(kind="commis.output") for e in ev.payload["events"]]
     assert kinds.count("tool_use") == 2 and kinds.count("tool_result") == 2 and "text" in kinds

@@ -17,7 +17,7 @@ from commis import jobs
 from commis.models import Job
 from oikos.graph import trim
 from oikos.models import Message, Thread, Turn
-from oikos.providers import HOW_TO_CONFIGURE
+from zerg_site.llm import HOW_TO_CONFIGURE
 from timeline.pricing import response_cost as cost_usd
 from tests.fakes.fake_anthropic import FakeAnthropic
 from zerg_site.models import Event

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from oikos.providers.base import ProviderError
-from oikos.providers.openai import OpenAIProvider, chat_url
+from zerg_site.llm.base import ProviderError
+from zerg_site.llm.openai import OpenAIProvider, chat_url
 from tests.fakes.fake_openai import FakeOpenAI, Reply
 from tests.procs import ZergServer, create_token, free_port, http_json, wait_for
 
@@ -195,7 +195,7 @@ def test_it_builds_the_completions_url_from_any_base_url():
 
 
 def test_it_is_the_provider_when_openai_base_url_is_set(fake):
-    from oikos.providers import get_provider
+    from zerg_site.llm import get_provider
 
     config = SimpleNamespace(openai_base_url=fake.url + "/v1", openai_api_key="sk-local", model="qwen2.5",
                              anthropic_api_key="sk-ant-ignored")

@@ -1,3 +1,3 @@
 """The built-in ``agent`` backend's parts: workspace-confined tools (``tools``) and the
-langgraph graph that calls Anthropic (``graph``). ``graph`` imports langgraph and
-anthropic; import it only when a job runs."""
+langgraph graph that calls the configured model through ``zerg_site.llm`` (``graph``).
+``graph`` imports langgraph; import it only when a job runs."""

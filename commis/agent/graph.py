@@ -1,22 +1,24 @@
-"""The built-in agent as a langgraph graph: ``model`` (Anthropic Messages API through the
-``anthropic`` SDK) -> ``tools`` (workspace tools) -> ``model`` ... until the model stops
-calling tools or the step limit is reached.
+"""The built-in agent as a langgraph graph: ``model`` (a ``zerg_site.llm`` Provider:
+Anthropic, or any OpenAI-compatible endpoint, as for Oikos) -> ``tools`` (workspace tools)
+-> ``model`` ... until the model stops calling tools or the step limit is reached.
 
-State holds the conversation in Anthropic's own message format (plain dicts), so a
-checkpoint is exactly what the next API request sends. Heavy imports: only import this
-module when an agent job runs.
+State holds the conversation in Anthropic's message format (plain dicts, whichever
+provider answers), so a checkpoint is exactly what the next request sends. Heavy
+imports: only import this module when an agent job runs.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from commis.agent.tools import SCHEMAS, WorkspaceTools
+from zerg_site.llm.base import Stopped as ProviderStopped
 
 SYSTEM_PROMPT = """You are a coding agent running unattended as a background job of Zerg.
 Your workspace is {root}: every file tool works inside it, and run_command runs there.
@@ -34,7 +36,7 @@ class Stopped(Exception):
         self.reason = reason
 
 
-def _add_usage(old: dict | None, new: dict | None) -> dict:
+def sum_usage(old: dict | None, new: dict | None) -> dict:
     out = dict(old or {})
     for key, value in (new or {}).items():
         if isinstance(value, (int, float)):
@@ -44,21 +46,11 @@ def _add_usage(old: dict | None, new: dict | None) -> dict:
 
 class AgentState(TypedDict, total=False):
     messages: Annotated[list[dict[str, Any]], operator.add]
-    usage: Annotated[dict[str, int], _add_usage]
+    usage: Annotated[dict[str, int], sum_usage]
     steps: Annotated[int, operator.add]
     stop_reason: str
     step_limit: int  # route to END once ``steps`` reaches it (set per run: a retry gets a fresh budget)
-
-
-def _block_dict(block) -> dict:
-    """An API response block as the dict to send back (only the fields requests accept)."""
-    data = block.model_dump(exclude_none=True) if hasattr(block, "model_dump") else dict(block)
-    kind = data.get("type")
-    if kind == "text":
-        return {"type": "text", "text": data.get("text", "")}
-    if kind == "tool_use":
-        return {"type": "tool_use", "id": data["id"], "name": data["name"], "input": data.get("input") or {}}
-    return data
+    calls: Annotated[list[dict[str, Any]], operator.add]  # {"model", "usage"} per model call: what prices it
 
 
 def tool_calls(message: dict | None) -> list[dict]:
@@ -74,8 +66,7 @@ class AgentDeps:
     kept out of the compiled graph so one compiled graph serves every job (the agent host
     compiles it once, before it forks the children)."""
 
-    client: Any
-    model: str
+    provider: Any  # a zerg_site.llm Provider
     tools: WorkspaceTools
     max_tokens: int = 8192
     max_steps: int = 50
@@ -84,23 +75,31 @@ class AgentDeps:
     should_stop: Callable[[], str | None] | None = None
 
 
+def _ignore_text(text: str) -> None:
+    """The agent emits a reply's text once the step is done (nobody watches it token by token)."""
+
+
 def _model_node(state: AgentState, runtime: Runtime[AgentDeps]) -> dict:
     deps = runtime.context
     system_text = deps.system or SYSTEM_PROMPT.format(root=deps.tools.root)
+    reasons: list[str] = []
+
+    def should_stop() -> bool:
+        reason = deps.should_stop() if deps.should_stop is not None else None
+        if reason:
+            reasons.append(reason)
+        return bool(reason)
+
     # streamed, so a cancel or timeout cuts a long answer short instead of waiting for it
-    with deps.client.messages.stream(model=deps.model, max_tokens=deps.max_tokens, system=system_text,
-                                     tools=SCHEMAS, messages=state["messages"]) as stream:
-        for _ in stream:
-            reason = deps.should_stop() if deps.should_stop is not None else None
-            if reason:
-                raise Stopped(reason)
-        response = stream.get_final_message()
-    usage = {}
-    if getattr(response, "usage", None) is not None:
-        usage = {k: v for k, v in response.usage.model_dump().items() if isinstance(v, int)}
-    content = [_block_dict(b) for b in response.content]
-    return {"messages": [{"role": "assistant", "content": content}], "usage": usage, "steps": 1,
-            "stop_reason": response.stop_reason or ""}
+    try:
+        reply = deps.provider.stream(system=system_text, messages=state["messages"], tools=SCHEMAS,
+                                     max_tokens=deps.max_tokens, on_text=_ignore_text, should_stop=should_stop)
+    except ProviderStopped:
+        raise Stopped(reasons[-1] if reasons else "stopped") from None
+    usage = dict(reply.usage or {})
+    return {"messages": [{"role": "assistant", "content": reply.content}], "usage": usage, "steps": 1,
+            "stop_reason": reply.stop_reason or "",
+            "calls": [{"model": reply.model or deps.provider.model, "usage": usage}]}
 
 
 def _tools_node(state: AgentState, runtime: Runtime[AgentDeps]) -> dict:

@@ -1,10 +1,12 @@
 """The ``agent`` backend: Zerg's built-in coding agent, run in a process of its own per job.
 
-A langgraph graph (``commis.agent.graph``) calls Anthropic through the ``anthropic`` SDK
-and runs workspace-confined tools (``commis.agent.tools``). That work happens in a child
-process (``commis.backends.agent_child``) forked per job from the agent host
-(``commis.backends.agent_host``, which imported anthropic + langgraph once): the django-q
-worker never imports them, and what a job loads is gone when it ends. The child is in a
+A langgraph graph (``commis.agent.graph``) calls the configured model through the
+providers Oikos uses too (``zerg_site.llm``: Anthropic, or any OpenAI-compatible endpoint
+when ``[llm] openai_base_url`` is set, e.g. Ollama or vLLM) and runs workspace-confined
+tools (``commis.agent.tools``). That work happens in a child process
+(``commis.backends.agent_child``) forked per job from the agent host
+(``commis.backends.agent_host``, which imported the LLM stack once): the django-q worker
+never imports it, and what a job loads is gone when it ends. The child is in a
 process group of its own, like the CLI backends' processes, so cancel, timeout and a lost
 lease kill it (even while a model call waits for its first byte); it prints JSON events
 that ``on_output`` turns into JobEvents, and its outcome last.
@@ -22,9 +24,12 @@ continues from its last checkpoint: the steps already done are not repeated (a s
 off mid-way runs again). A job whose graph had already finished (a retry) gets a new turn
 in the same conversation.
 
-Job options: ``model`` (else ``[llm] model``, else DEFAULT_MODEL), ``max_steps`` (model
-calls, default 50), ``max_tokens``, ``max_retries`` (SDK retries of 429/5xx/connection
-errors, default 2), ``request_timeout`` (seconds, default 600).
+Job options: ``model`` (else ``[llm] model``, else the provider's default), ``max_steps``
+(model calls, default 50), ``max_tokens``, ``max_retries`` (Anthropic SDK retries of
+429/5xx/connection errors, default 2), ``request_timeout`` (Anthropic, seconds, default 600).
+
+Cost: the child reports every model call (model, usage); the worker prices them with the
+Timeline's list prices, as Oikos prices its turns (unknown for a model without a price).
 """
 
 from __future__ import annotations
@@ -43,11 +48,14 @@ from pathlib import Path
 
 from agents_ingest.parsers.base import json_value  # the child's output: depth-limited
 from commis.backends.base import FAILED, Backend, BackendUnavailable, JobEvent, Outcome
+from zerg_site import llm
 
-DEFAULT_MODEL = "claude-sonnet-4-6"
 DEFAULT_MAX_STEPS = 50
-NO_KEY = "set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml to use the agent backend"
-HOST_START_TIMEOUT = 90.0  # seconds for the agent host to import anthropic + langgraph (a busy machine)
+NO_KEY = ("set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or point [llm] openai_base_url "
+          "(OPENAI_BASE_URL) at an OpenAI-compatible endpoint, to use the agent backend")
+HOST_START_TIMEOUT = 90.0  # seconds for the agent host to import the LLM stack (a busy machine)
+#: what each provider's client needs installed (the OpenAI-compatible one speaks plain httpx)
+NEEDS = {"anthropic": ("anthropic", "langgraph"), "openai": ("httpx", "langgraph")}
 
 
 def _config():
@@ -199,29 +207,33 @@ class AgentBackend(Backend):
         self._outcome: dict | None = None
         self._last_line = ""
         self._workspace = self._proc = None
+        self._cost: float | None = None
 
     def option(self, job, key, default=None):
         options = getattr(job, "options", None) or {}
         return options.get(key, default) if isinstance(options, dict) else default
 
     def check(self, job) -> None:
-        if not _config().anthropic_api_key:
+        picked = llm.choice(_config())  # plain data: the providers and their SDKs load in the child only
+        if picked is None:
             raise BackendUnavailable(NO_KEY)
-        missing = [name for name in ("anthropic", "langgraph") if util.find_spec(name) is None]
+        missing = [name for name in NEEDS[picked["kind"]] if util.find_spec(name) is None]
         if missing:
             raise BackendUnavailable(f"the agent backend needs {' and '.join(missing)}: pip install zerg")
 
     def spec(self, job, workspace, env: dict | None = None) -> dict:
-        """Everything the child needs to run the job (it has no Django)."""
+        """Everything the child needs to run the job (it has no Django): the provider
+        ``[llm]`` names (as for Oikos: ``openai_base_url`` wins over an Anthropic key)."""
+        picked = llm.choice(_config()) or {"kind": "anthropic", "base_url": "", "api_key": "", "model": ""}
         return {
             "job_id": job.id, "thread_id": thread_id(job), "task": job.task,
             "attempts": int(getattr(job, "attempts", 1) or 1), "workspace": str(workspace.path),
-            "model": self.option(job, "model") or _config().model or DEFAULT_MODEL,
+            "model": self.option(job, "model") or picked["model"] or llm.default_model(picked["kind"]),
             "max_steps": int(self.option(job, "max_steps", DEFAULT_MAX_STEPS)),
             "max_tokens": int(self.option(job, "max_tokens", 8192)),
             "max_retries": int(self.option(job, "max_retries", 2)),
             "request_timeout": float(self.option(job, "request_timeout", 600)),
-            "api_key": _config().anthropic_api_key, "base_url": os.environ.get("ANTHROPIC_BASE_URL") or "",
+            "provider": picked["kind"], "api_key": picked["api_key"], "base_url": picked["base_url"],
             "checkpoint": checkpoint_target(), "env": env or {},
         }
 
@@ -271,6 +283,9 @@ class AgentBackend(Backend):
         if kind == "tool_request":
             self.answer_tool(job, payload)
             return []
+        if kind == "model_calls":
+            self._cost = price(payload.get("calls"))
+            return [JobEvent("usage", "", {"cost_usd": self._cost})] if self._cost is not None else []
         return [JobEvent(kind, str(record.get("text") or ""), payload)]
 
     def on_exit(self, job, workspace, exit_code) -> Outcome:
@@ -280,4 +295,24 @@ class AgentBackend(Backend):
             return Outcome(FAILED, f"the agent process ended without a result ({why})"
                            + (f": {self._last_line}" if self._last_line else ""), session_id=thread_id(job))
         return Outcome(str(result.get("status") or FAILED), str(result.get("summary") or ""),
-                       dict(result.get("usage") or {}), session_id=str(result.get("session_id") or thread_id(job)))
+                       dict(result.get("usage") or {}), cost_usd=self._cost,
+                       session_id=str(result.get("session_id") or thread_id(job)))
+
+
+def price(calls) -> float | None:
+    """The cost of the conversation's model calls (``[{"model", "usage"}]``, Anthropic usage
+    keys from either provider), at the Timeline's list prices as Oikos's turns; None once
+    one call's model has no known price (a local model), or when there is nothing to price."""
+    from timeline.pricing import response_cost
+
+    if not isinstance(calls, list) or not calls:
+        return None
+    total = 0.0
+    for call in calls:
+        if not isinstance(call, dict) or not isinstance(call.get("usage"), dict):
+            return None
+        cost = response_cost("claude", str(call.get("model") or ""), call["usage"])
+        if cost is None:
+            return None
+        total += cost
+    return total

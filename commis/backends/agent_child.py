@@ -1,6 +1,7 @@
 """One attempt of an ``agent`` job, in a process of its own that ends with the job.
 
-The django-q worker never imports anthropic or langgraph: it hands the job to this code
+The django-q worker never imports the LLM stack (langgraph, the providers of
+``zerg_site.llm`` and their SDKs): it hands the job to this code
 in a separate process (forked from ``commis.backends.agent_host``, or started as
 ``python -m commis.backends.agent_child`` with the spec on stdin) and reads its events.
 No Django here: the worker (``commis.backends.agent``) records everything.
@@ -139,17 +140,27 @@ def ssl_context():
     return _ssl
 
 
-def run(spec: dict, ctx, client=None) -> Outcome:
+def make_provider(spec: dict):
+    """The spec's model provider (``provider``: "anthropic", the default, or "openai"),
+    built without Django from what ``AgentBackend.spec`` put there."""
+    from zerg_site.llm import make_provider
+
+    return make_provider(spec.get("provider") or "anthropic", api_key=spec.get("api_key") or "",
+                         base_url=spec.get("base_url") or "", model=spec["model"],
+                         max_retries=int(spec["max_retries"]), timeout=float(spec["request_timeout"]),
+                         ssl_context=ssl_context())
+
+
+def run(spec: dict, ctx, provider=None) -> Outcome:
     """Run (or resume) the agent of ``spec`` with ``ctx`` (``emit``, ``should_stop``,
     ``run_subprocess``, as ``commis.backends.base.RunContext``); return its Outcome.
-    ``client``: an ``anthropic.Anthropic`` to use instead of one made from the spec."""
-    import anthropic
-
+    ``provider``: a ``zerg_site.llm`` Provider to use instead of the one the spec names."""
     from commis.agent.graph import AgentDeps, Stopped, compiled_graph, tool_calls
     from commis.agent.tools import WorkspaceTools
+    from zerg_site.llm.base import ProviderError
 
     thread = spec["thread_id"]
-    model, max_steps = spec["model"], int(spec["max_steps"])
+    max_steps = int(spec["max_steps"])
     remote = getattr(ctx, "remote_tool", None)
 
     class Tools(WorkspaceTools):
@@ -164,12 +175,9 @@ def run(spec: dict, ctx, client=None) -> Outcome:
     tools = Tools(spec["workspace"], run_subprocess=ctx.run_subprocess)
     tools.job_id = spec.get("job_id")
     config = {"configurable": {"thread_id": thread}, "recursion_limit": 2 * max_steps + 10}
-    client = client or anthropic.Anthropic(api_key=spec["api_key"], base_url=spec.get("base_url") or None,
-                                           max_retries=int(spec["max_retries"]),
-                                           timeout=float(spec["request_timeout"]),
-                                           http_client=anthropic.DefaultHttpxClient(verify=ssl_context()))
-    base_url = str(client.base_url)
+    provider = provider or make_provider(spec)
     usage_total: dict = {}
+    calls: list[dict] = []
 
     def on_update(node: str, delta: dict) -> None:
         for message in delta.get("messages") or []:
@@ -190,19 +198,29 @@ def run(spec: dict, ctx, client=None) -> Outcome:
             for key, value in delta["usage"].items():
                 usage_total[key] = usage_total.get(key, 0) + value
             ctx.emit(JobEvent("usage", "", dict(usage_total)))  # cumulative, as the runner expects
+        if delta.get("calls"):
+            calls.extend(delta["calls"])
+            emit_calls()
+
+    def emit_calls() -> None:
+        """Every model call of the conversation so far: the worker prices them (no Django here)."""
+        ctx.emit(JobEvent("model_calls", "", {"calls": list(calls)}))
 
     def failed(summary: str) -> Outcome:
         return Outcome(FAILED, summary, session_id=thread)
 
     with Checkpointer(spec["checkpoint"]) as checkpointer:
         graph = compiled_graph(checkpointer)
-        deps = AgentDeps(client=client, model=model, tools=tools, max_steps=max_steps,
+        deps = AgentDeps(provider=provider, tools=tools, max_steps=max_steps,
                          max_tokens=int(spec["max_tokens"]), should_stop=ctx.should_stop,
                          on_tool=lambda call: ctx.emit(JobEvent("tool_use", _describe(call), dict(call))))
         snapshot = graph.get_state(config)
         done_messages = (snapshot.values or {}).get("messages") or []
         usage_total.update((snapshot.values or {}).get("usage") or {})
+        calls.extend((snapshot.values or {}).get("calls") or [])
         ctx.emit(JobEvent("session", f"agent thread {thread}", {"session_id": thread}))
+        if calls:  # the earlier attempts' calls count in this attempt's cost too
+            emit_calls()
         if done_messages and not snapshot.next:
             # finished before (a retry, or a crash after the end): a new turn in the same thread
             ctx.emit(JobEvent("system", f"running again in the same conversation ({len(done_messages)} messages)"))
@@ -218,7 +236,7 @@ def run(spec: dict, ctx, client=None) -> Outcome:
             ctx.emit(JobEvent("system", f"resuming from the last checkpoint ({len(done_messages)} messages)"))
             inputs = None
         else:
-            ctx.emit(JobEvent("system", f"agent started ({model})"))
+            ctx.emit(JobEvent("system", f"agent started ({provider.name}: {provider.model})"))
             inputs = {"messages": [{"role": "user", "content": spec["task"]}], "usage": {}, "steps": 0,
                       "step_limit": max_steps}
         try:
@@ -230,13 +248,8 @@ def run(spec: dict, ctx, client=None) -> Outcome:
                     return failed(f"stopped: {reason}")
         except Stopped as exc:
             return failed(f"stopped: {exc.reason}")
-        except anthropic.AuthenticationError as exc:
-            return failed(f"the Anthropic API refused the key ({exc.status_code}): check "
-                          "ANTHROPIC_API_KEY / [llm] anthropic_api_key")
-        except anthropic.APIConnectionError as exc:
-            return failed(f"cannot reach the Anthropic API at {base_url}: {exc}")
-        except anthropic.APIStatusError as exc:
-            return failed(f"Anthropic API error {exc.status_code}: {exc.message}")
+        except ProviderError as exc:  # its message names the server and what to check
+            return failed(exc.message)
         values = graph.get_state(config).values
     messages = values.get("messages") or []
     usage = dict(values.get("usage") or {})

@@ -1,5 +1,6 @@
-"""The agent host: one process that has imported anthropic + langgraph once and forks a
-child per ``agent`` job (``commis.backends.agent_child``).
+"""The agent host: one process that has imported the LLM stack (langgraph, the
+``zerg_site.llm`` providers, anthropic, httpx) once and forks a child per ``agent`` job
+(``commis.backends.agent_child``).
 
 Why: a fresh interpreter with anthropic + langgraph costs ~110 MB of PSS, and so did the
 same imports in each django-q worker. Forked from this host after ``gc.freeze()``, the
@@ -60,12 +61,15 @@ def _lock(path: str, wait: float = 60.0):
 
 def preload(postgres: bool) -> None:
     import anthropic  # noqa: F401
+    import httpx  # noqa: F401 - the OpenAI-compatible provider's client: +5 MB here, once, not in each child
     import langgraph.checkpoint.sqlite  # noqa: F401
 
     import commis.agent.graph  # noqa: F401
     import commis.agent.tools  # noqa: F401
     import commis.backends.agent_child  # noqa: F401
     import commis.backends.streamjson  # noqa: F401
+    import zerg_site.llm.anthropic  # noqa: F401
+    import zerg_site.llm.openai  # noqa: F401
     from commis.backends.agent_child import ssl_context
 
     ssl_context()
@@ -107,10 +111,10 @@ def warm_up() -> None:
     import shutil
     import tempfile
 
-    import anthropic
     import httpx2
 
     from commis.backends.agent_child import run
+    from zerg_site.llm.anthropic import AnthropicProvider
 
     def answer(request):
         body = json.loads(request.content)
@@ -133,13 +137,14 @@ def warm_up() -> None:
 
     folder = tempfile.mkdtemp(prefix="zerg-agent-warmup-")
     try:
-        client = anthropic.Anthropic(api_key="warm-up", base_url="http://warm-up.invalid", max_retries=0,
-                                     http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+        http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
+        provider = AnthropicProvider(api_key="warm-up", model="warm-up", base_url="http://warm-up.invalid",
+                                     max_retries=0, http_client=http_client)
         spec = {"thread_id": "warm-up", "task": "warm up", "workspace": folder, "model": "warm-up",
                 "max_steps": 3, "max_tokens": 64, "max_retries": 0, "request_timeout": 10, "api_key": "warm-up",
                 "checkpoint": {"sqlite": os.path.join(folder, "checkpoints.db")}}
-        outcome = run(spec, Quiet(), client=client)
-        client.close()
+        outcome = run(spec, Quiet(), provider=provider)
+        http_client.close()
         if outcome.status != "succeeded":
             raise RuntimeError(outcome.summary)
     finally:

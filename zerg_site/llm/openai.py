@@ -1,8 +1,8 @@
 """Any OpenAI-compatible ``/v1/chat/completions`` endpoint (Ollama, vLLM, llama.cpp, ...).
 
-For owners who run their own models. Spoken with plain ``httpx`` rather than the ``openai``
+For owners who run their own models, in the chat and in ``agent`` jobs alike. Spoken with plain ``httpx`` rather than the ``openai``
 SDK: one streamed POST is all we need, and every "compatible" server bends the SDK's
-expectations somewhere. Oikos keeps Anthropic-format messages, tools and reply blocks
+expectations somewhere. Both agent loops keep Anthropic-format messages, tools and reply blocks
 everywhere, so this module converts on the way out (messages, tools) and back (text and
 ``tool_use`` blocks, usage with cached tokens split out as Anthropic counts them).
 """
@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from agents_ingest.parsers.base import json_value  # model output: depth-limited
-from oikos.providers.base import ModelReply, Provider, ProviderError, Stopped
+from zerg_site.llm.base import ModelReply, Provider, ProviderError, Stopped
+from zerg_site.safejson import json_value  # model output: depth-limited
 
 # finish_reason -> Anthropic stop_reason
 STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -212,25 +213,28 @@ _client = None
 _client_lock = threading.Lock()
 
 
-def _shared_client():
+def _shared_client(ssl_context=None):
     """One httpx client for every call: building one (its SSL context) costs ~100 ms, and a
-    provider is made per turn. httpx clients are thread-safe; timeouts are set per request."""
+    provider is made per turn. httpx clients are thread-safe; timeouts are set per request.
+    ``ssl_context``: the TLS context to build it with (the agent host's shared one)."""
     global _client
-    import httpx  # an anthropic dependency; loaded only when a model is called
+    import httpx  # loaded only when a model is called
 
     with _client_lock:
         if _client is None:
-            _client = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT))
+            verify = ssl_context if ssl_context is not None else True
+            _client = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT), verify=verify)
         return _client
 
 
 class OpenAIProvider(Provider):
     name = "openai"
 
-    def __init__(self, base_url: str, api_key: str | None = None, model: str = ""):
+    def __init__(self, base_url: str, api_key: str | None = None, model: str = "", ssl_context=None):
         if not base_url:
             raise ProviderError("[llm] openai_base_url is empty")
         self.base_url = base_url
+        self.ssl_context = ssl_context
         self.url = chat_url(base_url)
         self.api_key = api_key or ""
         self.model = model or "default"
@@ -254,7 +258,7 @@ class OpenAIProvider(Provider):
         stopped = False
         where = f"the model server at {self.url}"
         try:
-            with _shared_client().stream("POST", self.url, json=body, headers=headers) as response:
+            with _shared_client(self.ssl_context).stream("POST", self.url, json=body, headers=headers) as response:
                 if response.status_code >= 400:
                     raise ProviderError(f"{where} answered {_error_message(response.status_code, response.read())}")
                 for line in response.iter_lines():

@@ -1,19 +1,21 @@
 """Anthropic through the ``anthropic`` SDK: streamed, with tool use and prompt caching.
 
+Used by both agent loops (Oikos's turns and the commis ``agent`` backend).
+
 The system prompt and the tool list are the same on every call of a thread, so both are
 marked ``cache_control: ephemeral`` (one breakpoint after the tools, one after the system
 prompt); so is the newest message, so the next call of a turn reads the conversation so
-far from the cache. Imported only when a turn runs (the SDK is heavy).
+far from the cache. Imported only when a model call is near (the SDK is heavy).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import anthropic
 
-from oikos.providers.base import ModelReply, Provider, ProviderError, Stopped
+from zerg_site.llm.base import ModelReply, Provider, ProviderError, Stopped
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 CACHE = {"type": "ephemeral"}
@@ -50,10 +52,17 @@ def with_cache_marks(system: str, messages: list[dict], tools: list[dict]) -> tu
 class AnthropicProvider(Provider):
     name = "anthropic"
 
-    def __init__(self, api_key: str, model: str, max_retries: int = 2, timeout: float = 600.0):
+    def __init__(self, api_key: str, model: str, max_retries: int = 2, timeout: float = 600.0,
+                 base_url: str | None = None, http_client=None, ssl_context=None):
+        """``base_url``: else ANTHROPIC_BASE_URL, else the SDK's. ``http_client``: an SDK-compatible
+        client to use (the agent host's warm-up passes a mock); ``ssl_context``: the TLS context
+        for the SDK's own client (the agent host shares one with every child it forks)."""
         self.model = model
-        self.client = anthropic.Anthropic(api_key=api_key, base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
-                                          max_retries=max_retries, timeout=timeout)
+        if http_client is None and ssl_context is not None:
+            http_client = anthropic.DefaultHttpxClient(verify=ssl_context)
+        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL")
+                                          or None, max_retries=max_retries, timeout=timeout, http_client=http_client)
+        self.base_url = str(self.client.base_url)
 
     def stream(self, *, system: str, messages: list[dict], tools: list[dict], max_tokens: int,
                on_text: Callable[[str], None], should_stop: Callable[[], bool] | None = None) -> ModelReply:

@@ -1,13 +1,15 @@
-"""The provider interface Oikos talks to: one streamed model call, Anthropic-format in and out.
+"""The provider interface both agent loops talk to (Oikos's turns, the commis ``agent``
+backend): one streamed model call, Anthropic-format in and out.
 
 Messages, tools and reply blocks use the Anthropic Messages API shapes everywhere, so the
-graph and the stored threads never depend on which vendor answered; each provider converts.
+graphs, their checkpoints and the stored threads never depend on which vendor answered;
+each provider converts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 class ProviderError(Exception):
