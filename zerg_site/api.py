@@ -106,6 +106,10 @@ from zerg_site.push.api import router as push_router  # noqa: E402
 api.add_router("/push", push_router)
 api.add_router("/attention", attention_router)
 
+from zerg_site.setup_api import router as setup_router
+
+api.add_router("/setup", setup_router)
+
 
 # --- faults: a full disk or an unavailable database is a 507/503 with a message, not a 500
 # traceback (tests/test_faults_disk.py). The server stays up and answers again once space returns.

@@ -42,18 +42,41 @@ def run_passwd(args) -> int:
         die("password refused: " + " ".join(exc.messages), code=2)
     owner.set_password(password)
     owner.save(update_fields=["password"])
-    print(f"password set for {owner.get_username()}")
+    # Every session stores a hash of the password it logged in with (Django's session auth hash):
+    # a new password ends them all, so a lost phone or a shared browser is signed out.
+    print(f"password set for {owner.get_username()}; every browser that was logged in is signed out")
     return 0
 
 
+def running_server(cfg) -> dict | None:
+    """What the live ``zerg serve`` of this ZERG_HOME recorded about itself (its URLs), or None."""
+    import socket
+
+    from zerg_site.models import ProcessHeartbeat
+
+    for row in ProcessHeartbeat.live(ProcessHeartbeat.SERVER):
+        if row.host == socket.gethostname() and row.info.get("home") == str(cfg.home) and row.info.get("url"):
+            return row.info
+    return None
+
+
 def run_link(args) -> int:
+    """A link at the running server's real address and port (it records them in its heartbeat)."""
     cfg = setup_django()
     from zerg_site.auth.owner import ensure_owner
-    from zerg_site.cli.serve import login_url, print_qr
+    from zerg_site.cli.serve import login_url, print_login_notes, print_qr, reachable
 
     ensure_owner()
-    url = login_url(cfg)
+    server = None if cfg.public_url else running_server(cfg)
+    if server is not None:
+        urls, unreachable = server.get("urls") or [server["url"]], server.get("unreachable", "")
+    else:
+        urls, unreachable = reachable(cfg)
+        print(f"zerg: no zerg serve is running with ZERG_HOME={cfg.home}: this link expects one on port "
+              f"{cfg.port}", file=sys.stderr)
+    url = login_url(cfg, urls[0])
     print(url)
+    print_login_notes(url, urls[0], urls, unreachable)
     if os.isatty(1):
         print_qr(url)
     return 0

@@ -25,6 +25,10 @@ def add_parser(sub) -> None:
     parser.add_argument("--host", help="address to listen on (default from config: 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port to listen on (default from config: 8080)")
     parser.add_argument("--no-worker", action="store_true", help="do not start a worker cluster")
+    manage = parser.add_mutually_exclusive_group()
+    manage.add_argument("--install", action="store_true",
+                        help="run zerg serve at boot with these settings (systemd unit; launchd on macOS)")
+    manage.add_argument("--uninstall", action="store_true", help="stop the service and remove its unit")
     parser.set_defaults(run=run)
 
 
@@ -62,25 +66,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def reachable(cfg) -> tuple[list[str], str]:
+    """The URLs a phone may open, best first, and why none can when that is so (zerg_site.addresses)."""
+    from zerg_site.addresses import reachable_urls
+
+    return reachable_urls(cfg.host, cfg.port, cfg.public_url)
+
+
 def base_url(cfg) -> str:
     """The URL to print: the public URL, else an address a phone on the LAN can open."""
-    if cfg.public_url:
-        return cfg.public_url
-    host = cfg.host
-    if host in ("0.0.0.0", "::", ""):
-        try:
-            host = socket.gethostbyname(socket.gethostname())
-        except OSError:
-            host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{cfg.port}"
+    return reachable(cfg)[0][0]
 
 
-def login_url(cfg) -> str:
+def login_url(cfg, base: str | None = None) -> str:
     from zerg_site.auth.links import LINK_PATH, create_link_token
 
-    return f"{base_url(cfg)}{LINK_PATH}{create_link_token()}"
+    return f"{base or base_url(cfg)}{LINK_PATH}{create_link_token()}"
 
 
 def print_qr(url: str) -> None:
@@ -90,6 +91,31 @@ def print_qr(url: str) -> None:
         segno.make(url, error="l").terminal(compact=True)
     except UnicodeEncodeError:  # a terminal that cannot show block characters
         pass
+
+
+def print_login_notes(link: str, url: str, urls: list[str], unreachable: str) -> None:
+    """The same one-use link at this machine's other addresses, or why a phone cannot open it."""
+    for other in urls[1:]:
+        print(f"    or, where {url} does not answer: {other}{link.removeprefix(url)}")
+    if unreachable:
+        print(f"  note: {unreachable}")
+
+
+def print_setup(cfg, owner) -> None:
+    """What the owner still has to set up, each with its fix (the doctor's own checks)."""
+    from zerg_site.setup_api import missing
+
+    try:
+        items = missing(cfg, owner)
+    except Exception as exc:  # noqa: BLE001 - a failing check must not stop the server from starting
+        print(f"  could not check the setup: {exc}", file=sys.stderr)
+        return
+    if not items:
+        return
+    print("Still to set up (`zerg doctor` checks everything):")
+    for item in items:
+        print(f"  - {item.detail}")
+        print(f"    fix: {item.fix}")
 
 
 # Optional modules that daphne's stack imports when they are installed, and that `zerg serve`
@@ -237,6 +263,10 @@ def run(args) -> int:
     if args.port:
         os.environ["ZERG_PORT"] = str(args.port)
     cfg = load_config()
+    if args.install or args.uninstall:
+        from zerg_site.cli import service
+
+        return service.install(cfg) if args.install else service.uninstall(cfg)
     lock = acquire_lock(cfg)
     sock = bind_socket(cfg.host, cfg.port)
     setup_django()
@@ -271,22 +301,26 @@ def run(args) -> int:
     from timeline import indexer
 
     indexer.start()  # SQLite: ingests leave full-text indexing to this thread (Postgres: no-op)
-    url = base_url(cfg)
-    heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={"url": url, "home": str(cfg.home)})
+    urls, unreachable = reachable(cfg)
+    url = urls[0]
+    heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={
+        "url": url, "urls": urls, "unreachable": unreachable, "home": str(cfg.home), "port": cfg.port})
     heartbeat.start()
-    link = login_url(cfg)
+    link = login_url(cfg, url)
 
     worker_command = None if args.no_worker else [sys.executable, "-m", "zerg_site", "worker", "--supervised"]
     supervisor = ClusterSupervisor(worker_command, heartbeat)
     supervisor.start()
 
     print(f"Zerg is running at {url}  (listening on {cfg.host}:{cfg.port})")
+    for other in urls[1:]:
+        print(f"  also at {other}")
     print(f"  database: {cfg.database_label}")
     print(f"  commis slots: {cfg.max_concurrent}")
     print(f"  login link (one use, {settings.LOGIN_LINK_TTL // 60} minutes): {link}")
-    if not owner.has_usable_password():
-        print("  no password is set yet: use the link, or run `zerg passwd`")
+    print_login_notes(link, url, urls, unreachable)
     print_qr(link)
+    print_setup(cfg, owner)
     print("Press Ctrl+C to stop.", flush=True)
 
     # No proxy_forwarded_* options: daphne would believe X-Forwarded-For from any client (its

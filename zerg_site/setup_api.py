@@ -1,0 +1,56 @@
+"""What a new server still lacks (a model, the agent CLIs, a password), with the fix for each.
+
+``zerg serve`` prints the list at start and ``GET /api/setup`` returns it (owner only) for the
+dashboard. The checks are ``zerg doctor``'s own (``zerg_site.cli.doctor``), so the three places
+never disagree; only the password, which the doctor does not look at, is checked here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from ninja import Router, Schema
+
+from zerg_site.cli import doctor
+from zerg_site.schemas import owner
+
+router = Router(tags=["system"])
+
+def check_password(owner) -> doctor.Check:
+    if owner is not None and owner.has_usable_password():
+        return doctor.Check("password", doctor.OK, "the owner has a password")
+    return doctor.Check(
+        "password", doctor.WARN, "no password is set: you can log in only with a one-time link",
+        "run `zerg passwd` on the server (`zerg link` prints a new link meanwhile)")
+
+
+def checks(cfg, owner) -> list[doctor.Check]:
+    """The setup checks, all of them, in the order the owner should fix them."""
+    return [doctor.check_model(cfg), *doctor.check_clis(cfg), check_password(owner)]
+
+
+def missing(cfg, owner) -> list[doctor.Check]:
+    """Only the checks that are not ok."""
+    return [check for check in checks(cfg, owner) if check.status != doctor.OK]
+
+
+class SetupItem(Schema):
+    name: str  # model, git, claude, codex, password
+    status: str  # ok, warn (works without it), fail (a part of Zerg cannot run)
+    detail: str
+    fix: str  # the command or setting that fixes it; empty when ok
+
+
+class SetupOut(Schema):
+    complete: bool  # nothing is missing
+    missing: list[SetupItem]
+    checks: list[SetupItem]
+
+
+@router.get("", response=owner(SetupOut))
+def setup_view(request):
+    """What the server still lacks, each with its fix: the list ``zerg serve`` prints at start."""
+    from zerg_site.auth.owner import get_owner
+
+    found = [vars(check) for check in checks(settings.ZERG, get_owner())]
+    missing_items = [item for item in found if item["status"] != doctor.OK]
+    return {"complete": not missing_items, "missing": missing_items, "checks": found}
