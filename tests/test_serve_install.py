@@ -158,3 +158,14 @@ def test_it_installs_a_launchd_agent_on_macos(tmp_path, monkeypatch, settings):
 
     assert service.uninstall(cfg, platform="darwin") == 0
     assert not path.exists()
+
+
+def test_it_installs_the_readme_caddy_setup_on_loopback_with_the_public_url(env):
+    # README, Quick start: ZERG_HOST=127.0.0.1 ZERG_PUBLIC_URL=https://zerg.example.com zerg serve --install
+    done = run_zerg(["serve", "--install"],
+                    {**env, "ZERG_HOST": "127.0.0.1", "ZERG_PUBLIC_URL": "https://zerg.example.com"})
+
+    assert done.returncode == 0, done.stderr
+    assert " serve --host 127.0.0.1 --port 8080\n" in unit(env).read_text()  # Caddy's reverse_proxy 127.0.0.1:8080
+    lines = (Path(env["ZERG_HOME"]) / "zerg.env").read_text().splitlines()
+    assert "ZERG_PUBLIC_URL=https://zerg.example.com" in lines
