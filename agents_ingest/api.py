@@ -76,10 +76,18 @@ from ninja.security import HttpBearer
 from agents_ingest import identity
 from agents_ingest.ingest import FileChunk, IngestError, gc_paused, ingest_files
 from agents_ingest.parsers.base import loads
-from agents_ingest.wire import BATCH_TYPE, ENCODINGS, WireError, decode_batch, decompress
+from agents_ingest.schemas import ArchiveOut, IngestOut
+from agents_ingest.wire import (
+    BATCH_TYPE,
+    ENCODINGS,
+    WireError,
+    decode_batch,
+    decompress,
+)
 from timeline import indexer
 from zerg_site.auth.tokens import check_token
 from zerg_site.models import ApiToken
+from zerg_site.schemas import responses
 
 MiB = 1024 * 1024
 router = Router(tags=["agents"])
@@ -209,7 +217,8 @@ def _chunk(entry: dict, data: bytes, where: str) -> FileChunk:
                      generation=_int(entry, "generation", where), git=git, parent_session=parent or None)
 
 
-@router.post("/ingest", auth=DeviceToken(), summary="Store shipped session files (device token)")
+@router.post("/ingest", auth=DeviceToken(), summary="Store shipped session files (device token)",
+             response=responses(IngestOut, 400, 401, 413, 415), exclude_unset=True)
 def ingest_view(request):
     try:
         with gc_paused():
@@ -224,7 +233,8 @@ def ingest_view(request):
         return _error(400, str(exc))
 
 
-@router.get("/archive", auth=DeviceToken(), summary="The archive's identity, for a Shipper (device token)")
+@router.get("/archive", auth=DeviceToken(), summary="The archive's identity, for a Shipper (device token)",
+            response=responses(ArchiveOut, 401))
 def archive_view(request):
     """``{"id", "epoch"}`` for the token's device, read only: the Shipper asks before a full pass."""
     return identity.current(request.device_token.name[:100])

@@ -35,8 +35,16 @@ from ninja.errors import HttpError
 from agents_ingest.api import BadRequest, DeviceToken, read_batch
 from agents_ingest.ingest import IngestError, ingest_files
 from agents_ingest.models import MAX_PATCH, WorkspacePatch
+from agents_ingest.schemas import (
+    ContinuationsOut,
+    ContinueOut,
+    IngestResultOut,
+    PatchOut,
+    SourceOut,
+)
 from zerg_site.auth.api_auth import OWNER_AUTH
 from zerg_site.gitcheck import GitValueError, check_commit, check_remote
+from zerg_site.schemas import owner
 
 router = Router(tags=["migrate"])
 
@@ -54,7 +62,8 @@ class ContinueIn(Schema):
     timeout: int | None = None
 
 
-@router.post("/sessions/{session_id}/continue", summary="Continue a Claude Code / Codex session as a commis job")
+@router.post("/sessions/{session_id}/continue", summary="Continue a Claude Code / Codex session as a commis job",
+             response=owner(ContinueOut, 400, 404, 409, 422))
 def continue_session(request, session_id: str, body: ContinueIn, device: str | None = None):
     from commis.continuation import ContinuationError, start
 
@@ -75,7 +84,8 @@ def _job_brief(job) -> dict:
             "finished_at": job.finished_at.isoformat() if job.finished_at else None, "summary": job.summary[:500]}
 
 
-@router.get("/sessions/{session_id}", summary="Continuations of a session")
+@router.get("/sessions/{session_id}", summary="Continuations of a session",
+            response=owner(ContinuationsOut, 404, 409))
 def continuations(request, session_id: str):
     from commis.continuation import PROVIDERS, active_job, jobs_for, latest_patch
 
@@ -87,7 +97,8 @@ def continuations(request, session_id: str):
             "patch": patch.as_dict() if patch else None}
 
 
-@router.get("/sessions/{session_id}/source", summary="What `zerg pull` needs to resume a session locally")
+@router.get("/sessions/{session_id}/source", summary="What `zerg pull` needs to resume a session locally",
+            response=owner(SourceOut, 404, 409), exclude_unset=True)
 def source(request, session_id: str, device: str | None = None):
     from commis.continuation import active_job, codex_file_name, jobs_for
     from timeline.export import main_file
@@ -133,7 +144,8 @@ def _checked(field: str, check, value: str) -> str:
         raise HttpError(400, f"{field}: {exc}") from None
 
 
-@router.post("/patch", auth=[DeviceToken(), *OWNER_AUTH], summary="Store a cwd's uncommitted changes (device token)")
+@router.post("/patch", auth=[DeviceToken(), *OWNER_AUTH], summary="Store a cwd's uncommitted changes (device token)",
+             response=owner(PatchOut, 400, 413, 422))
 def upload_patch(request, body: PatchIn):
     token = getattr(request, "device_token", None)
     # A device token uploads as its own device only (never the body's); the owner may name any.
@@ -163,7 +175,8 @@ def upload_patch(request, body: PatchIn):
     return patch.as_dict()
 
 
-@router.post("/ingest", summary="Ship session files with an API token (as /api/agents/ingest)")
+@router.post("/ingest", summary="Ship session files with an API token (as /api/agents/ingest)",
+             response=owner(IngestResultOut, 400, 413, 415), exclude_unset=True)
 def owner_ingest(request):
     try:
         device, chunks = read_batch(request)

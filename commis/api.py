@@ -7,12 +7,14 @@ from pathlib import Path
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
 from commis import jobs
 from commis.models import Job
+from commis.schemas import JobOut, JobsOut
 from zerg_site.params import Int64
+from zerg_site.schemas import TEXT, owner, text_body
 
 router = Router(tags=["commis"])
 
@@ -24,12 +26,12 @@ class SpawnIn(Schema):
     branch: str = ""
     workdir: str = ""
     timeout: int | None = None
-    options: dict = {}
+    options: dict = Field(default_factory=dict)
     origin: str = "api"
     origin_ref: str = ""
 
 
-@router.get("/jobs")
+@router.get("/jobs", response=owner(JobsOut, 400))
 def list_jobs(request, status: str | None = None, backend: str | None = None, limit: Int64 = 50,
               before: Int64 | None = None):
     """Newest first; filter by status (comma-separated) and backend; page with ``before`` (an id)."""
@@ -45,7 +47,7 @@ def list_jobs(request, status: str | None = None, backend: str | None = None, li
     return {"jobs": [job.as_dict() for job in rows[: max(1, min(limit, 500))]], "slots": slot_usage()}
 
 
-@router.post("/jobs")
+@router.post("/jobs", response=owner(JobOut, 400, 422))
 def spawn_job(request, body: SpawnIn):
     if body.origin not in dict(Job.ORIGINS):
         raise HttpError(400, f"unknown origin {body.origin!r}")
@@ -61,18 +63,18 @@ def spawn_job(request, body: SpawnIn):
     return job.as_dict()
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response=owner(JobOut, 400, 404))
 def job_detail(request, job_id: Int64):
     return get_object_or_404(Job, id=job_id).as_dict()
 
 
-@router.post("/jobs/{job_id}/cancel")
+@router.post("/jobs/{job_id}/cancel", response=owner(JobOut, 400, 404))
 def cancel_job(request, job_id: Int64):
     get_object_or_404(Job, id=job_id)
     return jobs.cancel(job_id).as_dict()
 
 
-@router.post("/jobs/{job_id}/retry")
+@router.post("/jobs/{job_id}/retry", response=owner(JobOut, 400, 404, 409))
 def retry_job(request, job_id: Int64):
     job = get_object_or_404(Job, id=job_id)
     if not job.finished:
@@ -87,7 +89,7 @@ def _artifact(job: Job, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-@router.get("/jobs/{job_id}/log")
+@router.get("/jobs/{job_id}/log", response=owner(TEXT, 400, 404), openapi_extra=text_body("text/plain"))
 def job_log(request, job_id: Int64, offset: Int64 = 0, limit: Int64 = 1_000_000):
     """The log as text from byte ``offset``; ``X-Log-Offset`` is where to continue, ``X-Job-Status`` the status."""
     job = get_object_or_404(Job, id=job_id)
@@ -106,7 +108,7 @@ def job_log(request, job_id: Int64, offset: Int64 = 0, limit: Int64 = 1_000_000)
     return response
 
 
-@router.get("/jobs/{job_id}/diff")
+@router.get("/jobs/{job_id}/diff", response=owner(TEXT, 400, 404), openapi_extra=text_body("text/x-diff"))
 def job_diff(request, job_id: Int64):
     """``diff.patch`` (git diff against the base commit); empty when the workspace is not a git repo."""
     job = get_object_or_404(Job, id=job_id)

@@ -6,21 +6,22 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils import timezone as dj_tz
+from django.utils.dateparse import parse_date, parse_datetime
 from ninja import Router
 from ninja.errors import HttpError
 
 from timeline.export import iter_file_bytes, main_file
 from timeline.models import Event, Session
+from timeline.schemas import EventSearchOut, SessionDetailOut, SessionsOut
 from timeline.search import Filters, search
 from zerg_site.downloads import attachment
 from zerg_site.params import Int64
+from zerg_site.schemas import TEXT, owner, text_body
 
 router = Router(tags=["timeline"])
 MAX_PAGE = 200
@@ -36,7 +37,7 @@ def _when(value: str | None, name: str) -> datetime | None:
             raise HttpError(400, f"{name} must be an ISO date or date-time, such as 2025-06-01")
         parsed = datetime(day.year, day.month, day.day)
     if dj_tz.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -62,7 +63,7 @@ def get_session(session_id: str, device: str | None = None) -> Session:
     return matches[0]
 
 
-@router.get("/sessions")
+@router.get("/sessions", response=owner(SessionsOut, 400))
 def list_sessions(request, provider: str | None = None, project: str | None = None, device: str | None = None,
                   branch: str | None = None, since: str | None = None, until: str | None = None,
                   subagents: bool = False, limit: Int64 = 50, offset: Int64 = 0):
@@ -88,7 +89,7 @@ def list_sessions(request, provider: str | None = None, project: str | None = No
     return {"sessions": sessions, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", response=owner(SessionDetailOut, 400, 404, 409))
 def session_detail(request, session_id: str, after: Int64 = -1, limit: Int64 = 200, kind: str | None = None):
     """A session, its subagents, and a page of its events (``after`` = the last ordinal seen)."""
     session = get_session(session_id)
@@ -110,7 +111,7 @@ def session_detail(request, session_id: str, after: Int64 = -1, limit: Int64 = 2
     }
 
 
-@router.get("/search")
+@router.get("/search", response=owner(EventSearchOut, 400, 404, 409))
 def search_view(request, q: str, provider: str | None = None, project: str | None = None,
                 device: str | None = None, branch: str | None = None, since: str | None = None,
                 until: str | None = None, role: str | None = None, tool: str | None = None,
@@ -126,7 +127,8 @@ def search_view(request, q: str, provider: str | None = None, project: str | Non
     return {"q": q, "sort": sort, "limit": max(1, min(limit, 200)), "offset": max(0, offset), **result}
 
 
-@router.get("/sessions/{session_id}/export")
+@router.get("/sessions/{session_id}/export", response=owner(TEXT, 400, 404, 409),
+            openapi_extra=text_body("application/x-ndjson", "application/json", binary=True))
 def export_view(request, session_id: str, file: Int64 | None = None):
     """The original session file, byte for byte (its current generation): the one most recently
     shipped, or ``file`` (an id from the session's ``files``) for a session that spans several."""

@@ -19,6 +19,7 @@ from ninja.errors import HttpError
 from zerg_site.jsonbody import read_json
 from zerg_site.models import ProcessHeartbeat
 from zerg_site.push.models import SeenItem
+from zerg_site.schemas import AttentionCountOut, AttentionOut, SeenOut, owner
 
 router = Router(tags=["attention"])
 
@@ -85,19 +86,19 @@ def items(limit: int = LIMIT) -> tuple[list[dict], int]:
     return out, count
 
 
-@router.get("")
+@router.get("", response=owner(AttentionOut))
 def attention(request):
     found, count = items()
     return {"count": count, "items": found}
 
 
-@router.get("/count")
+@router.get("/count", response=owner(AttentionCountOut))
 def attention_count(request):
     """Just the badge number (cheap enough to poll)."""
     return {"count": items(limit=0)[1]}
 
 
-@router.post("/seen")
+@router.post("/seen", response=owner(SeenOut, 400))
 def seen(request):
     """Mark items seen: ``{"keys": ["job:42", ...]}`` or ``{"all": true}`` (every dismissable item)."""
     body = read_json(request.body)  # depth-limited: nested ~1,000 levels is a 400, not a RecursionError

@@ -14,6 +14,7 @@ from ninja import Router
 from zerg_site import __version__
 from zerg_site.models import Event, ProcessHeartbeat
 from zerg_site.params import Int64
+from zerg_site.schemas import EventsOut, HealthOut, PingOut, StatusOut, owner
 
 router = Router(tags=["system"])
 
@@ -66,19 +67,19 @@ def status() -> dict:
     }
 
 
-@router.get("/health", auth=None, tags=["system"])
+@router.get("/health", auth=None, tags=["system"], response={200: HealthOut, 503: HealthOut})
 def health_view(request):
     """200 when the database answers, 503 (with the same document) when it does not."""
     document = health()
     return JsonResponse(document, status=200 if document["status"] == "ok" else 503)
 
 
-@router.get("/system/status")
+@router.get("/system/status", response=owner(StatusOut), exclude_unset=True)
 def status_view(request):
     return status()
 
 
-@router.post("/system/ping")
+@router.post("/system/ping", response=owner(PingOut))
 def ping_view(request):
     """Round trip through the worker cluster: the worker publishes ``worker.pong``."""
     from django_q.tasks import async_task
@@ -88,7 +89,7 @@ def ping_view(request):
     return {"task_id": task_id}
 
 
-@router.get("/events")
+@router.get("/events", response=owner(EventsOut, 400))
 def events_view(request, limit: Int64 = 20, topic: str | None = None, before: Int64 | None = None):
     """The newest events (newest first), optionally of one topic and before an id."""
     rows = Event.objects.order_by("-id")

@@ -1,5 +1,7 @@
 // Thin fetch wrapper for the Django API (same origin, session cookie + CSRF).
 
+import type { components } from './api.gen';
+
 export class ApiError extends Error {
   constructor(public status: number, message: string) {
     super(message);
@@ -107,11 +109,68 @@ export function qs(params: Record<string, string | number | undefined | null>): 
 export const errorText = (e: unknown): string =>
   e instanceof Error ? e.message : String(e);
 
-// ---- Shapes of the backend's responses ----
+// ---- Shapes of the backend's responses: generated from the server's schemas ----
+// api.gen.ts is written by `npm run gen:api` from openapi.json (`python manage.py export_openapi
+// frontend/openapi.json`); never edit either by hand. The names below are the pages' short names.
 
-export interface Me {
-  username: string;
-}
+type S = components['schemas'];
+
+export type Me = S['MeOut'];
+/** An event of the log; its payload depends on the kind (data, so typed loosely on purpose). */
+export type ZergEvent = Omit<S['EventOut'], 'payload'> & { payload: any };
+export type Slots = S['Slots'];
+export type Worker = S['HeartbeatOut'];
+export type SystemStatus = S['StatusOut'];
+export type Token = S['TokenOut'];
+
+/** Job.as_dict() of commis/models.py. */
+export type Job = S['JobOut'];
+export type JobStatus = Job['status'];
+export type JobList = S['JobsOut'];
+
+/** Session.as_dict() of timeline/models.py (with subagent_count in the list). */
+export type TSession = S['SessionOut'] & { subagent_count?: number };
+/** Event.as_dict() of timeline/models.py. */
+export type TEvent = S['TimelineEventOut'];
+export type SessionDetail = S['SessionDetailOut'];
+export type EventHit = S['EventHitOut'];
+export type JobBrief = S['JobBriefOut'];
+export type Continuations = S['ContinuationsOut'];
+
+// Oikos (the chat): /api/oikos
+export type OikosUsage = S['OikosUsageOut'];
+export type OikosThread = S['OikosThreadOut'];
+/** untrusted: a job's or agent's text that started a turn (never the owner's words). */
+export type OikosRole = S['OikosMessageOut']['role'];
+/** tool_call data: {name, input, tool_use_id, job_id?}; tool_result: {tool_use_id, is_error, truncated, job_id?} */
+export type OikosMessage = Omit<S['OikosMessageOut'], 'data'> & { data: Record<string, any> };
+export type OikosTurnStatus = S['OikosTurnOut']['status'];
+export type OikosTurn = Omit<S['OikosTurnOut'], 'usage'> & { usage: Partial<OikosUsage> };
+export type OikosInterrupt = Omit<S['OikosInterruptOut'], 'action'> & { action: Record<string, any> };
+export type OikosThreadDetail = Omit<S['OikosThreadDetailOut'], 'messages' | 'turn' | 'interrupt'> & {
+  messages: OikosMessage[];
+  turn: OikosTurn | null;
+  interrupt: OikosInterrupt | null;
+};
+
+// Forum: /api/forum
+export type FBoard = S['BoardRowOut'];
+export type FPost = S['ForumPostOut'];
+/** A thread; with its posts when read whole. */
+export type FThread = S['ForumThreadOut'] & { posts?: FPost[]; has_more?: boolean };
+export type FFollowup = S['FollowupOut'];
+export type FSearchHit = S['PostHitOut'];
+export type FClaim = S['ClaimOut'];
+
+// Sauron schedules: /api/schedules
+export type ScheduleRun = S['ScheduleRunOut'];
+export type ScheduleMissed = S['ScheduleMissOut'];
+export type Schedule = S['ScheduleOut'];
+export type ScheduleFailures = S['ScheduleFailuresOut'];
+
+// Needs attention and Web Push
+export type AttentionItem = S['AttentionItemOut'];
+export type PushStatus = S['PushStatusOut'];
 
 /** Props every page gets from the shell. */
 export interface PageProps {
@@ -120,117 +179,6 @@ export interface PageProps {
   logout: () => void;
 }
 
-export interface ZergEvent {
-  id: number;
-  topic: string;
-  kind: string;
-  payload: any;
-  created_at: string;
-}
-
-export interface Slots {
-  max: number;
-  running: number;
-}
-
-export interface Worker {
-  name: string;
-  host: string;
-  pid: number;
-  alive: boolean;
-  last_seen: string;
-  started_at: string;
-}
-
-export interface SystemStatus {
-  server: { alive: boolean; pid: number; host: string; url: string; last_seen: string } | null;
-  workers: Worker[];
-  worker_alive: boolean;
-  commis_slots: Slots;
-  database: string;
-  version: string;
-}
-
-export interface Token {
-  id: number;
-  name: string;
-  kind: string;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
-
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out';
-
-/** Job.as_dict() of commis/models.py. */
-export interface Job {
-  id: number;
-  task: string;
-  backend: string;
-  status: JobStatus;
-  repo_url: string;
-  branch: string;
-  workdir: string;
-  workspace: string;
-  attempts: number;
-  max_attempts: number;
-  worker: string;
-  cancel_requested: boolean;
-  timeout: number | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  elapsed: number | null;
-  exit_code: number | null;
-  summary: string;
-  usage: Record<string, unknown>;
-  cost_usd: number | null;
-  session_id: string;
-  origin: string;
-}
-
-export interface JobList {
-  jobs: Job[];
-  slots: { max: number; running: number; queued: number };
-}
-
-/** Session.as_dict() of timeline/models.py. */
-export interface TSession {
-  id: number;
-  provider: string;
-  provider_session_id: string;
-  parent_id: number | null;
-  project: string;
-  cwd: string;
-  device: string;
-  git: { remote: string; branch: string; commit: string };
-  title: string;
-  model: string;
-  started_at: string | null;
-  ended_at: string | null;
-  tokens: { input: number; output: number; cache_read: number; cache_creation: number };
-  cost_usd: number | null;
-  cost_partial: boolean;
-  event_count: number;
-  subagent_count?: number;
-}
-
-/** Event.as_dict() of timeline/models.py. */
-export interface TEvent {
-  id: number;
-  ordinal: number;
-  kind: string;
-  role: string;
-  record_type: string;
-  text: string;
-  tool_name: string;
-  tool_input: string;
-  tool_output: string;
-  tool_call_id: string;
-  model: string;
-  timestamp: string | null;
-}
 
 // ---- Small formatting helpers shared by pages ----
 
@@ -278,204 +226,4 @@ export function ago(iso: string | null | undefined): string {
 export function clock(iso: string): string {
   const d = new Date(iso);
   return isNaN(d.getTime()) ? iso : d.toLocaleTimeString([], { hour12: false });
-}
-
-// ---- Oikos (the chat): shapes of /api/oikos ----
-
-export interface OikosUsage {
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_input_tokens?: number;
-  cache_creation_input_tokens?: number;
-}
-
-export interface OikosThread {
-  id: number;
-  title: string;
-  created_at: string;
-  updated_at: string;
-  preview: string;
-  running: boolean;
-  interrupt: boolean;
-  usage: OikosUsage;
-  cost_usd: number | null;
-}
-
-/** untrusted: a job's or agent's text that started a turn (never the owner's words). */
-export type OikosRole = 'owner' | 'assistant' | 'tool_call' | 'tool_result' | 'system' | 'untrusted';
-
-export interface OikosMessage {
-  id: number;
-  thread: number;
-  turn: number | null;
-  role: OikosRole;
-  text: string;
-  /** tool_call: {name, input, tool_use_id, job_id?}; tool_result: {tool_use_id, is_error, truncated, job_id?} */
-  data: Record<string, any>;
-  streaming: boolean;
-  created_at: string;
-}
-
-export type OikosTurnStatus = 'queued' | 'running' | 'waiting' | 'done' | 'failed';
-
-export interface OikosTurn {
-  id: number;
-  thread: number;
-  status: OikosTurnStatus;
-  error: string;
-  usage: Partial<OikosUsage>;
-  cost_usd: number | null;
-  created_at: string;
-  finished_at: string | null;
-}
-
-export interface OikosInterrupt {
-  turn: number;
-  question: string;
-  options: string[];
-  action: Record<string, any>;
-}
-
-export interface OikosThreadDetail {
-  thread: OikosThread;
-  messages: OikosMessage[];
-  turn: OikosTurn | null;
-  interrupt: OikosInterrupt | null;
-  /** The thread's session in the Timeline, once it has one. */
-  timeline_session?: number | null;
-}
-
-// ---- Forum (forum/services.py) ----
-
-export interface FBoard {
-  slug: string;
-  name: string;
-  description: string;
-  threads: number;
-  unread: number;
-}
-
-export interface FPost {
-  id: number;
-  thread: number;
-  author_kind: 'owner' | 'oikos' | 'commis' | 'system';
-  author_ref: string;
-  author: string;
-  text: string;
-  /** Rendered and sanitized on the server: safe to insert as HTML. */
-  html: string;
-  created_at: string;
-}
-
-export interface FThread {
-  id: number;
-  board: string;
-  title: string;
-  author_kind: string;
-  author_ref: string;
-  job: number | null;
-  created_at: string;
-  last_post_at: string;
-  post_count: number;
-  read_upto: number;
-  unread: number;
-  posts?: FPost[];
-  has_more?: boolean;
-}
-
-export interface FFollowup {
-  job: number;
-  followup?: number;
-  thread?: number;
-  error?: string;
-}
-
-export interface FSearchHit {
-  post: number;
-  thread: number;
-  title: string;
-  board: string;
-  author: string;
-  created_at: string;
-  /** HTML-escaped, with <mark> around matches. */
-  snippet: string;
-}
-
-export interface FClaim {
-  resource: string;
-  holder: string;
-  note: string;
-  created_at: string;
-}
-
-// ---- Sauron schedules: shapes of /api/schedules (commis/schedules.py) ----
-
-export interface ScheduleRun {
-  id: number;
-  trigger: 'schedule' | 'manual' | 'missed';
-  due_at: string | null;
-  created_at: string;
-  error: string;
-  job_id: number | null;
-  /** the job's status, or "error" (no job could be spawned) / "gone" (the job was deleted) */
-  status: JobStatus | 'error' | 'gone';
-  summary: string;
-  finished_at: string | null;
-}
-
-export interface ScheduleMissed {
-  id: number;
-  count: number;
-  first_at: string;
-  last_at: string;
-  policy: 'skip' | 'run_once';
-  /** why these due times did not run on their own (skipped, ran once, folded into another run) */
-  reason: string;
-  run_job_id: number | null;
-  run_due_at: string | null;
-  noticed_at: string;
-}
-
-export interface Schedule {
-  id: number;
-  name: string;
-  cron: string;
-  tz: string;
-  interval: number | null;
-  task: string;
-  backend: string;
-  repo_url: string;
-  timeout: number | null;
-  enabled: boolean;
-  missed: 'skip' | 'run_once';
-  next_run_at: string | null;
-  next_runs: string[];
-  last_run: ScheduleRun | null;
-  last_missed: ScheduleMissed | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ScheduleFailures {
-  days: number;
-  count: number;
-  runs: (ScheduleRun & { schedule: string })[];
-}
-
-// --- Needs attention and Web Push (zerg_site/attention.py, zerg_site/push/api.py)
-export interface AttentionItem {
-  key: string;
-  kind: 'interrupt' | 'blocked' | 'job_failed' | 'schedule_failed';
-  title: string;
-  detail: string;
-  url: string;
-  at: string | null;
-  dismissable: boolean;
-}
-
-export interface PushStatus {
-  public_key: string;
-  kinds: Record<string, string>;
-  preferences: Record<string, boolean>;
-  subscriptions: { id: number; endpoint: string; name: string; created_at: string; last_sent_at: string | null; last_error: string }[];
 }

@@ -13,6 +13,7 @@ from zerg_site.auth.owner import get_owner
 from zerg_site.auth.tokens import create_token, revoke_token
 from zerg_site.models import ApiToken
 from zerg_site.params import Int64
+from zerg_site.schemas import Ack, MeOut, NewTokenOut, TokensOut, owner, responses
 
 router = Router(tags=["auth"])
 
@@ -31,7 +32,7 @@ def _retry_later(seconds: int):
     return response
 
 
-@router.post("/login", auth=None)
+@router.post("/login", auth=None, response=responses(MeOut, 400, 401, 403, 422, 429))
 def login_view(request, body: LoginIn):
     """Log the owner in with the password set by ``zerg passwd``."""
     forbidden = check_csrf(request)
@@ -56,13 +57,13 @@ def login_view(request, body: LoginIn):
     return {"username": user.get_username()}
 
 
-@router.post("/logout")
+@router.post("/logout", response=owner(Ack))
 def logout_view(request):
     logout(request)
     return {"ok": True}
 
 
-@router.get("/me")
+@router.get("/me", response=owner(MeOut))
 def me(request):
     return {"username": request.user.get_username()}
 
@@ -74,12 +75,12 @@ class TokenIn(Schema):
     name: str
 
 
-@tokens_router.get("")
+@tokens_router.get("", response=owner(TokensOut))
 def list_tokens(request):
     return {"tokens": [t.as_dict() for t in ApiToken.objects.all()]}
 
 
-@tokens_router.post("")
+@tokens_router.post("", response=owner(NewTokenOut, 400, 422))
 def create_api_token(request, body: TokenIn):
     try:
         token, secret = create_token(body.name, ApiToken.API)
@@ -88,7 +89,7 @@ def create_api_token(request, body: TokenIn):
     return {**token.as_dict(), "token": secret}
 
 
-@tokens_router.delete("/{token_id}")
+@tokens_router.delete("/{token_id}", response=owner(Ack, 400, 404))
 def revoke_api_token(request, token_id: Int64):
     if not revoke_token(token_id):
         raise HttpError(404, "No live token with that id.")

@@ -13,6 +13,15 @@ from ninja.errors import HttpError
 from zerg_site.jsonbody import read_json
 from zerg_site.push import send, vapid
 from zerg_site.push.models import KINDS, PushPreference, PushSubscription
+from zerg_site.schemas import (
+    PushKeyOut,
+    PushPreferencesOut,
+    PushRemovedOut,
+    PushStatusOut,
+    PushSubscriptionOut,
+    PushTestOut,
+    owner,
+)
 
 router = Router(tags=["push"])
 
@@ -75,19 +84,19 @@ def _public_key() -> str:
         raise HttpError(503, str(exc)) from None
 
 
-@router.get("/key")
+@router.get("/key", response=owner(PushKeyOut, 503))
 def public_key(request):
     """The applicationServerKey for ``pushManager.subscribe``."""
     return {"public_key": _public_key()}
 
 
-@router.get("")
+@router.get("", response=owner(PushStatusOut, 503))
 def status(request):
     return {"public_key": _public_key(), "kinds": KINDS, "preferences": send.preferences(),
             "subscriptions": [s.as_dict() for s in PushSubscription.objects.all()]}
 
 
-@router.post("/subscribe")
+@router.post("/subscribe", response=owner(PushSubscriptionOut, 400))
 def subscribe(request):
     body = _json(request)
     endpoint, p256dh, auth = parse_subscription(body)
@@ -98,7 +107,7 @@ def subscribe(request):
     return sub.as_dict()
 
 
-@router.post("/unsubscribe")
+@router.post("/unsubscribe", response=owner(PushRemovedOut, 400))
 def unsubscribe(request):
     endpoint = _json(request).get("endpoint")
     if not isinstance(endpoint, str) or not endpoint:
@@ -106,7 +115,7 @@ def unsubscribe(request):
     return {"removed": PushSubscription.objects.filter(endpoint=endpoint).delete()[0]}
 
 
-@router.put("/preferences")
+@router.put("/preferences", response=owner(PushPreferencesOut, 400))
 def set_preferences(request):
     body = _json(request)
     unknown = [k for k in body if k not in KINDS]
@@ -120,7 +129,7 @@ def set_preferences(request):
     return {"preferences": send.preferences()}
 
 
-@router.post("/test")
+@router.post("/test", response=owner(PushTestOut, 409))
 def test(request):
     """A test notification to every subscribed device (whatever the switches say)."""
     if not PushSubscription.objects.exists():

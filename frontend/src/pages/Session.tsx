@@ -1,20 +1,13 @@
 // One timeline session: the conversation, paged, with #event-<id> anchors.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, errorText, qs, when, num, usd, type TEvent, type TSession } from '../api';
+import { api, errorText, qs, when, num, usd, type Continuations, type SessionDetail, type TEvent, type TSession } from '../api';
 import { useTopics } from '../events';
 import { Back, Fact, Pending } from './parts';
 import { linkClick } from '../router';
 import { Provider } from './Timeline';
 import { StatusBadge } from './Commis';
 
-interface Detail {
-  session: TSession;
-  parent: TSession | null;
-  subagents: TSession[];
-  files: { id: number; path: string; device: string; size: number }[];
-  events: TEvent[];
-  next_after: number | null;
-}
+type Detail = SessionDetail;
 
 const PAGE = 200;
 
@@ -277,20 +270,7 @@ function prettyJson(t: string): string {
 
 // ---- "Continue on server": a commis job that resumes this session (/api/migrate) ----
 
-interface JobBrief {
-  id: number;
-  status: string;
-  task: string;
-  created_at: string;
-  summary: string;
-}
-
-interface Migration {
-  can_continue: boolean;
-  active: JobBrief | null;
-  jobs: JobBrief[];
-  patch: { device: string; base_commit: string; size: number; updated_at: string } | null;
-}
+type Migration = Continuations;
 
 function ContinueBox({ sid }: { sid: number }) {
   const [m, setM] = useState<Migration | null>(null);

@@ -1,6 +1,6 @@
 // Timeline: the session archive (list, filters, search) and one session (/timeline/<id>).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, errorText, qs, ago, num, usd, type TSession } from '../api';
+import { api, errorText, qs, ago, num, usd, type EventHit, type TSession } from '../api';
 import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
 import { SessionPage } from './Session';
@@ -29,16 +29,7 @@ export function Timeline() {
   return m ? <SessionPage key={m[1]} id={decodeURIComponent(m[1])} /> : <Archive />;
 }
 
-interface Hit {
-  event_id: number;
-  session_id: number;
-  kind: string;
-  role: string;
-  tool_name: string;
-  timestamp: string | null;
-  snippet: string;
-  session: { id: number; provider: string; title: string; project: string };
-}
+type Hit = EventHit;
 
 type Params = {
   q: string;
