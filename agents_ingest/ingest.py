@@ -1,101 +1,45 @@
-"""Store shipped session files: their bytes in the archive, parsed events once, sessions updated.
+"""Shipped session files into the Timeline: validated, parsed, then stored through its storage API.
 
-:func:`ingest_files` is the one entry point (the HTTP API, the import command and
-commis all use it). It runs in a single short transaction per call (one commit, so one
-fsync per request with synchronous=FULL) and is idempotent: sending the same bytes twice
-stores nothing new; a rewritten file (a new ``generation``) is archived as that generation,
-and only its events that were not already there are stored.
-
-The archive's chunks are staged and inserted by ``archive``; the other SQL (batched inserts
-and lookups, one read and one write-back of the request's source files and sessions,
-SQLite's deferred full-text indexing) is in ``rows``.
+:func:`ingest_files` is the one entry point (the HTTP API, the import command and commis all use
+it). The ingest owns the wire's rules (which providers, offsets and generations a request may
+name) and the parsers; what is stored, and how, is ``timeline.storage``'s. It runs in a single
+short transaction per call (one commit, so one fsync per request with synchronous=FULL) and is
+idempotent: sending the same bytes twice stores nothing new.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
-import os
 import threading
-from dataclasses import dataclass, field
 
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from agents_ingest import identity
-from agents_ingest.archive import Archive, prepare_runs
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
-from agents_ingest.parsers.base import add_usage, complete_length, instant, iter_lines, later_snapshot
+from agents_ingest.parsers.base import complete_length, iter_lines
 from agents_ingest.parsers.claude import is_subagent_path
-from agents_ingest.rows import (FileRow, Sessions, adapt_dt, adapt_json, batched, defer_indexing, fetch, index_deferred,
-                                 insert, marks, source_files)
 from timeline import chunks as chunks_codec
-from timeline.models import Session
-from timeline.pricing import add_cost, response_cost
-from zerg_site.gitcheck import GitValueError, check_commit, check_remote
+from timeline.storage import (
+    FileChunk,
+    FileResult,
+    PreparedFile,
+    checkpoints_left_to_indexer,
+    prepare_runs,
+    store,
+)
+
+__all__ = ["FileChunk", "FileResult", "IngestError", "gc_paused", "ingest_files", "validate"]
 
 log = logging.getLogger("zerg.ingest")
-
 
 
 class IngestError(ValueError):
     """A file entry the request cannot contain (bad provider, bad offset...): the whole request is refused."""
 
 
-@dataclass
-class FileChunk:
-    provider: str
-    path: str
-    data: bytes
-    offset: int = 0
-    generation: int = 0
-    git: dict | None = None
-    parent_session: str | None = None
-    # The Timeline session (its id) the file's lines are added to, whichever device's: only for a trusted,
-    # in-process caller (a commis continuation adds its turns to the session it continues). The HTTP API
-    # never sets it: a device's files go to that device's own sessions.
-    session: int | None = None
-
-
-@dataclass
-class FileResult:
-    path: str
-    generation: int
-    acked_offset: int = 0
-    lines_stored: int = 0
-    lines_duplicate: int = 0
-    events_stored: int = 0
-    malformed: list = field(default_factory=list)
-    session_id: int | None = None
-    stale: bool = False
-    ignored: list = field(default_factory=list)  # what of the file's metadata was not stored, and why
-
-    def as_dict(self) -> dict:
-        out = {"path": self.path, "generation": self.generation, "acked_offset": self.acked_offset,
-               "lines_stored": self.lines_stored, "lines_duplicate": self.lines_duplicate,
-               "events_stored": self.events_stored,
-               "malformed": [{"offset": o, "error": e} for o, e in self.malformed],
-               "session_id": self.session_id}
-        if self.stale:
-            out["stale"] = True
-        if self.ignored:
-            out["ignored"] = self.ignored
-        return out
-
-
 line_digest = chunks_codec.digest  # a line's digest names its events (``<digest>:<block>``)
-
-
-def _clean(value: str) -> str:
-    # Postgres text cannot hold NUL; keep both databases alike (the raw line keeps the byte).
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
-
-
-EVENT_COLUMNS = ("session_id", "ordinal", "key", "kind", "role", "record_type", "text", "tool_name", "tool_input",
-                 "tool_output", "tool_call_id", "message_id", "usage", "model", "timestamp", "uuid", "parent_uuid",
-                 "is_sidechain", "chunk_id", "offset")
 
 
 def validate(chunk: FileChunk) -> None:
@@ -154,96 +98,14 @@ def _ingest_files(device: str, chunks: list[FileChunk], index_later: bool) -> di
     # Parsing and compressing need no database: done before the write transaction begins, so
     # another writer (the background full-text indexer, a worker) can work meanwhile.
     prepared = [_prepare(chunk) for chunk in chunks]
-    with checkpoints_left_to_indexer(index_later):
-        return _store(device, prepared, index_later)
+    with checkpoints_left_to_indexer(index_later), transaction.atomic():
+        document = store(device, prepared, index_later)
+        # in the same commit: no acknowledgement without its epoch
+        document["archive"] = identity.advance(device)
+    return document
 
 
-@contextlib.contextmanager
-def checkpoints_left_to_indexer(index_later: bool):
-    """SQLite: a commit that finds the WAL past 1,000 pages copies it into the database file there
-    and then (a checkpoint). When the background indexer runs, it checkpoints after indexing, on
-    the other core; the request only writes the WAL and syncs it."""
-    if not (index_later and connection.vendor == "sqlite"):
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        pages = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
-
-
-def _store(device: str, prepared: list[_Prepared], index_later: bool) -> dict:
-    chunks = [prep.chunk for prep in prepared]
-    results = []
-    touched: dict[int, Session] = {}
-    with transaction.atomic():
-        deferred = defer_indexing() if chunks else None
-        files = source_files(device, chunks) if chunks else {}
-        # First the lines of every file (archive, layout, parse), then the sessions they need in
-        # one read, then the events file by file, in request order.
-        archive = Archive()
-        staged = [_store_lines(prep, files[prep.chunk.path], archive) for prep in prepared]
-        archive.insert()
-        sessions = Sessions(device)
-        ids, keys = set(), set()
-        for chunk, (_, parsed) in zip(chunks, staged):
-            if parsed is not None:
-                ids.update(parsed.session_ids())
-                keys.update(parsed.session_keys())
-        sessions.load(ids, keys)
-        for chunk, (result, parsed) in zip(chunks, staged):
-            session = _store_parsed(chunk, parsed, result, sessions, archive) if parsed is not None else None
-            results.append(result)
-            if session is not None:
-                touched[session.id] = session
-        sessions.save()
-        if deferred is not None:
-            index_deferred(deferred, later=index_later)
-        now = adapt_dt(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.executemany("UPDATE timeline_sourcefile SET generation = %s, size = %s, session_id = %s, "
-                               "updated_at = %s WHERE id = %s",
-                               [(f.generation, f.size, f.session_id, now, f.id) for f in files.values()])
-        totals = {
-            "lines_stored": sum(r.lines_stored for r in results),
-            "lines_duplicate": sum(r.lines_duplicate for r in results),
-            "events_stored": sum(r.events_stored for r in results),
-            "lines_malformed": sum(len(r.malformed) for r in results),
-        }
-        if totals["lines_stored"] or totals["events_stored"]:
-            _publish(device, totals, touched)  # in the same commit: one fsync per request
-        mark = identity.advance(device)  # in the same commit too: no acknowledgement without its epoch
-    return {"files": [r.as_dict() for r in results], **totals, "archive": mark}
-
-
-def _publish(device: str, totals: dict, sessions: dict) -> None:
-    try:
-        from zerg_site.events import publish
-
-        with transaction.atomic():  # a savepoint: a failure here leaves the ingest's transaction usable
-            publish("timeline", "timeline.ingested", {"device": device, **totals, "sessions": sorted(sessions)[:200]})
-    except Exception:  # the archive is stored; a lost notification only delays a UI refresh
-        log.exception("could not publish timeline.ingested")
-
-
-@dataclass
-class _Prepared:
-    """One file entry read, parsed and compressed before the transaction (no database access)."""
-
-    chunk: FileChunk
-    complete: int  # bytes of complete lines (Gemini: the whole document)
-    pieces: list  # (raw line, offset)
-    events: list  # (ParsedEvent, key, index of its piece)
-    meta: object  # SessionMeta
-    runs: list  # the pieces as archive chunks, if all of them turn out new (archive.Run)
-
-
-def _prepare(chunk: FileChunk) -> _Prepared:
+def _prepare(chunk: FileChunk) -> PreparedFile:
     gemini = chunk.provider == "gemini"
     complete = len(chunk.data) if gemini else complete_length(chunk.data)
     events = []
@@ -263,269 +125,7 @@ def _prepare(chunk: FileChunk) -> _Prepared:
                     e.key = f"{digest}:{e.index}"
                 events.append((e, e.key, index))
         meta = parser.meta
-    return _Prepared(chunk, complete, pieces, events, meta, prepare_runs(pieces, document=gemini))
-
-
-@dataclass
-class _Parsed:
-    """One file's new events and metadata, between storing its lines and storing its events."""
-
-    sf: FileRow
-    keyed: list  # (ParsedEvent, key, position of its chunk in the request's Archive)
-    meta: object  # SessionMeta or None
-    store: bool  # events (or a first session link) to store
-    malformed: list = field(default_factory=list)  # (offset, error) of the new lines
-
-    def session_ids(self) -> set[int]:
-        return ({self.sf.session_id} if self.sf.session_id else set()) | self._ids
-
-    def session_keys(self) -> set[tuple[str, str]]:
-        return self._keys
-
-    _keys: set = field(default_factory=set)
-    _ids: set = field(default_factory=set)
-
-
-def _store_lines(prep: _Prepared, sf: FileRow, archive: Archive) -> tuple[FileResult, _Parsed | None]:
-    """Stage the entry's new lines in the archive and pick their events."""
-    chunk, pieces = prep.chunk, prep.pieces
-    result = FileResult(path=chunk.path, generation=chunk.generation)
-    gemini = chunk.provider == "gemini"
-    end = chunk.offset + prep.complete
-    if chunk.generation < sf.generation:
-        # An older version of a file that has since been rewritten: nothing to keep.
-        result.stale = True
-        result.acked_offset = end
-        return result, None
-    if chunk.generation > sf.generation:
-        sf.generation, sf.size = chunk.generation, 0
-    fresh, sf.fresh = sf.fresh, False  # a second entry for this file in the request must see this one
-    stored_end = sf.size
-    if gemini:
-        first_new = 0
-        stored = None if fresh or not pieces else archive.stored_document(sf)
-        if stored is not None and stored[1] == prep.runs[0].digest:
-            first_new = len(pieces)  # the same document again
-        elif stored is not None:
-            archive.supersede(stored[0])  # rewritten in place: the new document replaces it (both kept)
-        if first_new < len(pieces):
-            sf.size = prep.complete
-    elif chunk.offset > sf.size:
-        # A gap: the server holds [0, size) of this generation. Nothing is stored; the acknowledgement
-        # stays at the contiguous end, from where the Shipper sends again.
-        result.acked_offset = sf.size
-        return result, None
-    else:
-        first_new = next((i for i, (_, o) in enumerate(pieces) if o >= sf.size), len(pieces))  # [0, size) is stored
-        if first_new < len(pieces) and pieces[first_new][1] != sf.size:
-            # Lines that do not line up with the stored ones: not the same bytes (the file changed
-            # without a new generation). Store nothing; the ack says where the server's copy ends.
-            result.acked_offset = sf.size
-            return result, None
-        sf.size = max(sf.size, end)
-    new_pieces = pieces[first_new:]
-    result.lines_duplicate = first_new
-    result.lines_stored = len(new_pieces)
-    result.acked_offset = sf.size
-    if not new_pieces and sf.session_id is not None:
-        return result, _Parsed(sf, [], None, False)
-    if first_new == 0:
-        positions = archive.add(sf, sf.generation, prep.runs)
-    else:  # a re-sent overlap: archive only the new part
-        positions = [None] * first_new + archive.stage(sf, sf.generation, new_pieces, document=gemini)
-    keyed = [(e, key, positions[index]) for e, key, index in prep.events if index >= first_new]
-    meta = prep.meta
-    parsed = _Parsed(sf, keyed, meta, meta is not None and bool(keyed or sf.session_id),
-                     [(o, e) for o, e in meta.malformed if gemini or o >= stored_end] if meta else [])
-    if parsed.store:
-        if chunk.session is not None:
-            parsed._ids.add(chunk.session)
-        elif not sf.session_id:
-            parsed._keys.add((chunk.provider, meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]))
-        parent_sid = chunk.parent_session or meta.parent_session_id
-        if parent_sid:
-            parsed._keys.add((chunk.provider, parent_sid))
-    return result, parsed
-
-
-def _store_parsed(chunk: FileChunk, parsed: _Parsed, result: FileResult, sessions: Sessions,
-                  archive: Archive) -> Session | None:
-    """Attach the parsed events to their session and store the ones it does not have yet."""
-    sf, session = parsed.sf, None
-    if parsed.store:
-        result.malformed = parsed.malformed
-        session = _session_for(chunk, sf, parsed.meta, sessions, result)
-        result.events_stored = _store_events(session, parsed.keyed, chunk.provider, sessions, archive)
-        sessions.dirty[session.id] = session
-    elif sf.session_id:
-        session = sessions.get(sf.session_id)
-    if session is not None:
-        result.session_id = session.id
-    return session
-
-
-def _project(provider: str, path: str, cwd: str) -> str:
-    if cwd:
-        return os.path.basename(cwd.rstrip("/")) or cwd
-    if provider == "claude":  # ~/.claude/projects/<project>/<session>.jsonl
-        parts = path.split("/")
-        if "projects" in parts:
-            i = parts.index("projects")
-            if i + 1 < len(parts):
-                return parts[i + 1]
-    return ""
-
-
-def _session_for(chunk: FileChunk, sf: FileRow, meta, sessions: Sessions, result: FileResult) -> Session:
-    device = sessions.device
-    session = sessions.get(sf.session_id) if sf.session_id else None
-    if chunk.session is not None:  # a trusted caller names the session (a commis continuation)
-        session = sessions.by_id.get(chunk.session, session)
-    elif session is not None and session.device != device:
-        # A file linked to another device's session before sessions were kept apart per device: its
-        # new lines go to this device's own session, never to the other device's.
-        session = None
-    if session is None:
-        sid = meta.session_id or os.path.splitext(os.path.basename(chunk.path))[0]
-        session = sessions.get_or_create(chunk.provider, sid)
-    sf.session_id = session.id
-    parent_sid = chunk.parent_session or meta.parent_session_id
-    if parent_sid and session.parent_id is None and parent_sid != session.provider_session_id:
-        session.parent = sessions.get_or_create(chunk.provider, parent_sid)  # this device's session of that id
-    if chunk.provider == "claude" and is_subagent_path(chunk.path) and not parent_sid:
-        log.info("subagent file without a parent session: %s", chunk.path)
-    session.device = session.device or device
-    # Where the session lives (its directory and repository) is what its own device says. A session
-    # continued elsewhere (a commis resuming it on the server) writes its new lines in another
-    # directory: they add events, they do not move the session.
-    at_home = session.device == device
-    for attr in ("cwd", "git_branch", "version", "model", "title") if at_home else ("version", "model", "title"):
-        value = getattr(meta, attr)
-        if value:
-            setattr(session, attr, value[:300] if attr in ("git_branch",) else value)
-    session.model = session.model[:100]
-    session.version = session.version[:50]
-    if at_home:
-        _set_git(session, {"remote": meta.git_remote, "commit": meta.git_commit}, "the session's git", result)
-        _set_git(session, chunk.git or {}, "git", result)
-    session.project = session.project or _project(chunk.provider, chunk.path, session.cwd)[:300]
-    started, ended = instant(meta.started_at), instant(meta.ended_at)
-    if started and (session.started_at is None or started < session.started_at):
-        session.started_at = started
-    if ended and (session.ended_at is None or ended > session.ended_at):
-        session.ended_at = ended
-    return session
-
-
-def _set_git(session: Session, git: dict, where: str, result: FileResult) -> None:
-    """Store a device's git remote, branch and commit, all or nothing: commis later clones the remote
-    and checks out the commit, so a remote that is not a URL or repository git may clone, or a commit
-    that is not 40/64 hex digits, is left out (with the reason in the file's ``ignored``)."""
-    remote, branch, commit = (str(git.get(k) or "") for k in ("remote", "branch", "commit"))
-    try:
-        remote = check_remote(remote) if remote else ""
-        commit = check_commit(commit) if commit else ""
-    except GitValueError as exc:
-        result.ignored.append(f"{where}: {exc}; the git remote, branch and commit were not stored")
-        log.warning("%s: %s: %s", session.device, result.path, exc)
-        return
-    if remote:
-        session.git_remote = remote
-    if branch:
-        session.git_branch = branch[:300]
-    if commit:
-        session.git_commit = commit
-
-
-class _Stamps(dict):
-    """Event timestamp (text) -> its column value: the blocks of a line share their line's timestamp."""
-
-    def __missing__(self, ts):
-        value = self[ts] = adapt_dt(instant(ts))
-        return value
-
-
-class _Held:
-    """The event that holds a message id's usage: its key, usage and model."""
-
-    __slots__ = ("key", "usage", "model")
-
-    def __init__(self, key: str, usage: dict, model: str):
-        self.key, self.usage, self.model = key, usage, model
-
-
-def _release(session: Session, held: _Held, provider: str, released: list) -> None:
-    """Take back a usage a later snapshot of the same response replaces: out of the session's totals
-    and cost now, off its event (by key) once the request's rows are inserted."""
-    add_usage(session, held.usage, provider, -1)
-    cost = response_cost(provider, held.model or session.model, held.usage)
-    if cost is not None and session.cost_usd is not None:
-        session.cost_usd -= cost
-    released.append((session.id, held.key))
-
-
-def _store_events(session: Session, keyed: list, provider: str, sessions: Sessions, archive: Archive) -> int:
-    # Drop what the session already has (same key). Usage counts once per message id (Codex: per
-    # running total): the first line's, unless a later line of the same response carries a later
-    # snapshot (Claude Code writes a line per content block), which then replaces it. A session
-    # this request created has only what the request stored (kept in memory).
-    existing = sessions.keys.setdefault(session.id, set())
-    counted = sessions.counted.setdefault(session.id, {})
-    fresh = session.id in sessions.fresh
-    keys = [] if fresh else list(dict.fromkeys(k[:100] for _, k, _ in keyed))
-    for batch in batched(keys):
-        existing.update(k for (k,) in fetch(
-            f"SELECT key FROM timeline_event WHERE session_id = %s AND key IN ({marks(len(batch))})",
-            [session.id, *batch]))
-    usage_ids = [] if fresh else list({e.message_id for e, _, _ in keyed if e.usage and e.message_id})
-    for batch in batched([m for m in usage_ids if m not in counted]):
-        for mid, key, usage, model in fetch(
-                "SELECT message_id, key, usage, model FROM timeline_event WHERE session_id = %s "
-                f"AND usage IS NOT NULL AND message_id IN ({marks(len(batch))})", [session.id, *batch]):
-            usage = json.loads(usage) if isinstance(usage, str) else usage
-            counted[mid] = _Held(key, usage if isinstance(usage, dict) else {}, model)
-    rows: list[tuple] = []
-    released: list[tuple] = []
-    seen = existing
-    ordinal = session.event_count
-    malformed = unknown = 0
-    stamp_of = _Stamps()
-    chunk_id = archive.chunk_id
-    with_offset = provider != "gemini"
-    for e, key, position in keyed:
-        key = key[:100]
-        if key in seen:
-            continue
-        seen.add(key)
-        usage = e.usage
-        if usage and e.message_id:
-            held = counted.get(e.message_id[:200])
-            if held is not None and provider == "claude" and later_snapshot(usage, held.usage):
-                _release(session, held, provider, released)
-                held = None
-            if held is None:
-                counted[e.message_id[:200]] = _Held(key, usage, e.model)
-            else:
-                usage = None
-        if usage:
-            add_usage(session, usage, provider)
-            add_cost(session, response_cost(provider, e.model or session.model, usage))
-        malformed += e.kind == "malformed"
-        unknown += e.kind == "unknown"
-        rows.append((
-            session.id, ordinal, key, e.kind, e.role[:20], e.record_type[:100], _clean(e.text),
-            _clean(e.tool_name[:200]), _clean(e.tool_input), _clean(e.tool_output), e.tool_call_id[:200],
-            e.message_id[:200], adapt_json(usage) if usage is not None else None, e.model[:100],
-            stamp_of[e.timestamp], e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
-            chunk_id(position), e.offset if with_offset else None,
-        ))
-        ordinal += 1
-    if rows:
-        insert("timeline_event", EVENT_COLUMNS, rows)
-    if released:  # after the insert: a replaced usage may be on a row of this very request
-        with connection.cursor() as cursor:
-            cursor.executemany("UPDATE timeline_event SET usage = NULL WHERE session_id = %s AND key = %s", released)
-    session.event_count = ordinal
-    session.malformed_count += malformed
-    session.unknown_count += unknown
-    return len(rows)
+        if chunk.provider == "claude" and is_subagent_path(chunk.path) and not (chunk.parent_session
+                                                                                or meta.parent_session_id):
+            log.info("subagent file without a parent session: %s", chunk.path)
+    return PreparedFile(chunk, complete, pieces, events, meta, prepare_runs(pieces, document=gemini))

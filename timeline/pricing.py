@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from agents_ingest.parsers.base import tokens
+from timeline.usage import tokens
 
 Price = tuple[float, float, float, float]
 

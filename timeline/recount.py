@@ -1,7 +1,7 @@
 """Recount stored sessions' tokens from their archived lines (timeline migrations 0008, 0009).
 
 Claude Code (0008):
-A response's usage is its final snapshot (``agents_ingest.parsers.base.later_snapshot``):
+A response's usage is its final snapshot (``timeline.usage.later_snapshot``):
 Claude Code writes a line per content block, each with the usage as it stood then. Sessions
 stored before that rule counted each response's first line, about 30 % of the output tokens
 too few over the fixtures. Only message ids with several lines need a look: their lines are
@@ -11,7 +11,7 @@ totals and cost are summed again from the usage its events hold (as the ingest s
 Codex (0009): a session's tokens were its last running total, priced at its last model, so a
 ``/model`` switch priced every turn at the new model and a resumed rollout (whose totals start
 again) lost the turns before it. Each response's usage now counts once (its identity is the
-running total it reached, ``agents_ingest.parsers.codex.usage_identity``) at its turn's model.
+running total it reached, ``timeline.usage.usage_identity``) at its turn's model.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from collections import defaultdict
 
 from django.db import transaction
 
-from agents_ingest.parsers.base import USAGE_KEYS, add_usage, later_snapshot, loads
-from agents_ingest.parsers.codex import usage_identity
 from timeline.chunks import decompress, line_at
 from timeline.pricing import recompute_cost
+from timeline.usage import USAGE_KEYS, add_usage, later_snapshot, usage_identity
+from zerg_site.safejson import loads
 
 
 def _usage_of(line: bytes) -> dict | None:

@@ -5,7 +5,7 @@ The standard library reads JSON recursively: a body nested ~1,000 levels raised 
 and failed later, when it was stored or printed (a 500 either way). Every body the API reads
 goes through :func:`read_json`, ninja's schema bodies through :class:`JsonParser`: nested past
 ``MAX_DEPTH`` levels it is a 400, and nothing is stored. Job output and model replies are read
-with ``agents_ingest.parsers.base.json_value``, for the same reason.
+with ``zerg_site.safejson.json_value``, for the same reason.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from ninja.errors import HttpError
 from ninja.parser import Parser
 
-from agents_ingest.parsers.base import MAX_DEPTH, loads
+from zerg_site.safejson import MAX_DEPTH, loads
 
 __all__ = ["MAX_DEPTH", "JsonParser", "read_json"]
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import os
 import re
 
-from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip, tokens
+from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip
+from timeline.usage import usage_identity
 
-UUID_TAIL = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl$", re.I)
+UUID_TAIL = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl$", re.IGNORECASE)
 DUPLICATE_EVENT_MSGS = {"user_message", "agent_message", "agent_reasoning", "agent_reasoning_raw_content"}
 
 
@@ -47,17 +48,6 @@ def _content_text(content) -> str:
         elif isinstance(item, str):
             parts.append(item)
     return "\n".join(parts)
-
-
-TOTAL_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
-
-
-def usage_identity(total) -> str:
-    """``total:<input>:<cached>:<output>:<reasoning>:<all>`` of a token_count's running total, or ""
-    without one: the same response's usage written twice has the same running total."""
-    if not isinstance(total, dict) or not total:
-        return ""
-    return "total:" + ":".join(str(tokens(total, key)) for key in TOTAL_KEYS)
 
 
 class CodexParser(LineParser):

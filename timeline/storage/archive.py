@@ -1,4 +1,4 @@
-"""A request's new bytes into the source-line archive (``timeline.SourceChunk``).
+"""A request's new bytes into the source-line archive (``timeline.models.SourceChunk``).
 
 What is new in a chunk of a JSONL file needs no query: the server holds every line of the
 file's generation from offset 0 up to ``SourceFile.size`` (and nothing beyond it), so a
@@ -17,8 +17,14 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from agents_ingest.rows import FileRow, fetch
 from timeline import chunks as codec
+from timeline.models import SourceChunk
+from timeline.storage.rows import FileRow, columns, fetch
+
+CHUNK_TABLE = SourceChunk._meta.db_table
+FILE, GENERATION, OFFSET, DIGEST, SUPERSEDED = (
+    connection.ops.quote_name(c) for c in columns(SourceChunk, ("file", "generation", "offset", "digest", "superseded")))
+NEW_CHUNK = columns(SourceChunk, ("file", "generation", "offset", "length", "lines", "digest", "superseded", "data"))
 
 
 @dataclass
@@ -98,19 +104,19 @@ class Archive:
 
     def stored_document(self, sf: FileRow) -> tuple[int, str] | None:
         """(id, digest) of the Gemini document stored for this file and generation, if any."""
-        rows = fetch("SELECT id, digest FROM timeline_sourcechunk WHERE file_id = %s AND generation = %s "
-                     'AND "offset" = 0 AND NOT superseded', [sf.id, sf.generation])
+        rows = fetch(f"SELECT id, {DIGEST} FROM {CHUNK_TABLE} WHERE {FILE} = %s AND {GENERATION} = %s "
+                     f"AND {OFFSET} = 0 AND NOT {SUPERSEDED}", [sf.id, sf.generation])
         return rows[0] if rows else None
 
     @staticmethod
     def supersede(chunk_id: int) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE timeline_sourcechunk SET superseded = %s WHERE id = %s", [True, chunk_id])
+            cursor.execute(f"UPDATE {CHUNK_TABLE} SET {SUPERSEDED} = %s WHERE id = %s", [True, chunk_id])
 
     def insert(self) -> None:
         """Insert the staged chunks (one statement each: their ids come back with RETURNING)."""
-        sql = ('INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, superseded, '
-               "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
+        quoted = ", ".join(connection.ops.quote_name(c) for c in NEW_CHUNK)
+        sql = f"INSERT INTO {CHUNK_TABLE} ({quoted}) VALUES ({', '.join(['%s'] * len(NEW_CHUNK))}) RETURNING id"
         with connection.cursor() as cursor:
             for chunk in self.pending:
                 if chunk.id is None:

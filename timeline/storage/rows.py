@@ -1,5 +1,5 @@
-"""Plain-SQL helpers of the ingest: batched inserts and lookups, the source files and sessions
-a request touches, and SQLite's deferred full-text indexing.
+"""Plain-SQL helpers of the Timeline's storage: batched inserts and lookups, the source files and
+sessions a request touches, and SQLite's deferred full-text indexing.
 
 Why plain SQL: the ORM cost ~12 queries per file, each with more Python around it than
 SQLite needs to answer it. Here the source files of a request are read and created in two
@@ -7,26 +7,27 @@ or three statements, each file costs a few indexed lookups and executemany inser
 sessions and source files touched are written back once, at the end, with one executemany
 each. The same SQL runs on SQLite and Postgres (``ON CONFLICT DO NOTHING``; Postgres also
 locks the rows it will update, ``FOR UPDATE``; SQLite's IMMEDIATE transaction already
-serialises writers).
+serialises writers). Table and column names come from the models' ``_meta``: a field renamed
+in ``timeline.models`` is renamed here too.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
-from datetime import timedelta
-from datetime import timezone as dt_timezone
-from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.utils import timezone
 
-from agents_ingest.parsers.base import orjson
-from timeline.models import Session
+from timeline.models import Event, Session, SourceFile
+from timeline.storage.values import adapt_dt
 
-if TYPE_CHECKING:
-    from agents_ingest.ingest import FileChunk
+SESSION_TABLE, SOURCE_FILE_TABLE, EVENT_TABLE = Session._meta.db_table, SourceFile._meta.db_table, Event._meta.db_table
+
+
+def columns(model, names) -> tuple[str, ...]:
+    """The database columns of ``model``'s fields ``names``."""
+    return tuple(model._meta.get_field(name).column for name in names)
+
 
 IN_BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 
@@ -35,40 +36,6 @@ def batched(items, size=IN_BATCH):
     items = list(items)
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-# Bulk inserts are plain executemany: Django's bulk_create spends most of an ingest preparing
-# values field by field. Values are adapted here the way the fields would adapt them.
-@functools.cache
-def sqlite_utc() -> bool:
-    """SQLite with the connection in UTC (always, under zerg's settings): datetimes are naive UTC text."""
-    return connection.vendor == "sqlite" and connection.timezone_name == "UTC"
-
-
-def adapt_dt(value):
-    if value is None:
-        return None
-    if value.tzinfo is not None and sqlite_utc():
-        # What adapt_datetimefield_value returns (naive UTC, str), without its per-call checks;
-        # str() of a UTC time ends in "+00:00".
-        if value.utcoffset() == ZERO:
-            return str(value)[:-6]
-        return str(value.astimezone(dt_timezone.utc).replace(tzinfo=None))
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-ZERO = timedelta(0)
-
-
-def adapt_json(value):
-    if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
-
-        return Jsonb(value)
-    try:
-        return orjson().dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits, keys that are not strings
-        return json.dumps(value)
 
 
 def insert(table: str, columns: tuple, rows: list, suffix: str = "") -> None:
@@ -88,7 +55,7 @@ def insert_ignore(table: str, columns: tuple, rows: list) -> None:
 
 @dataclass
 class FileRow:
-    """A ``timeline_sourcefile`` row while a request works on it (written back at the end)."""
+    """A ``SourceFile`` row while a request works on it (written back at the end)."""
 
     id: int
     session_id: int | None
@@ -111,7 +78,7 @@ def marks(n: int) -> str:
     return ", ".join(["%s"] * n)
 
 
-def source_files(device: str, chunks: list[FileChunk]) -> dict[str, FileRow]:
+def source_files(device: str, chunks: list) -> dict[str, FileRow]:
     """Every file of the request, created if new, in a few statements (locked on Postgres)."""
     providers = {}
     for chunk in chunks:
@@ -121,8 +88,8 @@ def source_files(device: str, chunks: list[FileChunk]) -> dict[str, FileRow]:
     def load(paths):
         for batch in batched(paths):
             for fid, path, sid, gen, size in fetch(
-                    "SELECT id, path, session_id, generation, size FROM timeline_sourcefile "
-                    f"WHERE device = %s AND path IN ({marks(len(batch))}) ORDER BY id{lock_clause()}",
+                    f"SELECT {FILE_SELECT} FROM {SOURCE_FILE_TABLE} "
+                    f"WHERE {FILE_DEVICE} = %s AND {FILE_PATH} IN ({marks(len(batch))}) ORDER BY id{lock_clause()}",
                     [device, *batch]):
                 files[path] = FileRow(fid, sid, gen, size)
 
@@ -130,8 +97,8 @@ def source_files(device: str, chunks: list[FileChunk]) -> dict[str, FileRow]:
     missing = [p for p in providers if p not in files]
     if missing:
         now = adapt_dt(timezone.now())
-        insert_ignore("timeline_sourcefile", ("device", "path", "provider", "generation", "size", "updated_at"),
-                       [(device, p, providers[p], 0, 0, now) for p in missing])
+        insert_ignore(SOURCE_FILE_TABLE, FILE_NEW_COLUMNS,
+                      [(device, p, providers[p], 0, 0, now) for p in missing])
         load(missing)
         if serialised():
             for path in missing:
@@ -156,7 +123,7 @@ class Sessions:
         self.dirty: dict[int, Session] = {}
         self.fresh: set[int] = set()  # created by this request (see serialised())
         self.keys: dict[int, set[str]] = {}  # event keys stored by this request, per session
-        self.counted: dict[int, dict] = {}  # message id -> the event holding its usage (ingest._Held)
+        self.counted: dict[int, dict] = {}  # message id -> the event holding its usage (store._Held)
 
     def _keep(self, sessions) -> None:
         for session in sessions:
@@ -182,7 +149,7 @@ class Sessions:
                            .order_by("id"))
         missing = sorted(k for k in keys if k not in self.by_key)
         if missing and create:
-            insert_ignore("timeline_session", *self._new_rows(missing))
+            insert_ignore(SESSION_TABLE, *self._new_rows(missing))
             self.load(set(), set(missing), create=False)
             if serialised():
                 self.fresh.update(self.by_key[k].id for k in missing)
@@ -192,7 +159,7 @@ class Sessions:
         defaults), adapted once per request rather than once per session (~0.3 ms each)."""
         fields = [f for f in Session._meta.concrete_fields if not f.primary_key]
         template = Session(provider="", provider_session_id="", device=self.device)
-        row = [f.get_db_prep_save(getattr(template, f.attname), connection) for f in fields]
+        row = [f.get_db_prep_save(f.pre_save(template, True), connection) for f in fields]  # auto_now too
         names = [f.attname for f in fields]
         at_provider, at_sid = names.index("provider"), names.index("provider_session_id")
         rows = []
@@ -223,15 +190,20 @@ class Sessions:
                          s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens, s.cost_usd, s.cost_partial,
                          s.event_count, s.malformed_count, s.unknown_count, adapt_dt(now), s.id))
         if rows:
-            sets = ", ".join(f"{c} = %s" for c in SESSION_COLUMNS)
             with connection.cursor() as cursor:
-                cursor.executemany(f"UPDATE timeline_session SET {sets} WHERE id = %s", rows)
+                cursor.executemany(SESSION_UPDATE, rows)
 
 
-SESSION_COLUMNS = ("parent_id", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "model",
-                   "version", "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens",
-                   "cache_creation_tokens", "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count",
-                   "updated_at")
+# What an ingest changes of a session, in the order Sessions.save builds its rows.
+SESSION_COLUMNS = columns(Session, (
+    "parent", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "model", "version",
+    "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+    "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count", "updated_at"))
+SESSION_UPDATE = (f"UPDATE {SESSION_TABLE} SET {', '.join(f'{c} = %s' for c in SESSION_COLUMNS)} "
+                  f"WHERE {Session._meta.pk.column} = %s")
+FILE_SELECT = ", ".join(columns(SourceFile, ("id", "path", "session", "generation", "size")))
+FILE_DEVICE, FILE_PATH = columns(SourceFile, ("device", "path"))
+FILE_NEW_COLUMNS = columns(SourceFile, ("device", "path", "provider", "generation", "size", "updated_at"))
 
 
 def defer_indexing() -> int | None:
@@ -243,7 +215,7 @@ def defer_indexing() -> int | None:
     if connection.vendor != "sqlite":
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM timeline_event")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {EVENT_TABLE}")
         since = cursor.fetchone()[0]
         cursor.execute("INSERT INTO timeline_fts_deferred (since) VALUES (%s)", [since])
     return since
@@ -255,7 +227,7 @@ def index_deferred(since: int, later: bool = False) -> None:
     from timeline.indexer import index_range
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT max(id) FROM timeline_event WHERE id > %s", [since])
+        cursor.execute(f"SELECT max(id) FROM {EVENT_TABLE} WHERE id > %s", [since])
         last = cursor.fetchone()[0]
         if last is not None and later:
             cursor.execute("INSERT INTO timeline_fts_pending (start_id, end_id) VALUES (%s, %s)", [since + 1, last])
