@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from commis.agent.graph import _add_usage, tool_calls
+from commis.agent.graph import sum_usage, tool_calls
 from oikos.untrusted import RULE
 
 SYSTEM_PROMPT = """You are Oikos, the coordinator of Zerg: the owner's operations center for coding agents.
@@ -37,7 +37,7 @@ TRIM_NOTE = "[{n} earlier messages of this thread were left out to fit the conte
 
 class OikosState(TypedDict, total=False):
     messages: Annotated[list[dict[str, Any]], operator.add]
-    usage: Annotated[dict[str, int], _add_usage]
+    usage: Annotated[dict[str, int], sum_usage]
     steps: Annotated[int, operator.add]
     step_limit: int
     turn: int  # the Turn row the newest input belongs to
