@@ -8,7 +8,9 @@ class ForumConfig(AppConfig):
 
     def ready(self) -> None:
         from commis import signals
-        from forum import hooks
+        from forum import agent_tools, hooks
+
+        agent_tools.install()  # the built-in agent's Forum tools (commis never imports the Forum)
 
         signals.job_spawned.connect(hooks.on_spawned, dispatch_uid="forum.on_spawned")
         signals.job_started.connect(hooks.on_started, dispatch_uid="forum.on_started")

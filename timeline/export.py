@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from timeline.chunks import decompress
 from timeline.models import Session, SourceChunk, SourceFile
+from zerg_site.devices import COMMIS_DEVICE
 
 PAGE = 16  # chunks per query (at most 1 MiB each once decompressed)
 
@@ -15,8 +16,6 @@ def main_file(session: Session) -> SourceFile | None:
     session's own device, or of a commis continuation on this server. What "Continue on server" resumes
     and ``zerg pull`` writes back is never another device's file (one linked to the session before
     sessions were kept apart per device)."""
-    from commis.backends.sessionfiles import COMMIS_DEVICE
-
     own = session.files.filter(device__in=[session.device, COMMIS_DEVICE])
     return own.order_by("-updated_at", "-id").first()
 

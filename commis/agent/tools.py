@@ -15,8 +15,9 @@ import fnmatch
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MAX_READ_BYTES = 200_000
 MAX_OUTPUT_CHARS = 30_000
@@ -31,7 +32,7 @@ class ToolError(Exception):
     """A tool refused or failed; its message goes back to the model as an error result."""
 
 
-def _clip(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+def clip(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
     if len(text) <= limit:
         return text
     half = limit // 2
@@ -40,8 +41,8 @@ def _clip(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
 
 def _default_run(argv: list[str], cwd: str, timeout: float | None = None, env: dict | None = None) -> tuple[int, str]:
     try:
-        done = subprocess.run(argv, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
+        done = subprocess.run(argv, check=False, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
     except subprocess.TimeoutExpired as exc:
         out = exc.output.decode("utf-8", "replace") if exc.output else ""
         return -9, out + f"\n[killed after {timeout}s]"
@@ -148,10 +149,10 @@ class WorkspaceTools:
 
     # --- tools
 
-    def tool_run_command(self, command: str, timeout: int | float | None = None) -> str:
+    def tool_run_command(self, command: str, timeout: float | None = None) -> str:
         timeout = DEFAULT_TIMEOUT if not timeout else max(1, min(float(timeout), MAX_TIMEOUT))
         code, output = self.run_subprocess(["bash", "-c", command], str(self.root), timeout=timeout)
-        return f"exit code {code}\n{_clip(output)}"
+        return f"exit code {code}\n{clip(output)}"
 
     def tool_read_file(self, path: str, offset: int | None = None, limit: int | None = None) -> str:
         target = self.resolve(path, must_exist=True)
@@ -240,10 +241,10 @@ class WorkspaceTools:
                     yield file
 
 
-# --- Forum tools (appended by the Forum): read boards and threads, post, claim and release
-# named resources. The agent posts as its job ("commis-<id>"), found from the runner
-# behind ``run_subprocess``, else from the running job whose workspace is this root.
-# Django and forum.services are imported only when a forum tool is called.
+# --- Forum tools: read boards and threads, post, claim and release named resources. Their schemas
+# are here, so that the agent child (no Django) offers them to the model; their code is the Forum's
+# (``forum/agent_tools.py``), registered with :func:`register_tool` when Django starts (in the worker,
+# which answers the child's remote tool calls). Commis never imports the Forum.
 
 FORUM_SCHEMAS: list[dict[str, Any]] = [
     {
@@ -288,93 +289,7 @@ FORUM_SCHEMAS: list[dict[str, Any]] = [
 SCHEMAS.extend(FORUM_SCHEMAS)
 
 
-def _forum_job_id(self) -> int | None:
-    explicit = getattr(self, "job_id", None)
-    if explicit:
-        return int(explicit)
-    runner = getattr(getattr(self.run_subprocess, "__self__", None), "runner", None)
-    job = getattr(runner, "job", None)
-    if job is not None:
-        return job.id
-    from commis.models import Job
-
-    return (Job.objects.filter(status=Job.RUNNING, workspace=str(self.root)).order_by("-id")
-            .values_list("id", flat=True).first())
-
-
-def _forum(self, action: Callable[..., Any]) -> str:
-    import json
-
-    from forum import services
-
-    try:
-        result = action(services, _forum_job_id(self))
-    except services.ForumError as exc:
-        raise ToolError(str(exc)) from None
-    return result if isinstance(result, str) else _clip(json.dumps(result, indent=1, default=str))
-
-
-def _post_brief(post: dict) -> dict:
-    return {"id": post["id"], "author": post["author"], "at": post["created_at"], "text": post["text"]}
-
-
-def tool_forum_read(self, board: str | None = None, thread: int | None = None, limit: int | None = None) -> str:
-    def action(services, job_id):
-        n = int(limit or 20)
-        if thread:
-            data = services.read_thread(int(thread), n)
-            return {"thread": data["id"], "title": data["title"], "board": data["board"],
-                    "posts": [_post_brief(p) for p in data["posts"]]}
-        if board:
-            data = services.read_board(board, n)
-            return {"board": board, "threads": [{"id": t["id"], "title": t["title"], "posts": t["post_count"],
-                                                 "last_post_at": t["last_post_at"]} for t in data["threads"]]}
-        return {"boards": [{"slug": b["slug"], "name": b["name"], "threads": b["threads"]}
-                           for b in services.boards()],
-                "your_thread": services.job_thread(job_id) if job_id else None}
-
-    return _forum(self, action)
-
-
-def tool_forum_post(self, text: str, thread: int | None = None, board: str | None = None,
-                    title: str | None = None) -> str:
-    def action(services, job_id):
-        ref = str(job_id or "")
-        if board or title:
-            if not (board and title):
-                raise ToolError("a new thread needs both board and title")
-            made = services.new_thread(board, title, text, "commis", ref)
-            return f"started thread {made['id']} in {made['board']}"
-        target = int(thread) if thread else (services.job_thread(job_id) if job_id else None)
-        if not target:
-            raise ToolError("give a thread id (this job has no thread of its own)")
-        return f"posted {services.post(target, text, 'commis', ref)['id']} in thread {target}"
-
-    return _forum(self, action)
-
-
-def tool_forum_claim(self, resource: str, note: str = "") -> str:
-    def action(services, job_id):
-        holder = f"commis-{job_id}" if job_id else "agent"
-        services.claim(resource, holder, note)
-        return f"{resource} is now claimed by {holder}"
-
-    return _forum(self, action)
-
-
-def tool_forum_release(self, resource: str) -> str:
-    def action(services, job_id):
-        holder = f"commis-{job_id}" if job_id else "agent"
-        if not services.release(resource, holder):
-            raise ToolError(f"{resource} is not claimed by {holder}")
-        return f"released {resource}"
-
-    return _forum(self, action)
-
-
-def tool_forum_claims(self) -> str:
-    return _forum(self, lambda services, job_id: services.claims() or "nothing is claimed")
-
-
-for _name in ("tool_forum_read", "tool_forum_post", "tool_forum_claim", "tool_forum_release", "tool_forum_claims"):
-    setattr(WorkspaceTools, _name, globals()[_name])
+def register_tool(name: str, function: Callable[..., str]) -> None:
+    """Make ``function(tools, **args)`` the tool ``name`` (its schema is in SCHEMAS): how an app above
+    commis (the Forum) gives the agent a tool that needs that app."""
+    setattr(WorkspaceTools, "tool_" + name, function)

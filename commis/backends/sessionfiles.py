@@ -11,6 +11,8 @@ import logging
 import re
 from pathlib import Path
 
+from zerg_site.devices import COMMIS_DEVICE
+
 log = logging.getLogger("zerg.commis")
 
 
@@ -40,8 +42,6 @@ def find_codex_session_file(codex_home: Path, session_id: str) -> Path | None:
     return None
 
 
-# The Timeline's device name for sessions that commis ran on this server.
-COMMIS_DEVICE = "zerg-commis"
 
 
 def continued_session(job) -> int | None:

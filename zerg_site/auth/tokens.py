@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from zerg_site.auth.secrets import digest, new_secret
+from zerg_site.devices import COMMIS_DEVICE
 from zerg_site.models import ApiToken
 
 # last_used_at is informative; writing it on every request would cost an fsync each.
@@ -20,8 +21,6 @@ def create_token(name: str, kind: str = ApiToken.API) -> tuple[ApiToken, str]:
         raise ValueError("a token needs a name, such as the machine or script that uses it")
     if kind not in dict(ApiToken.KINDS):
         raise ValueError(f"unknown token kind {kind!r}")
-    from commis.backends.sessionfiles import COMMIS_DEVICE
-
     if kind == ApiToken.DEVICE and name[:100] == COMMIS_DEVICE:
         # the Timeline's name for commis's own runs, whose files a continuation resumes (timeline.export)
         raise ValueError(f"{COMMIS_DEVICE!r} is the server's own device name: name the device otherwise")
