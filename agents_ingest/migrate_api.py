@@ -28,7 +28,6 @@ from pathlib import Path
 
 from django.db import transaction
 from django.http import JsonResponse
-from django.utils import timezone
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
@@ -170,8 +169,7 @@ def upload_patch(request, body: PatchIn):
         patch, _ = WorkspacePatch.objects.update_or_create(
             device=device, cwd=body.cwd, defaults={
                 "remote": remote, "branch": body.branch[:300], "base_commit": commit,
-                "head_commit": head, "data": data, "sha256": hashlib.sha256(data).hexdigest(),
-                "updated_at": timezone.now()})
+                "head_commit": head, "data": data, "sha256": hashlib.sha256(data).hexdigest()})
     return patch.as_dict()
 
 

@@ -23,7 +23,7 @@ class WorkspacePatch(models.Model):
     head_commit = models.CharField(max_length=64, blank=True, default="", help_text="HEAD on the device")
     data = models.BinaryField(help_text="git diff --binary from base_commit to the work tree, untracked files included")
     sha256 = models.CharField(max_length=64)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "cwd"], name="workspacepatch_device_cwd")]

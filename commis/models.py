@@ -7,13 +7,19 @@ from django.utils import timezone
 
 
 class Job(models.Model):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)]
+    class Status(models.TextChoices):
+        """The values are the API's and the SPA's: never rename one."""
+
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        TIMED_OUT = "timed_out"
+
+    # Short names for the members, as the code base has always spelled them (Job.QUEUED).
+    QUEUED, RUNNING, SUCCEEDED = Status.QUEUED, Status.RUNNING, Status.SUCCEEDED
+    FAILED, CANCELLED, TIMED_OUT = Status.FAILED, Status.CANCELLED, Status.TIMED_OUT
     ACTIVE = (QUEUED, RUNNING)
     FINISHED = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)
 
@@ -22,7 +28,7 @@ class Job(models.Model):
     task = models.TextField(help_text="the prompt, or the command for the shell backend")
     backend = models.CharField(max_length=20, default="shell")
     options = models.JSONField(default=dict, blank=True, help_text="backend options (model, resume, push, ...)")
-    status = models.CharField(max_length=12, choices=STATUSES, default=QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
 
     # workspace
     repo_url = models.CharField(max_length=1000, blank=True, default="")
@@ -117,9 +123,13 @@ class Schedule(models.Model):
     clusters tick (see commis/sauron.py).
     """
 
-    SKIP = "skip"
-    RUN_ONCE = "run_once"
-    MISSED = [(SKIP, "skip"), (RUN_ONCE, "run once on start")]
+    class Missed(models.TextChoices):
+        """What happens to due times missed while no worker cluster was up."""
+
+        SKIP = "skip", "skip"
+        RUN_ONCE = "run_once", "run once on start"
+
+    SKIP, RUN_ONCE = Missed.SKIP, Missed.RUN_ONCE
 
     name = models.CharField(max_length=100, unique=True)
     cron = models.CharField(max_length=200, blank=True, default="", help_text="five cron fields, or @daily etc.")
@@ -129,12 +139,12 @@ class Schedule(models.Model):
     backend = models.CharField(max_length=20, default="shell")
     repo_url = models.CharField(max_length=1000, blank=True, default="")
     timeout = models.PositiveIntegerField(null=True, blank=True, help_text="seconds per job attempt")
-    missed = models.CharField(max_length=10, choices=MISSED, default=SKIP,
+    missed = models.CharField(max_length=10, choices=Missed.choices, default=Missed.SKIP,
                               help_text="what to do with runs missed while no worker was up")
     enabled = models.BooleanField(default=True)
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -151,15 +161,19 @@ class Schedule(models.Model):
 class ScheduleRun(models.Model):
     """One firing of a schedule: the commis job it spawned, or why it could not spawn one."""
 
-    SCHEDULED = "schedule"
-    MANUAL = "manual"
-    CATCH_UP = "missed"  # the one run of a run_once policy after missed due times
-    TRIGGERS = [(t, t) for t in (SCHEDULED, MANUAL, CATCH_UP)]
+    class Trigger(models.TextChoices):
+        """What fired the run (the values are the API's)."""
+
+        SCHEDULED = "schedule"
+        MANUAL = "manual"
+        CATCH_UP = "missed"  # the one run of a run_once policy after missed due times
+
+    SCHEDULED, MANUAL, CATCH_UP = Trigger.SCHEDULED, Trigger.MANUAL, Trigger.CATCH_UP
 
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     due_at = models.DateTimeField(null=True, blank=True, help_text="the due time fired (empty for run now)")
-    trigger = models.CharField(max_length=10, choices=TRIGGERS, default=SCHEDULED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULED)
     error = models.TextField(blank=True, default="", help_text="why no job was spawned")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -203,7 +217,7 @@ class ScheduleMiss(models.Model):
     count = models.PositiveIntegerField()
     first_at = models.DateTimeField()
     last_at = models.DateTimeField()
-    policy = models.CharField(max_length=10, choices=Schedule.MISSED)
+    policy = models.CharField(max_length=10, choices=Schedule.Missed.choices)
     run = models.ForeignKey(ScheduleRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                             help_text="the catch-up run (run_once policy), or the run they were folded into")
     reason = models.CharField(max_length=200, blank=True, default="", help_text="why they did not run on their own")

@@ -96,7 +96,7 @@ def _validate(fields: dict) -> dict:
         raise ValueError("the task is empty")
     if out.get("backend") not in BACKENDS:
         raise ValueError(f"unknown backend {out.get('backend')!r} (known: {', '.join(BACKENDS)})")
-    if out.get("missed") not in dict(Schedule.MISSED):
+    if out.get("missed") not in Schedule.Missed.values:
         raise ValueError(f"unknown missed-run policy {out.get('missed')!r} (use skip or run_once)")
     timeout = out.get("timeout")
     if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
@@ -293,8 +293,7 @@ def edit(name: str, **changes) -> Schedule:
     elif timing:
         s.next_run_at = first_after(s)
         changed.append("next_run_at")
-    s.updated_at = timezone.now()
-    s.save(update_fields=sorted(set(changed)) + ["updated_at"])
+    s.save(update_fields=sorted(set(changed)) + ["updated_at"])  # auto_now: saved only when named
     return s
 
 

@@ -86,7 +86,7 @@ class Claim(models.Model):
     holder = models.CharField(max_length=200)
     note = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["resource"]

@@ -304,7 +304,7 @@ def claim(resource: str, holder: str, note: str = "") -> dict:
             return existing.as_dict()
         try:
             with transaction.atomic():
-                row = Claim.objects.create(resource=resource, holder=holder, note=note, created_at=now, updated_at=now)
+                row = Claim.objects.create(resource=resource, holder=holder, note=note, created_at=now)
         except IntegrityError:  # someone claimed it between the read and the insert: look again
             continue
         publish(TOPIC, "forum.claim", {"resource": resource, "holder": holder, "note": note})

@@ -17,7 +17,8 @@ def _iso(value):
 class Thread(models.Model):
     title = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    # the last activity: saves set it; QuerySet.update() does not, so a new message sets it by hand
+    updated_at = models.DateTimeField(auto_now=True)
     usage = models.JSONField(default=dict, blank=True, help_text="token totals over all turns")
     cost_usd = models.FloatField(null=True, blank=True, help_text="None while any model's price is unknown")
     forum_thread = models.IntegerField(null=True, blank=True, unique=True,
@@ -42,14 +43,24 @@ class Thread(models.Model):
 
 
 class Turn(models.Model):
-    QUEUED, RUNNING, WAITING, DONE, FAILED = "queued", "running", "waiting", "done", "failed"
-    STATUSES = [(s, s) for s in (QUEUED, RUNNING, WAITING, DONE, FAILED)]
+    class Status(models.TextChoices):
+        """The values are the API's and the SPA's: never rename one."""
+
+        QUEUED = "queued"
+        RUNNING = "running"
+        WAITING = "waiting"  # for the owner's answer to an interrupt; holds no lease
+        DONE = "done"
+        FAILED = "failed"
+
+    # Short names for the members, as the code base has always spelled them (Turn.QUEUED).
+    QUEUED, RUNNING, WAITING = Status.QUEUED, Status.RUNNING, Status.WAITING
+    DONE, FAILED = Status.DONE, Status.FAILED
     ACTIVE = (QUEUED, RUNNING)
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="turns")
     message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                 help_text="the owner message that started it")
-    status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True, default="")
     usage = models.JSONField(default=dict, blank=True)
     cost_usd = models.FloatField(null=True, blank=True)

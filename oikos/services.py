@@ -200,8 +200,7 @@ def mirror(message: Message) -> None:
                 session.event_count += 1
             session.title = thread.title or session.title
             session.ended_at = message.created_at
-            session.updated_at = timezone.now()
-            session.save(update_fields=["event_count", "title", "ended_at", "updated_at"])
+            session.save(update_fields=["event_count", "title", "ended_at", "updated_at"])  # auto_now sets it
     except Exception:  # the Timeline copy is secondary: never fail the chat for it
         log.exception("could not mirror oikos message %s into the Timeline", message.id)
 

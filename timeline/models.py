@@ -46,7 +46,7 @@ class Session(models.Model):
     malformed_count = models.IntegerField(default=0)
     unknown_count = models.IntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)  # ingest's SQL sets it too (timeline storage)
 
     class Meta:
         # A device's session id names a session of that device only: another device shipping the same id
@@ -97,7 +97,7 @@ class SourceFile(models.Model):
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.CASCADE, related_name="files")
     generation = models.IntegerField(default=0)
     size = models.BigIntegerField(default=0, help_text="bytes stored contiguously from offset 0 in this generation")
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)  # ingest's SQL sets it too (timeline storage)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "path"], name="sourcefile_device_path")]
