@@ -1,14 +1,14 @@
 """Ingest throughput through the HTTP API into SQLite, and the ratio to a bare executemany.
 
-    python bench/ingest.py [SIZE_MB] [--json]    # default 1024
+    python bench/ingest.py [SIZE_MB]    # default 1024
 
 Replicates the fixtures (Claude Code, Claude CLI, Codex) to SIZE_MB of JSONL: copy k of a
 file gets its own path and session id, and every line gets a ``"_c": k`` field so no two
 lines are alike (as in real history; repeats would compress for free). A real ``zerg serve``
 (fresh ZERG_HOME, synchronous=FULL) receives batches of about 4 MiB from one client, one
-request at a time, encoded as the Shipper encodes them (``agents_ingest.wire``: zstd batches;
-``--json``: the older gzipped JSON documents, level 6 as the Shipper wrote them). The figure is events stored / the sum of request round-trip times (building
-and gzipping the batches is the client's work and is not counted). The server leaves
+request at a time, encoded as the Shipper encodes them (``agents_ingest.wire``: zstd batches).
+The figure is events stored / the sum of request round-trip times (building and compressing
+the batches is the client's work and is not counted). The server leaves
 full-text indexing to its background indexer (``timeline.indexer``), which works while the
 next request is parsed and while the client prepares it: the bench also prints how long
 after the last answer the search index is complete.
@@ -35,7 +35,6 @@ from pathlib import Path
 import targets
 from _common import REPO, running_server, scratch, server_env, table  # noqa: F401
 from agents_ingest import wire
-from agents_ingest.shipper.client import encode_json
 from tests.procs import run_zerg
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -85,10 +84,8 @@ def batches(size_bytes: int):
         yield batch, used
 
 
-def encode(batch: list[tuple[dict, bytes]], json_format: bool) -> tuple[bytes, dict]:
+def encode(batch: list[tuple[dict, bytes]]) -> tuple[bytes, dict]:
     """The body and headers the Shipper would send for this batch."""
-    if json_format:
-        return encode_json("bench", batch), {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     return wire.encode_batch("bench", batch), {"Content-Type": wire.BATCH_TYPE, "Content-Encoding": "zstd"}
 
 
@@ -170,7 +167,7 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
     return elapsed, events
 
 
-def measure(size_mb: float = 1024, verbose: bool = True, json_format: bool = False) -> dict:
+def measure(size_mb: float = 1024, verbose: bool = True) -> dict:
     with scratch() as root, server_env(root) as env, running_server(root, env) as server:
         if env.get("DATABASE_URL"):
             raise SystemExit("bench/ingest.py measures SQLite (its bare baseline is sqlite3): unset DATABASE_URL")
@@ -183,7 +180,7 @@ def measure(size_mb: float = 1024, verbose: bool = True, json_format: bool = Fal
         cpu_before = cpu_seconds(server.pid)
         wall = time.perf_counter()
         for batch, used in batches(int(size_mb * 1024 * 1024)):
-            body, headers = encode(batch, json_format)
+            body, headers = encode(batch)
             t0 = time.perf_counter()
             answer = post(url, token, body, headers)
             spent += time.perf_counter() - t0
@@ -206,7 +203,7 @@ def measure(size_mb: float = 1024, verbose: bool = True, json_format: bool = Fal
         wall = time.perf_counter() - wall
         db_size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("zerg.db-*"))
         bare_s, bare_events = bare_executemany(db, root / "bare.db", requests)
-    return {"format": "gzipped JSON" if json_format else "zstd batches", "sent": sent, "requests": requests, "lines": lines, "events": events, "spent": spent, "wall": wall,
+    return {"format": "zstd batches", "sent": sent, "requests": requests, "lines": lines, "events": events, "spent": spent, "wall": wall,
             "drained": drained, "server_cpu": server_cpu,
             "bare_s": bare_s, "bare_events": bare_events, "db_size": db_size,
             "http_eps": events / spent, "bare_eps": bare_events / bare_s}
@@ -231,7 +228,7 @@ def rows(r: dict) -> list[tuple]:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     size_mb = float(args[0]) if args else 1024
-    r = measure(size_mb, json_format="--json" in sys.argv)
+    r = measure(size_mb)
     sent, spent = r["sent"], r["spent"]
     print(table([
         ("JSONL shipped", f"{sent / 1e6:.0f} MB in {r['requests']} requests ({r['format']})"),

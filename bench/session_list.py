@@ -53,7 +53,7 @@ def measure(seconds: float = 10, threads: int = 4, size_mb: float = 20, verbose:
         device = json.loads(run_zerg(["token", "create", "--json", "--device", "bench"], env).stdout)["token"]
         sessions = 0
         for batch, _ in batches(int(size_mb * 1024 * 1024)):
-            post(server.url + "/api/agents/ingest", device, *encode(batch, json_format=False))
+            post(server.url + "/api/agents/ingest", device, *encode(batch))
         token = create_token(env)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         conn.request("GET", PATH, headers={"Authorization": f"Bearer {token}"})

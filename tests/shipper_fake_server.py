@@ -1,6 +1,7 @@
 """A local fake of the Zerg ingest API for the Shipper's tests and bench (no Django).
 
-It speaks the wire format of ``POST /api/agents/ingest`` (zstd batches or gzipped JSON, device token),
+It speaks the wire format of ``POST /api/agents/ingest`` (batches, ``agents_ingest/wire.py``; any other
+Content-Type gets the server's 415; device token),
 stores each (path, generation) as the server would (bytes at offsets, contiguous only,
 overlaps checked and not stored twice) and records every request. It can be told to
 answer the next requests with a status (413, 429 + Retry-After, 503), to drop the
@@ -20,7 +21,8 @@ from agents_ingest import wire
 
 
 def as_document(body: bytes) -> dict:
-    """A batch body as the JSON document the older format would have carried (the tests read that)."""
+    """A batch body as a JSON-style document, each file's bytes under ``data`` (or ``data_b64`` when
+    they are not UTF-8): what the tests read."""
     header, files = wire.decode_batch(body)
     entries = []
     for entry, data in files:
@@ -40,8 +42,6 @@ class FakeIngest:
         self.lengths: dict[tuple[str, int], int] = {}
         self.generations: dict[str, int] = {}  # path -> newest generation seen
         self.reject_paths: set[str] = set()  # a request naming one of these gets a 400
-        self.legacy_only = False  # True: answer the batch format and zstd with 415, as older servers do
-        self.unsupported = 0  # requests answered 415
         self.max_body = max_body
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every ingest request that reached the handler
@@ -90,13 +90,11 @@ class FakeIngest:
                     self._reply(401, {"detail": "invalid or revoked device token"})
                     return
                 encoding = self.headers.get("Content-Encoding") or "identity"
-                batch = self.headers.get("Content-Type") == wire.BATCH_TYPE
-                if fake.legacy_only and (batch or encoding == "zstd"):  # a server older than the batch format
-                    fake.unsupported += 1
-                    self._reply(415, {"detail": f"Content-Encoding {encoding!r} is not supported: send gzip or nothing"})
+                if self.headers.get("Content-Type") != wire.BATCH_TYPE:  # as the server
+                    self._reply(415, {"detail": f"send {wire.BATCH_TYPE}"})
                     return
                 raw = wire.decompress(body, encoding, 1 << 30)
-                document = as_document(raw) if batch else json.loads(raw)
+                document = as_document(raw)
                 with fake.lock:
                     if fake.max_body is not None and len(raw) > fake.max_body:
                         action = ("too_large",)
@@ -106,7 +104,7 @@ class FakeIngest:
                         action = fake.plan.pop(0) if fake.plan else ("ok",)
                     fake.requests.append(
                         {"time": time.monotonic(), "action": action[0], "raw_bytes": len(raw),
-                         "encoding": encoding, "batch": batch,
+                         "encoding": encoding, "content_type": self.headers.get("Content-Type"),
                          "document": document if fake.keep_data else {
                              "device": document.get("device"),
                              "files": [{k: v for k, v in f.items() if k not in ("data", "data_b64")}

@@ -62,3 +62,16 @@ def test_it_manages_schedules_remotely(zerg_server, zerg_env):
     assert job["origin_ref"] == "r1"
     ok(zerg_env, "rm", "r1", *remote)
     assert json.loads(ok(zerg_env, "list", "--json", *remote)) == []
+
+
+def test_it_reports_a_remote_refusal_in_one_line_with_the_url_status_and_detail(zerg_server, zerg_env):
+    url, token = zerg_server.url, create_token(zerg_env)
+    missing = run_zerg(["schedule", "show", "nope", "--server", url, "--token", token], zerg_env)
+    assert missing.returncode == 1, missing.stderr
+    assert missing.stderr.startswith(f"zerg: {url}/api/schedules/nope: 404 "), missing.stderr
+    assert "nope" in missing.stderr.split(": 404 ", 1)[1]
+    for args in (["schedule", "list"], ["jobs"]):
+        wrong = run_zerg([*args, "--server", url, "--token", "zerg_not_a_token"], zerg_env)
+        assert wrong.returncode == 1 and ": 401 " in wrong.stderr, wrong.stderr
+        assert len(missing.stderr.strip().splitlines()) == len(wrong.stderr.strip().splitlines()) == 1
+    assert wrong.stderr.startswith(f"zerg: {url}/api/commis/jobs?limit=20: 401 ")

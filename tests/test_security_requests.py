@@ -144,7 +144,8 @@ def test_it_refuses_oversized_anonymous_bodies_before_reading_them_and_memory_st
     # Chunked, no length announced: counted as it streams and cut at the limit. The client
     # streams 64 MiB; the server keeps none of it.
     response, content, after = raw_post(
-        server.port, "/api/agents/ingest", {"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        server.port, "/api/agents/ingest",
+        {"Transfer-Encoding": "chunked", "Content-Type": "application/vnd.zerg.batch"},
         pieces(64 * MiB), chunked=True)
     assert response.status == 413
     assert json.loads(content)["detail"].startswith(f"the request body exceeds {16 * MiB} bytes")
@@ -176,12 +177,12 @@ def test_it_refuses_oversized_anonymous_bodies_before_reading_them_and_memory_st
 def test_it_still_lets_a_client_that_sends_everything_first_read_the_413(server):
     """urllib (the Shipper) writes its whole body before it reads: it must get the 413 to split
     its batch, not a reset connection."""
+    from agents_ingest.apiclient import TooLarge
     from agents_ingest.shipper.client import Client as ShipClient
-    from agents_ingest.shipper.client import TooLarge
 
     client = ShipClient(server.url, device_token(server))
     with pytest.raises(TooLarge, match="413.*max_upload_mb"):
-        client.ingest_body(os.urandom(17 * MiB), "application/vnd.zerg.batch", "zstd")
+        client.ingest_body(os.urandom(17 * MiB))
     assert server.health() is not None
 
 

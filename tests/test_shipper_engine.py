@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from agents_ingest import wire
+from agents_ingest.apiclient import Unauthorized
 from agents_ingest.shipper import sources
-from agents_ingest.shipper.client import AuthError, Client
+from agents_ingest.shipper.client import Client
 from agents_ingest.shipper.engine import Shipper
 from agents_ingest.shipper.state import State
 from tests.shipper_fake_server import FakeIngest, lay_out_home
@@ -90,7 +92,8 @@ def test_ships_every_fixture_byte_exactly_once_in_order(home, fake):
     for path in files:
         assert_once_in_order(fake, path)
     for request in fake.ingest_requests():
-        assert request["batch"] and request["encoding"] == "zstd" and request["document"]["device"] == "laptop"
+        assert (request["content_type"], request["encoding"]) == (wire.BATCH_TYPE, "zstd")
+        assert request["document"]["device"] == "laptop"
         datas = [f.get("data", "").encode() for f in request["document"]["files"]]
         longest = max(len(x) for d in datas for x in d.splitlines(keepends=True))
         assert sum(map(len, datas)) <= 256 * 1024 + longest  # the cap, plus at most one overlong line
@@ -186,20 +189,18 @@ def test_it_ships_invalid_utf8_bytes_as_they_are(home, fake):
     assert_once_in_order(fake, path)
 
 
-def test_it_falls_back_to_gzipped_json_for_a_server_older_than_the_batch_format(home, fake):
-    fake.legacy_only = True
+def test_it_never_falls_back_from_the_batch_format_and_blocks_a_file_refused_with_415(home, fake):
+    """No release ever read another format, so a 415 is the server's word on this file, not a cue to
+    downgrade: the file is blocked with the server's sentence, and nothing else is tried."""
     path = claude_session(home)
-    raw = b'{"type":"user","text":"caf\xe9"}\n' + line(2)
-    path.write_bytes(raw)
-    other = claude_session(home, name="other.jsonl")
-    other.write_bytes(line(3) + line(4))
-    shipper = make_shipper(fake, max_files=1)
+    path.write_bytes(line(1) + line(2))
+    fake.plan = [("status", 415)]
+    shipper = make_shipper(fake)
     assert shipper.run_once()
-    assert fake.unsupported == 1  # one 415, then gzipped JSON only
-    assert [(r["batch"], r["encoding"]) for r in fake.ingest_requests()] == [(False, "gzip")] * 2
-    entry = next(f for r in fake.ingest_requests() for f in r["document"]["files"] if f["path"] == str(path))
-    assert "data_b64" in entry and "data" not in entry  # not UTF-8: base64 in a JSON document
-    assert fake.sent(str(path)) == [(0, raw)] and fake.sent(str(other)) == [(0, line(3) + line(4))]
+    assert shipper.stats.blocked == [str(path)]
+    assert "the server rejected it: HTTP 415 fake says no" in shipper.state.file(str(path)).last_error
+    assert [(r["content_type"], r["encoding"]) for r in fake.ingest_requests()] == [(wire.BATCH_TYPE, "zstd")]
+    assert fake.sent(str(path)) == []
 
 
 def test_a_line_longer_than_the_batch_goes_whole(home, fake):
@@ -361,7 +362,7 @@ def test_revoked_token_stops_with_a_clear_error(home, fake):
     claude_session(home).write_bytes(line(1))
     state = State()
     shipper = Shipper(state, Client(fake.url, "revoked"), "laptop", sleep=Sleeps())
-    with pytest.raises(AuthError, match="the server refused the token"):
+    with pytest.raises(Unauthorized, match="the server refused the token"):
         shipper.run_once()
 
 
@@ -427,26 +428,19 @@ def test_state_file_is_private(home):
 # --- the wire encoding
 
 
-def test_streamed_body_is_the_wire_format(monkeypatch):
-    import base64
-    import gzip
-
-    from agents_ingest.shipper import client
-
-    monkeypatch.setattr(client, "PIECE", 7)  # cut often: pieces must never split a character
+def test_streamed_body_is_the_wire_format():
     text = 'é"\\\n{"a":"\u2028 😀 \t"}\n' * 5
     raw_bad = b'{"x":"\xff\xfe"}\n' * 3
     meta = {"provider": "claude", "path": "/p/é.jsonl", "generation": 2, "offset": 10, "git": None,
             "parent_session": "s"}
-    body = client.encode_json("dev ü", [(meta, text.encode()), (dict(meta, path="/q"), raw_bad)])
-    document = json.loads(gzip.decompress(body))
-    assert document["device"] == "dev ü"
-    first, second = document["files"]
-    assert first == dict(meta, data=text)
-    assert base64.b64decode(second.pop("data_b64")) == raw_bad
-    assert second == dict(meta, path="/q")
-    empty = json.loads(gzip.decompress(client.encode_json("d", [])))
-    assert empty == {"device": "d", "files": []}
+    body = wire.encode_batch("dev ü", [(meta, text.encode()), (dict(meta, path="/q"), raw_bad)])
+    header, files = wire.decode_batch(wire.decompress(body, "zstd", 1 << 20), loads=json.loads)
+    assert header["device"] == "dev ü"
+    (first, first_data), (second, second_data) = files
+    assert first == dict(meta, length=len(text.encode())) and first_data == text.encode()
+    assert second == dict(meta, path="/q", length=len(raw_bad)) and second_data == raw_bad  # bytes as they are
+    empty = wire.decode_batch(wire.decompress(wire.encode_batch("d", []), "zstd", 1 << 20), loads=json.loads)
+    assert empty == ({"device": "d", "files": []}, [])
 
 
 # --- the server knows better

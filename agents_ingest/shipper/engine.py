@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from agents_ingest.apiclient import BadRequest, RetryLater, TooLarge
+
 from . import sources, tail
-from .client import BadRequest, Client, RetryLater, TooLarge
+from .client import Client
 from .patch import PatchUploader
 from .state import FileState, State
 from .verify import ArchiveWatch

@@ -146,7 +146,7 @@ class PatchUploader:
         self.upload({fs.session_cwd for fs in files if fs.session_cwd and fs.mtime_ns >= recent})
 
     def upload(self, cwds) -> None:
-        from .client import AuthError, RetryLater, ShipError, patch_upload
+        from agents_ingest.apiclient import ApiError, RetryLater, Unauthorized
 
         now = time.monotonic()
         for cwd in sorted(cwds):
@@ -163,10 +163,10 @@ class PatchUploader:
             if self.state.get(key) == state.sha256:
                 continue
             try:
-                patch_upload(self.client, self.device, state)
-            except (AuthError, RetryLater):
+                self.client.upload_patch(self.device, state)
+            except (Unauthorized, RetryLater):
                 raise
-            except ShipError as exc:
+            except ApiError as exc:
                 self.log(f"not uploading uncommitted changes ({exc}); the server may predate session migration")
                 self.enabled = False
                 return

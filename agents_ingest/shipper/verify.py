@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import os
 
+from agents_ingest.apiclient import BadRequest, TooLarge
+
 from . import tail
-from .client import BadRequest, TooLarge
 from .state import FileState
 
 PROBE_FILES = 500  # zero-length entries per request

@@ -14,8 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+from agents_ingest.apiclient import RetryLater
+
 from . import sources
-from .client import RetryLater
 from .engine import Shipper
 
 

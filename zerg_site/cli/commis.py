@@ -6,7 +6,6 @@ On the server they use the database directly. With ``--server URL --token T`` (o
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -62,35 +61,38 @@ def add_parser(sub) -> None:
 
 
 class Remote:
+    """``/api/commis`` through the shared API client (``agents_ingest/apiclient.py``); each failure
+    ends the command with one line naming the URL, the status and the server's detail."""
+
+    prefix = "/api/commis"
+
     def __init__(self, server: str, token: str):
         if not token:
             die("--server needs --token (or ZERG_TOKEN): create one with `zerg token create` on the server")
-        self.base = server.rstrip("/") + "/api/commis"
-        self.token = token
-
-    def request(self, method: str, path: str, body: dict | None = None, raw: bool = False):
         # Here, not at the top: every `zerg` process (serve, its worker cluster) imports this module
         # to build the parser, and urllib.request (http.client, email, ssl) is only for this client.
-        import urllib.error
-        import urllib.request
+        from agents_ingest.apiclient import ApiClient
 
-        data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        self.client = ApiClient(server, token, timeout=30)
+        self.base = self.client.server + self.prefix
+
+    def request(self, method: str, path: str, body: dict | None = None, raw: bool = False):
+        """The JSON answer; with ``raw``, ``(bytes, headers)``."""
+        from agents_ingest.apiclient import ApiError, ConnectionFailed
+
         try:
-            with urllib.request.urlopen(req, timeout=30) as response:
-                payload = response.read()
-                return (payload, response.headers) if raw else json.loads(payload)
-        except urllib.error.HTTPError as exc:
-            try:
-                detail = json.loads(exc.read()).get("detail")
-            except ValueError:
-                detail = exc.reason
-            die(f"{self.base}{path}: {exc.code} {detail}")
-        except OSError as exc:
-            die(f"cannot reach {self.base}: {exc}")
+            if raw:
+                reply = self.client.open(method, self.prefix + path)
+                return reply.body, reply.headers
+            return self.client.call(method, self.prefix + path, body)
+        except ConnectionFailed as exc:
+            die(str(exc))
+        except ApiError as exc:
+            self.refused(exc, path)
+
+    def refused(self, exc, path: str):
+        """A refused request: exit 1 with the URL, the status and the server's sentence."""
+        die(f"{self.base}{path}: {exc.status} {exc.detail}")
 
 
 def _client(args):

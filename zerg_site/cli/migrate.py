@@ -167,25 +167,29 @@ def _server_and_token(args, need_token: bool = True):
 
 
 def _api(server: str, token: str):
-    from agents_ingest.shipper.client import ApiClient
+    from agents_ingest.apiclient import ApiClient
 
     return ApiClient(server, token, timeout=60)
 
 
 def _call(client, method: str, path: str, body: dict | None = None, raw: bool = False):
-    from agents_ingest.shipper.client import AuthError, ShipError
+    """``/api{path}``'s JSON answer (``raw``: its bytes), or a one-line error naming the URL."""
+    from agents_ingest.apiclient import ApiError, Unauthorized
 
     try:
-        return client.call(method, path, body, raw=raw)
-    except AuthError as exc:
+        if raw:
+            return client.open(method, f"/api{path}").body
+        return client.call(method, f"/api{path}", body)
+    except Unauthorized as exc:
         die(f"{exc} (use an API token from `zerg token create`, not a device token)")
-    except ShipError as exc:
+    except ApiError as exc:
         die(f"{client.server}/api{path}: {exc}")
 
 
 def ship_file(server: str, token: str, device: str, path: Path, stored_server: str | None) -> None:
     """Ship one session file with the API token (through shipper.db when it is the same server)."""
-    from agents_ingest.shipper.client import AuthError, Client, RetryLater
+    from agents_ingest.apiclient import RetryLater, Unauthorized
+    from agents_ingest.shipper.client import Client
     from agents_ingest.shipper.engine import Shipper
     from agents_ingest.shipper.state import State
 
@@ -202,7 +206,7 @@ def ship_file(server: str, token: str, device: str, path: Path, stored_server: s
         shipper.ship_pass([path])
         if shipper.stats.blocked:
             die(f"the server would not take {path}: see the messages above")
-    except AuthError as exc:
+    except Unauthorized as exc:
         die(f"{exc} (use an API token from `zerg token create`)")
     except RetryLater as exc:
         die(f"cannot ship the session: {exc}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import urllib.parse
 
 from zerg_site.cli.commis import BACKENDS, Remote, _remote_args
-from zerg_site.cli.common import CommandError, die, print_json, setup_django
+from zerg_site.cli.common import die, print_json, setup_django
 
 MISSED = ["skip", "run_once"]
 
@@ -64,20 +64,14 @@ def add_parser(sub) -> None:
 
 
 class _Remote(Remote):
-    """``/api/schedules``; a 400/422 (bad input) exits 2 like the local checks."""
+    """``/api/schedules``; a 400/422 (bad input) exits 2 with the server's sentence, like the local checks."""
 
-    def __init__(self, server: str, token: str):
-        super().__init__(server, token)
-        self.base = server.rstrip("/") + "/api/schedules"
+    prefix = "/api/schedules"
 
-    def request(self, method, path, body=None, raw=False):
-        try:
-            return super().request(method, path, body, raw)
-        except CommandError as exc:
-            text = str(exc)
-            if ": 400 " in text or ": 422 " in text:
-                raise CommandError(text.split(": ", 1)[1].split(" ", 1)[1], 2) from None
-            raise
+    def refused(self, exc, path: str):
+        if exc.status in (400, 422):
+            die(exc.detail, 2)
+        super().refused(exc, path)
 
 
 def _client(args):

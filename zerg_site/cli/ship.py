@@ -30,7 +30,8 @@ def _log(message: str) -> None:
 
 
 def run_connect(args) -> int:
-    from agents_ingest.shipper.client import AuthError, Client, ShipError
+    from agents_ingest.apiclient import ApiError, Unauthorized
+    from agents_ingest.shipper.client import Client
     from agents_ingest.shipper.engine import default_device
     from agents_ingest.shipper.state import State
 
@@ -41,13 +42,13 @@ def run_connect(args) -> int:
     client = Client(url, args.token, timeout=15)
     try:
         client.health()
-    except ShipError as exc:
+    except ApiError as exc:
         die(f"cannot reach the server at {url}: {exc}")
     try:
-        answer = client.ingest({"device": device, "files": []})
-    except AuthError as exc:
+        answer = client.ingest_files(device, [])
+    except Unauthorized as exc:
         die(str(exc))
-    except ShipError as exc:
+    except ApiError as exc:
         die(f"the server at {url} did not accept a test upload: {exc}")
     # The server stores a device token's sessions under the token's name, whatever this end calls
     # itself: keep that name, so `zerg migrate` (API token) ships as the same device.
@@ -76,7 +77,8 @@ def run_ship(args) -> int:
         print(f"enable it with: {how}")
         return 0
 
-    from agents_ingest.shipper.client import AuthError, Client
+    from agents_ingest.apiclient import Unauthorized
+    from agents_ingest.shipper.client import Client
     from agents_ingest.shipper.engine import Shipper, default_device
     from agents_ingest.shipper.state import State
 
@@ -104,7 +106,7 @@ def run_ship(args) -> int:
 
         watch(shipper)
         return 0
-    except AuthError as exc:
+    except Unauthorized as exc:
         die(f"{exc} (was the device token revoked? run `zerg connect` with a new one)")
     finally:
         state.close()
