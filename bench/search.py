@@ -7,19 +7,26 @@ DIR on that server, created if missing) and keeps it; a later run with the same 
 EVENTS reuses it (migrating it first) and only runs the queries.
 
 Builds the archive in a fresh ZERG_HOME (or a fresh Postgres database when DATABASE_URL
-is set): the schema from the migrations, 600 sessions over 3 providers, 8 projects, 3
-devices, 6 branches and a year of dates, and events whose texts, tool names, inputs and
-outputs are the fixtures' parsed events (capped at 1,500 characters a field) with a few
-words from the fixtures' vocabulary mixed in so no two events are alike. Rows go in with
-executemany; the search index is maintained by the database as on ingest.
+is set): the schema from the migrations, then 600 sessions over 3 providers, 8 projects, 3
+devices, 6 branches and a year of dates, shipped through the product's own ingest
+(``agents_ingest.ingest.ingest_files``, requests of about 4 MiB per device, as the Shipper
+sends them; bench/sessions.py writes each session in its provider's format). Events are the
+fixtures' parsed events (capped at 1,500 characters a field) with a few words from the
+fixtures' vocabulary mixed in so no two events are alike; the search index is maintained
+as on any ingest. Gemini documents name no working directory, so Gemini sessions have no
+project, as in the product.
+
+The parsers add events of their own (Codex's two meta records per session, Gemini's tool call
+beside each result), so the archive holds about 10 % more events than EVENTS templates drawn;
+the table gives the real count.
 
 Then QUERIES two-word queries (pairs of words that occur together in a fixture event, both
-from the vocabulary's middle band: words in 0.1 %..5 % of events) with filters (provider + project, device + a 90-day range,
-provider + role, or a tool name), sorted by relevance, through ``timeline.search.search``
-(the SQL the API runs; the HTTP layer is not in the figure). Prints the load average and p50 / p95 / max, once
-on the archive as built and once after the index maintenance the daily job does (SQLite:
-FTS5 'optimize', merging the index segments; Postgres: the GIN pending list merged and the
-tables analysed). A reused ``--keep`` archive is already maintained.
+from the vocabulary's middle band: words in 0.1 %..5 % of events) with filters (provider +
+project, device + a 90-day range, provider + role, or a tool name), sorted by relevance, through
+``timeline.search.search`` (the SQL the API runs; the HTTP layer is not in the figure). Prints
+the load average and p50 / p95 / max, once on the archive as built and once after the index
+maintenance the daily job does (SQLite: FTS5 'optimize', merging the index segments; Postgres:
+the GIN pending list merged and the tables analysed). A reused ``--keep`` archive is already maintained.
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
 from _common import REPO, base_env, percentile, scratch, server_env, table
+from sessions import Spec, session_file
 
 FIXTURES = REPO.parent / "shared" / "fixtures"
 CAP = 1500
+SESSIONS = 600
+BATCH_BYTES = 4 * 1024 * 1024  # a Shipper request
 
 
 def fixture_events():
@@ -48,7 +58,43 @@ def fixture_events():
         for path in sorted(FIXTURES.glob(pattern)):
             events, _ = parse_bytes(provider, path.read_bytes(), str(path))
             out += [e for e in events if e.kind in ("message", "thinking", "tool_call", "tool_result")]
+    for e in out:
+        e.text, e.tool_input, e.tool_output = e.text[:CAP], e.tool_input[:CAP], e.tool_output[:CAP]
     return out
+
+
+def build(total: int, samples: list, words: list, rng: random.Random, facets: tuple, start_day: datetime) -> int:
+    """SESSIONS sessions of ``total`` events in all, shipped through the product's ingest as a
+    Shipper ships them: each device's files in requests of about BATCH_BYTES."""
+    from agents_ingest.ingest import FileChunk, ingest_files
+
+    providers, projects, devices, branches = facets
+    per_session = total // SESSIONS if total else 0
+    pending: dict[str, list] = {d: [] for d in devices}
+    size = dict.fromkeys(devices, 0)
+    stored = 0
+
+    def ship(device: str) -> int:
+        chunks, pending[device], size[device] = pending[device], [], 0
+        return ingest_files(device, chunks)["events_stored"] if chunks else 0
+
+    for i in range(SESSIONS if per_session else 0):
+        events = [(samples[rng.randrange(len(samples))], " ".join(rng.choice(words) for _ in range(3)))
+                  for _ in range(per_session)]
+        spec = Spec(providers[i % 3], i, projects[i % 8], branches[i % 6],
+                    start_day + timedelta(days=i * 365 / SESSIONS), events)
+        path, data = session_file(spec)
+        device = devices[i % 3]
+        pending[device].append(FileChunk(provider=spec.provider, path=path, data=data, git={"branch": spec.branch}))
+        size[device] += len(data)
+        if size[device] >= BATCH_BYTES:
+            before = stored
+            stored += ship(device)
+            if stored // 100_000 > before // 100_000:
+                print(f"  {stored} events", file=sys.stderr)
+    for device in devices:
+        stored += ship(device)
+    return stored
 
 
 @contextlib.contextmanager
@@ -84,14 +130,14 @@ def main() -> None:
 
         django.setup()
         from django.core.management import call_command
-        from django.db import connection, transaction
+        from django.db import connection
 
         from timeline.search import Filters, search
 
         call_command("migrate", verbosity=0)
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM timeline_event")
-            reuse = bool(keep) and cursor.fetchone()[0] >= total - 600
+            reuse = bool(keep) and cursor.fetchone()[0] >= total - SESSIONS
         samples = fixture_events()
         vocab = Counter()
         for e in samples:
@@ -100,46 +146,8 @@ def main() -> None:
         providers, projects = ["claude", "codex", "gemini"], [f"project{i}" for i in range(8)]
         devices, branches = ["laptop", "desktop", "server"], ["main", "dev", "feature/a", "feature/b", "fix", "master"]
         start_day = datetime(2025, 11, 1, tzinfo=timezone.utc)
-        sessions = []
-        with connection.cursor() as cursor:
-            for i in range(0 if reuse else 600):
-                row = (providers[i % 3], f"bench-{i}", projects[i % 8], devices[i % 3], branches[i % 6],
-                       start_day + timedelta(days=i * 365 / 600))
-                sessions.append(row)
-            cursor.executemany(
-                "INSERT INTO timeline_session (provider, provider_session_id, project, cwd, device, git_remote,"
-                " git_branch, git_commit, title, model, version, started_at, ended_at, input_tokens, output_tokens,"
-                " cache_read_tokens, cache_creation_tokens, event_count, malformed_count, unknown_count,"
-                " created_at, updated_at) VALUES (%s, %s, %s, '', %s, '', %s, '', '', '', '', %s, %s,"
-                " 0, 0, 0, 0, 0, 0, 0, %s, %s)",
-                [(p, sid, proj, dev, br, connection.ops.adapt_datetimefield_value(t),
-                  connection.ops.adapt_datetimefield_value(t), connection.ops.adapt_datetimefield_value(t),
-                  connection.ops.adapt_datetimefield_value(t)) for p, sid, proj, dev, br, t in sessions])
-            cursor.execute("SELECT id, started_at FROM timeline_session ORDER BY id")
-            session_rows = cursor.fetchall()
-        per_session = total // len(session_rows)
-        sql = ("INSERT INTO timeline_event (session_id, ordinal, key, kind, role, record_type, text, tool_name,"
-               " tool_input, tool_output, tool_call_id, message_id, usage, model, timestamp, uuid, parent_uuid,"
-               " is_sidechain, chunk_id, \"offset\") VALUES"
-               " (%s, %s, %s, %s, %s, '', %s, %s, %s, %s, '', '', NULL, '', %s, '', '', %s, NULL, NULL)")
         built = time.perf_counter()
-        n = 0
-        for sid, started in ([] if reuse else session_rows):
-            if isinstance(started, str):
-                started = datetime.fromisoformat(started)
-            rows = []
-            for k in range(per_session):
-                e = samples[rng.randrange(len(samples))]
-                extra = " ".join(rng.choice(words) for _ in range(3))
-                ts = connection.ops.adapt_datetimefield_value(started + timedelta(seconds=k * 7))
-                rows.append((sid, k, f"k{k}", e.kind, e.role or "assistant", (e.text[:CAP] + " " + extra).strip(),
-                             e.tool_name, e.tool_input[:CAP], e.tool_output[:CAP], ts, False))
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.executemany(sql, rows)
-                cursor.execute("UPDATE timeline_session SET event_count = %s WHERE id = %s", [len(rows), sid])
-            n += len(rows)
-            if n % 100_000 < per_session:
-                print(f"  {n} events, {time.perf_counter() - built:.0f} s", file=sys.stderr)
+        build(total if not reuse else 0, samples, words, rng, (providers, projects, devices, branches), start_day)
         build_s = time.perf_counter() - built
 
         # the middle band of the vocabulary: selective enough to be a real search, common enough to hit
