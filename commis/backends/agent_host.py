@@ -68,7 +68,7 @@ def preload(postgres: bool) -> None:
     import commis.agent.tools  # noqa: F401
     import commis.backends.agent_child  # noqa: F401
     import commis.backends.streamjson  # noqa: F401
-    import zerg_site.llm.anthropic  # noqa: F401
+    import zerg_site.llm.anthropic
     import zerg_site.llm.openai  # noqa: F401
     from commis.backends.agent_child import ssl_context
 
