@@ -110,6 +110,12 @@ from zerg_site.setup_api import router as setup_router
 
 api.add_router("/setup", setup_router)
 
+from zerg_site.dashboard import router as dashboard_router
+from zerg_site.model_api import router as model_router
+
+api.add_router("/dashboard", dashboard_router)
+api.add_router("/model", model_router)
+
 
 # --- faults: a full disk or an unavailable database is a 507/503 with a message, not a 500
 # traceback (tests/test_faults_disk.py). The server stays up and answers again once space returns.

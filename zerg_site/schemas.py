@@ -98,6 +98,9 @@ class HeartbeatOut(Schema):
     started_at: str
     last_seen: str
     url: str | None = None
+    urls: list[str] | None = None  # the server's: every address a phone may open, ``url`` first
+    unreachable: str | None = None  # the server's: why a phone cannot open ``url`` ("" when it can)
+    port: int | None = None
     home: str | None = None
     workers: int | None = None
     cluster: str | None = None
@@ -129,6 +132,22 @@ class EventsOut(Out):
     last_id: int
 
 
+# --- what the server still lacks (zerg_site/setup_api.py)
+
+
+class SetupItemOut(Out):
+    name: str  # model, git, claude, codex, password
+    status: str  # ok; warn: works without it; fail: a part of Zerg cannot run
+    detail: str
+    fix: str  # the command or setting that fixes it; "" when ok
+
+
+class SetupOut(Out):
+    complete: bool  # nothing is missing
+    missing: list[SetupItemOut]  # the checks that are not ok, in the order to fix them
+    checks: list[SetupItemOut]
+
+
 # --- auth and tokens (zerg_site/auth/api.py)
 
 
@@ -152,8 +171,36 @@ class NewTokenOut(TokenOut):
     token: str
 
 
+class DeviceTokenOut(NewTokenOut):
+    """A device token just made, and the line that connects a laptop's Shipper with it."""
+
+    server_url: str
+    command: str  # zerg connect <server_url> --token <token> && zerg ship --install
+
+
 class TokensOut(Out):
     tokens: list[TokenOut]
+
+
+# --- the model in use (zerg_site/model_api.py)
+
+
+class ModelOut(Out):
+    configured: bool
+    provider: str  # anthropic, openai (any OpenAI-compatible server), or "" when none is configured
+    model: str
+    base_url: str  # "" for the provider's default
+    fix: str  # how to configure one, when none is
+
+
+class ModelTestOut(Out):
+    """One tiny request through the provider: ``ok`` and the reply's text, or ``detail`` saying why not."""
+
+    ok: bool
+    provider: str
+    model: str
+    reply: str  # model output: data, shown as text
+    detail: str
 
 
 # --- Web Push (zerg_site/push/api.py) and "Needs attention" (zerg_site/attention.py)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.password_validation import ValidationError, validate_password
 from django.core.exceptions import PermissionDenied
 from ninja import Router, Schema
 from ninja.errors import HttpError
@@ -13,7 +14,15 @@ from zerg_site.auth.owner import get_owner
 from zerg_site.auth.tokens import create_token, revoke_token
 from zerg_site.models import ApiToken
 from zerg_site.params import Int64
-from zerg_site.schemas import Ack, MeOut, NewTokenOut, TokensOut, owner, responses
+from zerg_site.schemas import (
+    Ack,
+    DeviceTokenOut,
+    MeOut,
+    NewTokenOut,
+    TokensOut,
+    owner,
+    responses,
+)
 
 router = Router(tags=["auth"])
 
@@ -63,6 +72,42 @@ def logout_view(request):
     return {"ok": True}
 
 
+class PasswordIn(Schema):
+    current: str  # empty only while no password is set (the owner came in by a one-time link)
+    new: str
+
+
+@router.post("/password", response=owner(Ack, 400, 422, 429))
+def change_password(request, body: PasswordIn):
+    """Change the owner's password, as ``zerg passwd`` does: every other browser is signed out.
+
+    The current password is checked like a login (a wrong one counts against the address's
+    failed-login limit), so a session left open on a shared browser cannot lock the owner out.
+    """
+    address = ratelimit.client_address(request)
+    wait = ratelimit.retry_after(address)
+    if wait:
+        return _retry_later(wait)
+    user = request.user
+    if user.has_usable_password() or body.current:
+        try:
+            checked = authenticate(request, username=user.get_username(), password=body.current)
+        except PermissionDenied:
+            return _retry_later(ratelimit.retry_after(address) or 1)
+        if checked is None:
+            # 400, not 401: the session is fine, only this password is not
+            raise HttpError(400, "The current password is wrong; nothing changed.")
+    try:
+        validate_password(body.new, user)
+    except ValidationError as exc:
+        raise HttpError(400, "New password refused: " + " ".join(exc.messages)) from None
+    user.set_password(body.new)
+    user.save(update_fields=["password"])
+    # Sessions hold a hash of the password they logged in with: the others end now, this one stays.
+    update_session_auth_hash(request, user)
+    return {"ok": True}
+
+
 @router.get("/me", response=owner(MeOut))
 def me(request):
     return {"username": request.user.get_username()}
@@ -87,6 +132,24 @@ def create_api_token(request, body: TokenIn):
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
     return {**token.as_dict(), "token": secret}
+
+
+@tokens_router.post("/device", response=owner(DeviceTokenOut, 400, 422))
+def create_device_token(request, body: TokenIn):
+    """A Shipper's device token, with the line to paste on that laptop (this server's URL in it)."""
+    import shlex
+
+    from django.conf import settings
+
+    try:
+        token, secret = create_token(body.name, ApiToken.DEVICE)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+    # The public URL when set; else the address this browser reached the server at (through a
+    # trusted proxy, zerg_site.forwarded has set the scheme and host).
+    url = (settings.ZERG.public_url or request.build_absolute_uri("/")).rstrip("/")
+    command = f"zerg connect {shlex.quote(url)} --token {shlex.quote(secret)} && zerg ship --install"
+    return {**token.as_dict(), "token": secret, "server_url": url, "command": command}
 
 
 @tokens_router.delete("/{token_id}", response=owner(Ack, 400, 404))
