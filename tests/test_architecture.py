@@ -29,7 +29,7 @@ LAYERS = ("core", "timeline", "agents_ingest", "commis", "forum", "oikos", "site
 
 # zerg_site modules (and packages) that wire the site together: they may import every app.
 SITE = ("zerg_site.apps", "zerg_site.settings", "zerg_site.urls", "zerg_site.asgi", "zerg_site.api", "zerg_site.system_api",
-        "zerg_site.setup_api", "zerg_site.cli", "zerg_site.__main__", "zerg_site.management",
+        "zerg_site.setup_api", "zerg_site.dashboard", "zerg_site.cli", "zerg_site.__main__", "zerg_site.management",
         "zerg_site.attention", "zerg_site.dashboard", "zerg_site.push.receivers", "zerg_site.bodylimit", "zerg_site.tasks")
 
 
