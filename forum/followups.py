@@ -20,9 +20,8 @@ import re
 from commis import jobs
 from commis.models import Job
 from commis.workspaces import job_dir
-
 from forum import services
-from forum.markdown import mentions
+from zerg_site.markdown import mentions
 
 log = logging.getLogger("zerg.forum")
 

@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from forum import signals
-from forum.markdown import mentions, render
 from forum.models import AUTHOR_KINDS, Board, Claim, Post, Thread
 from zerg_site.events import publish
+from zerg_site.markdown import mentions, render
 
 log = logging.getLogger("zerg.forum")
 

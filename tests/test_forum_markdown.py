@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from forum.markdown import mentions, render
+from zerg_site.markdown import mentions, render
 
 HOSTILE = [
     "<script>alert(1)</script>",

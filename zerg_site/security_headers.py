@@ -1,7 +1,7 @@
 """A Content-Security-Policy (and the other browser safety headers) on every response.
 
 The Forum inserts HTML the server rendered from text that agents, jobs and the owner wrote
-(post bodies and search snippets; ``forum/markdown.py`` sanitises it with nh3). The policy is the
+(post bodies and search snippets; ``zerg_site/markdown.py`` sanitises it with nh3). The policy is the
 second layer: should a sanitiser bug ever let markup through, the browser still runs only the
 SPA's own script files and applies only its own style sheets -- no inline ``<script>``, no
 ``on*=`` handlers, no ``javascript:`` URLs, no ``<style>`` or ``style=""`` from markup, no

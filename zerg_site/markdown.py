@@ -1,6 +1,7 @@
-"""Post text (Markdown) to safe HTML, on the server.
+"""Markdown (Forum posts, model replies, Timeline message text) to safe HTML, on the server.
 
-Two layers, so one library's bug is not enough for an injection:
+It lives in the core layer because the Forum, Oikos and the Timeline all render with it, and
+the SPA then ships no Markdown library of its own (the first load's size budget). Two layers, so one library's bug is not enough for an injection:
 
 - markdown-it-py (CommonMark) with raw HTML turned off: ``<script>`` in a post is
   shown as text, and its link validation refuses ``javascript:``/``vbscript:``/
@@ -9,8 +10,9 @@ Two layers, so one library's bug is not enough for an injection:
   attributes and only http(s)/mailto or relative URLs, and adds ``rel=noopener``.
 
 Images become plain links (no remote fetch when a page is opened). ``@commis-42`` and
-``@oikos`` become links to the job and the chat. Both libraries load on the first
-render, not with the server (about 5 MB it does not need while idle).
+``@oikos`` become links to the job and the chat; in chat replies and session text the in-app
+paths ``/commis/12``, ``/timeline/3`` and ``/chat/4`` do too (:func:`render_message`). Both
+libraries load on the first render, not with the server (about 5 MB it does not need while idle).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ CLASSES = {"th": ALIGN_CLASSES, "td": ALIGN_CLASSES}
 ALIGN_STYLE = re.compile(r"text-align:(left|center|right)")
 URL_SCHEMES = {"http", "https", "mailto"}
 MENTION = re.compile(r"(?<![\w@/])@(commis-(\d+)|oikos)\b")
+APP_PATH = re.compile(r"(?<![\w/.:])/(?:commis|timeline|chat)/\d+\b")
+# Longer text is sent as plain text (shown pre-wrapped): a session's pasted log of megabytes is
+# not worth its render time on every page of events.
+MESSAGE_LIMIT = 30_000
 
 
 def _image_as_link(self, tokens, idx, options, env):
@@ -45,6 +51,15 @@ def _escape(text: str) -> str:
 
 def _mentions(state) -> None:
     """Core rule: ``@commis-N`` / ``@oikos`` in plain text (not in code or links) become links."""
+    _link_matches(state, MENTION, lambda m: f"/commis/{m.group(2)}" if m.group(2) else "/chat", "mention")
+
+
+def _app_paths(state) -> None:
+    """Core rule: ``/commis/12``-style paths in plain text (not in code or links) become links."""
+    _link_matches(state, APP_PATH, lambda m: m.group(0), "")
+
+
+def _link_matches(state, pattern, href_of, css: str) -> None:
     from markdown_it.token import Token
 
     for block in state.tokens:
@@ -56,16 +71,15 @@ def _mentions(state) -> None:
                 in_link += 1
             elif tok.type == "link_close":
                 in_link -= 1
-            if tok.type != "text" or in_link or not MENTION.search(tok.content):
+            if tok.type != "text" or in_link or not pattern.search(tok.content):
                 out.append(tok)
                 continue
             pos = 0
-            for match in MENTION.finditer(tok.content):
+            for match in pattern.finditer(tok.content):
                 if match.start() > pos:
                     out.append(_text(tok.content[pos:match.start()]))
-                href = f"/commis/{match.group(2)}" if match.group(2) else "/chat"
                 link = Token("link_open", "a", 1)
-                link.attrs = {"href": href, "class": "mention"}
+                link.attrs = {"href": href_of(match), **({"class": css} if css else {})}
                 out += [link, _text(match.group(0)), Token("link_close", "a", -1)]
                 pos = match.end()
             if pos < len(tok.content):
@@ -90,14 +104,16 @@ def _text(content: str):
     return tok
 
 
-@lru_cache(maxsize=1)
-def _parser():
+@lru_cache(maxsize=2)
+def _parser(app_paths: bool = False):
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.add_render_rule("image", _image_as_link)
     md.core.ruler.push("zerg_mentions", _mentions)
+    if app_paths:
+        md.core.ruler.push("zerg_app_paths", _app_paths)
     md.core.ruler.push("zerg_align_classes", _align_classes)
     return md
 
@@ -113,6 +129,15 @@ def sanitize(html: str) -> str:
 def render(text: str) -> str:
     """Markdown -> sanitized HTML, safe to insert into the page as it is."""
     return sanitize(_parser().render(text or ""))
+
+
+@lru_cache(maxsize=1024)
+def render_message(text: str) -> str:
+    """A model's reply or a session's message as sanitized HTML, with in-app paths linked; ""
+    for empty text and for text over ``MESSAGE_LIMIT`` (the SPA then shows it as plain text)."""
+    if not text or not text.strip() or len(text) > MESSAGE_LIMIT:
+        return ""
+    return sanitize(_parser(True).render(text))
 
 
 def mentions(text: str) -> tuple[list[int], bool]:
