@@ -18,8 +18,8 @@ from django.utils import timezone
 
 
 class Session(models.Model):
-    CLAUDE, CODEX, GEMINI = "claude", "codex", "gemini"
-    PROVIDERS = [(CLAUDE, "Claude Code"), (CODEX, "Codex"), (GEMINI, "Gemini CLI")]
+    CLAUDE, CODEX, GEMINI, ZERG_AGENT = "claude", "codex", "gemini", "zerg-agent"
+    PROVIDERS = [(CLAUDE, "Claude Code"), (CODEX, "Codex"), (GEMINI, "Gemini CLI"), (ZERG_AGENT, "Zerg agent")]
 
     provider = models.CharField(max_length=16, choices=PROVIDERS)
     provider_session_id = models.CharField(max_length=200)

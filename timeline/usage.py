@@ -50,6 +50,7 @@ USAGE_KEYS = {
                ("cache_read_tokens", "cache_read_input_tokens"), ("cache_creation_tokens", "cache_creation_input_tokens")),
     "gemini": (("input_tokens", "input"), ("output_tokens", "output"), ("cache_read_tokens", "cached")),
 }
+USAGE_KEYS["zerg-agent"] = USAGE_KEYS["claude"]  # Zerg's agent reports Anthropic's keys, whichever provider answered
 
 
 def add_usage(totals: Any, usage: dict, provider: str, sign: int = 1) -> None:

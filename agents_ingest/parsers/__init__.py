@@ -6,8 +6,10 @@ from agents_ingest.parsers.base import LineParser, ParsedEvent, SessionMeta, com
 from agents_ingest.parsers.claude import ClaudeParser
 from agents_ingest.parsers.codex import CodexParser
 from agents_ingest.parsers.gemini import parse_document
+from agents_ingest.parsers.zerg_agent import ZergAgentParser
 
-PROVIDERS = ("claude", "codex", "gemini")
+#: "zerg-agent": transcripts of the built-in agent backend (commis writes them; see zerg_agent.py)
+PROVIDERS = ("claude", "codex", "gemini", "zerg-agent")
 
 
 def line_parser(provider: str, path: str = "") -> LineParser:
@@ -15,6 +17,8 @@ def line_parser(provider: str, path: str = "") -> LineParser:
         return ClaudeParser(path)
     if provider == "codex":
         return CodexParser(path)
+    if provider == "zerg-agent":
+        return ZergAgentParser(path)
     raise ValueError(f"{provider!r} has no line parser")
 
 
@@ -29,5 +33,5 @@ def parse_bytes(provider: str, data: bytes, path: str = "", offset: int = 0) -> 
     return events, parser.meta
 
 
-__all__ = ["ClaudeParser", "CodexParser", "LineParser", "PROVIDERS", "ParsedEvent", "SessionMeta",
+__all__ = ["PROVIDERS", "ClaudeParser", "CodexParser", "LineParser", "ParsedEvent", "SessionMeta", "ZergAgentParser",
            "complete_length", "iter_lines", "line_parser", "parse_bytes", "parse_document"]
