@@ -8,42 +8,30 @@ never disagree; only the password, which the doctor does not look at, is checked
 from __future__ import annotations
 
 from django.conf import settings
-from ninja import Router, Schema
+from ninja import Router
 
 from zerg_site.cli import doctor
-from zerg_site.schemas import owner
+from zerg_site.schemas import SetupOut, owner
 
 router = Router(tags=["system"])
 
-def check_password(owner) -> doctor.Check:
-    if owner is not None and owner.has_usable_password():
+
+def check_password(user) -> doctor.Check:
+    if user is not None and user.has_usable_password():
         return doctor.Check("password", doctor.OK, "the owner has a password")
     return doctor.Check(
         "password", doctor.WARN, "no password is set: you can log in only with a one-time link",
         "run `zerg passwd` on the server (`zerg link` prints a new link meanwhile)")
 
 
-def checks(cfg, owner) -> list[doctor.Check]:
-    """The setup checks, all of them, in the order the owner should fix them."""
-    return [doctor.check_model(cfg), *doctor.check_clis(cfg), check_password(owner)]
+def checks(cfg, user) -> list[doctor.Check]:
+    """The setup checks, all of them, in the order the owner should fix them (``user``: the owner)."""
+    return [doctor.check_model(cfg), *doctor.check_clis(cfg), check_password(user)]
 
 
-def missing(cfg, owner) -> list[doctor.Check]:
+def missing(cfg, user) -> list[doctor.Check]:
     """Only the checks that are not ok."""
-    return [check for check in checks(cfg, owner) if check.status != doctor.OK]
-
-
-class SetupItem(Schema):
-    name: str  # model, git, claude, codex, password
-    status: str  # ok, warn (works without it), fail (a part of Zerg cannot run)
-    detail: str
-    fix: str  # the command or setting that fixes it; empty when ok
-
-
-class SetupOut(Schema):
-    complete: bool  # nothing is missing
-    missing: list[SetupItem]
-    checks: list[SetupItem]
+    return [check for check in checks(cfg, user) if check.status != doctor.OK]
 
 
 @router.get("", response=owner(SetupOut))
