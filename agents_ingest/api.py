@@ -11,34 +11,28 @@ its own sessions (a session id another device also shipped is a separate session
 its git remote and commit are stored only when git may safely be given them
 (``zerg_site/gitcheck.py``; otherwise they are listed under the file's ``ignored``).
 
-Request, either of two formats:
-
-- ``Content-Type: application/vnd.zerg.batch`` (what ``zerg ship`` sends, with
-  ``Content-Encoding: zstd``): a JSON header line, then each file's bytes as they are on
-  disk (``agents_ingest/wire.py``)::
-
-    {"device": "laptop", "files": [{..., "length": 1234}, ...]}\n<1234 bytes>...
-
-- ``Content-Type: application/json``, optionally ``Content-Encoding: gzip`` or ``zstd``::
+Request: ``Content-Type: application/vnd.zerg.batch`` (what ``zerg ship`` sends, with
+``Content-Encoding: zstd``; gzip or none are read too): a JSON header line, then each file's
+bytes as they are on disk (``agents_ingest/wire.py``)::
 
     {"device": "laptop",
      "files": [{"provider": "claude" | "codex" | "gemini",
                 "path": "/abs/path/on/the/device.jsonl",
                 "generation": 0,            # bumped by the Shipper when the file shrank / was rewritten
-                "offset": 0,                # byte offset where data starts (Gemini: 0, the whole document)
-                "data": "<complete lines as UTF-8 text>",   # or
-                "data_b64": "<base64 of the raw bytes>",    # when the bytes are not valid UTF-8
+                "offset": 0,                # byte offset where the bytes start (Gemini: 0, the whole document)
+                "length": 1234,             # how many of the bytes after the header are this file's
                 "git": {"remote": ..., "branch": ..., "commit": ...} | null,
-                "parent_session": "<provider session id of the parent>" | null}]}
+                "parent_session": "<provider session id of the parent>" | null}, ...]}\n
+    <1234 bytes>...
 
-  (a batch's header entries carry the same keys, with ``length`` instead of the data).
+Any other Content-Type (a JSON document with the lines as strings was never released) is
+refused with 415 and a detail naming the batch type.
 
 Limits: ``MAX_COMPRESSED`` bytes on the wire and ``MAX_BODY`` bytes after decompression (both
 ``[server] max_upload_mb``, default 16 MiB; settings ``INGEST_MAX_COMPRESSED`` /
 ``INGEST_MAX_BODY``): beyond them 413, and
-the Shipper splits the batch. Another Content-Encoding: 415 (a Shipper then falls back to
-gzipped JSON, for servers older than the batch format). Malformed JSON, a truncated or
-corrupt stream, lengths that do not add up, or a bad file entry: 400, nothing stored.
+the Shipper splits the batch. Another Content-Encoding: 415. A header that is not JSON, a
+truncated or corrupt stream, lengths that do not add up, or a bad file entry: 400, nothing stored.
 Malformed JSONL *lines* are not errors: they are stored raw and reported per file under
 ``malformed`` (200).
 
@@ -53,7 +47,7 @@ Response 200::
 
 ``acked_offset`` is the end of what the server holds contiguously from offset 0 in that
 generation (durably: the transaction has committed with synchronous=FULL). Bytes after
-the last newline of ``data`` are not stored and not acknowledged (send them again once
+the last newline of a file's bytes are not stored and not acknowledged (send them again once
 the line is complete). Everything in one request is one transaction.
 
 ``archive`` (also in the 200 response) is ``{"id": <archive id>, "epoch": <n>}``
@@ -64,8 +58,6 @@ its files. ``GET /api/agents/archive`` (device token) answers the same without s
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 
 from django.conf import settings
@@ -75,7 +67,6 @@ from ninja.security import HttpBearer
 
 from agents_ingest import identity
 from agents_ingest.ingest import FileChunk, IngestError, gc_paused, ingest_files
-from agents_ingest.parsers.base import loads
 from agents_ingest.schemas import ArchiveOut, IngestOut
 from agents_ingest.wire import (
     BATCH_TYPE,
@@ -119,20 +110,13 @@ BadRequest = WireError  # a body refused with its status and detail (400, 413, 4
 
 
 def read_batch(request) -> tuple[str, list[FileChunk]]:
-    """The device name (may be "") and the file entries of an ingest request, either format."""
-    body = _read_body(request)
-    if _content_type(request) == BATCH_TYPE:
-        header, files = decode_batch(body)
-        device = header.get("device")
-        entries = [(entry, data) for entry, data in files]
-    else:
-        doc, error = loads(body)
-        if error is not None:
-            raise BadRequest(400, f"the body is not valid JSON: {error.removeprefix('invalid JSON: ')[:300]}")
-        if not isinstance(doc, dict) or not isinstance(doc.get("files"), list):
-            raise BadRequest(400, 'the body must be a JSON object {"device": ..., "files": [...]}')
-        device = doc.get("device")
-        entries = [(entry, _json_data(entry, f"files[{n}]")) for n, entry in enumerate(doc["files"])]
+    """The device name (may be "") and the file entries of an ingest request (the batch format)."""
+    content_type = _content_type(request)
+    if content_type != BATCH_TYPE:  # refused before the body is read
+        raise BadRequest(415, f"Content-Type {content_type or 'none'!r} is not an ingest body: send "
+                              f"{BATCH_TYPE} (a JSON header line, then the files' bytes), as zerg ship does")
+    header, entries = decode_batch(_read_body(request))
+    device = header.get("device")
     if device is not None and not isinstance(device, str):
         raise BadRequest(400, "device must be a string")
     _unicode(device, "device")
@@ -171,26 +155,6 @@ def _int(entry: dict, key: str, where: str) -> int:
     return value
 
 
-def _json_data(entry, where: str) -> bytes:
-    """A JSON body's file bytes: ``data`` (text) or ``data_b64``."""
-    if not isinstance(entry, dict):
-        raise BadRequest(400, f"{where} must be an object")
-    has_text, has_b64 = entry.get("data") is not None, entry.get("data_b64") is not None
-    if has_text == has_b64:
-        raise BadRequest(400, f"{where}: send exactly one of data and data_b64")
-    if has_text:
-        if not isinstance(entry["data"], str):
-            raise BadRequest(400, f"{where}: data must be a string")
-        try:
-            return entry["data"].encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(400, f"{where}: data is not valid UTF-8 text; send data_b64") from None
-    try:
-        return base64.b64decode(entry["data_b64"], validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        raise BadRequest(400, f"{where}: data_b64 is not valid base64") from None
-
-
 def _unicode(value, where: str) -> None:
     """JSON can escape half a surrogate pair ("\\ud800"): such text is not Unicode and no database
     stores it, so a name holding one is refused (a session line holding one is not: see decode_line)."""
@@ -201,7 +165,7 @@ def _unicode(value, where: str) -> None:
 
 
 def _chunk(entry: dict, data: bytes, where: str) -> FileChunk:
-    _unicode({k: v for k, v in entry.items() if k not in ("data", "data_b64")}, where)
+    _unicode(entry, where)
     path, provider = entry.get("path"), entry.get("provider")
     if not isinstance(path, str) or not path:
         raise BadRequest(400, f"{where}: path must be a non-empty string")

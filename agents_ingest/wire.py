@@ -7,12 +7,12 @@ A batch is one JSON header line and then each file's bytes, as they are on disk:
                                     "length": 1234}, ...]}\\n
     <1234 bytes of the first file><... of the second>...
 
-sent as ``Content-Type: application/vnd.zerg.batch`` with ``Content-Encoding: zstd``. Why
-not the JSON document (``"data": "<the lines as a JSON string>"``, still accepted): escaping
-every quote of every line and reading it back cost the server ~20 us per event, a sixth of
-an ingest, and gzip another ~15 us to inflate (zstd: ~1 GB/s, 4x faster, for a similar
-ratio; it also compresses ~10x faster than gzip level 6 on the laptop). Raw bytes also need
-no base64 when a file is not valid UTF-8.
+sent as ``Content-Type: application/vnd.zerg.batch`` with ``Content-Encoding: zstd``; it is the
+only ingest body the server reads. Why not a JSON document (``"data": "<the lines as a JSON
+string>"``, tried before the first release and dropped): escaping every quote of every line and
+reading it back cost the server ~20 us per event, a sixth of an ingest, and gzip another ~15 us
+to inflate (zstd: ~1 GB/s, 4x faster, for a similar ratio; it also compresses ~10x faster than
+gzip level 6 on the laptop). Raw bytes also need no base64 when a file is not valid UTF-8.
 
 No Django here: ``zerg ship`` and ``tests/shipper_fake_server.py`` import it too.
 """

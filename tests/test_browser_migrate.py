@@ -10,6 +10,7 @@ import pytest
 
 from tests.commis_helpers import commis_env, wait_status
 from tests.fakes.drive import BIN
+from tests.ingest_batch import http_ingest
 from tests.procs import ZergServer, http_json, run_zerg
 from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
 from tests.test_migrate_continue import CLAUDE_FILE, CLAUDE_SID
@@ -36,7 +37,7 @@ def test_it_continues_a_session_from_its_page_and_links_to_the_job(server, phone
     body = {"device": "laptop", "files": [{
         "provider": "claude", "path": f"/home/owner/.claude/projects/-work/{CLAUDE_SID}.jsonl", "offset": 0,
         "data": CLAUDE_FILE.read_text(encoding="utf-8")}]}
-    status, reply = http_json(server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    status, reply = http_ingest(server.url + "/api/agents/ingest", token, body)
     assert status == 200, reply
     sid = reply["files"][0]["session_id"]
 

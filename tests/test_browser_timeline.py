@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.procs import http_json, run_zerg
+from tests.ingest_batch import http_ingest
+from tests.procs import run_zerg
 from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -33,7 +34,7 @@ def ship_fixture(server) -> dict:
             "git": {"remote": "", "branch": "master", "commit": ""},
         }],
     }
-    status, reply = http_json(server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    status, reply = http_ingest(server.url + "/api/agents/ingest", token, body)
     assert status == 200, reply
     assert reply["events_stored"] > 0, reply
     return reply
@@ -103,7 +104,7 @@ def test_search_snippets_and_messages_render_markup_as_text(zerg_server, phone):
     token = json.loads(done.stdout)["token"]
     body = {"device": "t", "files": [{"provider": "claude", "path": "/home/owner/.claude/projects/-x/xss-session.jsonl",
                                       "generation": 0, "offset": 0, "data": line + "\n"}]}
-    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
     assert status == 200 and reply["events_stored"] > 0, reply
 
     page = logged_in_page(phone, zerg_server)
@@ -138,7 +139,7 @@ def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_s
     token = json.loads(done.stdout)["token"]
     body = {"device": "t", "files": [{"provider": "claude", "path": "/home/owner/.claude/projects/-l/long-session.jsonl",
                                       "generation": 0, "offset": 0, "data": "\n".join(lines) + "\n"}]}
-    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
     assert status == 200 and reply["events_stored"] >= 250, reply
 
     page = logged_in_page(phone, zerg_server)
@@ -186,7 +187,7 @@ def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(ze
     # 2024-03-02 05:00 UTC is the evening of March 1 in California, where this browser is
     body = {"device": "t", "files": [session("zoo-old", "feature/old", "2024-03-02", "burrow"),
                                      session("zoo-new", "main", "2026-11-20", "tunnel")]}
-    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+    status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
     assert status == 200 and reply["events_stored"] == 4, reply
 
     context = phone.browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
@@ -239,7 +240,7 @@ def test_a_session_of_two_files_offers_each_for_export(zerg_server, phone):  # n
     for path in turns:  # one Codex session, two rollout files
         body = {"device": "t", "files": [{"provider": "codex", "path": f"/home/owner/.codex/sessions/{path.name}",
                                           "generation": 0, "offset": 0, "data": path.read_text(encoding="utf-8")}]}
-        status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token, body=body, timeout=30)
+        status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
         assert status == 200 and reply["files"][0]["session_id"], reply
     page = logged_in_page(phone, zerg_server)
     page.goto(zerg_server.url + f"/timeline/{reply['files'][0]['session_id']}")
@@ -264,8 +265,7 @@ def test_a_session_page_shows_its_cost_and_with_its_subagents(zerg_server, phone
               "data": p.read_text(encoding="utf-8")}
              for p in [priced / f"{parent}.jsonl", *sorted(priced.glob("agent-*.jsonl")),
                        unpriced / "ef958aa1-0e93-49f0-bb71-150f63befcd1.jsonl"]]
-    status, reply = http_json(zerg_server.url + "/api/agents/ingest", "POST", token=token,
-                              body={"device": "t", "files": files}, timeout=30)
+    status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, {"device": "t", "files": files})
     assert status == 200, reply
 
     page = logged_in_page(phone, zerg_server)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from agents_ingest.wire import BATCH_TYPE
 from tests.commis_helpers import query, wait_status
 from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.ingest_batch import batch_body
 from tests.procs import ZergServer, base_env, create_token, database_env, http_json, run_zerg, wait_for
 from tests.test_faults_kill import post
 
@@ -59,10 +61,11 @@ def test_it_keeps_database_is_locked_from_users_under_concurrent_load(env, fake,
                                         "message": {"role": "assistant", "model": "m",
                                                     "content": [{"type": "text", "text": f"reply {n} " * 30}]}
                                         }).encode() + b"\n"
-                body = json.dumps({"device": "laptop", "files": [{"provider": "claude", "path": "/busy.jsonl",
+                body = batch_body({"device": "laptop", "files": [{"provider": "claude", "path": "/busy.jsonl",
                                                                   "offset": offset,
-                                                                  "data": data[offset:].decode()}]}).encode()
-                status, reply = post(server.url + "/api/agents/ingest", body, device, timeout=60)
+                                                                  "data": data[offset:].decode()}]}, "identity")
+                status, reply = post(server.url + "/api/agents/ingest", body, device, timeout=60,
+                                     content_type=BATCH_TYPE)
                 responses.append(f"ingest {status} {json.dumps(reply)}")
                 if status == 200:
                     offset = reply["files"][0]["acked_offset"]

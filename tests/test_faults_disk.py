@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from agents_ingest.wire import BATCH_TYPE
 from tests.commis_helpers import FAST, wait_status
+from tests.ingest_batch import batch_body
 from tests.procs import ZergServer, base_env, create_token, database_env, http_json, run_zerg
 
 pytestmark = pytest.mark.slow
@@ -79,8 +81,8 @@ def env(volumes):
 def ingest_body(n: int) -> bytes:
     line = json.dumps({"type": "user", "sessionId": "disk", "uuid": f"u{n}",
                        "message": {"role": "user", "content": f"message {n} " + "z" * 2000}}) + "\n"
-    return json.dumps({"device": "laptop", "files": [{"provider": "claude", "path": f"/disk-{n}.jsonl",
-                                                      "data": line * 50}]}).encode()
+    return batch_body({"device": "laptop", "files": [{"provider": "claude", "path": f"/disk-{n}.jsonl",
+                                                      "data": line * 50}]}, "identity")
 
 
 def test_it_fails_writes_clearly_on_a_full_disk_stays_up_and_recovers(env, volumes, tmp_path):
@@ -113,7 +115,8 @@ def test_it_fails_writes_clearly_on_a_full_disk_stays_up_and_recovers(env, volum
         # 2. the database's volume is full: 507 with a message, the server stays up
         filler = fill(volumes)
         writes = {
-            "ingest": lambda n: post(server.url + "/api/agents/ingest", ingest_body(n), device),
+            "ingest": lambda n: post(server.url + "/api/agents/ingest", ingest_body(n), device,
+                                     content_type=BATCH_TYPE),
             "forum post": lambda n: http_json(f"{server.url}/api/forum/threads/{thread['id']}/posts", "POST",
                                               token=token, body={"text": f"post {n} " + "p" * 5000}),
             "spawn": lambda n: http_json(server.url + "/api/commis/jobs", "POST", token=token,

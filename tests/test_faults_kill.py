@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from agents_ingest.wire import BATCH_TYPE
 from tests.commis_helpers import FAST, query, wait_status
 from tests.fakes.fake_anthropic import FakeAnthropic
+from tests.ingest_batch import batch_body
 from tests.procs import (ZergServer, base_env, create_token, database_env, descendants, http_json, run_zerg,
                          wait_for)
 
@@ -43,9 +45,9 @@ def env(tmp_path, fake):
                        ZERG_CLAUDE_BIN=str(BIN / "claude"), FAKE_CLI_SLEEP="1.5")
 
 
-def post(url, body: bytes, token, timeout=10) -> tuple[int, dict | None]:
+def post(url, body: bytes, token, timeout=10, content_type="application/json") -> tuple[int, dict | None]:
     request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
+    request.add_header("Content-Type", content_type)
     request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -89,11 +91,12 @@ class Load:
                                          "timestamp": "2026-11-26T12:00:00Z",
                                          "message": {"role": "user", "content": f"line {n} " + "x" * 200}}).encode()
                 self.data += b"\n"
-            body = json.dumps({"device": "laptop", "files": [{
+            body = batch_body({"device": "laptop", "files": [{
                 "provider": "claude", "path": "/laptop/kill-session.jsonl", "offset": self.acked,
-                "data": self.data[self.acked:].decode()}]}).encode()
+                "data": self.data[self.acked:].decode()}]}, "identity")
             try:
-                status, reply = post(self.server.url + "/api/agents/ingest", body, self.device_token)
+                status, reply = post(self.server.url + "/api/agents/ingest", body, self.device_token,
+                                     content_type=BATCH_TYPE)
             except OSError:
                 status, reply = 0, None
             if status == 200:

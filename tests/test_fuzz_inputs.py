@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents_ingest.parsers import PROVIDERS, complete_length, parse_bytes
+from agents_ingest.wire import BATCH_TYPE
+from tests.ingest_batch import post_ingest
 from zerg_site.auth.tokens import create_token
 from zerg_site.models import ApiToken
 
@@ -98,18 +100,22 @@ bodies = st.one_of(
 
 
 @FUZZ
-@given(body=bodies, gzipped=st.booleans(), cut=st.integers(min_value=0, max_value=50))
-def test_it_answers_any_ingest_body_with_200_or_a_clear_4xx(device_client, body, gzipped, cut):
+@given(body=bodies, gzipped=st.booleans(), cut=st.integers(min_value=0, max_value=50),
+       content_type=st.sampled_from(["application/json", "text/plain", "", "application/vnd.zerg.batch+json"]))
+def test_it_answers_any_ingest_body_that_is_not_a_batch_with_a_clear_415(device_client, body, gzipped, cut,
+                                                                         content_type):
+    """JSON documents (the format dropped before the first release), gzipped, cut short, or noise,
+    under any Content-Type but the batch's: 415 naming the batch type, nothing stored."""
     extra = {}
     if gzipped:
         body = gzip.compress(body)
         body = body[: len(body) - cut] if cut else body  # truncated gzip streams too
         extra["HTTP_CONTENT_ENCODING"] = "gzip"
     before = counts()
-    response = device_client.post("/api/agents/ingest", body, content_type="application/json", **extra)
-    assert_clear(response, allowed=(200,))
-    if response.status_code != 200:
-        assert counts() == before
+    response = device_client.post("/api/agents/ingest", body, content_type=content_type, **extra)
+    assert_clear(response, allowed=())
+    assert response.status_code == 415 and BATCH_TYPE in response.json()["detail"]
+    assert counts() == before
 
 
 batch_headers = st.fixed_dictionaries(
@@ -218,13 +224,12 @@ def test_it_answers_a_mangled_batch_with_200_or_a_clear_4xx_and_stores_nothing_w
 def test_it_refuses_an_oversized_ingest_body_with_413_and_stores_nothing(device_client, settings):
     settings.INGEST_MAX_BODY = settings.INGEST_MAX_COMPRESSED = 64 * 1024
     line = json.dumps({"type": "user", "sessionId": "big", "message": {"role": "user", "content": "x" * 1000}}) + "\n"
-    body = json.dumps({"device": "d", "files": [{"provider": "claude", "path": "/big.jsonl", "data": line * 100}]})
+    body = {"device": "d", "files": [{"provider": "claude", "path": "/big.jsonl", "data": line * 100}]}
     before = counts()
-    response = device_client.post("/api/agents/ingest", body, content_type="application/json")
+    response = post_ingest(device_client, body, encoding="identity")
     assert response.status_code == 413 and "split the batch" in response.json()["detail"]
     bomb = gzip.compress(b'{"files": [' + b" " * (10 * 1024 * 1024) + b"]}")  # 10 MiB of spaces, ~10 KB on the wire
-    response = device_client.post("/api/agents/ingest", bomb, content_type="application/json",
-                                  HTTP_CONTENT_ENCODING="gzip")
+    response = post_ingest(device_client, bomb, encoding="gzip")
     assert response.status_code == 413 and "after decompression" in response.json()["detail"]
     assert counts() == before
 

@@ -10,14 +10,14 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db.models import Sum
 from django.test import Client
 
 from agents_ingest import wire
 from agents_ingest.ingest import FileChunk, ingest_files
-from timeline.export import export_bytes, iter_file_bytes
-from django.db.models import Sum
-
+from tests.ingest_batch import batch_body, post_ingest, raw_batch
 from timeline.chunks import CHUNK_BYTES
+from timeline.export import export_bytes, iter_file_bytes
 from timeline.models import Event, Session, SourceChunk, SourceFile
 from zerg_site.auth.tokens import create_token, revoke_token
 from zerg_site.models import ApiToken
@@ -65,11 +65,8 @@ def device(device_token):
 
 
 def post(client, body, gz=False, **headers):
-    raw = json.dumps(body).encode() if not isinstance(body, bytes) else body
-    if gz:
-        raw = gzip.compress(raw)
-        headers["HTTP_CONTENT_ENCODING"] = "gzip"
-    return client.post(URL, raw, content_type="application/json", **headers)
+    """``body`` (a dict of entries with their data, or batch bytes) as a batch, gzipped or as it is."""
+    return post_ingest(client, body, encoding="gzip" if gz else "identity", **headers)
 
 
 def post_batch(client, device, files, **headers):
@@ -144,7 +141,7 @@ def test_fixtures_shipped_twice_store_everything_once(device):
     assert LogEvent.objects.filter(topic="timeline", kind="timeline.ingested").count() == 11
 
 
-def test_it_stores_the_batch_format_exactly_as_the_json_one(device):
+def test_it_stores_a_batch_the_same_whatever_its_content_encoding(device):
     first = ship_all(device, batch_format=True)
     assert first == {"lines_stored": ALL_LINES, "lines_duplicate": 0, "events_stored": ALL_EVENTS}
     before = stored()
@@ -306,30 +303,31 @@ def test_malformed_lines_are_kept_counted_and_reported(device):
     assert export_bytes(session) == data  # lossless, invalid bytes included
 
 
-@pytest.mark.parametrize("case", ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_b64",
+@pytest.mark.parametrize("case", ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_generation",
                                   "surrogate_path", "surrogate_device"])
 def test_bad_requests_store_nothing(device, case):
     good = entry("claude", "/a/s.jsonl", b'{"type":"user","message":{"content":"x"}}\n')
     body = {"device": "d", "files": [good]}
     if case == "truncated_gzip":
-        raw = gzip.compress(json.dumps(body).encode())[:-12]
-        r = device.post(URL, raw, content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+        r = post_ingest(device, batch_body(body, "gzip")[:-12], encoding="gzip")
         assert "truncated" in r.json()["detail"]
     elif case == "bad_json":
-        r = post(device, b'{"device": "d", "files": [')
+        r = post(device, b'{"device": "d", "files": [\n')
+        assert "not valid JSON" in r.json()["detail"]
     elif case == "bad_provider":
         r = post(device, {"device": "d", "files": [good, {**good, "path": "/b", "provider": "vim"}]})
         assert "vim" in r.json()["detail"]
     elif case == "bad_entry":
         r = post(device, {"device": "d", "files": [good, {**good, "path": "/c", "offset": -1}]})
     elif case == "surrogate_path":  # half a surrogate pair, escaped: not Unicode, so no name can hold it
-        r = post(device, json.dumps(body).replace('"/a/s.jsonl"', '"/a/s\\udc00.jsonl"').encode())
+        r = post(device, raw_batch(body).replace(b'"/a/s.jsonl"', b'"/a/s\\udc00.jsonl"'))
         assert r.json()["detail"] == "files[0]: text is not valid Unicode (an unpaired surrogate escape)"
     elif case == "surrogate_device":
-        r = post(device, json.dumps(body).replace('"device": "d"', '"device": "d\\ud800"').encode())
+        r = post(device, raw_batch(body).replace(b'"device": "d"', b'"device": "d\\ud800"'))
         assert "device: text is not valid Unicode" in r.json()["detail"]
-    else:
-        r = post(device, {"device": "d", "files": [good, {"provider": "claude", "path": "/c", "data_b64": "***"}]})
+    else:  # bad_generation
+        r = post(device, {"device": "d", "files": [good, {**good, "path": "/c", "generation": "1"}]})
+        assert r.json()["detail"] == "files[1]: generation must be a non-negative integer"
     assert r.status_code == 400, r.content
     assert r.json()["detail"]
     assert stored() == (0, 0, 0, 0) and SourceFile.objects.count() == 0
@@ -351,17 +349,31 @@ def test_oversized_bodies_are_413(device, settings):
 
 
 def test_auth_device_tokens_only(db, owner_client, api_token, device_token):
-    body = json.dumps({"device": "d", "files": []})
-    assert Client().post(URL, body, content_type="application/json").status_code == 401
+    body = {"device": "d", "files": []}
+    assert post_ingest(Client(), body).status_code == 401
     bad = Client(HTTP_AUTHORIZATION="Bearer zerg_nope")
-    assert bad.post(URL, body, content_type="application/json").status_code == 401
+    assert post_ingest(bad, body).status_code == 401
     api = Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
-    assert api.post(URL, body, content_type="application/json").status_code == 401
-    assert owner_client.post(URL, body, content_type="application/json").status_code == 401
+    assert post_ingest(api, body).status_code == 401
+    assert post_ingest(owner_client, body).status_code == 401
     ok = Client(HTTP_AUTHORIZATION=f"Bearer {device_token}")
-    assert ok.post(URL, body, content_type="application/json").status_code == 200
+    assert post_ingest(ok, body).status_code == 200
     revoke_token(ApiToken.objects.get(kind=ApiToken.DEVICE).id)
-    assert ok.post(URL, body, content_type="application/json").status_code == 401
+    assert post_ingest(ok, body).status_code == 401
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+def test_it_refuses_a_body_that_is_not_a_batch_with_415_naming_the_batch_type(device, content_type):
+    """The gzipped JSON document of before the first release is no ingest body: the sender is told
+    which Content-Type to use, and nothing is stored, however well-formed the document."""
+    good = entry("claude", "/a/s.jsonl", b'{"type":"user","message":{"content":"x"}}\n')
+    document = json.dumps({"device": "d", "files": [good]}).encode()
+    for body, encoding in ((document, None), (gzip.compress(document), "gzip")):
+        extra = {"HTTP_CONTENT_ENCODING": encoding} if encoding else {}
+        r = device.post(URL, body, content_type=content_type, **extra)
+        assert r.status_code == 415, r.content
+        assert wire.BATCH_TYPE in r.json()["detail"] and "Content-Type" in r.json()["detail"]
+    assert stored() == (0, 0, 0, 0) and SourceFile.objects.count() == 0
 
 
 def test_device_token_cannot_read_the_timeline(device):

@@ -17,6 +17,7 @@ from django.test import Client
 
 from agents_ingest.shipper.patch import work_state
 from tests.fakes.drive import BIN
+from tests.ingest_batch import post_ingest
 from tests.procs import wait_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -71,7 +72,7 @@ def device(db):
 def ship(device: Client, provider: str, path: str, data: bytes, git_info: dict | None = None) -> dict:
     body = {"device": "laptop", "files": [{"provider": provider, "path": path, "offset": 0, "generation": 0,
                                            "data": data.decode("utf-8"), "git": git_info}]}
-    r = device.post("/api/agents/ingest", json.dumps(body), content_type="application/json")
+    r = post_ingest(device, body)
     assert r.status_code == 200, r.content
     return r.json()
 
@@ -241,8 +242,7 @@ def test_it_refuses_what_cannot_be_continued(device, token_client, tmp_path):
     body = {"device": "laptop", "files": [{"provider": "claude", "path": f"/l/{sub.parent.parent.name}/subagents/"
                                            f"{sub.name}", "data": sub.read_text(encoding="utf-8"),
                                            "parent_session": sub.parent.parent.name}]}
-    sub_id = device.post("/api/agents/ingest", json.dumps(body), content_type="application/json"
-                         ).json()["files"][0]["session_id"]
+    sub_id = post_ingest(device, body).json()["files"][0]["session_id"]
     r = continue_(token_client, sub_id, prompt="x")
     assert r.status_code == 400 and "subagent" in r.json()["detail"]
     assert Client().post(f"/api/migrate/sessions/{sid}/continue", "{}", content_type="application/json"
@@ -267,10 +267,12 @@ def test_it_ships_with_an_api_token_for_zerg_migrate(device, token_client):
 
     body = {"device": "laptop", "files": [{"provider": "claude", "path": f"/l/{CLAUDE_SID}.jsonl", "offset": 0,
                                            "data": CLAUDE_FILE.read_text(encoding="utf-8")}]}
-    assert device.post("/api/migrate/ingest", json.dumps(body), content_type="application/json").status_code == 401
-    r = token_client.post("/api/migrate/ingest", json.dumps(body), content_type="application/json")
+    assert post_ingest(device, body, url="/api/migrate/ingest").status_code == 401
+    r = post_ingest(token_client, body, url="/api/migrate/ingest")
     assert r.status_code == 200 and r.json()["lines_stored"] == len(CLAUDE_FILE.read_bytes().splitlines())
     session = Session.objects.get(provider_session_id=CLAUDE_SID)
     assert session.device == "laptop" and export_bytes(session) == CLAUDE_FILE.read_bytes()
-    r = token_client.post("/api/migrate/ingest", b"{not json", content_type="application/json")
+    r = post_ingest(token_client, b"{not json\n", url="/api/migrate/ingest", encoding="identity")
     assert r.status_code == 400 and Session.objects.count() == 1
+    r = token_client.post("/api/migrate/ingest", json.dumps(body), content_type="application/json")
+    assert r.status_code == 415 and Session.objects.count() == 1

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from tests.ingest_batch import post_ingest
 from tests.procs import base_env, run_zerg
 from zerg_site.auth.tokens import create_token
 from zerg_site.models import ApiToken
@@ -49,7 +50,7 @@ def ship(client: Client, path: str, data: bytes, git_info: dict | None = None, d
                        "data": data.decode(), "git": git_info}]}
     if device is not None:
         body["device"] = device
-    r = client.post("/api/agents/ingest", json.dumps(body), content_type="application/json")
+    r = post_ingest(client, body)
     assert r.status_code == 200, r.content
     return r.json()
 

@@ -1,6 +1,6 @@
 """Bad input that used to fail a request with a 500 (issue 18, items 4 and 9), tried as an attacker
 would through the public API: a session line nested thousands of levels deep, a batch header or
-a JSON body nested as deep, integers past 64 bits in a query or a path, a job log read from
+a JSON body nested as deep (refused unread: 415), integers past 64 bits in a query or a path, a job log read from
 2**63 - 1, a shipped path holding CR/LF. Each ends in a 200 (the line kept raw, counted malformed)
 or a 4xx with a ``detail``, and what was stored before is intact."""
 
@@ -16,6 +16,7 @@ from django.test import Client
 
 from agents_ingest import wire
 from agents_ingest.parsers.base import MAX_DEPTH, TEXT_LIMIT
+from tests.ingest_batch import post_ingest
 from tests.procs import base_env, create_token, http_json, run_zerg
 from zerg_site.auth.tokens import create_token as create_device_token
 from zerg_site.models import ApiToken
@@ -55,12 +56,9 @@ def entry(path: str, offset: int = 0) -> dict:
             "parent_session": None}
 
 
-def ship(device, files: list[tuple[str, bytes]], fmt: str = "batch"):
-    if fmt == "batch":
-        body = wire.encode_batch("laptop", [(entry(path), data) for path, data in files])
-        return device.post(URL, body, content_type=wire.BATCH_TYPE, HTTP_CONTENT_ENCODING="zstd")
+def ship(device, files: list[tuple[str, bytes]], encoding: str = "zstd"):
     doc = {"device": "laptop", "files": [{**entry(path), "data": data.decode()} for path, data in files]}
-    return device.post(URL, json.dumps(doc), content_type="application/json")
+    return post_ingest(device, doc, encoding=encoding)
 
 
 def export(client, session_id) -> bytes:
@@ -89,15 +87,15 @@ def assert_intact(client, stored) -> None:
 # --- item 4: nesting
 
 
-@pytest.mark.parametrize("fmt", ["batch", "json"])
+@pytest.mark.parametrize("encoding", ["zstd", "gzip"])
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1_000, 1_025, 100_000])
 def test_it_keeps_a_line_nested_thousands_deep_raw_and_stores_the_rest_of_the_batch(
-        device, token_client, stored_before, depth, fmt):
+        device, token_client, stored_before, depth, encoding):
     head, tail = record("deep", "before the bomb"), record("deep", "after the bomb")
     bomb = deep_line("deep", depth)
     other = record("other", "another session")
     response = ship(device, [("/home/u/.claude/projects/p/deep.jsonl", head + bomb + tail),
-                             ("/home/u/.claude/projects/p/other.jsonl", other)], fmt)
+                             ("/home/u/.claude/projects/p/other.jsonl", other)], encoding)
 
     assert response.status_code == 200, response.content[:500]
     deep_file, other_file = response.json()["files"]
@@ -150,14 +148,17 @@ def test_it_refuses_a_batch_header_nested_too_deeply_with_400_and_stores_nothing
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5_000])
-def test_it_refuses_a_json_ingest_body_nested_too_deeply_with_400_and_stores_nothing(device, token_client,
-                                                                                    stored_before, depth):
+def test_it_refuses_a_json_ingest_body_nested_too_deeply_with_415_unread_and_stores_nothing(device, token_client,
+                                                                                           stored_before, depth):
+    """A JSON document is no ingest body (only the batch format is): it is refused for its Content-Type
+    before a byte of it is parsed, however deep it nests."""
     body = (b'{"device":"laptop","files":[{"provider":"claude","path":"/j.jsonl","data":"{}\\n","git":'
             + nested(depth) + b"}]}")
     before = counts()
     response = device.post(URL, body, content_type="application/json")
-    assert response.status_code == 400
-    assert response.json()["detail"].startswith("the body is not valid JSON: nested too deeply")
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith(f"Content-Type 'application/json' is not an ingest body: send "
+                                                f"{wire.BATCH_TYPE}")
     assert counts() == before
     assert_intact(token_client, stored_before)
 

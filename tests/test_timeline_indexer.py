@@ -12,12 +12,12 @@ from django.db import connection
 from django.test import Client
 
 from agents_ingest.ingest import FileChunk, ingest_files
+from tests.ingest_batch import post_ingest
 from timeline import indexer
 from timeline.models import Event
 from timeline.search import search
 from zerg_site.auth.tokens import create_token
 from zerg_site.models import ApiToken
-
 
 
 def lines(session: str, words: list[str]) -> bytes:
@@ -83,8 +83,7 @@ def test_it_indexes_in_the_background_after_an_http_ingest():
     try:
         body = {"device": "laptop", "files": [{"provider": "claude", "path": "/p/s-4.jsonl", "offset": 0,
                                                "data": lines("s-4", ["capybara", "capybara two"]).decode()}]}
-        r = Client(HTTP_AUTHORIZATION=f"Bearer {secret}").post("/api/agents/ingest", json.dumps(body),
-                                                               content_type="application/json")
+        r = post_ingest(Client(HTTP_AUTHORIZATION=f"Bearer {secret}"), body)
         assert r.status_code == 200 and r.json()["events_stored"] == 2
         deadline = time.monotonic() + 20
         while (pending() or indexed("capybara") < 2) and time.monotonic() < deadline:
