@@ -19,8 +19,7 @@ from django.conf import settings
 from django.db.models import Count, Max
 from ninja import Router
 
-from zerg_site.schemas import AttentionOut, Out, Slots, owner
-from zerg_site.setup_api import SetupOut
+from zerg_site.schemas import AttentionOut, Out, SetupOut, Slots, owner
 
 router = Router(tags=["dashboard"])
 
