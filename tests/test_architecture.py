@@ -9,6 +9,7 @@ The layers, lowest first (README, "Architecture"):
     commis      jobs, backends, Sauron
     forum       boards, threads, posts; follows commis through its signals
     oikos       the coordinator: reads the Forum, spawns commis
+    spend       what every agent costs: reads the sessions, turns and jobs of the apps below
     site        zerg_site's wiring: settings, urls, asgi, the API router, the CLI, management
                 commands, and the parts that read every app (attention, push receivers)
 
@@ -24,8 +25,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("zerg_site", "frontend", "timeline", "agents_ingest", "commis", "forum", "oikos")
-LAYERS = ("core", "timeline", "agents_ingest", "commis", "forum", "oikos", "site")
+APPS = ("zerg_site", "frontend", "timeline", "agents_ingest", "commis", "forum", "oikos", "spend")
+LAYERS = ("core", "timeline", "agents_ingest", "commis", "forum", "oikos", "spend", "site")
 
 # zerg_site modules (and packages) that wire the site together: they may import every app.
 SITE = ("zerg_site.apps", "zerg_site.settings", "zerg_site.urls", "zerg_site.asgi", "zerg_site.api", "zerg_site.system_api",

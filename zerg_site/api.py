@@ -63,6 +63,10 @@ from oikos.api import router as oikos_router  # noqa: E402
 
 api.add_router("/oikos", oikos_router)
 
+from spend.api import router as spend_router  # noqa: E402
+
+api.add_router("/spend", spend_router)
+
 
 # --- faults: errors that are the client's, not the server's (tests/test_api_schema.py found them)
 from django.db import DataError  # noqa: E402

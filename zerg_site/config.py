@@ -84,6 +84,18 @@ def _url(value: Any) -> str:
     return text
 
 
+def _time_zone(value: Any) -> str:
+    """An IANA time zone name (``Europe/Paris``): the owner's days, for spend (``spend.query``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _str(value).strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone, such as Europe/Paris or UTC") from None
+    return name
+
+
 def _database_url(value: Any) -> str:
     text = _str(value).strip()
     if text and not re.match(r"^(postgres|postgresql|pgsql|sqlite)://", text):
@@ -183,6 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
         "server", "max_upload_mb", "ZERG_MAX_UPLOAD_MB", _positive_int, 16,
         "largest ingest request in MiB, compressed and unpacked; a session line longer than this cannot ship",
     ),
+    Setting("server", "time_zone", "ZERG_TIME_ZONE", _time_zone, "UTC",
+            "the owner's IANA time zone: where spend's days begin and end"),
     Setting("commis", "max_concurrent", "ZERG_MAX_CONCURRENT", _positive_int, 5, "commis running at once"),
     Setting("commis", "heartbeat_interval", "ZERG_HEARTBEAT_INTERVAL", _seconds, 10.0, "seconds between heartbeats"),
     Setting("commis", "stale_threshold", "ZERG_STALE_THRESHOLD", _seconds, 60.0, "heartbeat age that counts as dead"),
@@ -226,6 +240,7 @@ class Config:
     workspace_retention_days: int = 14
     max_upload_mb: int = 16
     prices: dict = field(default_factory=dict)
+    time_zone: str = "UTC"
     trusted_proxies: tuple = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))
 
     @property

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "commis",
     "oikos",
     "forum",
+    "spend",
     "frontend",
 ]
 

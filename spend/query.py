@@ -1,0 +1,278 @@
+"""Spend over a range of the owner's days, grouped by day, model, project, source or device.
+
+Where each figure comes from (one record per source, so nothing is counted twice):
+
+- ``claude-code``, ``codex``, ``gemini``: the Timeline's sessions (``Session.cost_usd`` and its
+  token totals), except the two kinds the server writes itself: a commis job's own session
+  (device ``zerg-commis``: the job is the record) and Oikos's mirror of a chat thread (provider
+  ``oikos``: its turns are the record).
+- ``oikos``: Oikos's turns (``Turn.usage`` / ``cost_usd``).
+- ``commis``: commis jobs (``Job.usage`` / ``cost_usd``), except a job that continues a shipped
+  session (option ``continues_session``): its turns are added to that session, which counts them.
+
+A session counts on the day of its last activity (``ended_at``: its newest event; the day it was
+stored when no event has a time), a turn and a job on the day they finished (else started). Per
+event would split a session that spans midnight exactly, but a session's cost is priced from its
+totals per model, so its events have no cost of their own: re-pricing each response on every
+request costs more than the answer is worth, and a day's figure moves only for sessions that
+run over midnight.
+
+Days are the owner's (``[server] time_zone``). The sessions, which can be 100,000s, are added up by
+the database: the range is cut at each change of the zone's UTC offset, so within a piece the local
+day is ``date(ended_at + offset)``, an expression both databases compute without a function call per
+row (Django's ``TruncDate`` with a zone calls Python for each row on SQLite). Turns and jobs are a
+person's chats and jobs (thousands, not millions): they are added up here.
+
+A cost the price list does not know adds nothing and marks the figure ``partial`` (shown as "≥ $x").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, DateField, F, Func, Q, Sum
+
+from commis.models import Job
+from oikos.models import Turn
+from oikos.services import TIMELINE_DEVICE as OIKOS_DEVICE
+from oikos.services import TIMELINE_PROVIDER as OIKOS_PROVIDER
+from timeline.models import Session
+from zerg_site.devices import COMMIS_DEVICE
+
+BYS = ("day", "model", "project", "source", "device")
+SOURCES = ("claude-code", "codex", "gemini", "oikos", "commis")
+PROVIDER_SOURCE = {"claude": "claude-code", "codex": "codex", "gemini": "gemini", "zerg-agent": "commis"}
+MAX_DAYS = 3660  # a range longer than ten years is a typo, not a question
+
+
+@dataclass
+class Row:
+    key: str
+    cost: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    sessions: int = 0
+    partial: bool = False
+
+    def add(self, cost, input_tokens, output_tokens, cache_read_tokens, sessions, partial) -> None:
+        self.cost += cost or 0.0
+        self.input_tokens += input_tokens or 0
+        self.output_tokens += output_tokens or 0
+        self.cache_read_tokens += cache_read_tokens or 0
+        self.sessions += sessions or 0
+        self.partial = self.partial or bool(partial)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "cost": round(self.cost, 6), "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens, "cache_read_tokens": self.cache_read_tokens,
+                "sessions": self.sessions, "partial": self.partial}
+
+
+@dataclass
+class Report:
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def row(self, key: str) -> Row:
+        return self.rows.setdefault(key, Row(key))
+
+    @property
+    def total(self) -> float:
+        return round(sum(r.cost for r in self.rows.values()), 6)
+
+    @property
+    def partial(self) -> bool:
+        return any(r.partial for r in self.rows.values())
+
+    def as_dict(self, by: str) -> dict:
+        rows = sorted(self.rows.values(), key=(lambda r: r.key) if by == "day" else (lambda r: (-r.cost, r.key)))
+        return {"currency": "USD", "total": self.total, "partial": self.partial, "rows": [r.as_dict() for r in rows]}
+
+
+def owner_zone() -> ZoneInfo:
+    """The owner's time zone: ``[server] time_zone`` (``ZERG_TIME_ZONE``), UTC by default."""
+    from django.conf import settings
+
+    return ZoneInfo(getattr(getattr(settings, "ZERG", None), "time_zone", "") or "UTC")
+
+
+def parse_day(text: str, name: str) -> date:
+    """``YYYY-MM-DD`` as a date; ValueError with a sentence otherwise."""
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a day as YYYY-MM-DD, such as 2026-05-01, got {text!r}") from None
+
+
+def check_range(day_from: date, day_to: date) -> None:
+    if day_to < day_from:
+        raise ValueError(f"to ({day_to}) is before from ({day_from})")
+    if (day_to - day_from).days >= MAX_DAYS:
+        raise ValueError(f"the range is longer than {MAX_DAYS} days")
+
+
+# --- the owner's days as UTC pieces of constant offset
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+def _offset(instant: datetime, zone: ZoneInfo) -> timedelta:
+    return instant.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def pieces(day_from: date, day_to: date, zone: ZoneInfo) -> list[tuple[datetime, datetime, timedelta]]:
+    """``[(start, end, offset)]`` in UTC covering the owner's days ``day_from``..``day_to``: within
+    each piece local time is UTC + offset (a new piece at each daylight-saving change)."""
+    out: list[tuple[datetime, datetime, timedelta]] = []
+    start = _midnight(day_from, zone)
+    day = day_from
+    while day <= day_to:
+        begin, end = _midnight(day, zone), _midnight(day + timedelta(days=1), zone)
+        cuts = [begin]
+        low, high = begin, end - timedelta(microseconds=1)
+        if _offset(low, zone) != _offset(high, zone):  # a change within the day: find it to the second
+            while high - low > timedelta(seconds=1):
+                mid = low + (high - low) / 2
+                low, high = (mid, high) if _offset(mid, zone) == _offset(low, zone) else (low, mid)
+            cuts.append(high.replace(microsecond=0))
+        for a, b in zip(cuts, [*cuts[1:], end], strict=True):
+            offset = _offset(a, zone)
+            if out and out[-1][2] == offset and out[-1][1] == a:
+                out[-1] = (out[-1][0], b, offset)
+            else:
+                out.append((a, b, offset))
+        day += timedelta(days=1)
+    assert out[0][0] == start
+    return out
+
+
+class LocalDate(Func):
+    """The date of a UTC timestamp column shifted by a fixed number of minutes."""
+
+    output_field = DateField()
+
+    def __init__(self, expression, minutes: int):
+        super().__init__(expression)
+        self.minutes = int(minutes)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date({sql}, %s)", [*params, f"{self.minutes:+d} minutes"]
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(({sql} AT TIME ZONE 'UTC') + make_interval(mins => %s))::date", [*params, self.minutes]
+
+
+# --- the sources
+
+_UNPRICED = (Q(cost_usd__isnull=True) & (Q(input_tokens__gt=0) | Q(output_tokens__gt=0) | Q(cache_read_tokens__gt=0)
+                                         | Q(cache_creation_tokens__gt=0)))
+_SESSION_SUMS = {"cost": Sum("cost_usd"), "input": Sum("input_tokens"), "output": Sum("output_tokens"),
+                 "cache": Sum("cache_read_tokens"), "n": Count("id"),
+                 "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED)}
+_SESSION_COLUMN = {"model": "model", "project": "project", "device": "device", "source": "provider"}
+
+
+def sessions():
+    """The Timeline sessions spend counts (see the module's docstring)."""
+    return Session.objects.exclude(device=COMMIS_DEVICE).exclude(provider=OIKOS_PROVIDER)
+
+
+def _add_sessions(report: Report, by: str | None, parts) -> None:
+    start, end = parts[0][0], parts[-1][1]
+    # the last activity: ended_at, else (no event has a time) the day it was stored
+    for column, only in (("ended_at", Q()), ("created_at", Q(ended_at__isnull=True))):
+        def within(a, b, column=column, only=only):
+            return sessions().filter(only, **{f"{column}__gte": a, f"{column}__lt": b})
+
+        if by == "day":
+            for a, b, offset in parts:
+                minutes = int(offset.total_seconds() // 60)
+                for s in within(a, b).annotate(k=LocalDate(F(column), minutes)).values("k").annotate(**_SESSION_SUMS):
+                    report.row(str(s["k"])).add(s["cost"], s["input"], s["output"], s["cache"], s["n"], s["partial"])
+        elif by is None:
+            s = within(start, end).aggregate(**_SESSION_SUMS)
+            report.row("").add(s["cost"], s["input"], s["output"], s["cache"], s["n"], s["partial"])
+        else:
+            for s in within(start, end).values(k=F(_SESSION_COLUMN[by])).annotate(**_SESSION_SUMS):
+                key = PROVIDER_SOURCE.get(s["k"], s["k"]) if by == "source" else s["k"]
+                report.row(key).add(s["cost"], s["input"], s["output"], s["cache"], s["n"], s["partial"])
+
+
+def _tokens(usage: dict, *keys: str) -> int:
+    return sum(v for k in keys if type(v := (usage or {}).get(k)) is int and v > 0)
+
+
+def _in_range(start: datetime, end: datetime, finished: str, started: str) -> Q:
+    return (Q(**{f"{finished}__gte": start, f"{finished}__lt": end})
+            | Q(**{f"{finished}__isnull": True, f"{started}__gte": start, f"{started}__lt": end}))
+
+
+def _add_item(report: Report, by: str | None, zone: ZoneInfo, when: datetime, keys: dict, usage: dict,
+              cost: float | None) -> None:
+    inp, out = _tokens(usage, "input_tokens"), _tokens(usage, "output_tokens")
+    cache = _tokens(usage, "cache_read_input_tokens", "cached_input_tokens")
+    unpriced = cost is None and (inp or out or cache or _tokens(usage, "cache_creation_input_tokens"))
+    key = "" if by is None else when.astimezone(zone).date().isoformat() if by == "day" else keys[by]
+    report.row(key).add(cost, inp, out, cache, 1, unpriced)
+
+
+def _add_turns(report: Report, by: str | None, zone: ZoneInfo, start: datetime, end: datetime) -> None:
+    for t in Turn.objects.filter(_in_range(start, end, "finished_at", "created_at")).values(
+            "usage", "cost_usd", "finished_at", "created_at"):
+        keys = {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}
+        _add_item(report, by, zone, t["finished_at"] or t["created_at"], keys, t["usage"], t["cost_usd"])
+
+
+def _job_project(job: dict) -> str:
+    where = (job["repo_url"] or job["workdir"] or "").rstrip("/")
+    name = os.path.basename(where)
+    return name.removesuffix(".git")
+
+
+def jobs():
+    """The commis jobs spend counts: all but continuations of a shipped session."""
+    return Job.objects.exclude(options__has_key="continues_session")
+
+
+def _add_jobs(report: Report, by: str | None, zone: ZoneInfo, start: datetime, end: datetime) -> None:
+    for j in jobs().filter(_in_range(start, end, "finished_at", "created_at")).values(
+            "usage", "cost_usd", "finished_at", "created_at", "options", "backend", "repo_url", "workdir"):
+        options = j["options"] if isinstance(j["options"], dict) else {}
+        model = options.get("model")
+        keys = {"model": model if isinstance(model, str) else "", "project": _job_project(j),
+                "device": COMMIS_DEVICE, "source": "commis"}
+        _add_item(report, by, zone, j["finished_at"] or j["created_at"], keys, j["usage"], j["cost_usd"])
+
+
+def spend(day_from: date, day_to: date, by: str | None, zone: ZoneInfo | None = None) -> Report:
+    """The report over the owner's days ``day_from``..``day_to`` (inclusive), one row per ``by``
+    value (``by=None``: one row, the total). Raises ValueError for a bad range or ``by``."""
+    if by is not None and by not in BYS:
+        raise ValueError(f"by must be one of {', '.join(BYS)}, got {by!r}")
+    check_range(day_from, day_to)
+    zone = zone or owner_zone()
+    parts = pieces(day_from, day_to, zone)
+    report = Report()
+    _add_sessions(report, by, parts)
+    _add_turns(report, by, zone, parts[0][0], parts[-1][1])
+    _add_jobs(report, by, zone, parts[0][0], parts[-1][1])
+    if by is None:
+        return report
+    report.rows = {k: r for k, r in report.rows.items() if r.sessions}
+    return report
+
+
+def total(day_from: date, day_to: date, zone: ZoneInfo | None = None) -> tuple[float, bool]:
+    """``(cost in USD, partial)`` over the owner's days ``day_from``..``day_to``: what a budget
+    check asks (one aggregate query per source, no grouping)."""
+    report = spend(day_from, day_to, None, zone)
+    return report.total, report.partial
