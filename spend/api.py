@@ -72,9 +72,10 @@ def spend_view(request, params: Query[SpendQuery]):
     try:
         day_from = query.parse_day(params.from_, "from") if params.from_ is not None else first
         day_to = query.parse_day(params.to, "to") if params.to is not None else last
-        report = query.spend(day_from, day_to, params.by, zone)
+        query.check(day_from, day_to, params.by)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
+    report = query.spend(day_from, day_to, params.by, zone)
     document = report.as_dict(params.by)
     if not as_file:
         return document

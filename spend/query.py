@@ -20,8 +20,8 @@ run over midnight.
 Days are the owner's (``[server] time_zone``). The sessions, which can be 100,000s, are added up by
 the database: the range is cut at each change of the zone's UTC offset, so within a piece the local
 day is ``date(ended_at + offset)``, an expression both databases compute without a function call per
-row (Django's ``TruncDate`` with a zone calls Python for each row on SQLite). Turns and jobs are a
-person's chats and jobs (thousands, not millions): they are added up here.
+row (Django's ``TruncDate`` with a zone calls Python for each row on SQLite). Turns and jobs too (their
+token counts read from their JSON ``usage``).
 
 A cost the price list does not know adds nothing and marks the figure ``partial`` (shown as "≥ $x").
 """
@@ -29,11 +29,14 @@ A cost the price list does not know adds nothing and marks the figure ``partial`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DateField, F, Func, Q, Sum
+from django.db.models import Count, DateField, F, FloatField, Func, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from commis.models import Job
 from oikos.models import Turn
@@ -109,7 +112,10 @@ def parse_day(text: str, name: str) -> date:
         raise ValueError(f"{name} must be a day as YYYY-MM-DD, such as 2026-05-01, got {text!r}") from None
 
 
-def check_range(day_from: date, day_to: date) -> None:
+def check(day_from: date, day_to: date, by: str | None) -> None:
+    """ValueError with a sentence for a range or grouping spend does not answer."""
+    if by is not None and by not in BYS:
+        raise ValueError(f"by must be one of {', '.join(BYS)}, got {by!r}")
     if day_to < day_from:
         raise ValueError(f"to ({day_to}) is before from ({day_from})")
     if (day_to - day_from).days >= MAX_DAYS:
@@ -171,14 +177,35 @@ class LocalDate(Func):
         return f"(({sql} AT TIME ZONE 'UTC') + make_interval(mins => %s))::date", [*params, self.minutes]
 
 
-# --- the sources
+# --- the sources: each is added up by the database, in one query per piece of the range
+
+
+@dataclass(frozen=True)
+class Source:
+    rows: Callable  # () -> the QuerySet of what counts
+    finished: str  # the column of its last activity...
+    started: str  # ...and the one used when that is null
+    sums: dict  # cost, input, output, cache (cache2 too for jobs: Codex names it otherwise), n, partial
+    columns: dict  # by -> the columns its key is made of (none: a constant)
+    key: Callable  # (by, values of those columns) -> the row's key
+
+
+def _number(key: str):
+    """A token count in a JSON ``usage`` (the services only write numbers there)."""
+    return Cast(KT(f"usage__{key}"), FloatField())
+
+
+def _json_sums(cache_keys: tuple[str, ...]) -> dict:
+    unpriced = Q(cost_usd__isnull=True) & (Q(usage__input_tokens__gt=0) | Q(usage__output_tokens__gt=0))
+    sums = {"cost": Sum("cost_usd"), "input": Sum(_number("input_tokens")), "output": Sum(_number("output_tokens")),
+            "n": Count("id"), "partial": Count("id", filter=unpriced)}
+    for n, key in enumerate(cache_keys):
+        sums[f"cache{n or ''}"] = Sum(_number(key))
+    return sums
+
 
 _UNPRICED = (Q(cost_usd__isnull=True) & (Q(input_tokens__gt=0) | Q(output_tokens__gt=0) | Q(cache_read_tokens__gt=0)
                                          | Q(cache_creation_tokens__gt=0)))
-_SESSION_SUMS = {"cost": Sum("cost_usd"), "input": Sum("input_tokens"), "output": Sum("output_tokens"),
-                 "cache": Sum("cache_read_tokens"), "n": Count("id"),
-                 "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED)}
-_SESSION_COLUMN = {"model": "model", "project": "project", "device": "device", "source": "provider"}
 
 
 def sessions():
@@ -186,88 +213,78 @@ def sessions():
     return Session.objects.exclude(device=COMMIS_DEVICE).exclude(provider=OIKOS_PROVIDER)
 
 
-def _add_sessions(report: Report, by: str | None, parts) -> None:
-    start, end = parts[0][0], parts[-1][1]
-    # the last activity: ended_at, else (no event has a time) the day it was stored
-    for column, only in (("ended_at", Q()), ("created_at", Q(ended_at__isnull=True))):
-        def within(a, b, column=column, only=only):
-            return sessions().filter(only, **{f"{column}__gte": a, f"{column}__lt": b})
-
-        if by == "day":
-            for a, b, offset in parts:
-                minutes = int(offset.total_seconds() // 60)
-                for s in within(a, b).annotate(k=LocalDate(F(column), minutes)).values("k").annotate(**_SESSION_SUMS):
-                    report.row(str(s["k"])).add(s["cost"], s["input"], s["output"], s["cache"], s["n"], s["partial"])
-        elif by is None:
-            s = within(start, end).aggregate(**_SESSION_SUMS)
-            report.row("").add(s["cost"], s["input"], s["output"], s["cache"], s["n"], s["partial"])
-        else:
-            for s in within(start, end).values(k=F(_SESSION_COLUMN[by])).annotate(**_SESSION_SUMS):
-                key = PROVIDER_SOURCE.get(s["k"], s["k"]) if by == "source" else s["k"]
-                report.row(key).add(s["cost"], s["input"], s["output"], s["cache"], s["n"], s["partial"])
-
-
-def _tokens(usage: dict, *keys: str) -> int:
-    return sum(v for k in keys if type(v := (usage or {}).get(k)) is int and v > 0)
-
-
-def _in_range(start: datetime, end: datetime, finished: str, started: str) -> Q:
-    return (Q(**{f"{finished}__gte": start, f"{finished}__lt": end})
-            | Q(**{f"{finished}__isnull": True, f"{started}__gte": start, f"{started}__lt": end}))
-
-
-def _add_item(report: Report, by: str | None, zone: ZoneInfo, when: datetime, keys: dict, usage: dict,
-              cost: float | None) -> None:
-    inp, out = _tokens(usage, "input_tokens"), _tokens(usage, "output_tokens")
-    cache = _tokens(usage, "cache_read_input_tokens", "cached_input_tokens")
-    unpriced = cost is None and (inp or out or cache or _tokens(usage, "cache_creation_input_tokens"))
-    key = "" if by is None else when.astimezone(zone).date().isoformat() if by == "day" else keys[by]
-    report.row(key).add(cost, inp, out, cache, 1, unpriced)
-
-
-def _add_turns(report: Report, by: str | None, zone: ZoneInfo, start: datetime, end: datetime) -> None:
-    for t in Turn.objects.filter(_in_range(start, end, "finished_at", "created_at")).values(
-            "usage", "cost_usd", "finished_at", "created_at"):
-        keys = {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}
-        _add_item(report, by, zone, t["finished_at"] or t["created_at"], keys, t["usage"], t["cost_usd"])
-
-
-def _job_project(job: dict) -> str:
-    where = (job["repo_url"] or job["workdir"] or "").rstrip("/")
-    name = os.path.basename(where)
-    return name.removesuffix(".git")
-
-
 def jobs():
     """The commis jobs spend counts: all but continuations of a shipped session."""
     return Job.objects.exclude(options__has_key="continues_session")
 
 
-def _add_jobs(report: Report, by: str | None, zone: ZoneInfo, start: datetime, end: datetime) -> None:
-    for j in jobs().filter(_in_range(start, end, "finished_at", "created_at")).values(
-            "usage", "cost_usd", "finished_at", "created_at", "options", "backend", "repo_url", "workdir"):
-        options = j["options"] if isinstance(j["options"], dict) else {}
-        model = options.get("model")
-        keys = {"model": model if isinstance(model, str) else "", "project": _job_project(j),
-                "device": COMMIS_DEVICE, "source": "commis"}
-        _add_item(report, by, zone, j["finished_at"] or j["created_at"], keys, j["usage"], j["cost_usd"])
+def _session_key(by: str, values: dict) -> str:
+    value = values["k"] or ""
+    return PROVIDER_SOURCE.get(value, value) if by == "source" else value
+
+
+def _job_key(by: str, values: dict) -> str:
+    if by == "model":
+        return values["k"] if isinstance(values["k"], str) else ""
+    if by == "project":
+        return os.path.basename((values["repo_url"] or values["workdir"] or "").rstrip("/")).removesuffix(".git")
+    return {"device": COMMIS_DEVICE, "source": "commis"}[by]
+
+
+RECORDS = (
+    Source(sessions, "ended_at", "created_at",
+           {"cost": Sum("cost_usd"), "input": Sum("input_tokens"), "output": Sum("output_tokens"),
+            "cache": Sum("cache_read_tokens"), "n": Count("id"),
+            "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED)},
+           {"model": {"k": F("model")}, "project": {"k": F("project")}, "device": {"k": F("device")},
+            "source": {"k": F("provider")}}, _session_key),
+    Source(Turn.objects.all, "finished_at", "created_at", _json_sums(("cache_read_input_tokens",)), {},
+           lambda by, values: {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}[by]),
+    Source(jobs, "finished_at", "created_at", _json_sums(("cache_read_input_tokens", "cached_input_tokens")),
+           {"model": {"k": KT("options__model")}, "project": ("repo_url", "workdir")},
+           _job_key),
+)
+
+
+def _add(report: Report, key: str, s: dict) -> None:
+    number = lambda v: int(v or 0)
+    report.row(key).add(s["cost"], number(s["input"]), number(s["output"]),
+                        number(s["cache"]) + number(s.get("cache1")), s["n"], s["partial"])
+
+
+def _add_source(report: Report, by: str | None, parts, source: Source) -> None:
+    start, end = parts[0][0], parts[-1][1]
+    # the last activity, else (no event has a time; a turn or job still running) when it began
+    for column, only in ((source.finished, Q()), (source.started, Q(**{f"{source.finished}__isnull": True}))):
+        def within(a, b, column=column, only=only):
+            return source.rows().filter(only, **{f"{column}__gte": a, f"{column}__lt": b})
+
+        if by == "day":
+            for a, b, offset in parts:
+                minutes = int(offset.total_seconds() // 60)
+                for s in within(a, b).annotate(k=LocalDate(F(column), minutes)).values("k").annotate(**source.sums):
+                    _add(report, str(s["k"]), s)
+        elif by is None or by not in source.columns:
+            s = within(start, end).aggregate(**source.sums)
+            if s["n"]:
+                _add(report, "" if by is None else source.key(by, {}), s)
+        else:
+            columns = source.columns[by]
+            grouped = within(start, end).values(*columns) if isinstance(columns, tuple) else \
+                within(start, end).values(**columns)
+            for s in grouped.annotate(**source.sums):
+                _add(report, source.key(by, s), s)
 
 
 def spend(day_from: date, day_to: date, by: str | None, zone: ZoneInfo | None = None) -> Report:
     """The report over the owner's days ``day_from``..``day_to`` (inclusive), one row per ``by``
     value (``by=None``: one row, the total). Raises ValueError for a bad range or ``by``."""
-    if by is not None and by not in BYS:
-        raise ValueError(f"by must be one of {', '.join(BYS)}, got {by!r}")
-    check_range(day_from, day_to)
+    check(day_from, day_to, by)
     zone = zone or owner_zone()
     parts = pieces(day_from, day_to, zone)
     report = Report()
-    _add_sessions(report, by, parts)
-    _add_turns(report, by, zone, parts[0][0], parts[-1][1])
-    _add_jobs(report, by, zone, parts[0][0], parts[-1][1])
-    if by is None:
-        return report
-    report.rows = {k: r for k, r in report.rows.items() if r.sessions}
+    for source in RECORDS:
+        _add_source(report, by, parts, source)
     return report
 
 
