@@ -66,6 +66,16 @@ def logged_in_page(context, server):
     return page
 
 
+def open_tab(page, name: str) -> None:
+    """Open a page of the navigation: its tab when the bar shows it, else under "More" (a phone)."""
+    tab = page.get_by_test_id("nav-" + name)
+    if tab.is_visible():
+        tab.click()
+    else:
+        page.get_by_test_id("nav-more").click()
+        page.get_by_test_id("more-" + name).click()
+
+
 def test_it_logs_in_with_the_link_and_shows_a_live_worker_event(zerg_server, phone, tmp_path):
     zerg_server.wait_worker()
     link = zerg_server.login_link
@@ -78,6 +88,9 @@ def test_it_logs_in_with_the_link_and_shows_a_live_worker_event(zerg_server, pho
     page.wait_for_selector('[data-testid="ws-state"]:text-is("live")', timeout=15000)
     page.wait_for_selector('[data-testid="worker-alive"][data-alive="true"]', timeout=15000)
 
+    # The raw event stream and the ping live on their own page (from Settings), not on the dashboard.
+    open_tab(page, "settings")
+    page.get_by_test_id("debug-events-link").click()
     page.get_by_test_id("ping-worker").click()
     pong = page.locator('[data-testid="event-row"][data-kind="worker.pong"]').first
     pong.wait_for(timeout=15000)

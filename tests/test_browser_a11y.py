@@ -61,6 +61,8 @@ def pages(seeded) -> list[tuple[str, str]]:
         ("schedules", "/schedules"),
         ("schedule", "/schedules/nightly"),
         ("settings", "/settings"),
+        ("more", "/more"),
+        ("debug-events", "/debug/events"),
     ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.commis_helpers import query, spawn, wait_status
-from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
+from tests.test_browser import artifacts_dir, logged_in_page, open_tab, phone  # noqa: F401  (the Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ def test_it_shows_the_badge_and_opens_the_view_in_one_tap(zerg_server, zerg_env,
     shots = artifacts_dir(tmp_path)
     # the open page is counted, in the database, for the workers' "no page open" check
     assert query(zerg_env, "SELECT COUNT(*) FROM zerg_site_ownersocket")[0][0] >= 1
-    page.get_by_test_id("nav-forum").click()  # any page: the badge is in the nav
+    open_tab(page, "forum")  # any page: the badge is in the nav
     assert page.get_by_test_id("attention-count").count() == 0
 
     job = spawn(zerg_env, "echo the disk is full >&2; exit 3")
@@ -49,7 +49,7 @@ def test_it_shows_the_badge_and_opens_the_view_in_one_tap(zerg_server, zerg_env,
     page.get_by_test_id("attention-count").wait_for(state="detached", timeout=10000)
 
     # Settings: the notification switches are stored on the server
-    page.get_by_test_id("nav-settings").click()
+    open_tab(page, "settings")
     switch = page.get_by_test_id("push-kind-job_finished")
     switch.wait_for(timeout=10000)
     assert switch.is_checked()

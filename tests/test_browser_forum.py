@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.commis_helpers import spawn, wait_status, workspace_of
-from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
+from tests.test_browser import artifacts_dir, logged_in_page, open_tab, phone  # noqa: F401  (the Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -25,7 +25,7 @@ def test_it_replies_to_a_commis_thread_and_the_followup_appears(zerg_server, pho
     page = logged_in_page(phone, zerg_server)
     page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
 
-    page.get_by_test_id("nav-forum").click()
+    open_tab(page, "forum")
     page.locator('[data-testid="board-row"][data-board="commis"]').click()
     page.get_by_test_id("forum-board").wait_for(timeout=10000)
     page.locator(f'[data-testid="thread-row"][data-job="{job["id"]}"]').click()
@@ -69,7 +69,7 @@ def test_it_replies_to_a_commis_thread_and_the_followup_appears(zerg_server, pho
     assert no_sideways_scroll(page) <= 0
 
     # the boards, with nothing left unread in the threads opened, and search over the posts
-    page.get_by_test_id("nav-forum").click()
+    open_tab(page, "forum")
     page.locator('[data-testid="board-row"][data-board="commis"]').wait_for(timeout=10000)
     page.get_by_test_id("forum-q").fill("follow-up-ran")
     page.get_by_test_id("forum-q").press("Enter")

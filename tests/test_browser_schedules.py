@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.commis_helpers import query
-from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
+from tests.test_browser import artifacts_dir, logged_in_page, open_tab, phone  # noqa: F401  (the Chromium fixture)
 from tests.test_schedules_clusters import execute
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,7 +23,7 @@ def test_it_adds_runs_edits_and_removes_a_schedule_and_shows_failures(zerg_serve
     page.set_viewport_size({"width": 360, "height": 740})
     shots = artifacts_dir(tmp_path)
 
-    page.get_by_test_id("nav-schedules").click()
+    open_tab(page, "schedules")
     page.get_by_test_id("schedules").wait_for(timeout=10000)
     page.get_by_test_id("new-schedule").click()
     page.get_by_test_id("schedule-name").fill("nightly")
@@ -85,7 +85,7 @@ def test_it_adds_runs_edits_and_removes_a_schedule_and_shows_failures(zerg_serve
     assert "nightly" in block.get_by_test_id("failed-schedule").inner_text()
     page.screenshot(path=str(shots / "dashboard-failed-schedules-360.png"), full_page=True)
 
-    page.get_by_test_id("nav-schedules").click()
+    open_tab(page, "schedules")
     row.wait_for(timeout=10000)
     row.get_by_test_id("toggle").click()
     page.locator('[data-testid="schedule-row"][data-name="nightly"][data-enabled="false"]').wait_for(timeout=10000)

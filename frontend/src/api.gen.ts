@@ -49,13 +49,33 @@ export interface paths {
     /** Me */
     get: operations["zerg_site_auth_api_me"];
   };
+  "/api/auth/password": {
+    /**
+     * Change Password
+     * @description Change the owner's password, as ``zerg passwd`` does: every other browser is signed out.
+     *
+     * The current password is checked like a login (a wrong one counts against the address's
+     * failed-login limit), so a session left open on a shared browser cannot lock the owner out.
+     */
+    post: operations["zerg_site_auth_api_change_password"];
+  };
+  "/api/commis/backends": {
+    /**
+     * List Backends
+     * @description Every backend, whether it can run on this server, and if not why and the fix ("New job" offers it disabled).
+     */
+    get: operations["commis_api_list_backends"];
+  };
   "/api/commis/jobs": {
     /**
      * List Jobs
      * @description Newest first; filter by status (comma-separated) and backend; page with ``before`` (an id).
      */
     get: operations["commis_api_list_jobs"];
-    /** Spawn Job */
+    /**
+     * Spawn Job
+     * @description Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured).
+     */
     post: operations["commis_api_spawn_job"];
   };
   "/api/commis/jobs/{job_id}": {
@@ -83,6 +103,13 @@ export interface paths {
   "/api/commis/jobs/{job_id}/retry": {
     /** Retry Job */
     post: operations["commis_api_retry_job"];
+  };
+  "/api/dashboard": {
+    /**
+     * Dashboard
+     * @description Running and queued commis, what needs an answer, the latest chats and shipped sessions, the setup.
+     */
+    get: operations["zerg_site_dashboard_dashboard"];
   };
   "/api/events": {
     /**
@@ -183,6 +210,20 @@ export interface paths {
   "/api/migrate/sessions/{session_id}/source": {
     /** What `zerg pull` needs to resume a session locally */
     get: operations["agents_ingest_migrate_api_source"];
+  };
+  "/api/model": {
+    /**
+     * Model View
+     * @description The configured provider and model (never its key).
+     */
+    get: operations["zerg_site_model_api_model_view"];
+  };
+  "/api/model/test": {
+    /**
+     * Model Test
+     * @description One tiny request to the model (a few tokens); ``ok`` false with the provider's error when it fails.
+     */
+    post: operations["zerg_site_model_api_model_test"];
   };
   "/api/oikos/messages/{message_id}/full": {
     /**
@@ -302,6 +343,14 @@ export interface paths {
      */
     get: operations["zerg_site_setup_api_setup_view"];
   };
+  "/api/spend": {
+    /**
+     * Spend View
+     * @description Spend over the owner's days ``from``..``to`` (inclusive; default the last 30 days) grouped
+     * ``by`` day, model, project, source or device. CSV with ``Accept: text/csv`` or ``format=csv``.
+     */
+    get: operations["spend_api_spend_view"];
+  };
   "/api/system/ping": {
     /**
      * Ping View
@@ -323,7 +372,9 @@ export interface paths {
   "/api/timeline/sessions": {
     /**
      * List Sessions
-     * @description Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``.
+     * @description Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``; sessions
+     * that hold no events (a parent file left empty whose subagents hold the work) unless ``empty=true``:
+     * ``hidden_empty`` says how many the filters matched but left out.
      */
     get: operations["timeline_api_list_sessions"];
   };
@@ -347,6 +398,13 @@ export interface paths {
     get: operations["zerg_site_auth_api_list_tokens"];
     /** Create Api Token */
     post: operations["zerg_site_auth_api_create_api_token"];
+  };
+  "/api/tokens/device": {
+    /**
+     * Create Device Token
+     * @description A Shipper's device token, with the line to paste on that laptop (this server's URL in it).
+     */
+    post: operations["zerg_site_auth_api_create_device_token"];
   };
   "/api/tokens/{token_id}": {
     /** Revoke Api Token */
@@ -409,6 +467,25 @@ export interface components {
       count: number;
       /** Items */
       items: components["schemas"]["AttentionItemOut"][];
+    };
+    /**
+     * BackendOut
+     * @description A backend and whether it can run here (``commis.backends.availability``): when not, why and the fix.
+     */
+    BackendOut: {
+      /** Available */
+      available: boolean;
+      /** Fix */
+      fix: string;
+      /** Name */
+      name: string;
+      /** Reason */
+      reason: string;
+    };
+    /** BackendsOut */
+    BackendsOut: {
+      /** Backends */
+      backends: components["schemas"]["BackendOut"][];
     };
     /** BoardOut */
     BoardOut: {
@@ -510,6 +587,102 @@ export interface components {
     ContinueOut: {
       job: components["schemas"]["JobOut"];
       session: components["schemas"]["SessionOut"];
+    };
+    /** DashDeviceOut */
+    DashDeviceOut: {
+      /** Device */
+      device: string;
+      /** Last Shipped */
+      last_shipped: string | null;
+      /** Latest */
+      latest: components["schemas"]["DashSessionOut"][];
+      /** Sessions */
+      sessions: number;
+    };
+    /** DashJobOut */
+    DashJobOut: {
+      /** Backend */
+      backend: string;
+      /** Created At */
+      created_at: string | null;
+      /** Elapsed */
+      elapsed: number | null;
+      /** Id */
+      id: number;
+      /** Last Line */
+      last_line: string;
+      /** Started At */
+      started_at: string | null;
+      /** Status */
+      status: string;
+      /** Task */
+      task: string;
+    };
+    /** DashSessionOut */
+    DashSessionOut: {
+      /** Id */
+      id: number;
+      /** Project */
+      project: string;
+      /** Provider */
+      provider: string;
+      /** Title */
+      title: string;
+      /** Updated At */
+      updated_at: string | null;
+    };
+    /** DashThreadOut */
+    DashThreadOut: {
+      /** Id */
+      id: number;
+      /** Interrupt */
+      interrupt: boolean;
+      /** Preview */
+      preview: string;
+      /** Running */
+      running: boolean;
+      /** Title */
+      title: string;
+      /** Updated At */
+      updated_at: string | null;
+    };
+    /** DashboardOut */
+    DashboardOut: {
+      attention: components["schemas"]["AttentionOut"];
+      /** Devices */
+      devices: components["schemas"]["DashDeviceOut"][];
+      /** Jobs */
+      jobs: components["schemas"]["DashJobOut"][];
+      setup: components["schemas"]["SetupOut"];
+      slots: components["schemas"]["Slots"];
+      /** Threads */
+      threads: components["schemas"]["DashThreadOut"][];
+    };
+    /**
+     * DeviceTokenOut
+     * @description A device token just made, and the line that connects a laptop's Shipper with it.
+     */
+    DeviceTokenOut: {
+      /** Command */
+      command: string;
+      /** Created At */
+      created_at: string;
+      /** Id */
+      id: number;
+      /** Kind */
+      kind: string;
+      /** Last Used At */
+      last_used_at: string | null;
+      /** Name */
+      name: string;
+      /** Prefix */
+      prefix: string;
+      /** Revoked At */
+      revoked_at: string | null;
+      /** Server Url */
+      server_url: string;
+      /** Token */
+      token: string;
     };
     /**
      * ErrorOut
@@ -789,10 +962,16 @@ export interface components {
       name: string;
       /** Pid */
       pid: number;
+      /** Port */
+      port?: number | null;
       /** Started At */
       started_at: string;
+      /** Unreachable */
+      unreachable?: string | null;
       /** Url */
       url?: string | null;
+      /** Urls */
+      urls?: string[] | null;
       /** Workers */
       workers?: number | null;
       [key: string]: unknown;
@@ -915,6 +1094,8 @@ export interface components {
       summary: string;
       /** Task */
       task: string;
+      /** Timeline Session */
+      timeline_session?: number | null;
       /** Timeout */
       timeout: number | null;
       /** Usage */
@@ -962,6 +1143,35 @@ export interface components {
       id: number;
       /** Text */
       text: string;
+    };
+    /** ModelOut */
+    ModelOut: {
+      /** Base Url */
+      base_url: string;
+      /** Configured */
+      configured: boolean;
+      /** Fix */
+      fix: string;
+      /** Model */
+      model: string;
+      /** Provider */
+      provider: string;
+    };
+    /**
+     * ModelTestOut
+     * @description One tiny request through the provider: ``ok`` and the reply's text, or ``detail`` saying why not.
+     */
+    ModelTestOut: {
+      /** Detail */
+      detail: string;
+      /** Model */
+      model: string;
+      /** Ok */
+      ok: boolean;
+      /** Provider */
+      provider: string;
+      /** Reply */
+      reply: string;
     };
     /** NewForumThreadOut */
     NewForumThreadOut: {
@@ -1038,6 +1248,8 @@ export interface components {
     /**
      * OikosMessageOut
      * @description ``data``: tool_call {name, input, tool_use_id, job_id?}; tool_result {tool_use_id, is_error, truncated, job_id?}.
+     * ``html``: a finished model reply rendered from its Markdown and sanitized (no raw HTML, only http(s),
+     * mailto and in-app links); "" for every other message and while it streams.
      */
     OikosMessageOut: {
       /** Created At */
@@ -1046,6 +1258,8 @@ export interface components {
       data: {
         [key: string]: unknown;
       };
+      /** Html */
+      html: string;
       /** Id */
       id: number;
       /**
@@ -1187,6 +1401,13 @@ export interface components {
       patch_id?: number | null;
       /** Remote */
       remote: string;
+    };
+    /** PasswordIn */
+    PasswordIn: {
+      /** Current */
+      current: string;
+      /** New */
+      new: string;
     };
     /** PatchIn */
     PatchIn: {
@@ -1629,6 +1850,8 @@ export interface components {
      * @description ``Session.as_dict()``: one agent session (``parent_id`` set for a subagent's).
      */
     SessionOut: {
+      /** Cli Title */
+      cli_title: string;
       /** Cost Partial */
       cost_partial: boolean;
       /** Cost Usd */
@@ -1652,6 +1875,8 @@ export interface components {
       parent_id: number | null;
       /** Project */
       project: string;
+      /** Prompt */
+      prompt: string;
       /** Provider */
       provider: string;
       /** Provider Session Id */
@@ -1671,6 +1896,8 @@ export interface components {
      * @description A session in the list, with how many subagent sessions it has.
      */
     SessionRowOut: {
+      /** Cli Title */
+      cli_title: string;
       /** Cost Partial */
       cost_partial: boolean;
       /** Cost Usd */
@@ -1694,6 +1921,8 @@ export interface components {
       parent_id: number | null;
       /** Project */
       project: string;
+      /** Prompt */
+      prompt: string;
       /** Provider */
       provider: string;
       /** Provider Session Id */
@@ -1712,6 +1941,8 @@ export interface components {
     };
     /** SessionsOut */
     SessionsOut: {
+      /** Hidden Empty */
+      hidden_empty: number;
       /** Limit */
       limit: number;
       /** Offset */
@@ -1721,8 +1952,8 @@ export interface components {
       /** Total */
       total: number;
     };
-    /** SetupItem */
-    SetupItem: {
+    /** SetupItemOut */
+    SetupItemOut: {
       /** Detail */
       detail: string;
       /** Fix */
@@ -1735,11 +1966,11 @@ export interface components {
     /** SetupOut */
     SetupOut: {
       /** Checks */
-      checks: components["schemas"]["SetupItem"][];
+      checks: components["schemas"]["SetupItemOut"][];
       /** Complete */
       complete: boolean;
       /** Missing */
-      missing: components["schemas"]["SetupItem"][];
+      missing: components["schemas"]["SetupItemOut"][];
     };
     /** Slots */
     Slots: {
@@ -1825,6 +2056,67 @@ export interface components {
        */
       workdir?: string;
     };
+    /** SpendOut */
+    SpendOut: {
+      /**
+       * Currency
+       * @constant
+       */
+      currency: "USD";
+      /** Partial */
+      partial: boolean;
+      /** Rows */
+      rows: components["schemas"]["SpendRowOut"][];
+      /** Total */
+      total: number;
+    };
+    /**
+     * SpendQuery
+     * @description The query string (``from`` is a Python keyword, hence the alias).
+     */
+    SpendQuery: {
+      /**
+       * By
+       * @description day, model, project, source or device
+       * @default day
+       */
+      by?: string;
+      /**
+       * Format
+       * @description csv for a CSV file (or send Accept: text/csv)
+       */
+      format?: string | null;
+      /**
+       * From
+       * @description first day, YYYY-MM-DD (default: 29 days ago)
+       */
+      from?: string | null;
+      /**
+       * To
+       * @description last day, YYYY-MM-DD, inclusive (default: today)
+       */
+      to?: string | null;
+    };
+    /**
+     * SpendRowOut
+     * @description One group: a day (``YYYY-MM-DD``), model, project, source or device ("" when not known).
+     */
+    SpendRowOut: {
+      /** Cache Read Tokens */
+      cache_read_tokens: number;
+      /** Cost */
+      cost: number;
+      /** Input Tokens */
+      input_tokens: number;
+      /** Key */
+      key: string;
+      /** Output Tokens */
+      output_tokens: number;
+      /** Partial */
+      partial: boolean;
+      /** Sessions */
+      sessions: number;
+    };
     /** StatusOut */
     StatusOut: {
       commis_slots: components["schemas"]["Slots"];
@@ -1847,9 +2139,11 @@ export interface components {
     };
     /**
      * TimelineEventOut
-     * @description ``Event.as_dict()``: one event of a session (``offset``: its line's byte offset in the file).
+     * @description ``Event.as_dict()`` and ``html``: one event of a session (``offset``: its line's byte offset in the file).
      */
     TimelineEventOut: {
+      /** Html */
+      html: string;
       /** Id */
       id: number;
       /** Is Sidechain */
@@ -2153,6 +2447,72 @@ export interface operations {
     };
   };
   /**
+   * Change Password
+   * @description Change the owner's password, as ``zerg passwd`` does: every other browser is signed out.
+   *
+   * The current password is checked like a login (a wrong one counts against the address's
+   * failed-login limit), so a session left open on a shared browser cannot lock the owner out.
+   */
+  zerg_site_auth_api_change_password: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PasswordIn"];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Ack"];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ValidationErrorOut"];
+        };
+      };
+      /** @description Too Many Requests */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * List Backends
+   * @description Every backend, whether it can run on this server, and if not why and the fix ("New job" offers it disabled).
+   */
+  commis_api_list_backends: {
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["BackendsOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
    * List Jobs
    * @description Newest first; filter by status (comma-separated) and backend; page with ``before`` (an id).
    */
@@ -2186,7 +2546,10 @@ export interface operations {
       };
     };
   };
-  /** Spawn Job */
+  /**
+   * Spawn Job
+   * @description Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured).
+   */
   commis_api_spawn_job: {
     requestBody: {
       content: {
@@ -2400,6 +2763,26 @@ export interface operations {
       };
       /** @description Conflict */
       409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Dashboard
+   * @description Running and queued commis, what needs an answer, the latest chats and shipped sessions, the setup.
+   */
+  zerg_site_dashboard_dashboard: {
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["DashboardOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
@@ -3058,6 +3441,52 @@ export interface operations {
       };
       /** @description Not Found */
       404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Conflict */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Model View
+   * @description The configured provider and model (never its key).
+   */
+  zerg_site_model_api_model_view: {
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ModelOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Model Test
+   * @description One tiny request to the model (a few tokens); ``ok`` false with the provider's error when it fails.
+   */
+  zerg_site_model_api_model_test: {
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ModelTestOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
@@ -3846,6 +4275,46 @@ export interface operations {
     };
   };
   /**
+   * Spend View
+   * @description Spend over the owner's days ``from``..``to`` (inclusive; default the last 30 days) grouped
+   * ``by`` day, model, project, source or device. CSV with ``Accept: text/csv`` or ``format=csv``.
+   */
+  spend_api_spend_view: {
+    parameters: {
+      query?: {
+        /** @description first day, YYYY-MM-DD (default: 29 days ago) */
+        from?: string | null;
+        /** @description last day, YYYY-MM-DD, inclusive (default: today) */
+        to?: string | null;
+        /** @description day, model, project, source or device */
+        by?: string;
+        /** @description csv for a CSV file (or send Accept: text/csv) */
+        format?: string | null;
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["SpendOut"];
+          "text/csv": string;
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
    * Ping View
    * @description Round trip through the worker cluster: the worker publishes ``worker.pong``.
    */
@@ -3940,7 +4409,9 @@ export interface operations {
   };
   /**
    * List Sessions
-   * @description Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``.
+   * @description Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``; sessions
+   * that hold no events (a parent file left empty whose subagents hold the work) unless ``empty=true``:
+   * ``hidden_empty`` says how many the filters matched but left out.
    */
   timeline_api_list_sessions: {
     parameters: {
@@ -3952,6 +4423,7 @@ export interface operations {
         since?: string | null;
         until?: string | null;
         subagents?: boolean;
+        empty?: boolean;
         limit?: number;
         offset?: number;
       };
@@ -4102,6 +4574,43 @@ export interface operations {
       200: {
         content: {
           "application/json": components["schemas"]["NewTokenOut"];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ValidationErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Create Device Token
+   * @description A Shipper's device token, with the line to paste on that laptop (this server's URL in it).
+   */
+  zerg_site_auth_api_create_device_token: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["TokenIn"];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["DeviceTokenOut"];
         };
       };
       /** @description Bad Request */

@@ -1,59 +1,252 @@
+// The cockpit: what runs, what waits on the owner, the latest chats and shipped sessions, and what the
+// setup still lacks; one request (GET /api/dashboard), then live over the event stream. The raw event
+// stream is on /debug/events (linked from Settings).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ago, clock, errorText, type SystemStatus, type ZergEvent } from '../api';
-import { stream, useStream } from '../events';
+import { api, ago, dur, errorText, type SystemStatus } from '../api';
+import type { components } from '../api.gen';
+import { stream, useStream, useTopics } from '../events';
+import { linkClick } from '../router';
 import { FailedSchedules } from './Schedules';
+import { Loading } from './parts';
+
+type Dash = components['schemas']['DashboardOut'];
+type DashJob = Dash['jobs'][number];
+
+// Topics whose events change what the cockpit shows (a job's own output is handled line by line).
+const TOPICS = ['commis', 'oikos', 'timeline', 'schedules'];
 
 export function Dashboard() {
   const s = useStream();
+  const [d, setD] = useState<Dash | null>(null);
+  const [err, setErr] = useState('');
+  // The newest output line of each running job, live from its commis.output events.
+  const [lines, setLines] = useState<Record<number, string>>({});
+  const soon = useRef(0);
+
+  const load = () =>
+    api<Dash>('/dashboard').then(
+      (r) => (setD(r), setErr('')),
+      (e) => setErr(errorText(e)),
+    );
+  useEffect(() => {
+    load();
+    const off = stream.onEvent((e) => {
+      if (e.kind !== 'commis.output' || !e.payload) return;
+      const text = [...(e.payload.events || [])].reverse().find((x: any) => x && x.kind === 'output' && String(x.text || '').trim());
+      if (text) setLines((m) => ({ ...m, [e.payload.job]: String(text.text).trim().slice(0, 300) }));
+    });
+    return () => (off(), clearTimeout(soon.current));
+  }, []);
+  // A burst of events (a job finishing, a ship of 200 sessions) is one reload, not 200.
+  useTopics(TOPICS, () => {
+    clearTimeout(soon.current);
+    soon.current = setTimeout(load, 500) as unknown as number;
+  });
+
   return (
-    <section class="page" data-testid="dashboard">
+    <section class="page cockpit" data-testid="dashboard">
       <header class="row">
         <h1>Dashboard</h1>
-        <span
-          class={'badge ' + s.state}
-          data-testid="ws-state"
-          title="Live updates connection"
-          aria-live="polite"
-        >
+        <span class={'badge ' + s.state} data-testid="ws-state" title="Live updates connection" aria-live="polite">
           {s.state}
         </span>
       </header>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      {!d && !err && <Loading />}
+      {d && <Setup d={d} />}
+      {d && <Answers d={d} />}
+      {d && <Running d={d} lines={lines} />}
       <Health />
+      {/* Today's and this week's spend go here (another part of issue 20 adds them to /api/dashboard). */}
+      {d && <Threads d={d} />}
+      {d && <Devices d={d} />}
+      <h2>Schedules</h2>
       <FailedSchedules />
-      <Ping />
-      <h2>Latest events</h2>
-      {!s.recent.length && <p class="muted">{s.lastId < 0 ? 'Loading…' : 'No events yet.'}</p>}
-      <ol class="events" data-testid="events">
-        {s.recent.map((e) => (
-          <li key={e.id} class="event" data-testid="event-row" data-event-id={e.id} data-kind={e.kind}>
-            <time dateTime={e.created_at}>{clock(e.created_at)}</time>
-            <span class="topic">{e.topic}</span>
-            <b>{e.kind}</b>
-            <code>{compact(e.payload)}</code>
-          </li>
-        ))}
-      </ol>
     </section>
   );
 }
 
-function compact(payload: unknown): string {
-  if (payload == null) return '';
-  const t = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  return t === '{}' ? '' : t.length > 200 ? t.slice(0, 199) + '…' : t;
+function Setup({ d }: { d: Dash }) {
+  if (d.setup.complete) return null;
+  return (
+    <div class="card stack setup-card" data-testid="dash-setup">
+      <b>Still missing in the setup</b>
+      {d.setup.missing.map((m) => (
+        <div key={m.name} class="fix" data-testid="setup-item">
+          <span>
+            <b>{m.name}</b>: {m.detail}
+          </span>
+          {m.fix && <code>{m.fix}</code>}
+        </div>
+      ))}
+    </div>
+  );
 }
 
+function Answers({ d }: { d: Dash }) {
+  const { count, items } = d.attention;
+  return (
+    <>
+      <h2>
+        Needs you <span class={'badge' + (count ? ' bad' : '')}>{count}</span>
+      </h2>
+      {!count ? (
+        <p class="muted">Nothing is waiting on you.</p>
+      ) : (
+        <ul class="list" data-testid="dash-attention">
+          {items.slice(0, 5).map((a) => (
+            <li key={a.key}>
+              <a class="item" href={a.url} onClick={linkClick} data-testid="dash-attention-item">
+                <b>{a.title}</b>
+                {a.detail && <small class="clamp1">{a.detail}</small>}
+              </a>
+            </li>
+          ))}
+          {count > 5 && (
+            <li>
+              <a class="tap" href="/attention" onClick={linkClick}>
+                All {count} in the inbox
+              </a>
+            </li>
+          )}
+        </ul>
+      )}
+    </>
+  );
+}
+
+/** Seconds a job has run, counted on this phone from its start (re-rendered every second while shown). */
+function useNow(on: boolean): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!on) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [on]);
+  return now;
+}
+
+function Running({ d, lines }: { d: Dash; lines: Record<number, string> }) {
+  const now = useNow(d.jobs.some((j) => j.status === 'running'));
+  const elapsed = (j: DashJob) => (j.started_at ? (now - Date.parse(j.started_at)) / 1000 : null);
+  return (
+    <>
+      <h2>
+        Running{' '}
+        <span class="badge">
+          {d.slots.running} / {d.slots.max}
+        </span>
+      </h2>
+      {!d.jobs.length ? (
+        <p class="muted">
+          No commis is running.{' '}
+          <a href="/commis" onClick={linkClick}>
+            Start one
+          </a>
+        </p>
+      ) : (
+        <ul class="list" data-testid="dash-jobs">
+          {d.jobs.map((j) => (
+            <li key={j.id}>
+              <a class="item" href={'/commis/' + j.id} onClick={linkClick} data-testid="dash-job" data-status={j.status}>
+                <span class="row nowrap">
+                  <b class={'st-' + j.status}>{j.status}</b>
+                  <span class="clamp1">
+                    #{j.id} {j.task}
+                  </span>
+                  <span class="end tabular muted">
+                    {j.status === 'running' ? dur(elapsed(j)) : 'queued ' + ago(j.created_at)}
+                  </span>
+                </span>
+                {j.status === 'running' && (
+                  <span class="lastline" data-testid="dash-job-line">
+                    {lines[j.id] ?? j.last_line ?? ''}
+                    {!(lines[j.id] ?? j.last_line) && 'no output yet'}
+                  </span>
+                )}
+              </a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
+function Threads({ d }: { d: Dash }) {
+  return (
+    <>
+      <h2>Chats</h2>
+      {!d.threads.length ? (
+        <p class="muted">
+          No chat yet.{' '}
+          <a href="/chat" onClick={linkClick}>
+            Ask Oikos something
+          </a>
+        </p>
+      ) : (
+        <ul class="list" data-testid="dash-threads">
+          {d.threads.map((t) => (
+            <li key={t.id}>
+              <a class="item" href={'/chat/' + t.id} onClick={linkClick} data-testid="dash-thread">
+                <span class="row nowrap">
+                  <b class="clamp1">{t.title || 'Untitled chat'}</b>
+                  <small class="end">{t.interrupt ? 'needs your answer' : t.running ? 'answering…' : ago(t.updated_at)}</small>
+                </span>
+                {t.preview && <small class="clamp1">{t.preview}</small>}
+              </a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
+function Devices({ d }: { d: Dash }) {
+  return (
+    <>
+      <h2>Devices</h2>
+      {!d.devices.length ? (
+        <p class="muted">
+          No device has shipped sessions yet.{' '}
+          <a href="/settings#devices" onClick={linkClick}>
+            Connect a laptop
+          </a>
+        </p>
+      ) : (
+        <ul class="list" data-testid="dash-devices">
+          {d.devices.map((v) => (
+            <li key={v.device} class="card stack" data-testid="dash-device">
+              <span class="row">
+                <b>{v.device}</b>
+                <small class="end">
+                  {v.sessions} session{v.sessions === 1 ? '' : 's'} · last shipped {ago(v.last_shipped)}
+                </small>
+              </span>
+              {v.latest.map((x) => (
+                <a key={x.id} href={'/timeline/' + x.id} onClick={linkClick} class="tap clamp1">
+                  {x.title || x.project || x.provider + ' session'}
+                </a>
+              ))}
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
+
+/** Whether a worker runs the commis (the heartbeat says), refreshed when one starts or stops. */
 function Health() {
   const [st, setSt] = useState<SystemStatus | null>(null);
-  const [err, setErr] = useState('');
-
   useEffect(() => {
     let soon = 0;
-    const load = () =>
-      api<SystemStatus>('/system/status').then(
-        (r) => (setSt(r), setErr('')),
-        (e) => setErr(errorText(e)),
-      );
+    const load = () => api<SystemStatus>('/system/status').then(setSt, () => {});
     load();
     const every = setInterval(load, 10000);
     const off = stream.onEvent((e) => {
@@ -64,108 +257,20 @@ function Health() {
     });
     return () => (clearInterval(every), clearTimeout(soon), off());
   }, []);
-
-  // The most recently seen worker, alive ones first.
   const w = (st?.workers || [])
     .slice()
     .sort((a, b) => +b.alive - +a.alive || Date.parse(b.last_seen) - Date.parse(a.last_seen))[0];
-
   return (
-    <>
-      {err && (
-        <p class="error" role="alert">
-          Status: {err}
-        </p>
-      )}
-      <dl class="cards">
-        <div class="card">
-          <dt>Worker alive</dt>
-          <dd>
-            <span
-              data-testid="worker-alive"
-              data-alive={st ? String(st.worker_alive) : undefined}
-              class={st ? (st.worker_alive ? 'ok' : 'bad') : ''}
-            >
-              {st ? (st.worker_alive ? 'yes' : 'no') : '…'}
-            </span>
-            {w && <small>seen {ago(w.last_seen)}</small>}
-          </dd>
-        </div>
-        <div class="card">
-          <dt>Commis slots</dt>
-          <dd>
-            {st ? `${st.commis_slots.running} / ${st.commis_slots.max}` : '…'}
-            <small>running / max</small>
-          </dd>
-        </div>
-        <div class="card">
-          <dt>Database</dt>
-          <dd>{st?.database ?? '…'}</dd>
-        </div>
-        <div class="card">
-          <dt>Version</dt>
-          <dd>{st?.version ?? '…'}</dd>
-        </div>
-      </dl>
-    </>
-  );
-}
-
-// "Ping worker": POST /api/system/ping, then wait for the worker.pong event
-// carrying the same task_id on the stream. The pong may overtake the POST's
-// response, so pongs are collected from before the request is sent.
-function Ping() {
-  const [text, setText] = useState('');
-  const [busy, setBusy] = useState(false);
-  const cleanup = useRef<(() => void) | undefined>(undefined);
-  useEffect(() => () => cleanup.current?.(), []);
-
-  const ping = async () => {
-    cleanup.current?.();
-    setBusy(true);
-    setText('waiting…');
-    const t0 = performance.now();
-    const pongs = new Map<string, [number, ZergEvent]>();
-    let want = '';
-    let timer = 0;
-    const done = (msg: string) => {
-      cleanup.current?.();
-      setText(msg);
-    };
-    const check = () => {
-      const p = pongs.get(want);
-      if (p) done(`pong from worker pid ${p[1].payload?.worker_pid ?? '?'} in ${Math.round(p[0] - t0)} ms`);
-    };
-    const off = stream.onEvent((e) => {
-      if (e.kind === 'worker.pong' && e.payload) {
-        pongs.set(String(e.payload.task_id), [performance.now(), e]);
-        if (want) check();
-      }
-    });
-    cleanup.current = () => {
-      off();
-      clearTimeout(timer);
-      setBusy(false);
-      cleanup.current = undefined;
-    };
-    try {
-      const r = await api<{ task_id: string | number }>('/system/ping', { method: 'POST' });
-      want = String(r.task_id);
-      timer = setTimeout(() => done('no pong after 30 s: is the worker running?'), 30000) as unknown as number;
-      check();
-    } catch (e) {
-      done('ping failed: ' + errorText(e));
-    }
-  };
-
-  return (
-    <div class="row ping">
-      <button class="btn" onClick={ping} disabled={busy} data-testid="ping-worker">
-        Ping worker
-      </button>
-      <output data-testid="ping-result" aria-live="polite">
-        {text}
-      </output>
-    </div>
+    <p class="row small-row">
+      <span>Worker:</span>
+      <b
+        data-testid="worker-alive"
+        data-alive={st ? String(st.worker_alive) : undefined}
+        class={st ? (st.worker_alive ? 'ok' : 'bad') : ''}
+      >
+        {st ? (st.worker_alive ? 'running' : 'not running') : '…'}
+      </b>
+      {w && <small>seen {ago(w.last_seen)}</small>}
+    </p>
   );
 }

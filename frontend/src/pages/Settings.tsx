@@ -1,5 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ago, errorText, type PageProps, type PushStatus, type Token } from '../api';
+import { linkClick } from '../router';
+import { Loading } from './parts';
+import { ConnectDevice, ModelCheck, Password } from './SettingsParts';
 
 export function Settings({ me, logout }: PageProps) {
   const [err, setErr] = useState('');
@@ -8,8 +11,17 @@ export function Settings({ me, logout }: PageProps) {
   return (
     <section class="page">
       <h1>Settings</h1>
+      <ConnectDevice />
+      <ModelCheck />
       <Notifications />
+      <Password />
       <Tokens />
+      <h2>Debugging</h2>
+      <p>
+        <a class="tap" href="/debug/events" onClick={linkClick} data-testid="debug-events-link">
+          Live events: everything the server publishes
+        </a>
+      </p>
       <h2>Session</h2>
       <p>
         Logged in as <b>{me.username}</b>.
@@ -124,7 +136,7 @@ function Tokens() {
         </button>
       </form>
       {tokens === null ? (
-        !err && <p class="muted">Loading…</p>
+        !err && <Loading />
       ) : tokens.length === 0 ? (
         <p class="muted">No tokens yet.</p>
       ) : (

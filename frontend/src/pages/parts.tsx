@@ -19,7 +19,20 @@ export function Fact({ k, v }: { k: string; v: any }) {
   );
 }
 
-/** The page before its data arrives: a way back, and the error or "Loading…". */
+/**
+ * Progress while something loads: a spinner and the words, announced to screen readers. A CSS delay
+ * keeps it invisible for the first 300 ms, so a fast answer never flickers (styles.css, .loading).
+ */
+export function Loading({ what = 'Loading…' }: { what?: string }) {
+  return (
+    <p class="loading muted" role="status" data-testid="loading">
+      <span class="spin" aria-hidden="true" />
+      {what}
+    </p>
+  );
+}
+
+/** The page before its data arrives: a way back, and the error or the spinner. */
 export function Pending({ back, err }: { back: ComponentChildren; err: string }) {
   return (
     <section class="page">
@@ -29,7 +42,7 @@ export function Pending({ back, err }: { back: ComponentChildren; err: string })
           {err}
         </p>
       ) : (
-        <p class="muted">Loading…</p>
+        <Loading />
       )}
     </section>
   );
