@@ -452,3 +452,40 @@ def test_real_claude_cli_against_fake_server(tmp_path, monkeypatch, with_key, se
         first_call = tool_uses[0].payload["id"]
         assert any(isinstance(m.get("content"), list) and any(b.get("id") == first_call for b in m["content"])
                    for m in resumed), "the resumed request carries the earlier conversation"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_costs_a_claude_job_at_zergs_prices_not_the_figure_the_cli_prints(fake_claude, monkeypatch):
+    """The CLI's own total_cost_usd is its word: the job's cost is its usage at the library's price,
+    per model of modelUsage (a run that handed work to Haiku), 1-hour cache writes at their rate."""
+    from commis import jobs
+    from commis.models import Job
+    from commis.runner import run_job
+
+    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"total_cost_usd": 99.0, "modelUsage": {
+        "claude-opus-4-8[1m]": {"inputTokens": 20_000, "outputTokens": 3_000, "cacheReadInputTokens": 100_000,
+                                "cacheCreationInputTokens": 8_000, "costUSD": 90.0},
+        "claude-haiku-4-5-20251001": {"inputTokens": 50_000, "outputTokens": 3_000, "costUSD": 9.0}}}))
+    job = jobs.spawn("Create the greeting file.", "claude", enqueue_task=False)
+    assert run_job(job.id) == Job.SUCCEEDED
+    job.refresh_from_db()
+    # Opus 4.8: $5 in, $25 out, $0.50 cache read, $6.25 cache write; Haiku 4.5: $1 in, $5 out
+    opus = (20_000 * 5 + 3_000 * 25 + 100_000 * 0.5 + 8_000 * 6.25) / 1e6
+    haiku = (50_000 * 1 + 3_000 * 5) / 1e6
+    assert job.cost_usd == pytest.approx(opus + haiku) and round(job.cost_usd, 2) == 0.34
+
+    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"modelUsage": {}, "usage": {
+        "input_tokens": 10_000, "output_tokens": 1_000, "cache_creation_input_tokens": 40_000,
+        "cache_creation": {"ephemeral_1h_input_tokens": 40_000, "ephemeral_5m_input_tokens": 0}}}))
+    job = jobs.spawn("Create the greeting file.", "claude", enqueue_task=False, options={"model": "claude-opus-4-7"})
+    assert run_job(job.id) == Job.SUCCEEDED
+    job.refresh_from_db()
+    # one model (the run's, from system/init): the result's usage, the 1-hour writes at $10
+    assert job.cost_usd == pytest.approx((10_000 * 5 + 1_000 * 25 + 40_000 * 10) / 1e6) == 0.475
+    assert job.usage["cache_creation_input_tokens"] == 40_000
+
+    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"modelUsage": {}, "total_cost_usd": 1.0}))
+    job = jobs.spawn("Create the greeting file.", "claude", enqueue_task=False, options={"model": "my-local-model"})
+    assert run_job(job.id) == Job.SUCCEEDED
+    job.refresh_from_db()
+    assert job.cost_usd is None and job.usage["input_tokens"] == 84  # unknown, not the CLI's guess

@@ -196,3 +196,39 @@ def test_runner_runs_codex_job(fake_codex):
     assert job.summary == "I created greeting.txt."
     assert job.usage["output_tokens"] == 12 and len(job.session_id) == 36
     assert (Path(job.workspace) / "greeting.txt").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_costs_a_codex_job_from_its_usage_at_the_jobs_model(fake_codex, monkeypatch):
+    from commis import jobs
+    from commis.models import Job
+    from commis.runner import run_job
+
+    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"usage": {"input_tokens": 200_000,
+                                                                "cached_input_tokens": 150_000,
+                                                                "output_tokens": 8_500}}))
+    job = jobs.spawn("make a greeting", "codex", enqueue_task=False, options={"model": "gpt-5.5"})
+    assert run_job(job.id) == Job.SUCCEEDED
+    job.refresh_from_db()
+    # GPT-5.5: $5 input, $0.50 cached input (inside the input count), $30 output
+    assert job.cost_usd == pytest.approx((50_000 * 5 + 150_000 * 0.5 + 8_500 * 30) / 1e6)
+    assert round(job.cost_usd, 2) == 0.58
+    assert job.usage == {"input_tokens": 200_000, "cached_input_tokens": 150_000, "output_tokens": 8_500}
+
+    # no model option and none in the session file (the fake writes no turn_context): unknown
+    monkeypatch.delenv("FAKE_CLI_RESULT")
+    job = jobs.spawn("make a greeting", "codex", enqueue_task=False)
+    assert run_job(job.id) == Job.SUCCEEDED
+    job.refresh_from_db()
+    assert job.cost_usd is None and job.usage["output_tokens"] == 12
+
+
+def test_it_reads_the_model_of_a_codex_session_file_and_ignores_garbage(tmp_path):
+    from commis.backends.codex import session_model
+
+    path = tmp_path / "rollout.jsonl"
+    path.write_text('{"type": "turn_context", "payload": {"model": "gpt-5"}}\nnot json "turn_context"\n'
+                    '{"type": "turn_context", "payload": {"model": ["x"]}}\n'
+                    '{"type": "turn_context", "payload": {"model": "gpt-5.5"}}\n')
+    assert session_model(path) == "gpt-5.5"
+    assert session_model(tmp_path / "missing.jsonl") == "" and session_model(None) == ""

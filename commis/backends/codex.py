@@ -8,6 +8,10 @@ user running zerg (``~/.codex/auth.json``) and its ``config.toml`` are copied in
 API key comes from ``OPENAI_API_KEY`` / ``CODEX_API_KEY`` or ``[llm] openai_api_key``.
 Success: a ``turn.completed`` record, no ``turn.failed``, exit code 0.
 
+Cost: the usage of its ``turn.completed`` records at Zerg's prices (``timeline.pricing``), at the
+job's ``model`` option, else the model its session file's last ``turn_context`` names (``codex
+exec --json`` does not say it); no model, no price (unknown, never guessed).
+
 Job options: ``model``, ``sandbox`` (instead of ``--full-auto``: read-only,
 workspace-write, danger-full-access), ``resume_session``, ``continues_session`` (see
 ``commis/continuation.py``).
@@ -15,6 +19,7 @@ workspace-write, danger-full-access), ``resume_session``, ``continues_session`` 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -98,3 +103,31 @@ class CodexBackend(CLIAgentBackend):
         if self.config_dir is None:
             return None
         return sessionfiles.find_codex_session_file(self.config_dir, self.parser.session_id)
+
+    def on_exit(self, job, workspace, exit_code: int):
+        from timeline.pricing import response_cost
+
+        outcome = super().on_exit(job, workspace, exit_code)
+        model = str(self.option(job, "model") or "") or session_model(outcome.session_file)
+        if outcome.usage and model:
+            outcome.cost_usd = response_cost("codex", model, outcome.usage)
+        return outcome
+
+
+def session_model(path) -> str:
+    """The model of the last ``turn_context`` of a Codex session file ("" if none or unreadable)."""
+    model = ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if '"turn_context"' not in line:
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                found = (record.get("payload") or {}).get("model") if isinstance(record, dict) else None
+                model = found if isinstance(found, str) else model
+    except (OSError, TypeError, AttributeError):
+        return ""
+    return model[:100]

@@ -4,7 +4,12 @@
   (``init`` carries ``session_id``), ``assistant`` / ``user`` messages (text, tool_use,
   tool_result, thinking), and one closing ``result`` record (``is_error``, ``usage``,
   ``total_cost_usd``, ``session_id``). Success is ``result.is_error == false``; the
-  ``subtype`` is not trusted (an API error can come back as subtype "success").
+  ``subtype`` is not trusted (an API error can come back as subtype "success"). The job's cost
+  is its usage at Zerg's prices (``timeline.pricing``, as every other source), not the CLI's
+  own ``total_cost_usd`` (which ignores the owner's prices): ``modelUsage`` per model when
+  the run used several, else the result's ``usage`` (with its 1-hour cache writes) at the
+  run's model. A run's usage is the sum of its requests: a long-context tier is judged on
+  the sum (the job's Timeline session, priced per response, has the exact figure).
 - Codex ``codex exec --json``: ``thread.started`` (``thread_id``), ``turn.started``,
   ``item.started|updated|completed`` (agent_message, reasoning, command_execution,
   file_change, mcp_tool_call, web_search, todo_list, error), ``turn.completed``
@@ -47,6 +52,28 @@ def _loads(line: str) -> dict | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def claude_cost(record: dict, model: str) -> float | None:
+    """The cost of a Claude Code run from its ``result`` record; None when a model has no price."""
+    from timeline.pricing import response_cost
+
+    per_model = record.get("modelUsage")
+    per_model = per_model if isinstance(per_model, dict) else {}
+    if len(per_model) > 1:
+        total = 0.0
+        for name, used in per_model.items():
+            used = used if isinstance(used, dict) else {}
+            cost = response_cost("claude", str(name), {
+                "input_tokens": used.get("inputTokens"), "output_tokens": used.get("outputTokens"),
+                "cache_read_input_tokens": used.get("cacheReadInputTokens"),
+                "cache_creation_input_tokens": used.get("cacheCreationInputTokens")})
+            if cost is None:
+                return None
+            total += cost
+        return total
+    usage = record.get("usage")
+    return response_cost("claude", str(next(iter(per_model), model)), usage) if isinstance(usage, dict) else None
 
 
 def _tool_result_text(content: Any) -> str:
@@ -167,8 +194,9 @@ class ClaudeStreamParser:
         self.result = record
         usage = dict(record.get("usage") or {})
         usage_payload = {k: v for k, v in usage.items() if isinstance(v, (int, float))}
-        if record.get("total_cost_usd") is not None:
-            usage_payload["cost_usd"] = record["total_cost_usd"]
+        cost = claude_cost(record, self.model)
+        if cost is not None:
+            usage_payload["cost_usd"] = cost
         ok = record.get("is_error") is False
         text = record.get("result") or ""
         if not ok and not text:
@@ -194,9 +222,7 @@ class ClaudeStreamParser:
         summary = record.get("result") or ""
         if not ok and not summary:
             summary = "; ".join(map(str, record.get("errors") or [])) or f"Claude Code error ({record.get('subtype')})"
-        cost = record.get("total_cost_usd")
-        return Outcome(SUCCEEDED if ok else FAILED, _clip(summary, 2000), usage,
-                       float(cost) if isinstance(cost, (int, float)) else None,
+        return Outcome(SUCCEEDED if ok else FAILED, _clip(summary, 2000), usage, claude_cost(record, self.model),
                        record.get("session_id") or self.session_id)
 
 

@@ -9,6 +9,8 @@ Behaviour switches (environment):
 - ``FAKE_CLI_IGNORE_TERM=1``: ignore SIGTERM (the runner must SIGKILL).
 - ``FAKE_CLI_CHILD=1``: spawn a long-lived child process (its pid goes into the record).
 - ``FAKE_CLI_STDERR=text``: print this on stderr first.
+- ``FAKE_CLI_RESULT=json``: merged into the closing record (claude: the ``result`` record, e.g.
+  ``usage`` / ``modelUsage`` / ``total_cost_usd``; codex: the ``turn.completed`` record's ``usage``).
 - ``FAKE_CLI_RESUME_RECORD=path``: when resuming, append ``{cli, session_id, path, exists,
   sha256, size, git_head, git_status}`` of the session file as found *before* this run
   writes to it, and exit 1 like the real CLIs if it is missing.
@@ -64,6 +66,11 @@ def pause() -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:  # a loop, so an ignored SIGTERM does not cut it short
             time.sleep(min(0.2, end - time.monotonic()) if end > time.monotonic() else 0)
+
+
+def result_fields() -> dict:
+    """FAKE_CLI_RESULT as a dict ({} if unset)."""
+    return json.loads(os.environ.get("FAKE_CLI_RESULT") or "{}")
 
 
 def failure() -> str:
