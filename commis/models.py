@@ -112,7 +112,14 @@ class Job(models.Model):
             "session_id": self.session_id,
             "origin": self.origin,
             "origin_ref": self.origin_ref,
+            "timeline_session": self.timeline_session(),
         }
+
+    def timeline_session(self) -> int | None:
+        """The Timeline session of this job's turns (Zerg's id: the job page links to it), None while none."""
+        from commis.backends.sessionfiles import timeline_session
+
+        return timeline_session(self) if self.session_id or self.options else None
 
 
 class Schedule(models.Model):

@@ -47,15 +47,20 @@ from importlib import metadata, util
 from pathlib import Path
 
 from agents_ingest.parsers.base import json_value  # the child's output: depth-limited
+from commis.backends import sessionfiles
+from commis.backends.agent_transcript import FILE_NAME as TRANSCRIPT
 from commis.backends.base import FAILED, Backend, BackendUnavailable, JobEvent, Outcome
 from zerg_site import llm
 
 DEFAULT_MAX_STEPS = 50
 NO_KEY = ("set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or point [llm] openai_base_url "
           "(OPENAI_BASE_URL) at an OpenAI-compatible endpoint, to use the agent backend")
+NO_KEY_FIX = ("set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or [llm] openai_base_url "
+              "(OPENAI_BASE_URL) for an OpenAI-compatible endpoint")
 HOST_START_TIMEOUT = 90.0  # seconds for the agent host to import the LLM stack (a busy machine)
 #: what each provider's client needs installed (the OpenAI-compatible one speaks plain httpx)
 NEEDS = {"anthropic": ("anthropic", "langgraph"), "openai": ("httpx", "langgraph")}
+PROVIDER = "zerg-agent"  # the Timeline provider of the agent's transcripts
 
 
 def _config():
@@ -65,7 +70,14 @@ def _config():
 
 
 def thread_id(job) -> str:
+    """The agent's conversation: its checkpoint thread, the job's ``session_id`` and its Timeline
+    session's provider session id (provider ``zerg-agent``, device ``zerg-commis``)."""
     return f"commis-{job.id}"
+
+
+def transcript_path(workspace) -> Path:
+    """Where the child writes the conversation for the Timeline (format: agents_ingest/parsers/zerg_agent.py)."""
+    return Path(workspace.artifacts) / TRANSCRIPT
 
 
 def checkpoint_path() -> Path:
@@ -208,18 +220,24 @@ class AgentBackend(Backend):
         self._last_line = ""
         self._workspace = self._proc = None
         self._cost: float | None = None
+        self.live: sessionfiles.LiveIngest | None = None
 
     def option(self, job, key, default=None):
         options = getattr(job, "options", None) or {}
         return options.get(key, default) if isinstance(options, dict) else default
 
     def check(self, job) -> None:
+        self.probe()
+
+    def probe(self) -> None:
         picked = llm.choice(_config())  # plain data: the providers and their SDKs load in the child only
         if picked is None:
-            raise BackendUnavailable(NO_KEY)
+            raise BackendUnavailable(NO_KEY, reason="no model is configured on the server", fix=NO_KEY_FIX)
         missing = [name for name in NEEDS[picked["kind"]] if util.find_spec(name) is None]
         if missing:
-            raise BackendUnavailable(f"the agent backend needs {' and '.join(missing)}: pip install zerg")
+            raise BackendUnavailable(f"the agent backend needs {' and '.join(missing)}: pip install zerg",
+                                     reason=f"{' and '.join(missing)} is not installed on the server",
+                                     fix="pip install zerg")
 
     def spec(self, job, workspace, env: dict | None = None) -> dict:
         """Everything the child needs to run the job (it has no Django): the provider
@@ -235,6 +253,7 @@ class AgentBackend(Backend):
             "request_timeout": float(self.option(job, "request_timeout", 600)),
             "provider": picked["kind"], "api_key": picked["api_key"], "base_url": picked["base_url"],
             "checkpoint": checkpoint_target(), "env": env or {},
+            "transcript": str(transcript_path(workspace)) if getattr(workspace, "artifacts", None) else "",
         }
 
     def start(self, job, workspace, env: dict):
@@ -283,12 +302,29 @@ class AgentBackend(Backend):
         if kind == "tool_request":
             self.answer_tool(job, payload)
             return []
+        if kind in ("text", "tool_result", "usage") and sessionfiles.is_job_row(job):
+            # the transcript grew: its new lines go to the Timeline now (at most every second)
+            self.live = self.live or sessionfiles.LiveIngest(PROVIDER)
+            self.live.poll(job, lambda: self._transcript())
         if kind == "model_calls":
             self._cost = price(payload.get("calls"))
             return [JobEvent("usage", "", {"cost_usd": self._cost})] if self._cost is not None else []
         return [JobEvent(kind, str(record.get("text") or ""), payload)]
 
+    def _transcript(self) -> Path | None:
+        path = transcript_path(self._workspace) if self._workspace is not None else None
+        return path if path is not None and path.is_file() else None
+
     def on_exit(self, job, workspace, exit_code) -> Outcome:
+        self._workspace = self._workspace or workspace
+        outcome = self._judge(job, exit_code)
+        path = self._transcript()
+        if path is not None:  # the whole conversation into the Timeline (what live ingest has not sent yet)
+            outcome.session_file = str(path)
+            sessionfiles.session_file_ready(job, path, PROVIDER)
+        return outcome
+
+    def _judge(self, job, exit_code) -> Outcome:
         result = self._outcome
         if result is None:
             why = f"exit code {exit_code}" if exit_code is not None else "killed, or it crashed"

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 
+from commis.backends.agent_transcript import Transcript
 from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
 from zerg_site.pdeathsig import die_with_parent
 
@@ -154,7 +155,15 @@ def make_provider(spec: dict):
 def run(spec: dict, ctx, provider=None) -> Outcome:
     """Run (or resume) the agent of ``spec`` with ``ctx`` (``emit``, ``should_stop``,
     ``run_subprocess``, as ``commis.backends.base.RunContext``); return its Outcome.
-    ``provider``: a ``zerg_site.llm`` Provider to use instead of the one the spec names."""
+    ``provider``: a ``zerg_site.llm`` Provider to use instead of the one the spec names.
+    The conversation goes to the spec's ``transcript`` file as it grows (``agent_transcript``)."""
+    transcript = Transcript(str(spec.get("transcript") or ""), spec["thread_id"])
+    outcome = _run(spec, ctx, provider, transcript)
+    transcript.end(outcome.status, outcome.summary)
+    return outcome
+
+
+def _run(spec: dict, ctx, provider, transcript: Transcript) -> Outcome:
     from commis.agent.graph import AgentDeps, Stopped, compiled_graph, tool_calls
     from commis.agent.tools import WorkspaceTools
     from zerg_site.llm.base import ProviderError
@@ -178,8 +187,11 @@ def run(spec: dict, ctx, provider=None) -> Outcome:
     provider = provider or make_provider(spec)
     usage_total: dict = {}
     calls: list[dict] = []
+    conversation: list[dict] = []  # every message so far, as the checkpoint holds them
 
     def on_update(node: str, delta: dict) -> None:
+        if node in ("model", "tools"):
+            conversation.extend(m for m in delta.get("messages") or [] if isinstance(m, dict))
         for message in delta.get("messages") or []:
             content = message.get("content")
             if isinstance(content, str):
@@ -201,6 +213,7 @@ def run(spec: dict, ctx, provider=None) -> Outcome:
         if delta.get("calls"):
             calls.extend(delta["calls"])
             emit_calls()
+        transcript.sync(conversation, calls)
 
     def emit_calls() -> None:
         """Every model call of the conversation so far: the worker prices them (no Django here)."""
@@ -219,6 +232,9 @@ def run(spec: dict, ctx, provider=None) -> Outcome:
         usage_total.update((snapshot.values or {}).get("usage") or {})
         calls.extend((snapshot.values or {}).get("calls") or [])
         ctx.emit(JobEvent("session", f"agent thread {thread}", {"session_id": thread}))
+        conversation.extend(done_messages)
+        transcript.start(spec.get("job_id"), int(spec.get("attempts") or 1), str(spec["workspace"]),
+                         provider.name, provider.model)
         if calls:  # the earlier attempts' calls count in this attempt's cost too
             emit_calls()
         if done_messages and not snapshot.next:
@@ -239,6 +255,8 @@ def run(spec: dict, ctx, provider=None) -> Outcome:
             ctx.emit(JobEvent("system", f"agent started ({provider.name}: {provider.model})"))
             inputs = {"messages": [{"role": "user", "content": spec["task"]}], "usage": {}, "steps": 0,
                       "step_limit": max_steps}
+        conversation.extend((inputs or {}).get("messages") or [])
+        transcript.sync(conversation, calls)  # a resumed attempt first catches up with its checkpoint
         try:
             for update in graph.stream(inputs, config, context=deps, stream_mode="updates", durability="sync"):
                 for node, delta in (update or {}).items():

@@ -52,6 +52,27 @@ def continued_session(job) -> int | None:
     return sid if isinstance(sid, int) and not isinstance(sid, bool) else None
 
 
+#: the Timeline provider of each backend's sessions (the agent writes transcripts; the shell has none)
+TIMELINE_PROVIDERS = {"claude": "claude", "codex": "codex", "agent": "zerg-agent"}
+
+
+def timeline_session(job) -> int | None:
+    """The Timeline session a job's turns are in (Zerg's id, for the job page's link), None while
+    it has none (yet): a continuation's continued session, else this job's own ``COMMIS_DEVICE``
+    session of its backend's provider. By id, never by the provider id alone: another device may
+    have shipped a session of that name."""
+    from timeline.models import Session
+
+    continued = continued_session(job)
+    if continued is not None:
+        return continued if Session.objects.filter(id=continued).exists() else None
+    provider = TIMELINE_PROVIDERS.get(job.backend)
+    if not provider or not job.session_id:
+        return None
+    return (Session.objects.filter(device=COMMIS_DEVICE, provider=provider, provider_session_id=job.session_id)
+            .values_list("id", flat=True).first())
+
+
 def session_file_ready(job, path: Path, source: str) -> None:
     """Ingest the session file the ``source`` CLI ("claude" or "codex") wrote for ``job``.
 
