@@ -12,7 +12,7 @@ from ninja.errors import HttpError
 
 from commis import jobs
 from commis.models import Job
-from commis.schemas import JobOut, JobsOut
+from commis.schemas import BackendsOut, JobOut, JobsOut
 from zerg_site.params import Int64
 from zerg_site.schemas import TEXT, owner, text_body
 
@@ -47,10 +47,24 @@ def list_jobs(request, status: str | None = None, backend: str | None = None, li
     return {"jobs": [job.as_dict() for job in rows[: max(1, min(limit, 500))]], "slots": slot_usage()}
 
 
+@router.get("/backends", response=owner(BackendsOut))
+def list_backends(request):
+    """Every backend, whether it can run on this server, and if not why and the fix ("New job" offers it disabled)."""
+    from commis.backends import availability, names
+
+    return {"backends": [availability(name) for name in names()]}
+
+
 @router.post("/jobs", response=owner(JobOut, 400, 422))
 def spawn_job(request, body: SpawnIn):
+    """Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured)."""
+    from commis.backends import BACKENDS, unavailable
+
     if body.origin not in dict(Job.ORIGINS):
         raise HttpError(400, f"unknown origin {body.origin!r}")
+    why = unavailable(body.backend) if body.backend in BACKENDS else ""
+    if why:
+        raise HttpError(400, why)
     if body.timeout is not None and body.timeout < 1:
         raise HttpError(400, "timeout must be at least 1 second")
     try:

@@ -133,6 +133,11 @@ def start(session, prompt: str = "", *, workspace: str = "auto", patch_id: int |
         raise ContinuationError("the Timeline has no stored file for this session to resume from")
     prompt = (prompt or "").strip() or DEFAULT_PROMPT
     where = plan(session, workspace, patch_id)
+    from commis.backends import unavailable
+
+    why = unavailable(session.provider)  # the CLI is not installed here: say so now, not as a failed job
+    if why:
+        raise ContinuationError(why)
     options = {"continues_session": session.id, "resume_session": session.provider_session_id,
                "continue_from": where.pop("continue_from")}
     with transaction.atomic():  # SQLite: BEGIN IMMEDIATE already serialises; Postgres: lock the session row

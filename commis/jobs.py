@@ -300,10 +300,13 @@ def release_worker(worker: str) -> list[int]:
     """
     released = []
     for job in Job.objects.filter(status=Job.RUNNING, worker=worker):
-        if Job.objects.filter(id=job.id, status=Job.RUNNING, lease=job.lease).update(
-            status=Job.QUEUED, lease="", pid=None
-        ):
-            released.append(job.id)
+        # A job the owner cancelled ends cancelled: queued again, no claim would ever take it
+        # (claims skip cancel_requested), and its page said "Cancelling…" for good.
+        fields = ({"status": Job.CANCELLED, "summary": "cancelled (the worker stopped)", "finished_at": timezone.now()}
+                  if job.cancel_requested else {"status": Job.QUEUED})
+        if Job.objects.filter(id=job.id, status=Job.RUNNING, lease=job.lease).update(lease="", pid=None, **fields):
+            if fields["status"] == Job.QUEUED:
+                released.append(job.id)
             publish_status(job.id, released="the worker is stopping")
     return released
 
@@ -318,7 +321,12 @@ def requeue_waiting(ids: list[int] | None = None) -> int:
     rows = Job.objects.filter(status=Job.QUEUED)
     if ids is not None:
         rows = rows.filter(id__in=ids)
-    ids = list(rows.values_list("id", flat=True))
+    # queued with a cancel asked (released by a worker before that was handled): no claim takes it
+    for job_id in list(rows.filter(cancel_requested=True).values_list("id", flat=True)):
+        if Job.objects.filter(id=job_id, status=Job.QUEUED).update(
+                status=Job.CANCELLED, finished_at=timezone.now(), summary="cancelled before it ran again"):
+            publish_status(job_id)
+    ids = list(rows.filter(cancel_requested=False).values_list("id", flat=True))
     for job_id in ids:
         enqueue(job_id)
     return len(ids)

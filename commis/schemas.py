@@ -41,6 +41,21 @@ class JobOut(Out):
     session_id: str
     origin: str
     origin_ref: str
+    #: the job's Timeline session (Zerg's id), None while there is none
+    timeline_session: int | None
+
+
+class BackendOut(Out):
+    """A backend and whether it can run here (``commis.backends.availability``): when not, why and the fix."""
+
+    name: str
+    available: bool
+    reason: str
+    fix: str
+
+
+class BackendsOut(Out):
+    backends: list[BackendOut]
 
 
 class JobsOut(Out):

@@ -14,7 +14,11 @@ def post(client, url, body=None):
     return client.post(url, body or {}, content_type="application/json")
 
 
-def test_spawn_list_detail(token_client):
+def test_spawn_list_detail(token_client, monkeypatch):
+    from pathlib import Path
+
+    # claude must be installed for a claude job to be accepted (test_commis_backends.py: the 400)
+    monkeypatch.setenv("ZERG_CLAUDE_BIN", str(Path(__file__).resolve().parent / "fakes" / "bin" / "claude"))
     response = post(token_client, "/api/commis/jobs", {"task": "echo hi", "timeout": 30})
     assert response.status_code == 200, response.content
     body = response.json()

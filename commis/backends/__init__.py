@@ -33,3 +33,21 @@ def get_backend(name: str) -> Backend:
     except (ImportError, AttributeError) as exc:
         raise BackendUnavailable(f"backend {name!r} is not available: {exc}") from exc
     return cls()
+
+
+def availability(name: str) -> dict:
+    """``{"name", "available", "reason", "fix"}`` of one backend: whether it can run here at all (its
+    ``probe``: the CLI on PATH, a model configured), what "New job" and the spawn API go by."""
+    try:
+        get_backend(name).probe()
+    except BackendUnavailable as exc:
+        return {"name": name, "available": False, "reason": exc.reason, "fix": exc.fix}
+    return {"name": name, "available": True, "reason": "", "fix": ""}
+
+
+def unavailable(name: str) -> str:
+    """"" if backend ``name`` can run here, else why not and the fix, as one sentence for a 400."""
+    found = availability(name)
+    if found["available"]:
+        return ""
+    return f"the {name} backend cannot run: {found['reason']}" + (f" ({found['fix']})" if found["fix"] else "")

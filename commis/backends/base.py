@@ -69,8 +69,14 @@ class BackendUnavailable(Exception):
     """The backend cannot run here; the message says what to install or configure.
 
     Raised by :meth:`Backend.check` (or ``command``/``run_inline``): the job fails at
-    once with this message as its summary, no retry.
+    once with this message as its summary, no retry. ``reason`` and ``fix`` say the same in
+    two parts, for "New job" to show beside a backend it offers disabled (``probe``).
     """
+
+    def __init__(self, message: str, *, reason: str = "", fix: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+        self.fix = fix
 
 
 @dataclass
@@ -144,6 +150,11 @@ class Backend:
     #: seconds between SIGTERM and SIGKILL of the process group on cancel/timeout
     kill_grace: float = 5.0
 
+    def probe(self) -> None:
+        """Raise :class:`BackendUnavailable` if this backend cannot run any job here (its CLI is not
+        installed, no model is configured): what ``GET /api/commis/backends`` reports and a spawn
+        through the API is refused for. The default: it always can."""
+
     def check(self, job) -> None:
         """Raise :class:`BackendUnavailable` if this backend cannot run the job here.
 
@@ -208,7 +219,8 @@ def require_binary(name: str, hint: str) -> str:
     """The full path of executable ``name`` on PATH, else BackendUnavailable(hint)."""
     path = shutil.which(name)
     if not path:
-        raise BackendUnavailable(f"`{name}` was not found on PATH: {hint}")
+        raise BackendUnavailable(f"`{name}` was not found on PATH: {hint}",
+                                 reason=f"{name} is not on PATH on the server", fix=hint)
     return path
 
 

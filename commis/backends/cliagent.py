@@ -57,9 +57,14 @@ class CLIAgentBackend(Backend):
         override = os.environ.get(self.binary_env, "")
         if override:
             if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-                raise BackendUnavailable(f"{self.binary_env}={override} is not an executable file")
+                raise BackendUnavailable(f"{self.binary_env}={override} is not an executable file",
+                                         reason=f"{self.binary_env} names no executable file on the server",
+                                         fix=f"point {self.binary_env} at the {self.binary_name} CLI, or unset it")
             return override
         return require_binary(self.binary_name, self.install_hint)
+
+    def probe(self) -> None:
+        self.find_binary()
 
     def option(self, job, key: str, default=None):
         options = getattr(job, "options", None) or {}
