@@ -1095,7 +1095,7 @@ export interface components {
       /** Task */
       task: string;
       /** Timeline Session */
-      timeline_session?: number | null;
+      timeline_session: number | null;
       /** Timeout */
       timeout: number | null;
       /** Usage */
@@ -2091,6 +2091,11 @@ export interface components {
        * @description first day, YYYY-MM-DD (default: 29 days ago)
        */
       from?: string | null;
+      /**
+       * Source
+       * @description only this source: claude-code, codex, gemini, oikos or commis
+       */
+      source?: string | null;
       /**
        * To
        * @description last day, YYYY-MM-DD, inclusive (default: today)
@@ -4288,6 +4293,8 @@ export interface operations {
         to?: string | null;
         /** @description day, model, project, source or device */
         by?: string;
+        /** @description only this source: claude-code, codex, gemini, oikos or commis */
+        source?: string | null;
         /** @description csv for a CSV file (or send Accept: text/csv) */
         format?: string | null;
       };

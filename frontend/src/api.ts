@@ -127,6 +127,8 @@ export type Token = S['TokenOut'];
 export type Job = S['JobOut'];
 export type JobStatus = Job['status'];
 export type JobList = S['JobsOut'];
+/** A backend and whether it can run on the server (GET /commis/backends): if not, why and the fix. */
+export type BackendInfo = S['BackendOut'];
 
 /** Session.as_dict() of timeline/models.py (with subagent_count in the list). */
 export type TSession = S['SessionOut'] & { subagent_count?: number };

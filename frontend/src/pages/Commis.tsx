@@ -1,6 +1,6 @@
 // Commis: the job list (live), the "New job" form, and one job's page (/commis/<id>).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, errorText, qs, dur, when, num, type Job, type JobList } from '../api';
+import { api, errorText, qs, dur, when, num, type BackendInfo, type Job, type JobList } from '../api';
 import { useTopics } from '../events';
 import { linkClick, usePath } from '../router';
 import { JobPage } from './Job';
@@ -20,6 +20,33 @@ export function Commis() {
   const path = usePath();
   const m = path.match(/^\/commis\/(\d+)$/);
   return m ? <JobPage key={m[1]} id={+m[1]} /> : <JobsList />;
+}
+
+/** The backends and whether each can run on the server (null until known: then all are offered). */
+export function useBackends(): BackendInfo[] | null {
+  const [list, setList] = useState<BackendInfo[] | null>(null);
+  useEffect(() => {
+    api<{ backends: BackendInfo[] }>('/commis/backends').then(
+      (r) => setList(r.backends),
+      () => setList(null),
+    );
+  }, []);
+  return list;
+}
+
+/** Why a backend cannot run here and the one thing that fixes it. */
+export function Unavailable({ b }: { b: BackendInfo }) {
+  return (
+    <>
+      <b>{b.name}</b> is not available: {b.reason}.
+      {b.fix && (
+        <>
+          {' '}
+          Fix: <code>{b.fix}</code>
+        </>
+      )}
+    </>
+  );
 }
 
 /** Re-render every second while `on`. */
@@ -153,6 +180,9 @@ function NewJob({ onDone }: { onDone: () => void }) {
   const [task, setTask] = useState('');
   const [backend, setBackend] = useState('shell');
   const [repo, setRepo] = useState('');
+  const backends = useBackends();
+  const off = (backends || []).filter((b) => !b.available);
+  const offered = backends || BACKENDS.map((name) => ({ name, available: true, reason: '', fix: '' }));
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
   const submit = async (e: Event) => {
@@ -184,8 +214,10 @@ function NewJob({ onDone }: { onDone: () => void }) {
         <label class="grow">
           Backend
           <select value={backend} onChange={(e) => setBackend(e.currentTarget.value)} data-testid="job-backend">
-            {BACKENDS.map((b) => (
-              <option key={b}>{b}</option>
+            {offered.map((b) => (
+              <option key={b.name} value={b.name} disabled={!b.available}>
+                {b.available ? b.name : `${b.name} (not available)`}
+              </option>
             ))}
           </select>
         </label>
@@ -194,6 +226,15 @@ function NewJob({ onDone }: { onDone: () => void }) {
           <input inputMode="url" autoCapitalize="off" value={repo} onInput={(e) => setRepo(e.currentTarget.value)} placeholder="https://…" />
         </label>
       </div>
+      {off.length > 0 && (
+        <ul class="small muted" data-testid="backends-off">
+          {off.map((b) => (
+            <li key={b.name} data-backend={b.name}>
+              <Unavailable b={b} />
+            </li>
+          ))}
+        </ul>
+      )}
       {err && (
         <p class="error" role="alert">
           {err}

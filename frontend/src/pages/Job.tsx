@@ -67,6 +67,7 @@ export function JobPage({ id }: { id: number }) {
         </p>
       )}
       <Actions job={job} onChange={(j) => (setJob(j), setAt(Date.now()))} />
+      <Why job={job} log={log.text} />
       <pre class="block task" data-testid="job-task">
         {job.task}
       </pre>
@@ -90,14 +91,18 @@ export function JobPage({ id }: { id: number }) {
           <Fact
             k="Session"
             v={
-              <a href={'/timeline/' + encodeURIComponent(job.session_id)} onClick={linkClick}>
-                {job.session_id}
-              </a>
+              job.timeline_session ? (
+                <a href={'/timeline/' + job.timeline_session} onClick={linkClick} data-testid="job-session">
+                  {job.session_id} in the Timeline
+                </a>
+              ) : (
+                <span data-testid="job-session">{job.session_id} (not in the Timeline yet)</span>
+              )
             }
           />
         )}
       </dl>
-      {job.summary && (
+      {job.summary && (!failed(job) || job.summary.split('\n').filter((l) => l.trim()).length > WHY_LINES) && (
         <>
           <h2>Summary</h2>
           <pre class="block" data-testid="job-summary">
@@ -134,6 +139,47 @@ export function JobPage({ id }: { id: number }) {
 }
 
 
+
+const failed = (job: Job) => job.status === 'failed' || job.status === 'timed_out';
+const WHY_LINES = 8;
+
+/**
+ * Why a job ended badly, where the owner looks first: the first lines of its summary (the
+ * error a backend or the runner gave), else the log's lines that read like an error, else its
+ * last lines. A cancelled job says so, with who or what stopped it.
+ */
+function Why({ job, log }: { job: Job; log: string }) {
+  if (job.status === 'cancelled')
+    return (
+      <p class="card" data-testid="job-cancelled">
+        This job was cancelled{job.finished_at ? ` (${when(job.finished_at)})` : ''}.
+        {job.summary && job.summary !== 'cancelled' && (
+          <>
+            <br />
+            <small class="muted">{job.summary}</small>
+          </>
+        )}
+      </p>
+    );
+  if (!failed(job)) return null;
+  const lines = (job.summary || '').split('\n').filter((l) => l.trim());
+  let shown = lines.slice(0, WHY_LINES);
+  if (!shown.length) {
+    const logLines = log.split('\n').filter((l) => l.trim() && !l.startsWith('=== zerg:'));
+    const errors = logLines.filter((l) => /error|fail|traceback|not found|denied|refused|cannot/i.test(l));
+    shown = (errors.length ? errors : logLines.slice(-WHY_LINES)).slice(0, WHY_LINES);
+  }
+  return (
+    <div class="error" role="alert" data-testid="job-error">
+      <h2>{job.status === 'timed_out' ? 'Why it timed out' : 'Why it failed'}</h2>
+      {shown.length ? (
+        <pre class="block">{shown.join('\n') + (lines.length > WHY_LINES ? '\n…' : '')}</pre>
+      ) : (
+        <p class="muted">It left no error message: see the log below.</p>
+      )}
+    </div>
+  );
+}
 
 /**
  * The job's log: GET …/log?offset= from where the last read ended, each time an event
@@ -203,7 +249,8 @@ function Actions({ job, onChange }: { job: Job; onChange: (j: Job) => void }) {
     return () => clearTimeout(t);
   }, [confirm]);
 
-  const canCancel = (job.status === 'queued' || job.status === 'running') && !job.cancel_requested;
+  const active = job.status === 'queued' || job.status === 'running';
+  const canCancel = active && !job.cancel_requested;
   const canRetry = !['queued', 'running'].includes(job.status);
   const post = async (what: 'cancel' | 'retry') => {
     setBusy(true);
@@ -228,7 +275,13 @@ function Actions({ job, onChange }: { job: Job; onChange: (j: Job) => void }) {
           onClick={() => (confirm ? post('cancel') : setConfirm(true))}
           data-testid="job-cancel"
         >
-          {job.cancel_requested ? 'Cancelling…' : confirm ? 'Tap again to cancel' : 'Cancel'}
+          {job.status === 'cancelled'
+            ? 'Cancelled'
+            : active && job.cancel_requested
+              ? 'Cancelling…'
+              : confirm
+                ? 'Tap again to cancel'
+                : 'Cancel'}
         </button>
         <button class="btn" disabled={!canRetry || busy} onClick={() => post('retry')} data-testid="job-retry">
           Retry

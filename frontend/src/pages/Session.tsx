@@ -5,7 +5,7 @@ import { useTopics } from '../events';
 import { Back, Fact, Pending } from './parts';
 import { linkClick } from '../router';
 import { Provider } from './Timeline';
-import { StatusBadge } from './Commis';
+import { StatusBadge, Unavailable, useBackends } from './Commis';
 
 type Detail = SessionDetail;
 
@@ -278,6 +278,7 @@ function ContinueBox({ sid }: { sid: number }) {
   const [prompt, setPrompt] = useState('');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState('');
+  const backends = useBackends();
   const load = () =>
     api<Migration>(`/migrate/sessions/${sid}`)
       .then(setM)
@@ -306,6 +307,8 @@ function ContinueBox({ sid }: { sid: number }) {
     }
   };
   const past = m.jobs.filter((j) => j.id !== m.active?.id);
+  // the session's own CLI must be on the server's PATH: offered disabled, with why and the fix
+  const off = (backends || []).find((b) => b.name === m.session.provider && !b.available);
   return (
     <div class="card stack" data-testid="continue">
       {m.active ? (
@@ -343,9 +346,16 @@ function ContinueBox({ sid }: { sid: number }) {
           </div>
         </form>
       ) : (
-        <button class="btn primary wide" onClick={() => setOpen(true)} data-testid="continue-open">
-          Continue on server
-        </button>
+        <>
+          <button class="btn primary wide" disabled={!!off} onClick={() => setOpen(true)} data-testid="continue-open">
+            Continue on server
+          </button>
+          {off && (
+            <p class="small muted" data-testid="continue-unavailable">
+              <Unavailable b={off} />
+            </p>
+          )}
+        </>
       )}
       {err && (
         <p class="error" role="alert">
