@@ -9,6 +9,7 @@ const PROVIDERS: Record<string, [string, string]> = {
   claude: ['Claude Code', 'C'],
   codex: ['Codex', 'X'],
   gemini: ['Gemini CLI', 'G'],
+  'zerg-agent': ['Zerg agent', 'Z'],
 };
 
 export function Provider({ p, full }: { p: string; full?: boolean }) {
