@@ -172,6 +172,28 @@ def bench_pwa():
 BENCHES.append(("pwa", "phone: dashboard first-load bytes and time to usable on slow 4G (Chromium)", bench_pwa))
 
 
+def bench_spend():
+    """bench/spend.py in a child process (it sets up Django in-process); its p50 / p95 row is parsed."""
+    sessions = size(100_000, 10_000, smoke=300)
+    done = subprocess.run([sys.executable, str(HERE / "spend.py"), str(sessions), str(size(60, smoke=10))],
+                          check=False, cwd=HERE, capture_output=True, text=True, timeout=3600)
+    print(done.stdout[-3000:], done.stderr[-2000:] if done.returncode else "", flush=True)
+    if done.returncode:
+        raise RuntimeError(f"bench/spend.py exited with {done.returncode}")
+    found = re.search(r"p50 / p95 / max\s*\|\s*([\d.]+) / ([\d.]+) / ([\d.]+)", done.stdout)
+    label = f"spend API p50 / p95, {sessions:,} sessions, {sessions * 10:,} events" + (
+        "" if sessions >= 100_000 else f" ({'SMOKE' if SMOKE else 'QUICK'}; target is for 100,000)")
+    if not found:
+        return [(label, f"p95 < {targets.SPEND_P95_MS} ms", "no figures found in its output")]
+    p95 = float(found.group(2))
+    return [(label, f"p95 < {targets.SPEND_P95_MS} ms",
+             f"{found.group(1)} / {p95:.1f} ms" + targets.verdict(p95 < targets.SPEND_P95_MS))]
+
+
+BENCHES.append(("spend", "spend API at " + size("100,000 sessions / 1,000,000 events", "10,000 sessions (quick)",
+                                                "300 sessions (smoke)"), bench_spend))
+
+
 def main() -> int:
     only = None
     for i, arg in enumerate(sys.argv):

@@ -9,6 +9,7 @@ IDLE_PSS_CEILING_MB = 200       # issue 2: the hard ceiling
 WS_LATENCY_S = 1.0              # issue 2: a worker's event reaches a WebSocket client within 1 s
 INGEST_EVENTS_S = 20_000        # issue 3: ingest through the HTTP API into SQLite, >= 1 GB of JSONL
 SEARCH_P95_MS = 50              # issue 3: two-word query with filters, >= 1,000,000 events
+SPEND_P95_MS = 100              # issue 21: GET /api/spend over 100,000 sessions and 1,000,000 events
 SHIPPER_RSS_MB = 100            # issue 3: Shipper peak RSS shipping 1 GB of history
 COMMIS_PSS_MB = 500             # issue 4: zerg PSS with five active commis (aim 350)
 COMMIS_PSS_AIM_MB = 350

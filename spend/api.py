@@ -29,6 +29,7 @@ class SpendQuery(Schema):
     from_: str | None = Field(None, alias="from", description="first day, YYYY-MM-DD (default: 29 days ago)")
     to: str | None = Field(None, description="last day, YYYY-MM-DD, inclusive (default: today)")
     by: str = Field("day", description="day, model, project, source or device")
+    source: str | None = Field(None, description="only this source: claude-code, codex, gemini, oikos or commis")
     format: str | None = Field(None, description="csv for a CSV file (or send Accept: text/csv)")
 
 
@@ -72,10 +73,10 @@ def spend_view(request, params: Query[SpendQuery]):
     try:
         day_from = query.parse_day(params.from_, "from") if params.from_ is not None else first
         day_to = query.parse_day(params.to, "to") if params.to is not None else last
-        query.check(day_from, day_to, params.by)
+        query.check(day_from, day_to, params.by, params.source)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
-    report = query.spend(day_from, day_to, params.by, zone)
+    report = query.spend(day_from, day_to, params.by, zone, params.source)
     document = report.as_dict(params.by)
     if not as_file:
         return document

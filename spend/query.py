@@ -112,8 +112,10 @@ def parse_day(text: str, name: str) -> date:
         raise ValueError(f"{name} must be a day as YYYY-MM-DD, such as 2026-05-01, got {text!r}") from None
 
 
-def check(day_from: date, day_to: date, by: str | None) -> None:
-    """ValueError with a sentence for a range or grouping spend does not answer."""
+def check(day_from: date, day_to: date, by: str | None, source: str | None = None) -> None:
+    """ValueError with a sentence for a range, grouping or source spend does not answer."""
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if by is not None and by not in BYS:
         raise ValueError(f"by must be one of {', '.join(BYS)}, got {by!r}")
     if day_to < day_from:
@@ -182,6 +184,7 @@ class LocalDate(Func):
 
 @dataclass(frozen=True)
 class Source:
+    names: tuple[str, ...]  # the sources (SOURCES) its rows belong to
     rows: Callable  # () -> the QuerySet of what counts
     finished: str  # the column of its last activity...
     started: str  # ...and the one used when that is null
@@ -232,15 +235,15 @@ def _job_key(by: str, values: dict) -> str:
 
 
 RECORDS = (
-    Source(sessions, "ended_at", "created_at",
+    Source(("claude-code", "codex", "gemini", "commis"), sessions, "ended_at", "created_at",
            {"cost": Sum("cost_usd"), "input": Sum("input_tokens"), "output": Sum("output_tokens"),
             "cache": Sum("cache_read_tokens"), "n": Count("id"),
             "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED)},
            {"model": {"k": F("model")}, "project": {"k": F("project")}, "device": {"k": F("device")},
             "source": {"k": F("provider")}}, _session_key),
-    Source(Turn.objects.all, "finished_at", "created_at", _json_sums(("cache_read_input_tokens",)), {},
+    Source(("oikos",), Turn.objects.all, "finished_at", "created_at", _json_sums(("cache_read_input_tokens",)), {},
            lambda by, values: {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}[by]),
-    Source(jobs, "finished_at", "created_at", _json_sums(("cache_read_input_tokens", "cached_input_tokens")),
+    Source(("commis",), jobs, "finished_at", "created_at", _json_sums(("cache_read_input_tokens", "cached_input_tokens")),
            {"model": {"k": KT("options__model")}, "project": ("repo_url", "workdir")},
            _job_key),
 )
@@ -252,12 +255,18 @@ def _add(report: Report, key: str, s: dict) -> None:
                         number(s["cache"]) + number(s.get("cache1")), s["n"], s["partial"])
 
 
-def _add_source(report: Report, by: str | None, parts, source: Source) -> None:
+def _add_source(report: Report, by: str | None, parts, source: Source, only_source: str | None) -> None:
     start, end = parts[0][0], parts[-1][1]
+    if only_source is not None and only_source not in source.names:
+        return
+    rows = source.rows
+    if only_source is not None and source.rows is sessions:  # one source of the Timeline's: its providers
+        providers = [p for p, name in PROVIDER_SOURCE.items() if name == only_source]
+        rows = lambda: sessions().filter(provider__in=providers)
     # the last activity, else (no event has a time; a turn or job still running) when it began
     for column, only in ((source.finished, Q()), (source.started, Q(**{f"{source.finished}__isnull": True}))):
         def within(a, b, column=column, only=only):
-            return source.rows().filter(only, **{f"{column}__gte": a, f"{column}__lt": b})
+            return rows().filter(only, **{f"{column}__gte": a, f"{column}__lt": b})
 
         if by == "day":
             for a, b, offset in parts:
@@ -276,15 +285,17 @@ def _add_source(report: Report, by: str | None, parts, source: Source) -> None:
                 _add(report, source.key(by, s), s)
 
 
-def spend(day_from: date, day_to: date, by: str | None, zone: ZoneInfo | None = None) -> Report:
+def spend(day_from: date, day_to: date, by: str | None, zone: ZoneInfo | None = None,
+          source: str | None = None) -> Report:
     """The report over the owner's days ``day_from``..``day_to`` (inclusive), one row per ``by``
-    value (``by=None``: one row, the total). Raises ValueError for a bad range or ``by``."""
-    check(day_from, day_to, by)
+    value (``by=None``: one row, the total), of one ``source`` or all. Raises ValueError for a bad
+    range, ``by`` or ``source``."""
+    check(day_from, day_to, by, source)
     zone = zone or owner_zone()
     parts = pieces(day_from, day_to, zone)
     report = Report()
-    for source in RECORDS:
-        _add_source(report, by, parts, source)
+    for record in RECORDS:
+        _add_source(report, by, parts, record, only_source=source)
     return report
 
 

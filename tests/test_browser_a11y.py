@@ -61,6 +61,7 @@ def pages(seeded) -> list[tuple[str, str]]:
         ("schedules", "/schedules"),
         ("schedule", "/schedules/nightly"),
         ("settings", "/settings"),
+        ("spend", "/spend"),
         ("more", "/more"),
         ("debug-events", "/debug/events"),
     ]

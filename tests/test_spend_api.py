@@ -96,6 +96,9 @@ def test_it_adds_sessions_turns_and_jobs_up_to_the_cent_counting_each_once(owner
     assert by_source["oikos"]["cost"] == pytest.approx(0.0425) and by_source["oikos"]["input_tokens"] == 2000
     codex = Session.objects.get(device="laptop", provider="codex")
     assert by_source["codex"]["cost"] == pytest.approx(codex.cost_usd)
+    for name, row in by_source.items():  # one source alone: the same figures, by day
+        alone = owner_client.get(f"/api/spend?from=2026-05-11&to=2026-05-13&source={name}").json()
+        assert alone["total"] == pytest.approx(row["cost"]) and sum(r["sessions"] for r in alone["rows"]) == row["sessions"]
     by_project = {r["key"] for r in owner_client.get("/api/spend?from=2026-05-11&to=2026-05-13&by=project").json()["rows"]}
     assert {"widget", "gadget", "oikos"} <= by_project
     days = owner_client.get("/api/spend?from=2026-05-11&to=2026-05-13&by=day").json()["rows"]
@@ -150,6 +153,7 @@ def test_it_serves_the_same_rows_as_csv_for_a_spreadsheet(owner_client, spent):
     ("from=1900-01-01&to=2026-05-11", "longer than"),
     ("by=week", "by must be one of day, model, project, source, device"),
     ("format=xlsx", "format must be json or csv"),
+    ("source=openai", "source must be one of claude-code, codex, gemini, oikos, commis"),
 ])
 def test_it_refuses_a_bad_range_or_grouping_with_a_sentence_and_changes_nothing(owner_client, spent, qs, detail):
     before = list(Session.objects.order_by("id").values_list("id", "cost_usd", "ended_at"))

@@ -59,6 +59,18 @@ export interface paths {
      */
     post: operations["zerg_site_auth_api_change_password"];
   };
+  "/api/budget": {
+    /**
+     * Get Budget
+     * @description Today's and this month's spend (the owner's days) against the budgets, and where they come from.
+     */
+    get: operations["spend_budget_get_budget"];
+    /**
+     * Put Budget
+     * @description Set the budgets (they win over the config from now on), or ``use_config`` to go back to it.
+     */
+    put: operations["spend_budget_put_budget"];
+  };
   "/api/commis/backends": {
     /**
      * List Backends
@@ -527,6 +539,59 @@ export interface components {
       boards: components["schemas"]["BoardRowOut"][];
       /** Unread */
       unread: number;
+    };
+    /**
+     * BudgetIn
+     * @description Both budgets in USD; null (or leaving one out) is no budget. ``use_config: true`` forgets the
+     * saved values and goes back to ``[budget]`` in config.toml / the environment.
+     */
+    BudgetIn: {
+      /** Daily Usd */
+      daily_usd?: number | null;
+      /** Monthly Usd */
+      monthly_usd?: number | null;
+      /**
+       * Use Config
+       * @default false
+       */
+      use_config?: boolean;
+    };
+    /**
+     * BudgetOut
+     * @description Today's and this month's spend against the budgets; ``source``: where the limits come from
+     * (``settings``: saved by the owner, ``config``: ``[budget]`` in config.toml / the environment).
+     */
+    BudgetOut: {
+      /**
+       * Currency
+       * @constant
+       */
+      currency: "USD";
+      daily: components["schemas"]["BudgetPeriodOut"];
+      monthly: components["schemas"]["BudgetPeriodOut"];
+      /** Over */
+      over: boolean;
+      /** Reason */
+      reason: string;
+      /**
+       * Source
+       * @enum {string}
+       */
+      source: "settings" | "config";
+    };
+    /**
+     * BudgetPeriodOut
+     * @description One budget and what is spent against it (``spent_usd`` is at least that much with ``partial``).
+     */
+    BudgetPeriodOut: {
+      /** Budget Usd */
+      budget_usd: number | null;
+      /** Over */
+      over: boolean;
+      /** Partial */
+      partial: boolean;
+      /** Spent Usd */
+      spent_usd: number;
     };
     /** ClaimIn */
     ClaimIn: {
@@ -2493,6 +2558,63 @@ export interface operations {
       429: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Get Budget
+   * @description Today's and this month's spend (the owner's days) against the budgets, and where they come from.
+   */
+  spend_budget_get_budget: {
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["BudgetOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Put Budget
+   * @description Set the budgets (they win over the config from now on), or ``use_config`` to go back to it.
+   */
+  spend_budget_put_budget: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["BudgetIn"];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        content: {
+          "application/json": components["schemas"]["BudgetOut"];
+        };
+      };
+      /** @description Bad Request */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unauthorized */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Unprocessable Entity */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ValidationErrorOut"];
         };
       };
     };

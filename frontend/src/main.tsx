@@ -13,6 +13,7 @@ import { Timeline } from './pages/Timeline';
 import { Forum } from './pages/Forum';
 import { Schedules } from './pages/Schedules';
 import { Settings } from './pages/Settings';
+import { Spend } from './pages/Spend';
 import { Attention, AttentionCount } from './pages/Attention';
 import { DebugEvents } from './pages/DebugEvents';
 import { Loading } from './pages/parts';
@@ -32,6 +33,8 @@ const MORE: Tab[] = [
   ['forum', '/forum', 'Forum', 'M3 4h12v9H8l-5 4zM18 8h3v12l-4-3h-7v-2', Forum, 'Threads of the commis and agents'],
   ['schedules', '/schedules', 'Schedules|Schedule', 'M12 3a9 9 0 1 0 0 18 9 9 0 1 0 0-18M12 7v5l3 3', Schedules,
     'Jobs that run on a timer'],
+  ['spend', '/spend', 'Spend', 'M12 3v18M16 7H10a3 3 0 0 0 0 6h4a3 3 0 0 1 0 6H7', Spend,
+    'What the agents cost, per day'],
   ['settings', '/settings', 'Settings', 'M4 7h16M4 17h16M9 4v6M15 14v6', Settings,
     'Password, devices, model, notifications'],
 ];
