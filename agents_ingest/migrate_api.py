@@ -67,6 +67,9 @@ def continue_session(request, session_id: str, body: ContinueIn, device: str | N
     from commis.continuation import ContinuationError, start
 
     session = _session(session_id, device)
+    if not session.event_count:  # a parent file left empty (or never shipped): its subagents hold the work
+        raise HttpError(400, "this session holds no events of its own, so there is nothing to resume: "
+                             "open one of its subagents in the Timeline")
     if body.timeout is not None and body.timeout < 1:
         raise HttpError(400, "timeout must be at least 1 second")
     try:
@@ -91,7 +94,8 @@ def continuations(request, session_id: str):
     session = _session(session_id)
     active = active_job(session)
     patch = latest_patch(session)
-    return {"session": session.as_dict(), "can_continue": session.provider in PROVIDERS and not session.parent_id,
+    return {"session": session.as_dict(), "can_continue": session.provider in PROVIDERS and not session.parent_id
+            and session.event_count > 0,
             "active": _job_brief(active) if active else None, "jobs": [_job_brief(j) for j in jobs_for(session)],
             "patch": patch.as_dict() if patch else None}
 

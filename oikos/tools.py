@@ -61,7 +61,9 @@ SCHEMAS: list[dict[str, Any]] = [
      "as a bash command; claude/codex/agent run it as a prompt for a coding agent. repo_url: a git repository to "
      "clone into its workspace (optional). The owner is told when it finishes.",
      "input_schema": _obj({"task": S, "backend": {"type": "string", "enum": BACKENDS}, "repo_url": S,
-                           "timeout": {"type": "integer", "description": "seconds"}}, ["task"])},
+                           "timeout": {"type": "integer", "description": "seconds"},
+                           "budget_usd": {"type": "number", "description": "stop the job once it has cost this "
+                                                                          "many US dollars"}}, ["task"])},
     {"name": "list_commis", "description": "List commis jobs, newest first, optionally by status "
      "(queued, running, succeeded, failed, cancelled, timed_out; comma-separated).",
      "input_schema": _obj({"status": S, "limit": I})},
@@ -130,17 +132,26 @@ def _tail(path: Path, chars: int) -> str:
 # --- the tools
 
 
-def spawn_commis(ctx: Context, task: str = "", backend: str = "shell", repo_url: str = "", timeout=None) -> ToolResult:
+def spawn_commis(ctx: Context, task: str = "", backend: str = "shell", repo_url: str = "", timeout=None,
+                 budget_usd=None) -> ToolResult:
     from commis import jobs
+    from zerg_site import budget
 
+    # over the day's or month's budget the gate asked the owner first (needs_approval): this spawn is approved
+    spend = budget.status()
+    note = f"spawned with the owner's approval in Oikos although {spend.reason()}" if spend.over else ""
     try:
         job = jobs.spawn(str(task), backend or "shell", repo_url=str(repo_url or ""),
                          timeout=_int(timeout, "timeout") if timeout is not None else None,
-                         origin="oikos", origin_ref=str(ctx.thread_id or ""))
+                         origin="oikos", origin_ref=str(ctx.thread_id or ""), budget_usd=budget_usd,
+                         budget_note=note)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
+    if note:
+        budget.decided("overridden", {**spend.as_dict(), "job": job.id, "thread": ctx.thread_id},
+                       jobs.topic(job.id), *([f"oikos:{ctx.thread_id}"] if ctx.thread_id else []))
     return ToolResult(f"spawned commis #{job.id} ({job.backend}), status {job.status}; you will be told when it "
-                      f"finishes. Link: /commis/{job.id}", job_id=job.id)
+                      f"finishes. Link: /commis/{job.id}" + (f" ({note})" if note else ""), job_id=job.id)
 
 
 def list_commis(ctx: Context, status: str = "", limit=20) -> ToolResult:
@@ -216,7 +227,7 @@ def read_session(ctx: Context, session_id: str = "", after=-1, limit=50) -> Tool
     start = int(after) if isinstance(after, int) else -1
     count = max(1, min(_int(limit, "limit", 50), 200))
     events = Event.objects.filter(session=session, ordinal__gt=start).order_by("ordinal")[:count]
-    lines = [f"session {session.id} ({session.provider}) {session.title[:80]}"]
+    lines = [f"session {session.id} ({session.provider}) {session.display_title[:80]}"]
     for e in events:
         body = e.text or (f"{e.tool_name} {e.tool_input}" if e.tool_name else e.tool_output)
         lines.append(f"#{e.ordinal} {e.kind}/{e.role}: {body[:1500]}")
@@ -321,8 +332,9 @@ def for_model(name: str, text: str, is_error: bool) -> str:
 
 def needs_approval(calls: list[dict], spawned_before: int, untrusted: bool = False) -> list[tuple[dict, str]]:
     """The calls the owner must confirm: destructive ones, and spawns beyond the per-turn limit;
-    in a turn started by untrusted text (``untrusted``), every call with a side effect."""
-    risky, spawns = [], spawned_before
+    in a turn started by untrusted text (``untrusted``), every call with a side effect; every spawn
+    while the day's or month's spend is over its budget (``zerg_site.budget``)."""
+    risky, spawns, spend = [], spawned_before, None
     for c in calls:
         if untrusted and c.get("name") in SIDE_EFFECTS:
             risky.append((c, SIDE_EFFECTS[c["name"]]))
@@ -330,6 +342,12 @@ def needs_approval(calls: list[dict], spawned_before: int, untrusted: bool = Fal
             risky.append((c, DESTRUCTIVE[c["name"]]))
         elif c.get("name") == "spawn_commis":
             spawns += 1
-            if spawns > max_spawns():
+            if spend is None:
+                from zerg_site import budget
+
+                spend = budget.status()
+            if spend.over:
+                risky.append((c, f"spawn a commis although {spend.reason()}"))
+            elif spawns > max_spawns():
                 risky.append((c, f"spawn commis number {spawns} in this turn (more than {max_spawns()})"))
     return risky

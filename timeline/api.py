@@ -20,11 +20,13 @@ from timeline.models import Event, Session
 from timeline.schemas import EventSearchOut, SessionDetailOut, SessionsOut
 from timeline.search import Filters, search
 from zerg_site.downloads import attachment
+from zerg_site.markdown import render_message
 from zerg_site.params import Int64
 from zerg_site.schemas import TEXT, owner, text_body
 
 router = Router(tags=["timeline"])
 MAX_PAGE = 200
+WARMUP = "Warmup"
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -66,8 +68,10 @@ def get_session(session_id: str, device: str | None = None) -> Session:
 @router.get("/sessions", response=owner(SessionsOut, 400))
 def list_sessions(request, provider: str | None = None, project: str | None = None, device: str | None = None,
                   branch: str | None = None, since: str | None = None, until: str | None = None,
-                  subagents: bool = False, limit: Int64 = 50, offset: Int64 = 0):
-    """Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``."""
+                  subagents: bool = False, empty: bool = False, limit: Int64 = 50, offset: Int64 = 0):
+    """Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``; sessions
+    that hold no events (a parent file left empty whose subagents hold the work) unless ``empty=true``:
+    ``hidden_empty`` says how many the filters matched but left out."""
     qs = Session.objects.all()
     if not subagents:
         qs = qs.filter(parent__isnull=True)
@@ -81,12 +85,31 @@ def list_sessions(request, provider: str | None = None, project: str | None = No
         qs = qs.filter(started_at__lt=end)
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
+    hidden = 0 if empty else qs.filter(event_count=0).count()
+    if not empty:
+        qs = qs.filter(event_count__gt=0)
     total = qs.count()
     rows = list(qs.order_by("-ended_at", "-id")[offset:offset + limit])
     counts = dict(Session.objects.filter(parent__in=[s.id for s in rows]).values("parent")
                   .annotate(n=Count("id")).values_list("parent", "n"))
+    titles = _titles_from_subagents([s for s in rows if not s.display_title and counts.get(s.id)])
     sessions = [{**s.as_dict(), "subagent_count": counts.get(s.id, 0)} for s in rows]
-    return {"sessions": sessions, "total": total, "limit": limit, "offset": offset}
+    for row in sessions:
+        row["title"] = row["title"] or titles.get(row["id"], "")
+    return {"sessions": sessions, "total": total, "hidden_empty": hidden, "limit": limit, "offset": offset}
+
+
+def _titles_from_subagents(parents: list[Session]) -> dict[int, str]:
+    """A parent with no name of its own (its file left empty) is named by its first subagent that
+    has one: one query for the page."""
+    if not parents:
+        return {}
+    titles: dict[int, str] = {}
+    for child in (Session.objects.filter(parent__in=parents).exclude(prompt="", title="")
+                  .order_by("started_at", "id").only("parent_id", "prompt", "title")):
+        if titles.get(child.parent_id, WARMUP) == WARMUP:  # Claude Code's "Warmup" pings name nothing
+            titles[child.parent_id] = child.display_title
+    return titles
 
 
 @router.get("/sessions/{session_id}", response=owner(SessionDetailOut, 400, 404, 409))
@@ -106,7 +129,7 @@ def session_detail(request, session_id: str, after: Int64 = -1, limit: Int64 = 2
         "subagents": [s.as_dict() for s in session.subagents.order_by("started_at", "id")],
         # a session can span files (Codex turns, a rollout moved to archived_sessions/): each exports apart
         "files": [f.as_dict() for f in session.files.order_by("-updated_at", "-id")],
-        "events": [e.as_dict() for e in page],
+        "events": [{**e.as_dict(), "html": render_message(e.text) if e.kind == "message" else ""} for e in page],
         "next_after": page[-1].ordinal if more and page else None,
     }
 

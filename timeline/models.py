@@ -30,7 +30,8 @@ class Session(models.Model):
     git_remote = models.TextField(blank=True, default="")
     git_branch = models.CharField(max_length=300, blank=True, default="")
     git_commit = models.CharField(max_length=64, blank=True, default="")
-    title = models.TextField(blank=True, default="")
+    title = models.TextField(blank=True, default="")  # the CLI's own title (summary, custom-title)
+    prompt = models.TextField(blank=True, default="", help_text="the first real user prompt (timeline/titles.py)")
     model = models.CharField(max_length=100, blank=True, default="")
     version = models.CharField(max_length=50, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
@@ -63,6 +64,12 @@ class Session(models.Model):
     def __str__(self) -> str:
         return f"{self.provider} {self.provider_session_id}"
 
+    @property
+    def display_title(self) -> str:
+        """What a person knows the session by: the prompt they typed first, else the CLI's title; ""
+        when it has neither (the SPA then names it by its project and day, never its UUID)."""
+        return self.prompt or self.title
+
     def as_dict(self) -> dict:
         return {
             "id": self.id,
@@ -73,7 +80,9 @@ class Session(models.Model):
             "cwd": self.cwd,
             "device": self.device,
             "git": {"remote": self.git_remote, "branch": self.git_branch, "commit": self.git_commit},
-            "title": self.title,
+            "title": self.display_title,
+            "prompt": self.prompt,
+            "cli_title": self.title,
             "model": self.model,
             "version": self.version,
             "started_at": self.started_at.isoformat() if self.started_at else None,

@@ -32,7 +32,9 @@ class SessionOut(Out):
     cwd: str
     device: str
     git: GitOut
-    title: str
+    title: str  # what a person knows it by: ``prompt``, else ``cli_title``, else ""
+    prompt: str  # the first real user prompt (timeline/titles.py)
+    cli_title: str  # the CLI's own title record (Claude Code's summary / custom-title)
     model: str
     version: str
     started_at: str | None
@@ -54,12 +56,13 @@ class SessionRowOut(SessionOut):
 class SessionsOut(Out):
     sessions: list[SessionRowOut]
     total: int
+    hidden_empty: int  # sessions the filters matched that hold no events, left out unless ``empty=true``
     limit: int
     offset: int
 
 
 class TimelineEventOut(Out):
-    """``Event.as_dict()``: one event of a session (``offset``: its line's byte offset in the file)."""
+    """``Event.as_dict()`` and ``html``: one event of a session (``offset``: its line's byte offset in the file)."""
 
     id: int
     session_id: int
@@ -79,6 +82,9 @@ class TimelineEventOut(Out):
     parent_uuid: str
     is_sidechain: bool
     offset: int | None
+    # a message's text rendered from its Markdown and sanitized (zerg_site/markdown.py); "" for other
+    # kinds and for text over 30,000 characters (the SPA shows that as plain text)
+    html: str
 
 
 class SourceFileOut(Out):

@@ -140,7 +140,8 @@ def search(q: str, filters: Filters | None = None, sort: str = "relevance", limi
     return {"hits": hits, "has_more": len(rows) > limit}
 
 
-SESSION_COLUMNS = "s.provider, s.provider_session_id, s.title, s.project"
+# the session's display title (Session.display_title): its first prompt, else the CLI's title
+SESSION_COLUMNS = "s.provider, s.provider_session_id, CASE WHEN s.prompt = '' THEN s.title ELSE s.prompt END, s.project"
 
 
 # Session filters become facet terms when the sessions they select are few and small: FTS5

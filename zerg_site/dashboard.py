@@ -117,7 +117,7 @@ def devices() -> list[dict]:
         latest = top.filter(device=row["device"]).order_by("-updated_at", "-id")[:PER_DEVICE]
         out.append({
             "device": row["device"], "sessions": row["n"], "last_shipped": row["last"].isoformat() if row["last"] else None,
-            "latest": [{"id": s.id, "provider": s.provider, "title": s.title[:200], "project": s.project,
+            "latest": [{"id": s.id, "provider": s.provider, "title": s.display_title[:200], "project": s.project,
                         "updated_at": s.updated_at.isoformat() if s.updated_at else None} for s in latest],
         })
     return out

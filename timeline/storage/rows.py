@@ -186,7 +186,7 @@ class Sessions:
         for s in self.dirty.values():
             s.updated_at = now
             rows.append((s.parent_id, s.project, s.cwd, s.device, s.git_remote, s.git_branch, s.git_commit, s.title,
-                         s.model, s.version, adapt_dt(s.started_at), adapt_dt(s.ended_at), s.input_tokens,
+                         s.prompt, s.model, s.version, adapt_dt(s.started_at), adapt_dt(s.ended_at), s.input_tokens,
                          s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens, s.cost_usd, s.cost_partial,
                          s.event_count, s.malformed_count, s.unknown_count, adapt_dt(now), s.id))
         if rows:
@@ -196,8 +196,8 @@ class Sessions:
 
 # What an ingest changes of a session, in the order Sessions.save builds its rows.
 SESSION_COLUMNS = columns(Session, (
-    "parent", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "model", "version",
-    "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+    "parent", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "prompt", "model",
+    "version", "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
     "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count", "updated_at"))
 SESSION_UPDATE = (f"UPDATE {SESSION_TABLE} SET {', '.join(f'{c} = %s' for c in SESSION_COLUMNS)} "
                   f"WHERE {Session._meta.pk.column} = %s")

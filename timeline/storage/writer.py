@@ -42,6 +42,7 @@ from timeline.storage.rows import (
     source_files,
 )
 from timeline.storage.values import adapt_dt, adapt_json
+from timeline.titles import prompt_title
 from timeline.usage import add_usage, instant, later_snapshot
 from zerg_site.gitcheck import GitValueError, check_commit, check_remote
 
@@ -372,6 +373,8 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
         if key in seen:
             continue
         seen.add(key)
+        if not session.prompt and e.kind == "message" and e.role == "user":  # until the first one is found
+            session.prompt = prompt_title(e.text)
         usage = e.usage
         if usage and e.message_id:
             held = counted.get(e.message_id[:200])
