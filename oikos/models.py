@@ -117,4 +117,15 @@ class Message(models.Model):
 
     def as_dict(self) -> dict:
         return {"id": self.id, "thread": self.thread_id, "turn": self.turn_id, "role": self.role, "text": self.text,
-                "data": self.data, "streaming": self.streaming, "created_at": _iso(self.created_at)}
+                "html": self.html(), "data": self.data, "streaming": self.streaming,
+                "created_at": _iso(self.created_at)}
+
+    def html(self) -> str:
+        """A finished model reply as sanitized HTML (zerg_site/markdown.py), so the SPA ships no Markdown
+        library; "" for everything else (the SPA shows that text as it is: a slash command's answer is
+        laid out in lines, not Markdown)."""
+        if self.role != "assistant" or self.streaming or (self.data or {}).get("slash"):
+            return ""
+        from zerg_site.markdown import render_message
+
+        return render_message(self.text)

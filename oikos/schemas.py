@@ -34,13 +34,16 @@ class OikosThreadOut(Out):
 
 
 class OikosMessageOut(Out):
-    """``data``: tool_call {name, input, tool_use_id, job_id?}; tool_result {tool_use_id, is_error, truncated, job_id?}."""
+    """``data``: tool_call {name, input, tool_use_id, job_id?}; tool_result {tool_use_id, is_error, truncated, job_id?}.
+    ``html``: a finished model reply rendered from its Markdown and sanitized (no raw HTML, only http(s),
+    mailto and in-app links); "" for every other message and while it streams."""
 
     id: int
     thread: int
     turn: int | None
     role: Role
     text: str
+    html: str
     data: dict[str, Any]
     streaming: bool
     created_at: str | None

@@ -377,3 +377,30 @@ def test_it_answers_an_oikos_mention_in_the_forum(fake):
     posts = forum.read_thread(made["id"])["posts"]
     assert posts[-1]["text"] == "Keep Redis out: SQLite is enough here." and posts[-1]["author_kind"] == "oikos"
     assert len(Thread.objects.filter(forum_thread=made["id"])) == 1
+
+
+def test_it_sends_a_finished_reply_as_sanitized_html_and_a_slash_answer_as_text(token_client, fake):
+    """A model that replies with Markdown, a hostile link and raw HTML: the API sends the reply's text
+    as it was and ``html`` rendered and sanitized; a slash command's answer keeps its lines (no html)."""
+    fake.reply_text("## Steps\n\n1. run `make`\n2. read [docs](https://example.com/x) and [bad](javascript:alert(1))"
+                    "\n\n<img src=x onerror=alert(1)>\n\n```sh\nmake test\n```\n\nsee /commis/7")
+    thread_id = new_thread(token_client)
+    wait_turn(say(token_client, thread_id, "how?")["turn"]["id"])
+    detail = token_client.get(f"/api/oikos/threads/{thread_id}").json()
+    owner, reply = detail["messages"]
+    assert owner["html"] == "" and reply["text"].startswith("## Steps")
+    html = reply["html"]
+    assert "<h2>Steps</h2>" in html and "<ol>" in html and "<code>make</code>" in html
+    assert '<a href="https://example.com/x" rel="noopener noreferrer nofollow">docs</a>' in html
+    assert '<pre><code class="language-sh">make test\n</code></pre>' in html
+    assert '<a href="/commis/7" rel="noopener noreferrer nofollow">/commis/7</a>' in html
+    assert 'href="javascript' not in html and "<img" not in html and "&lt;img" in html
+    # the event that finished the reply carried the same html (a live page needs no reload)
+    finished = [e.payload["message"] for e in Event.objects.filter(kind="oikos.message").order_by("id")
+                if e.payload["message"]["id"] == reply["id"] and not e.payload["message"]["streaming"]]
+    assert finished and finished[-1]["html"] == html
+    say(token_client, thread_id, "/help")
+    answer = messages(thread_id, "assistant")[-1]
+    assert answer.data.get("slash") and "/spawn" in answer.text
+    shown = token_client.get(f"/api/oikos/threads/{thread_id}").json()["messages"][-1]
+    assert shown["id"] == answer.id and shown["html"] == "" and shown["text"] == answer.text
