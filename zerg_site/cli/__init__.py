@@ -6,10 +6,20 @@ import argparse
 import sys
 
 from zerg_site import __version__
-from zerg_site.cli import accounts, commis, serve, ship, status, tokens, worker
-from zerg_site.cli import migrate
-from zerg_site.cli import backup, doctor
-from zerg_site.cli import schedule
+from zerg_site.cli import (
+    accounts,
+    backup,
+    commis,
+    doctor,
+    migrate,
+    schedule,
+    serve,
+    ship,
+    spend,
+    status,
+    tokens,
+    worker,
+)
 from zerg_site.cli.common import CommandError
 
 # Command modules import Django only inside run(): `zerg ship` runs on laptops without it.
@@ -17,6 +27,7 @@ COMMANDS = [serve, worker, status, tokens, accounts, commis, ship]
 COMMANDS.append(migrate)
 COMMANDS += [backup, doctor]
 COMMANDS += [schedule]
+COMMANDS += [spend]
 
 
 def build_parser() -> argparse.ArgumentParser:
