@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,10 @@ from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F40
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPLY = "Hello from the fake model: this reply streamed to your phone in small pieces."
+MARKDOWN_REPLY = ("## Run the tests\n\nUse **pytest** from the repository:\n\n"
+                  "```sh\npytest -q tests/test_x.py --maxfail=1 --override-ini=addopts= --color=no --durations=5\n```"
+                  "\n\nSee [the pytest docs](https://docs.pytest.org/en/stable/) or the job /commis/1.")
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -189,3 +194,58 @@ def test_it_shows_an_agents_oikos_mention_as_data_and_waits_for_the_owner(chat_s
     assert question.count() == 0
     jobs = http_json(f"{chat_server.url}/api/commis/jobs", token=token)[1]["jobs"]
     assert [j["id"] for j in jobs] == [job["id"]], jobs
+
+
+def test_it_renders_a_markdown_reply_with_code_and_links_and_shows_an_error_once(
+        chat_server, fake_model, phone, tmp_path):  # noqa: F811
+    """Issue 20 at 360x780: a reply with a heading, emphasis, a fenced code block and links is shown
+    rendered (the block scrolls inside itself and has a Copy button); a model error is shown once; a
+    slash command's answer is open, not folded under "Details"."""
+    chat_server.wait_worker()
+    token = create_token(chat_server.env)
+    status, thread = http_json(f"{chat_server.url}/api/oikos/threads", "POST", token=token, body={})
+    assert status == 200, thread
+    page = logged_in_page(phone, chat_server)
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.goto(f"{chat_server.url}/chat/{thread['id']}")
+    page.get_by_test_id("chat-thread").wait_for(timeout=10000)
+
+    fake_model.reply_text(MARKDOWN_REPLY)
+    send(page, "how do I run the tests?")
+    reply = page.locator('[data-testid="assistant-message"]:not([data-streaming]) .md')
+    reply.wait_for(timeout=20000)
+    assert reply.get_by_role("heading", name="Run the tests").is_visible()
+    assert reply.locator("strong").inner_text() == "pytest"
+    docs = reply.get_by_role("link", name="the pytest docs")
+    assert docs.get_attribute("href") == "https://docs.pytest.org/en/stable/"
+    assert docs.get_attribute("target") == "_blank" and "noopener" in docs.get_attribute("rel")
+    assert reply.get_by_role("link", name="/commis/1").get_attribute("href") == "/commis/1"
+    code = reply.locator("pre")
+    assert code.inner_text().startswith("pytest -q tests/test_x.py --maxfail=1")
+    assert code.evaluate("(el) => el.scrollWidth > el.clientWidth"), "the long command should scroll in its block"
+    assert no_sideways_scroll(page) <= 0, "the chat scrolls sideways at 360 px"
+    phone.grant_permissions(["clipboard-read", "clipboard-write"], origin=chat_server.url)
+    reply.get_by_role("button", name="Copy").click()
+    reply.get_by_role("button", name="Copied").wait_for(timeout=5000)
+    assert page.evaluate("() => navigator.clipboard.readText()").startswith("pytest -q tests/test_x.py")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "chat.png"), scale="css")  # 360x780 at 1x: a small PNG
+    assert (SHOTS / "chat.png").stat().st_size < 100_000
+
+    # A model error: the thread says so once (the notice), not again under it.
+    fake_model.reply_error(400, "prompt is too long")
+    send(page, "and again, please")
+    page.locator('[data-testid="system-notice"]:has-text("prompt is too long")').wait_for(timeout=20000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=composer-send]').title", timeout=20000)
+    assert page.evaluate("() => document.body.innerText.split('prompt is too long').length - 1") == 1
+    assert page.get_by_test_id("turn-error").count() == 0
+
+    # A slash command's answer is open.
+    send(page, "/status")
+    card = page.locator('[data-testid="tool-card"][data-tool="list_commis"], '
+                        '[data-testid="tool-card"][data-tool="commis_status"]').last
+    card.wait_for(timeout=20000)
+    page.wait_for_selector('[data-testid="tool-card"][data-state="done"]', timeout=20000)
+    assert card.locator("details").evaluate("(el) => el.open") is True
+    assert card.locator("pre").last.is_visible()
+    assert "Details" not in card.locator("summary").inner_text()

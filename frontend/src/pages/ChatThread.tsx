@@ -14,6 +14,7 @@ import { useTopics } from '../events';
 import { linkClick } from '../router';
 import { Back, Pending } from './parts';
 import { Markers, threadTitle, usageText } from './Chat';
+import { Markdown } from './Markdown';
 
 const ACTIVE = ['queued', 'running'];
 
@@ -23,14 +24,18 @@ function apply(d: OikosThreadDetail, e: ZergEvent): OikosThreadDetail {
   if (e.kind === 'oikos.message' && p.message) {
     const m = p.message as OikosMessage;
     const i = d.messages.findIndex((x) => x.id === m.id);
-    const messages = i < 0 ? [...d.messages, m].sort((a, b) => a.id - b.id) : d.messages.map((x, j) => (j === i ? m : x));
+    const old = i < 0 ? null : d.messages[i];
+    // An event without html (a job id added to a tool call...) keeps the rendered reply of the same text.
+    const next = old && !m.html && old.html && old.text === m.text ? { ...m, html: old.html } : m;
+    const messages =
+      i < 0 ? [...d.messages, m].sort((a, b) => a.id - b.id) : d.messages.map((x, j) => (j === i ? next : x));
     return { ...d, messages };
   }
   if (e.kind === 'oikos.delta' && typeof p.text === 'string') {
     const i = d.messages.findIndex((x) => x.id === p.message);
     if (i < 0) {
       const m: OikosMessage = {
-        id: p.message, thread: d.thread.id, turn: p.turn ?? null, role: 'assistant', text: p.text, data: {},
+        id: p.message, thread: d.thread.id, turn: p.turn ?? null, role: 'assistant', text: p.text, html: '', data: {},
         streaming: true, created_at: e.created_at,
       };
       return { ...d, messages: [...d.messages, m].sort((a, b) => a.id - b.id) };
@@ -143,7 +148,8 @@ export function ThreadPage({ id }: { id: number }) {
           Oikos is working…
         </p>
       )}
-      {turn?.status === 'failed' && turn.error && (
+      {/* The runner also writes the error into the thread as a notice: shown there, not twice. */}
+      {turn?.status === 'failed' && turn.error && !d.messages.some((m) => m.turn === turn.id && m.data?.error) && (
         <p class="error" role="alert" data-testid="turn-error">
           {turn.error}
         </p>
@@ -225,9 +231,13 @@ function Bubble({ m }: { m: OikosMessage }) {
     >
       <small>{owner ? 'You' : 'Oikos'}</small>
       {/* The streaming reply is announced politely, once a batch has arrived. */}
-      <div class={'text' + (m.streaming ? ' caret' : '')} aria-live={m.streaming ? 'polite' : undefined}>
-        {m.text ? <Linked text={m.text} /> : m.streaming ? 'Thinking…' : ''}
-      </div>
+      {m.html && !m.streaming ? (
+        <Markdown html={m.html} cls="text" />
+      ) : (
+        <div class={'text' + (m.streaming ? ' caret' : '')} aria-live={m.streaming ? 'polite' : undefined}>
+          {m.text ? <Linked text={m.text} /> : m.streaming ? 'Thinking…' : ''}
+        </div>
+      )}
     </li>
   );
 }
@@ -251,6 +261,8 @@ function ToolCard({ call, result }: { call?: OikosMessage; result?: OikosMessage
   const jobId = call?.data?.job_id ?? result?.data?.job_id;
   const failed = !!result?.data?.is_error;
   const state = !result ? 'running' : failed ? 'failed' : 'done';
+  // A slash command's answer is what the owner asked to see: open, not folded under "Details".
+  const slash = String(call?.data?.tool_use_id ?? result?.data?.tool_use_id ?? '').startsWith('slash-');
   const more = () =>
     api<{ id: number; text: string }>(`/oikos/messages/${result!.id}/full`).then(
       (r) => setFull(r.text),
@@ -268,12 +280,12 @@ function ToolCard({ call, result }: { call?: OikosMessage; result?: OikosMessage
           </a>
         )}
       </div>
-      <details>
+      <details open={slash}>
         <summary>
-          {state === 'running' ? 'Running…' : failed ? 'Failed: details' : 'Details'}
+          {state === 'running' ? 'Running…' : failed ? 'Failed: details' : slash ? 'Answer' : 'Details'}
           <span class="sr"> of {name}</span>
         </summary>
-        {call && <pre class="block">{JSON.stringify(call.data?.input ?? {}, null, 2)}</pre>}
+        {call && !slash && <pre class="block">{JSON.stringify(call.data?.input ?? {}, null, 2)}</pre>}
         {result && <pre class={'block' + (failed ? ' bad' : '')}>{full ?? result.text}</pre>}
         {result?.data?.truncated && full == null && (
           <button class="btn" type="button" onClick={more}>

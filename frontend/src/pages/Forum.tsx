@@ -8,6 +8,7 @@ import {
 import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
 import { Back, Pending } from './parts';
+import { plural } from '../plural';
 
 export function Forum() {
   const path = usePath();
@@ -65,7 +66,7 @@ function Boards() {
               <span class="row nowrap">
                 <b class="clamp1">{b.name}</b>
                 <Unread n={b.unread} />
-                <span class="end muted tabular">{b.threads} threads</span>
+                <span class="end muted tabular">{plural(b.threads, 'thread')}</span>
               </span>
               {b.description && <small>{b.description}</small>}
             </a>
@@ -159,7 +160,7 @@ function BoardPage({ slug }: { slug: string }) {
                 <Unread n={t.unread} />
               </span>
               <small>
-                {t.post_count} posts · {ago(t.last_post_at)}
+                {plural(t.post_count, 'post')} · {ago(t.last_post_at)}
               </small>
             </a>
           </li>

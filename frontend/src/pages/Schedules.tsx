@@ -5,6 +5,7 @@ import { api, errorText, qs, when, ago, type Job, type Schedule, type ScheduleFa
 import { useTopics } from '../events';
 import { linkClick } from '../router';
 import { StatusBadge } from './Commis';
+import { plural } from '../plural';
 
 const BACKENDS = ['shell', 'claude', 'codex', 'agent'];
 const localTz = (() => {
@@ -378,7 +379,7 @@ export function FailedSchedules() {
     <div class="card stack" data-testid="failed-schedules" data-count={r ? r.count : undefined}>
       <div class="row">
         <b>Failed scheduled jobs</b>
-        <span class={'end ' + (r && r.count ? 'bad' : 'ok')}>{r ? `${r.count} in ${r.days} days` : err || '…'}</span>
+        <span class={'end ' + (r && r.count ? 'bad' : 'ok')}>{r ? `${r.count} in ${plural(r.days, 'day')}` : err || '…'}</span>
       </div>
       {r?.runs.map((x) => (
         <a key={x.id} href={x.job_id ? '/commis/' + x.job_id : '/schedules'} onClick={linkClick} class="row"

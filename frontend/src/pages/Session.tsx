@@ -4,7 +4,9 @@ import { api, errorText, qs, when, num, usd, type Continuations, type SessionDet
 import { useTopics } from '../events';
 import { Back, Fact, Pending } from './parts';
 import { linkClick } from '../router';
-import { Provider } from './Timeline';
+import { Provider, sessionTitle } from './Timeline';
+import { Markdown } from './Markdown';
+import { plural } from '../plural';
 import { StatusBadge, Unavailable, useBackends } from './Commis';
 
 type Detail = SessionDetail;
@@ -69,7 +71,7 @@ export function SessionPage({ id }: { id: string }) {
           r = await page(r.next_after, 1000);
           seen = r?.events.some((e) => e.id === want);
         }
-        if (r) document.title = (r.session.title || 'Session') + ' · Zerg';
+        if (r) document.title = sessionTitle(r.session) + ' · Zerg';
         setHl(want);
       } catch (e) {
         setErr(errorText(e));
@@ -110,11 +112,19 @@ export function SessionPage({ id }: { id: string }) {
       <Back href="/timeline">Timeline</Back>
       <header class="row nowrap">
         <Provider p={s.provider} full />
-        <a class="btn small-btn end" href={`/api/timeline/sessions/${s.id}/export`} download data-testid="export">
-          Export JSONL
-        </a>
+        {s.event_count > 0 && d.files.length > 0 && (
+          <a class="btn small-btn end" href={`/api/timeline/sessions/${s.id}/export`} download data-testid="export">
+            Export JSONL
+          </a>
+        )}
       </header>
-      <h1>{s.title || s.provider_session_id}</h1>
+      <h1>{sessionTitle(s)}</h1>
+      {s.event_count === 0 && (
+        <p class="muted" data-testid="empty-session">
+          This session holds no events of its own
+          {d.subagents.length ? `: its ${plural(d.subagents.length, 'subagent')} below hold the work.` : '.'}
+        </p>
+      )}
       {d.files.length > 1 && (
         <details class="files" data-testid="files">
           <summary>{d.files.length} files (the export above is the newest)</summary>
@@ -152,15 +162,15 @@ export function SessionPage({ id }: { id: string }) {
           />
         )}
         {d.subagents.some((a) => a.cost_usd != null || a.cost_partial) && (
-          <Fact k={`Cost with ${d.subagents.length} subagents`} v={usd(withSubagents(s, d.subagents)) || 'unknown'} />
+          <Fact k={`Cost with ${plural(d.subagents.length, 'subagent')}`} v={usd(withSubagents(s, d.subagents)) || 'unknown'} />
         )}
       </dl>
-      {!d.parent && (s.provider === 'claude' || s.provider === 'codex') && <ContinueBox sid={s.id} />}
+      {!d.parent && s.event_count > 0 && (s.provider === 'claude' || s.provider === 'codex') && <ContinueBox sid={s.id} />}
       {d.parent && (
         <p>
           Subagent of{' '}
           <a href={'/timeline/' + d.parent.id} onClick={linkClick}>
-            {d.parent.title || d.parent.provider_session_id}
+            {sessionTitle(d.parent)}
           </a>
         </p>
       )}
@@ -171,10 +181,10 @@ export function SessionPage({ id }: { id: string }) {
             {d.subagents.map((a) => (
               <li key={a.id}>
                 <a href={'/timeline/' + a.id} onClick={linkClick} data-testid="subagent">
-                  {a.title || a.provider_session_id}
+                  {sessionTitle(a)}
                 </a>{' '}
                 <span class="muted small">
-                  {a.event_count} events · {num(a.tokens.output)} out
+                  {plural(a.event_count, 'event')} · {num(a.tokens.output)} out
                 </span>
               </li>
             ))}
@@ -189,7 +199,7 @@ export function SessionPage({ id }: { id: string }) {
       )}
       {hidden > 0 && (
         <button class="btn wide" aria-pressed={all} onClick={() => setAll(!all)} data-testid="toggle-meta">
-          {all ? 'Hide' : 'Show'} {hidden} bookkeeping records
+          {all ? 'Hide' : 'Show'} {plural(hidden, 'bookkeeping record')}
         </button>
       )}
       <ol class="convo" data-testid="events">
@@ -231,7 +241,7 @@ function Ev({ e, hl, tool }: { e: TEvent; hl: boolean; tool: string }) {
         <small>
           {e.role || 'message'} {time}
         </small>
-        <div class="text">{e.text}</div>
+        {e.html ? <Markdown html={e.html} cls="text" /> : <div class="text">{e.text}</div>}
       </li>
     );
   let title: string;

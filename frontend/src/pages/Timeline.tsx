@@ -4,6 +4,8 @@ import { api, errorText, qs, ago, num, usd, type EventHit, type TSession } from 
 import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
 import { SessionPage } from './Session';
+import { plural } from '../plural';
+import './timeline.css';
 
 const PROVIDERS: Record<string, [string, string]> = {
   claude: ['Claude Code', 'C'],
@@ -22,6 +24,14 @@ export function Provider({ p, full }: { p: string; full?: boolean }) {
       <span class={full ? undefined : 'sr'}>{label}</span>
     </span>
   );
+}
+
+/** What a person knows a session by: its first prompt or the CLI's title, else its project and day;
+ * never its UUID. */
+export function sessionTitle(s: { title: string; project: string; started_at: string | null }): string {
+  if (s.title) return s.title;
+  const day = s.started_at ? new Date(s.started_at).toLocaleDateString() : '';
+  return 'Untitled session' + (s.project || day ? ' · ' + [s.project, day].filter(Boolean).join(', ') : '');
 }
 
 export function Timeline() {
@@ -43,8 +53,9 @@ type Params = {
   role: string; // search only
   tool: string; // search only
   sort: string; // search only: '' (relevance) or 'recency'
+  empty: string; // list only: '1' also lists the sessions that hold no events of their own
 };
-const KEYS: (keyof Params)[] = ['q', 'provider', 'project', 'device', 'branch', 'from', 'to', 'role', 'tool', 'sort'];
+const KEYS: (keyof Params)[] = ['q', 'provider', 'project', 'device', 'branch', 'from', 'to', 'role', 'tool', 'sort', 'empty'];
 const ROLES = ['user', 'assistant', 'system', 'tool'];
 
 function readParams(): Params {
@@ -75,8 +86,9 @@ function localMidnight(day: string, days: number): string {
 }
 
 const SEARCH_ONLY: (keyof Params)[] = ['role', 'tool', 'sort'];
-/** Whether any filter applies (role, tool and sort only to a search). */
-const filtering = (p: Params) => KEYS.some((k) => k !== 'q' && p[k] && (p.q || !SEARCH_ONLY.includes(k)));
+/** Whether any filter applies (role, tool and sort only to a search; empty only to the list). */
+const filtering = (p: Params) =>
+  KEYS.some((k) => k !== 'q' && p[k] && (p.q ? k !== 'empty' : !SEARCH_ONLY.includes(k)));
 
 /**
  * A search snippet as Preact nodes. The server escapes the text and wraps matches in
@@ -193,6 +205,13 @@ function Archive() {
             </label>
           </>
         )}
+        {!p.q && (
+          <label class="row nowrap">
+            <input type="checkbox" checked={!!p.empty} data-testid="filter-empty"
+              onChange={(e) => set({ empty: e.currentTarget.checked ? '1' : '' })} />
+            Sessions with no events of their own
+          </label>
+        )}
         {filtering(p) && (
           <button class="btn" type="button" data-testid="filters-clear"
             onClick={() => navigate(path + qs({ q: p.q }), true)}>
@@ -222,8 +241,10 @@ function Filter({ label, value, onSet }: { label: string; value: string; onSet: 
 }
 
 function Sessions({ p }: { p: Params }) {
+  const path = usePath();
   const [rows, setRows] = useState<TSession[] | null>(null);
   const [total, setTotal] = useState(0);
+  const [hiddenEmpty, setHiddenEmpty] = useState(0);
   const [err, setErr] = useState('');
   const [busy, setBusy] = useState(false);
   const soon = useRef(0);
@@ -231,8 +252,8 @@ function Sessions({ p }: { p: Params }) {
 
   const load = (offset: number, limit = 50) => {
     setBusy(true);
-    api<{ sessions: TSession[]; total: number }>(
-      '/timeline/sessions' + qs({ ...apiFilters(p), limit, offset }),
+    api<{ sessions: TSession[]; total: number; hidden_empty: number }>(
+      '/timeline/sessions' + qs({ ...apiFilters(p), empty: p.empty ? 'true' : '', limit, offset }),
     )
       .then((r) => {
         setRows((old) => {
@@ -241,6 +262,7 @@ function Sessions({ p }: { p: Params }) {
           return all;
         });
         setTotal(r.total);
+        setHiddenEmpty(r.hidden_empty);
         setErr('');
       }, (e) => setErr(errorText(e)))
       .finally(() => setBusy(false));
@@ -263,6 +285,20 @@ function Sessions({ p }: { p: Params }) {
         </p>
       )}
       {!rows && !err && <p class="muted">Loading…</p>}
+      {rows && (rows.length > 0 || hiddenEmpty > 0) && (
+        <p class="small muted" role="status" data-testid="result-count">
+          {plural(total, 'session')}
+          {filtering(p) ? ' match' + (total === 1 ? 'es' : '') + ' these filters' : ''}
+          {hiddenEmpty > 0 && (
+            <>
+              {' · '}
+              <a href={path + qs({ ...p, empty: '1' })} onClick={linkClick} data-testid="show-empty">
+                {plural(hiddenEmpty, 'empty session')} hidden: show
+              </a>
+            </>
+          )}
+        </p>
+      )}
       {rows && !rows.length && !filtering(p) && (
         <p class="muted">No sessions yet. Ship some with <code>zerg ship</code>.</p>
       )}
@@ -273,16 +309,16 @@ function Sessions({ p }: { p: Params }) {
             <a href={'/timeline/' + s.id} onClick={linkClick} class="item" data-testid="session-row">
               <span class="row nowrap">
                 <Provider p={s.provider} />
-                <b class="clamp1">{s.title || s.provider_session_id}</b>
+                <b class="clamp2" data-testid="session-title">{sessionTitle(s)}</b>
               </span>
               <small>
                 {[s.project, s.device, s.git.branch && '⎇ ' + s.git.branch].filter(Boolean).join(' · ')}
               </small>
               <small>
-                {ago(s.started_at)} · {s.event_count} events · {num(s.tokens.input + s.tokens.cache_read)} in /{' '}
-                {num(s.tokens.output)} out
+                {ago(s.started_at)} · {s.event_count ? plural(s.event_count, 'event') : 'no events of its own'} ·{' '}
+                {num(s.tokens.input + s.tokens.cache_read)} in / {num(s.tokens.output)} out
                 {usd(s) ? ' · ' + usd(s) : ''}
-                {s.subagent_count ? ` · ${s.subagent_count} subagents` : ''}
+                {s.subagent_count ? ' · ' + plural(s.subagent_count, 'subagent') : ''}
               </small>
             </a>
           </li>
@@ -323,6 +359,11 @@ function Results({ p }: { p: Params }) {
       )}
       {!hits && !err && <p class="muted">Searching…</p>}
       {hits && !hits.length && <p class="muted">Nothing matches “{p.q}”.</p>}
+      {hits && hits.length > 0 && (
+        <p class="small muted" role="status" data-testid="result-count">
+          {more ? 'More than ' + plural(hits.length, 'result') + ': the best first' : plural(hits.length, 'result')}
+        </p>
+      )}
       <ul class="list" data-testid="hits">
         {(hits || []).map((h) => (
           <li key={h.event_id}>
@@ -335,7 +376,7 @@ function Results({ p }: { p: Params }) {
             >
               <span class="row nowrap">
                 <Provider p={h.session.provider} />
-                <b class="clamp1">{h.session.title || h.session.project || 'Session ' + h.session_id}</b>
+                <b class="clamp1">{h.session.title || 'Untitled session' + (h.session.project ? ' · ' + h.session.project : '')}</b>
               </span>
               <span class="snip" data-testid="snippet">
                 <Snippet html={h.snippet} />
