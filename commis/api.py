@@ -7,14 +7,15 @@ from pathlib import Path
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from commis import jobs
 from commis.models import Job
 from commis.schemas import BackendsOut, JobOut, JobsOut
+from zerg_site import budget
 from zerg_site.params import Int64
-from zerg_site.schemas import TEXT, owner, text_body
+from zerg_site.schemas import TEXT, OverBudgetOut, owner, text_body
 
 router = Router(tags=["commis"])
 
@@ -29,6 +30,8 @@ class SpawnIn(Schema):
     options: dict = Field(default_factory=dict)
     origin: str = "api"
     origin_ref: str = ""
+    budget_usd: float | None = None  # the job's own budget: stopped (over_budget) once its cost passes it
+    override_budget: bool = False  # spawn although the day's or month's spend is over its budget
 
 
 @router.get("/jobs", response=owner(JobsOut, 400))
@@ -55,9 +58,10 @@ def list_backends(request):
     return {"backends": [availability(name) for name in names()]}
 
 
-@router.post("/jobs", response=owner(JobOut, 400, 422))
+@router.post("/jobs", response={**owner(JobOut, 400, 422), 402: OverBudgetOut})
 def spawn_job(request, body: SpawnIn):
-    """Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured)."""
+    """Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured);
+    402 with the figures while the day's or month's spend is over its budget, unless ``override_budget``."""
     from commis.backends import BACKENDS, unavailable
 
     if body.origin not in dict(Job.ORIGINS):
@@ -67,13 +71,30 @@ def spawn_job(request, body: SpawnIn):
         raise HttpError(400, why)
     if body.timeout is not None and body.timeout < 1:
         raise HttpError(400, "timeout must be at least 1 second")
+    from commis.schedules import check_budget
+
+    try:
+        check_budget(body.budget_usd)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+    state = budget.status()
+    note = ""
+    if state.over:
+        if not body.override_budget:
+            budget.decided("spawn_refused", {**state.as_dict(), "task": body.task[:200], "origin": body.origin})
+            return Status(402, {"detail": f"not spawned: {state.reason()}; send override_budget: true to spawn "
+                                          "anyway", "budget": state.as_dict()})
+        note = f"spawned by override although {state.reason()}"
     try:
         job = jobs.spawn(
             body.task, body.backend, repo_url=body.repo_url, branch=body.branch, workdir=body.workdir,
             timeout=body.timeout, options=body.options, origin=body.origin, origin_ref=body.origin_ref,
+            budget_usd=body.budget_usd, budget_note=note,
         )
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
+    if note:
+        budget.decided("overridden", {**state.as_dict(), "job": job.id}, jobs.topic(job.id))
     return job.as_dict()
 
 

@@ -91,8 +91,11 @@ def spawn(
     origin_ref: str = "",
     max_attempts: int = 5,
     enqueue_task: bool = True,
+    budget_usd: float | None = None,
+    budget_note: str = "",
 ) -> Job:
-    """Create a queued job and its queue task in one transaction."""
+    """Create a queued job and its queue task in one transaction (``budget_usd``: its own budget,
+    ``budget_note``: why it was spawned although the day's or month's spend was over budget)."""
     from commis.backends import BACKENDS
 
     if backend not in BACKENDS:
@@ -104,10 +107,14 @@ def spawn(
     from zerg_site.gitcheck import check_repo_url
 
     repo_url = check_repo_url(repo_url)  # a ValueError: never option-like (git clone would run it)
+    from commis.schedules import check_budget
+
+    budget_usd = check_budget(budget_usd)
     with transaction.atomic():
         job = Job.objects.create(
             task=task, backend=backend, repo_url=repo_url, branch=branch, workdir=workdir, timeout=timeout,
             options=options or {}, origin=origin, origin_ref=origin_ref, max_attempts=max_attempts,
+            budget_usd=budget_usd, budget_note=budget_note[:500],
         )
         if enqueue_task:
             enqueue(job.id, timeout or 0)

@@ -16,12 +16,14 @@ class Job(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
         TIMED_OUT = "timed_out"
+        OVER_BUDGET = "over_budget"  # stopped when its cost passed its own budget_usd
 
     # Short names for the members, as the code base has always spelled them (Job.QUEUED).
     QUEUED, RUNNING, SUCCEEDED = Status.QUEUED, Status.RUNNING, Status.SUCCEEDED
     FAILED, CANCELLED, TIMED_OUT = Status.FAILED, Status.CANCELLED, Status.TIMED_OUT
+    OVER_BUDGET = Status.OVER_BUDGET
     ACTIVE = (QUEUED, RUNNING)
-    FINISHED = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT)
+    FINISHED = (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, OVER_BUDGET)
 
     ORIGINS = [(o, o) for o in ("owner", "oikos", "schedule", "forum", "api")]
 
@@ -48,6 +50,9 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     timeout = models.PositiveIntegerField(null=True, blank=True, help_text="seconds per attempt")
+    budget_usd = models.FloatField(null=True, blank=True, help_text="stopped (over_budget) once its cost passes this")
+    budget_note = models.CharField(max_length=500, blank=True, default="",
+                                   help_text="a budget decision about it: spawned over the day's budget by override")
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -101,6 +106,8 @@ class Job(models.Model):
             "heartbeat_at": iso(self.heartbeat_at),
             "cancel_requested": self.cancel_requested,
             "timeout": self.timeout,
+            "budget_usd": self.budget_usd,
+            "budget_note": self.budget_note,
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
@@ -146,6 +153,7 @@ class Schedule(models.Model):
     backend = models.CharField(max_length=20, default="shell")
     repo_url = models.CharField(max_length=1000, blank=True, default="")
     timeout = models.PositiveIntegerField(null=True, blank=True, help_text="seconds per job attempt")
+    budget_usd = models.FloatField(null=True, blank=True, help_text="each run's budget (the job's budget_usd)")
     missed = models.CharField(max_length=10, choices=Missed.choices, default=Missed.SKIP,
                               help_text="what to do with runs missed while no worker was up")
     enabled = models.BooleanField(default=True)
@@ -217,6 +225,7 @@ class ScheduleMiss(models.Model):
     RAN_ONCE = "no worker was running: ran once on start (--missed run_once)"
     MISSED_FOLDED = ("no worker was running: folded into another due time of this schedule run at the same tick"
                      " (--missed run_once)")
+    BUDGET = "budget: {why}; not started"  # the day's or month's spend was over its budget at the due time
     FOLDED = ("folded: late while every worker was busy, and another due time of this schedule was pending"
               " at the same tick (late due times run once)")
 

@@ -27,6 +27,7 @@ from commis.backends import BackendUnavailable, get_backend
 from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
 from commis.models import Job
 from commis.workspaces import WorkspaceError, commit_and_push, prepare, write_diff
+from zerg_site import budget
 from zerg_site.events import publish
 from zerg_site.pdeathsig import die_with_parent
 
@@ -58,6 +59,7 @@ class Runner:
         self.session_id = ""
         self.started = time.monotonic()
         self.last_beat_ok = time.monotonic()
+        self.over_cost: float | None = None  # the cost that passed the job's budget_usd
 
     # --- output
 
@@ -87,6 +89,28 @@ class Runner:
                 if len(record["text"]) > MAX_EVENT_TEXT:  # the full line stays in log.txt
                     record["text"] = record["text"][:MAX_EVENT_TEXT] + f"… [{len(event.text)} chars]"
                 self.pending.append(record)
+        self.check_budget()
+
+    def spent(self) -> float | None:
+        """The attempt's known cost: the usage events' figure or the backend's own running count."""
+        try:
+            estimate = self.backend.spent(self.job) if self.backend is not None else None
+        except Exception:  # a pricing problem must not break the run; the final figure still counts
+            log.exception("commis job %s: could not price its usage so far", self.job.id)
+            estimate = None
+        known = [c for c in (self.cost_usd, estimate) if c is not None]
+        return max(known) if known else None
+
+    def check_budget(self) -> None:
+        """Past its own budget: stopped as cancel stops it (the whole process group), status over_budget."""
+        if self.job.budget_usd is None or self.stop_reason is not None:
+            return
+        cost = self.spent()
+        if budget.job_over(cost, self.job.budget_usd):
+            self.over_cost = cost
+            self.write_log(f"=== zerg: its cost {budget.money(cost)} passed its budget "
+                           f"{budget.money(self.job.budget_usd)}: stopping it")
+            self.request_stop("over_budget")
 
     def on_line(self, line: str) -> None:
         raw = self.backend is None or getattr(self.backend, "log_raw_output", True)
@@ -266,9 +290,20 @@ class Runner:
             self.flush()
             self.close_log()
             return "lost_lease"
-        status = {"cancelled": Job.CANCELLED, "timed_out": Job.TIMED_OUT}.get(reason, outcome.status)
+        final_cost = outcome.cost_usd if outcome.cost_usd is not None else self.cost_usd
+        if reason is None and budget.job_over(final_cost, self.job.budget_usd):  # known only at the end (codex)
+            reason, self.over_cost = "over_budget", final_cost
+        if reason == "over_budget":
+            final_cost = max(c for c in (final_cost, self.over_cost) if c is not None)
+        status = {"cancelled": Job.CANCELLED, "timed_out": Job.TIMED_OUT,
+                  "over_budget": Job.OVER_BUDGET}.get(reason, outcome.status)
         summary = outcome.summary
-        if reason == "cancelled":
+        if reason == "over_budget":
+            summary = (f"over budget: cost {budget.money(final_cost)} passed its budget "
+                       f"{budget.money(self.job.budget_usd)}" + (f"; {summary}" if summary else ""))
+            budget.decided("job_stopped", {"job": self.job.id, "cost_usd": final_cost,
+                                           "budget_usd": self.job.budget_usd}, jobs.topic(self.job.id))
+        elif reason == "cancelled":
             summary = "cancelled" + (f": {summary}" if summary else "")
         elif reason == "timed_out":
             summary = f"timed out after {self.job.timeout}s" + (f": {summary}" if summary else "")
@@ -295,7 +330,7 @@ class Runner:
         self.close_log()
         return self.end(
             status, summary=summary, exit_code=exit_code, usage=usage,
-            cost_usd=outcome.cost_usd if outcome.cost_usd is not None else self.cost_usd,
+            cost_usd=final_cost,
             session_id=outcome.session_id or self.session_id or self.job.session_id,
         )
 

@@ -17,6 +17,10 @@ reason (runs with trigger "schedule" + the counts of the records = the due times
   (or the last of them runs); the others are recorded as folded into that run;
 - older, and no worker cluster was up (Zerg was down): recorded, and by the schedule's
   policy skipped or run once (one catch-up run, or this tick's run if it has one).
+
+While the day's or the month's spend is over its budget (``zerg_site.budget``), nothing is
+started: the due times that would have run are recorded with reason ``budget: ...`` (and the
+figures) instead, so the count above still holds.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from django.utils import timezone
 
 from commis import schedules
 from commis.models import Schedule, ScheduleMiss, ScheduleRun
+from zerg_site import budget
 
 log = logging.getLogger("zerg.commis")
 
@@ -181,10 +186,15 @@ def _fire_stretch(s: Schedule, now: datetime) -> tuple[int, bool]:
     due = s.next_run_at
     p = sort_pending(s, due, now)
     started: list[ScheduleRun] = []
+    would_run = p.fresh or p.late.count or (p.missed.count and s.missed != Schedule.SKIP)
+    spend = budget.status() if would_run else None
     with transaction.atomic():
         claimed = Schedule.objects.filter(id=s.id, enabled=True, next_run_at=due).update(next_run_at=p.nxt)
         if claimed != 1:
             return 0, False
+        if spend is not None and spend.over:
+            _skip_over_budget(s, p, spend, now)
+            return 0, p.more
         late, runs = p.late, []
         if late.count and not p.fresh and not p.more:  # late due times run once: the last of them
             runs.append(_run(s, ScheduleRun.SCHEDULED, late.last, started))
@@ -202,6 +212,22 @@ def _fire_stretch(s: Schedule, now: datetime) -> tuple[int, bool]:
         for span, reason, run in sorted(records, key=lambda r: r[0].first or now):
             _record(s, span, reason, run, now)
     return sum(1 for r in started if r.job_id), p.more
+
+
+def _skip_over_budget(s: Schedule, p: Pending, spend: budget.Status, now: datetime) -> None:
+    """The day's or month's spend is over budget: every due time that would run is recorded as not
+    started, with the figures (missed ones of a skip policy keep their own reason)."""
+    why = ScheduleMiss.BUDGET.format(why=spend.reason())[:200]
+    fresh = Span()
+    for t in p.fresh:
+        fresh.add(t)
+    records = [(p.late, why), (fresh, why),
+               (p.missed, ScheduleMiss.SKIPPED if s.missed == Schedule.SKIP else why)]
+    for span, reason in sorted(records, key=lambda r: r[0].first or now):
+        _record(s, span, reason, None, now)
+    skipped = p.late.count + fresh.count + (0 if s.missed == Schedule.SKIP else p.missed.count)
+    budget.decided("schedule_skipped", {**spend.as_dict(), "schedule": s.name, "due_times": skipped},
+                   f"schedule:{s.id}")
 
 
 def ensure_tick() -> None:

@@ -22,8 +22,9 @@ from commis.models import Job, Schedule, ScheduleMiss, ScheduleRun
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 MIN_INTERVAL = 60  # the tick runs once a minute; a shorter interval could not be kept
-EDITABLE = ("cron", "tz", "interval", "task", "backend", "repo_url", "timeout", "missed", "enabled")
-FAILED = (Job.FAILED, Job.TIMED_OUT)
+EDITABLE = ("cron", "tz", "interval", "task", "backend", "repo_url", "timeout", "missed", "enabled",
+            "budget_usd")
+FAILED = (Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)
 
 
 # --- validation
@@ -101,11 +102,21 @@ def _validate(fields: dict) -> dict:
     timeout = out.get("timeout")
     if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
         raise ValueError("timeout must be a whole number of seconds, at least 1")
+    out["budget_usd"] = check_budget(out.get("budget_usd"))
     from zerg_site.gitcheck import check_repo_url
 
     out["repo_url"] = check_repo_url(out.get("repo_url") or "")  # never option-like: git clone would run it
     out["enabled"] = bool(out.get("enabled", True))
     return out
+
+
+def check_budget(value) -> float | None:
+    """A run's or job's budget: None (no budget) or a positive amount in USD; ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < 1e9):
+        raise ValueError(f"budget_usd must be an amount above 0 in US dollars, such as 2.50, got {value!r}")
+    return float(value)
 
 
 # --- due times
@@ -190,6 +201,7 @@ def as_dict(s: Schedule, next_count: int = 5) -> dict:
         "backend": s.backend,
         "repo_url": s.repo_url,
         "timeout": s.timeout,
+        "budget_usd": s.budget_usd,
         "enabled": s.enabled,
         "missed": s.missed,
         "next_run_at": iso(s.next_run_at),
@@ -248,13 +260,14 @@ def _failed_q():
 
 
 def add(name, *, task, backend="shell", cron=None, tz="UTC", interval=None, repo_url="", missed="skip",
-        enabled=True, timeout=None) -> Schedule:
+        enabled=True, timeout=None, budget_usd=None) -> Schedule:
     """Create a schedule; ValueError with a clear message on a bad name, cron, time zone or duplicate."""
     name = (name or "").strip()
     if not NAME_RE.match(name):
         raise ValueError(f"invalid schedule name {name!r}: letters, digits, '.', '_' or '-', at most 100")
     fields = _validate({"cron": cron, "tz": tz, "interval": interval, "task": task, "backend": backend,
-                        "repo_url": repo_url, "missed": missed, "enabled": enabled, "timeout": timeout})
+                        "repo_url": repo_url, "missed": missed, "enabled": enabled, "timeout": timeout,
+                        "budget_usd": budget_usd})
     s = Schedule(name=name, **fields)
     s.next_run_at = first_after(s) if s.enabled else None
     if Schedule.objects.filter(name=name).exists():
@@ -318,7 +331,7 @@ def spawn_run(s: Schedule, trigger: str, due_at: datetime | None) -> ScheduleRun
     error, job = "", None
     try:
         job = jobs.spawn(s.task, s.backend, repo_url=s.repo_url, timeout=s.timeout, origin="schedule",
-                         origin_ref=s.name)
+                         origin_ref=s.name, budget_usd=s.budget_usd)
     except ValueError as exc:
         error = str(exc)
     return ScheduleRun.objects.create(schedule=s, job=job, due_at=due_at, trigger=trigger, error=error)

@@ -36,6 +36,7 @@ class ScheduleIn(Schema):
     missed: str = "skip"
     enabled: bool = True
     timeout: int | None = None
+    budget_usd: float | None = None  # each run's budget: its job stops (over_budget) past it
 
 
 class ScheduleEdit(Schema):
@@ -48,6 +49,7 @@ class ScheduleEdit(Schema):
     missed: str | None = None
     enabled: bool | None = None
     timeout: int | None = None
+    budget_usd: float | None = None
 
 
 def _call(fn, *args, **kwargs):

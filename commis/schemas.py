@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from zerg_site.schemas import Out, Slots
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "over_budget"]
 
 
 class JobOut(Out):
@@ -30,6 +30,10 @@ class JobOut(Out):
     heartbeat_at: str | None
     cancel_requested: bool
     timeout: int | None
+    #: stopped (status over_budget) once its cost passes this, USD
+    budget_usd: float | None
+    #: a budget decision about it (spawned over the day's budget by override), "" if none
+    budget_note: str
     created_at: str | None
     started_at: str | None
     finished_at: str | None
@@ -105,6 +109,7 @@ class ScheduleOut(Out):
     backend: str
     repo_url: str
     timeout: int | None
+    budget_usd: float | None
     enabled: bool
     missed: Literal["skip", "run_once"]
     next_run_at: str | None

@@ -171,3 +171,28 @@ def test_it_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path):
     with pytest.raises(ConfigError, match="expected IP addresses or networks"):
         write_config(tmp_path, "[server]\ntrusted_proxies = 10\n")
         load({"ZERG_HOME": str(tmp_path)})
+
+
+def test_it_reads_the_budgets_strictly(tmp_path):
+    assert (load({"ZERG_HOME": str(tmp_path)}).budget_daily_usd, load({"ZERG_HOME": str(tmp_path)}).budget_monthly_usd) \
+        == (None, None)
+    write_config(tmp_path, "[budget]\ndaily_usd = 10\nmonthly_usd = 250.5\n")
+    cfg = load({"ZERG_HOME": str(tmp_path)})
+    assert (cfg.budget_daily_usd, cfg.budget_monthly_usd) == (10.0, 250.5)
+    cfg = load({"ZERG_HOME": str(tmp_path), "ZERG_BUDGET_DAILY_USD": "$2.50", "ZERG_BUDGET_MONTHLY_USD": "40"})
+    assert (cfg.budget_daily_usd, cfg.budget_monthly_usd) == (2.5, 40.0)
+
+
+@pytest.mark.parametrize("value", ['"lots"', "-5", "0", "true", "[1]", "nan"])
+def test_it_refuses_a_budget_that_is_not_an_amount_with_its_line(tmp_path, value):
+    write_config(tmp_path, f"[budget]\n\ndaily_usd = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load({"ZERG_HOME": str(tmp_path)})
+    assert "config.toml, line 3: [budget] daily_usd: expected an amount" in str(caught.value)
+
+
+def test_it_refuses_a_bad_budget_in_the_environment(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load({"ZERG_HOME": str(tmp_path), "ZERG_BUDGET_MONTHLY_USD": "1e3"})
+    assert str(caught.value) == ("environment variable ZERG_BUDGET_MONTHLY_USD: expected an amount in US dollars "
+                                 "such as 10 or 2.50, got '1e3'")

@@ -67,6 +67,10 @@ from spend.api import router as spend_router  # noqa: E402
 
 api.add_router("/spend", spend_router)
 
+from spend.budget import router as budget_router  # noqa: E402
+
+api.add_router("/budget", budget_router)
+
 
 # --- faults: errors that are the client's, not the server's (tests/test_api_schema.py found them)
 from django.db import DataError  # noqa: E402

@@ -40,7 +40,8 @@ def _iso(value):
 def failed_jobs():
     from commis.models import Job
 
-    return _unseen(Job.objects.filter(status__in=(Job.FAILED, Job.TIMED_OUT)), "job:", "finished_at")
+    return _unseen(Job.objects.filter(status__in=(Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)), "job:",
+                   "finished_at")
 
 
 def failed_runs():

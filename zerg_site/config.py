@@ -96,6 +96,21 @@ def _time_zone(value: Any) -> str:
     return name
 
 
+def _usd(value: Any) -> float | None:
+    """A budget in US dollars: a positive amount such as 10 or 2.50 (None: no budget, the default)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected an amount in US dollars such as 10 or 2.50, got {value!r}")
+    text = str(value).strip().removeprefix("$")
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise ValueError(f"expected an amount in US dollars such as 10 or 2.50, got {value!r}")
+    amount = float(text)
+    if not 0 < amount < 1e9:
+        raise ValueError(f"expected an amount above 0 (leave it out for no budget), got {value!r}")
+    return amount
+
+
 def _database_url(value: Any) -> str:
     text = _str(value).strip()
     if text and not re.match(r"^(postgres|postgresql|pgsql|sqlite)://", text):
@@ -172,6 +187,8 @@ class Setting:
 
     @property
     def attr(self) -> str:
+        if self.section == "budget":
+            return f"budget_{self.key}"
         return {"url": "database_url"}.get(self.key, self.key)
 
 
@@ -217,6 +234,10 @@ SETTINGS: tuple[Setting, ...] = (
         "timeline", "prices", "ZERG_PRICES", _prices, {},
         "model = [input, output, cache read, cache write] USD per million tokens, over the built-in prices",
     ),
+    Setting("budget", "daily_usd", "ZERG_BUDGET_DAILY_USD", _usd, None,
+            "spend per day (the owner's days) above which schedules and spawns stop; Settings can change it"),
+    Setting("budget", "monthly_usd", "ZERG_BUDGET_MONTHLY_USD", _usd, None,
+            "spend per calendar month above which schedules and spawns stop; Settings can change it"),
 )
 
 
@@ -241,6 +262,8 @@ class Config:
     max_upload_mb: int = 16
     prices: dict = field(default_factory=dict)
     time_zone: str = "UTC"
+    budget_daily_usd: float | None = None
+    budget_monthly_usd: float | None = None
     trusted_proxies: tuple = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))
 
     @property

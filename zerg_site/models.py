@@ -142,5 +142,18 @@ class LoginFailure(models.Model):
         return f"{self.address} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class BudgetSetting(models.Model):
+    """The owner's spend budgets as set in Settings (one row, id 1): once saved they win over
+    ``[budget]`` in config.toml and the environment, which are the default until then
+    (``zerg_site.budget.limits``). An empty amount is no budget."""
+
+    daily_usd = models.FloatField(null=True, blank=True)
+    monthly_usd = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"budget: {self.daily_usd} a day, {self.monthly_usd} a month"
+
+
 
 from zerg_site.push.models import OwnerSocket, PushPreference, PushSubscription, SeenItem  # noqa: E402,F401

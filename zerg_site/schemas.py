@@ -263,6 +263,37 @@ class SeenOut(Out):
     count: int
 
 
+# --- budgets (zerg_site/budget.py; GET/PUT /api/budget, the 402 of a spawn over budget)
+
+
+class BudgetPeriodOut(Out):
+    """One budget and what is spent against it (``spent_usd`` is at least that much with ``partial``)."""
+
+    budget_usd: float | None
+    spent_usd: float
+    partial: bool
+    over: bool
+
+
+class BudgetOut(Out):
+    """Today's and this month's spend against the budgets; ``source``: where the limits come from
+    (``settings``: saved by the owner, ``config``: ``[budget]`` in config.toml / the environment)."""
+
+    currency: Literal["USD"]
+    daily: BudgetPeriodOut
+    monthly: BudgetPeriodOut
+    over: bool
+    reason: str
+    source: Literal["settings", "config"]
+
+
+class OverBudgetOut(Schema):
+    """402: the day's or month's spend is over its budget; send ``override_budget: true`` to spawn anyway."""
+
+    detail: str
+    budget: BudgetOut
+
+
 # --- responses that are not JSON (a job's log, a diff, an exported file)
 
 TEXT = None  # ``response=`` status whose body the view writes itself; ``text_body`` documents it

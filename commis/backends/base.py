@@ -203,6 +203,12 @@ class Backend:
             summary = f"exit code {exit_code}"
         return Outcome(status=status, summary=summary[:2000])
 
+    def spent(self, job) -> float | None:
+        """The attempt's cost so far in USD as its output tells it (None: not known yet), which
+        the runner holds against the job's ``budget_usd`` after each line. The default: only
+        ``usage`` events with ``cost_usd`` (the runner reads those itself)."""
+        return None
+
     def run_inline(self, job, workspace, ctx: RunContext) -> Outcome:
         """For ``inline = True`` backends: do the work in this (worker) process.
 

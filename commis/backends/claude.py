@@ -60,6 +60,9 @@ class ClaudeBackend(CLIAgentBackend):
     binary_env = "ZERG_CLAUDE_BIN"
     install_hint = INSTALL_HINT
 
+    def spent(self, job) -> float | None:
+        return self.parser.cost_so_far()
+
     def make_parser(self):
         return ClaudeStreamParser()
 

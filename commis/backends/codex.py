@@ -104,6 +104,15 @@ class CodexBackend(CLIAgentBackend):
             return None
         return sessionfiles.find_codex_session_file(self.config_dir, self.parser.session_id)
 
+    def spent(self, job) -> float | None:
+        """The usage of the ``turn.completed`` records so far at the job's model option (``codex exec
+        --json`` reports usage only when a turn completes, and names no model: without the option the
+        cost is known only at the end, from the session file)."""
+        from timeline.pricing import response_cost
+
+        model = str(self.option(job, "model") or "")
+        return response_cost("codex", model, self.parser.usage) if model and self.parser.usage else None
+
     def on_exit(self, job, workspace, exit_code: int):
         from timeline.pricing import response_cost
 

@@ -124,6 +124,7 @@ class ClaudeStreamParser:
         self.last_text: str = ""
         self.tail: list[str] = []  # the last few non-JSON lines (stderr is merged in)
         self.counts: dict[str, int] = {}
+        self.calls: dict[str, tuple[str, dict]] = {}  # message id -> (model, usage) of each API response so far
 
     def feed(self, line: str) -> list[JobEvent]:
         record, plain = _record_or_output(self, line)
@@ -156,6 +157,9 @@ class ClaudeStreamParser:
 
     def _on_assistant(self, record: dict) -> list[JobEvent]:
         message = record.get("message") or {}
+        usage = message.get("usage")
+        if isinstance(usage, dict) and isinstance(message.get("id"), str):  # one per response (blocks repeat it)
+            self.calls[message["id"]] = (str(message.get("model") or self.model), usage)
         events = []
         for block in message.get("content") or []:
             btype = block.get("type")
@@ -207,6 +211,18 @@ class ClaudeStreamParser:
                                              "duration_ms": record.get("duration_ms")}),
             JobEvent("usage", "", usage_payload),
         ]
+
+    def cost_so_far(self) -> float | None:
+        """What the run has cost so far, for its budget: the result's cost once it came; before, the
+        usage each assistant message carries (one per API response; its output tokens may still be
+        counting, so this is a lower bound). None while nothing is priced."""
+        from timeline.pricing import response_cost
+
+        if self.result is not None:
+            return claude_cost(self.result, self.model)
+        costs = [response_cost("claude", model, usage) for model, usage in self.calls.values()]
+        known = [c for c in costs if c is not None]
+        return sum(known) if known else None
 
     def _on_stream_event(self, record: dict) -> list[JobEvent]:
         return []  # partial deltas (--include-partial-messages): kept in log.txt only

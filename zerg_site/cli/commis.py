@@ -13,7 +13,7 @@ import time
 from zerg_site.cli.common import die, print_json, setup_django
 
 BACKENDS = ["shell", "claude", "codex", "agent"]
-FINISHED = ("succeeded", "failed", "cancelled", "timed_out")
+FINISHED = ("succeeded", "failed", "cancelled", "timed_out", "over_budget")
 
 
 def _remote_args(parser) -> None:
@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
     p.add_argument("--workdir", default="", help="run in this existing directory on the server")
     p.add_argument("--timeout", type=int, default=None, help="seconds before the job is stopped (timed_out)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a backend option")
+    p.add_argument("--budget-usd", type=float, default=None, metavar="USD",
+                   help="stop the job (over_budget) once it has cost this much")
+    p.add_argument("--override-budget", action="store_true",
+                   help="spawn even though the day's or month's spend is over its budget")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish; exit 0 only if it succeeded")
     p.add_argument("--json", action="store_true", help="print the job as JSON (stable)")
     _remote_args(p)
@@ -143,20 +147,28 @@ def run_spawn(args) -> int:
         except GitValueError as exc:
             die(str(exc), 2)
     body = {"task": args.task, "backend": args.backend, "repo_url": args.repo, "branch": args.branch,
-            "workdir": args.workdir, "timeout": args.timeout, "options": options}
+            "workdir": args.workdir, "timeout": args.timeout, "options": options, "budget_usd": args.budget_usd,
+            "override_budget": args.override_budget}
     remote = _client(args)
     if remote:
         job = remote.request("POST", "/jobs", {**body, "origin": "owner"})
     else:
         from commis import jobs
+        from zerg_site import budget
 
+        spend = budget.status()
+        if spend.over and not args.override_budget:
+            budget.decided("spawn_refused", {**spend.as_dict(), "task": args.task[:200], "origin": "owner"})
+            die(f"not spawned: {spend.reason()}; add --override-budget to spawn anyway")
+        note = f"spawned by override although {spend.reason()}" if spend.over else ""
         repo = args.repo
         if repo and os.path.isdir(repo):
             repo = os.path.abspath(repo)
         try:
             job = jobs.spawn(args.task, args.backend, repo_url=repo, branch=args.branch,
                              workdir=os.path.abspath(args.workdir) if args.workdir else "",
-                             timeout=args.timeout, options=options).as_dict()
+                             timeout=args.timeout, options=options, budget_usd=args.budget_usd,
+                             budget_note=note).as_dict()
         except ValueError as exc:
             die(str(exc))
     if args.wait:

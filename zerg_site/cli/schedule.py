@@ -24,6 +24,8 @@ def _timing_args(p, edit: bool = False) -> None:
     p.add_argument("--missed", choices=MISSED, default=None if edit else "skip",
                    help="runs missed while Zerg was down: skip them, or run once on start")
     p.add_argument("--timeout", type=int, default=None, help="seconds per run before it is stopped")
+    p.add_argument("--budget-usd", type=float, default=None, metavar="USD",
+                   help="each run's budget: its job is stopped (over_budget) once it has cost this much")
 
 
 def add_parser(sub) -> None:
@@ -139,7 +141,7 @@ def _q(name: str) -> str:
 def run_add(args) -> int:
     body = {"cron": args.cron or "", "tz": args.tz, "interval": args.interval, "backend": args.backend,
             "repo_url": _repo(args.repo) or "", "missed": args.missed, "enabled": not args.disabled,
-            "timeout": args.timeout, "task": _task_text(args.task, args.backend)}
+            "timeout": args.timeout, "budget_usd": args.budget_usd, "task": _task_text(args.task, args.backend)}
     remote = _client(args)
     if remote:
         s = remote.request("POST", "", {"name": args.name, **body})
@@ -154,7 +156,8 @@ def run_add(args) -> int:
 def run_edit(args) -> int:
     changes = {k: v for k, v in {"cron": args.cron, "tz": args.tz, "interval": args.interval,
                                  "backend": args.backend, "repo_url": _repo(args.repo), "missed": args.missed,
-                                 "timeout": args.timeout, "task": args.task}.items() if v is not None}
+                                 "timeout": args.timeout, "budget_usd": args.budget_usd,
+                                 "task": args.task}.items() if v is not None}
     if not changes:
         die("nothing to change: give --cron, --interval, --tz, --task, --backend, --repo, --missed or --timeout", 2)
     remote = _client(args)

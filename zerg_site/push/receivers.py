@@ -34,7 +34,7 @@ def job_notice(job) -> tuple[str, str, str] | None:
 
     if job.status == Job.CANCELLED:
         return None
-    failed = job.status in (Job.FAILED, Job.TIMED_OUT)
+    failed = job.status in (Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)
     if failed and job.origin == "schedule":
         kind, title = "schedule_failed", f"Scheduled job {job.origin_ref or ''} {job.status.replace('_', ' ')}"
     elif failed:
