@@ -6,8 +6,8 @@ is five round trips on a slow link; this answers them in one, from each app's ow
 (``attention.items``, ``oikos.services.list_threads``, ``setup_api.checks``), so the pieces
 never disagree with the pages they link to. Live changes then come over the event stream.
 
-Today's and this week's spend belong here too (a ``spend`` key): another part of issue 20
-adds them; nothing is shown until real figures exist.
+``spend``: today's and this week's (from Monday, the owner's days) against the budgets
+(``zerg_site.budget``), so the owner sees at a glance whether schedules are being held back.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import Count, Max
 from ninja import Router
 
-from zerg_site.schemas import AttentionOut, Out, SetupOut, Slots, owner
+from zerg_site.schemas import AttentionOut, BudgetOut, Out, SetupOut, Slots, owner
 
 router = Router(tags=["dashboard"])
 
@@ -66,6 +66,16 @@ class DashDeviceOut(Out):
     latest: list[DashSessionOut]
 
 
+class DashSpendOut(Out):
+    """USD at list prices; ``*_partial``: at least that much (some tokens of a model with no known price)."""
+
+    today_usd: float
+    today_partial: bool
+    week_usd: float
+    week_partial: bool
+    budget: BudgetOut
+
+
 class DashboardOut(Out):
     jobs: list[DashJobOut]
     slots: Slots
@@ -73,6 +83,7 @@ class DashboardOut(Out):
     threads: list[DashThreadOut]
     devices: list[DashDeviceOut]
     setup: SetupOut
+    spend: DashSpendOut
 
 
 def last_line(job) -> str:
@@ -123,6 +134,20 @@ def devices() -> list[dict]:
     return out
 
 
+def spend() -> dict:
+    from datetime import datetime, timedelta
+
+    from spend import query
+    from zerg_site import budget
+
+    zone = query.owner_zone()
+    today = datetime.now(zone).date()
+    day, day_partial = query.total(today, today, zone)
+    week, week_partial = query.total(today - timedelta(days=today.weekday()), today, zone)
+    return {"today_usd": day, "today_partial": day_partial, "week_usd": week, "week_partial": week_partial,
+            "budget": budget.status().as_dict()}
+
+
 def threads() -> list[dict]:
     from oikos.services import list_threads
 
@@ -149,4 +174,5 @@ def dashboard(request):
         "threads": threads(),
         "devices": devices(),
         "setup": {"complete": not missing, "missing": missing, "checks": setup},
+        "spend": spend(),
     }

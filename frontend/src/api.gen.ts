@@ -86,7 +86,8 @@ export interface paths {
     get: operations["commis_api_list_jobs"];
     /**
      * Spawn Job
-     * @description Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured).
+     * @description Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured);
+     * 402 with the figures while the day's or month's spend is over its budget, unless ``override_budget``.
      */
     post: operations["commis_api_spawn_job"];
   };
@@ -696,6 +697,21 @@ export interface components {
       /** Updated At */
       updated_at: string | null;
     };
+    /**
+     * DashSpendOut
+     * @description USD at list prices; ``*_partial``: at least that much (some tokens of a model with no known price).
+     */
+    DashSpendOut: {
+      budget: components["schemas"]["BudgetOut"];
+      /** Today Partial */
+      today_partial: boolean;
+      /** Today Usd */
+      today_usd: number;
+      /** Week Partial */
+      week_partial: boolean;
+      /** Week Usd */
+      week_usd: number;
+    };
     /** DashThreadOut */
     DashThreadOut: {
       /** Id */
@@ -720,6 +736,7 @@ export interface components {
       jobs: components["schemas"]["DashJobOut"][];
       setup: components["schemas"]["SetupOut"];
       slots: components["schemas"]["Slots"];
+      spend: components["schemas"]["DashSpendOut"];
       /** Threads */
       threads: components["schemas"]["DashThreadOut"][];
     };
@@ -1118,6 +1135,10 @@ export interface components {
       base_commit: string;
       /** Branch */
       branch: string;
+      /** Budget Note */
+      budget_note: string;
+      /** Budget Usd */
+      budget_usd: number | null;
       /** Cancel Requested */
       cancel_requested: boolean;
       /** Cost Usd */
@@ -1154,7 +1175,7 @@ export interface components {
        * Status
        * @enum {string}
        */
-      status: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
+      status: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out" | "over_budget";
       /** Summary */
       summary: string;
       /** Task */
@@ -1467,6 +1488,15 @@ export interface components {
       /** Remote */
       remote: string;
     };
+    /**
+     * OverBudgetOut
+     * @description 402: the day's or month's spend is over its budget; send ``override_budget: true`` to spawn anyway.
+     */
+    OverBudgetOut: {
+      budget: components["schemas"]["BudgetOut"];
+      /** Detail */
+      detail: string;
+    };
     /** PasswordIn */
     PasswordIn: {
       /** Current */
@@ -1658,6 +1688,8 @@ export interface components {
     ScheduleDetailOut: {
       /** Backend */
       backend: string;
+      /** Budget Usd */
+      budget_usd: number | null;
       /** Created At */
       created_at: string | null;
       /** Cron */
@@ -1700,6 +1732,8 @@ export interface components {
     ScheduleEdit: {
       /** Backend */
       backend?: string | null;
+      /** Budget Usd */
+      budget_usd?: number | null;
       /** Cron */
       cron?: string | null;
       /** Enabled */
@@ -1734,7 +1768,7 @@ export interface components {
       /** Schedule */
       schedule: string;
       /** Status */
-      status: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out") | ("error" | "gone");
+      status: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out" | "over_budget") | ("error" | "gone");
       /** Summary */
       summary: string;
       /**
@@ -1759,6 +1793,8 @@ export interface components {
        * @default shell
        */
       backend?: string;
+      /** Budget Usd */
+      budget_usd?: number | null;
       /**
        * Cron
        * @default
@@ -1824,6 +1860,8 @@ export interface components {
     ScheduleOut: {
       /** Backend */
       backend: string;
+      /** Budget Usd */
+      budget_usd: number | null;
       /** Created At */
       created_at: string | null;
       /** Cron */
@@ -1876,7 +1914,7 @@ export interface components {
       /** Job Id */
       job_id: number | null;
       /** Status */
-      status: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out") | ("error" | "gone");
+      status: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out" | "over_budget") | ("error" | "gone");
       /** Summary */
       summary: string;
       /**
@@ -2092,6 +2130,8 @@ export interface components {
        * @default
        */
       branch?: string;
+      /** Budget Usd */
+      budget_usd?: number | null;
       /** Options */
       options?: {
         [key: string]: unknown;
@@ -2106,6 +2146,11 @@ export interface components {
        * @default
        */
       origin_ref?: string;
+      /**
+       * Override Budget
+       * @default false
+       */
+      override_budget?: boolean;
       /**
        * Repo Url
        * @default
@@ -2675,7 +2720,8 @@ export interface operations {
   };
   /**
    * Spawn Job
-   * @description Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured).
+   * @description Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured);
+   * 402 with the figures while the day's or month's spend is over its budget, unless ``override_budget``.
    */
   commis_api_spawn_job: {
     requestBody: {
@@ -2700,6 +2746,12 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Payment Required */
+      402: {
+        content: {
+          "application/json": components["schemas"]["OverBudgetOut"];
         };
       };
       /** @description Unprocessable Entity */

@@ -6,6 +6,7 @@ import { api, ago, dur, errorText, type SystemStatus } from '../api';
 import type { components } from '../api.gen';
 import { stream, useStream, useTopics } from '../events';
 import { linkClick } from '../router';
+import { usd } from './Budget';
 import { FailedSchedules } from './Schedules';
 import { Loading } from './parts';
 
@@ -61,12 +62,36 @@ export function Dashboard() {
       {d && <Answers d={d} />}
       {d && <Running d={d} lines={lines} />}
       <Health />
-      {/* Today's and this week's spend go here (another part of issue 20 adds them to /api/dashboard). */}
+      {d && <DashSpend d={d} />}
       {d && <Threads d={d} />}
       {d && <Devices d={d} />}
       <h2>Schedules</h2>
       <FailedSchedules />
     </section>
+  );
+}
+
+function DashSpend({ d }: { d: Dash }) {
+  const { today_usd, today_partial, week_usd, week_partial, budget } = d.spend;
+  const of = (n: number | null) => (n === null ? '' : ` of ${usd(n)}`);
+  const at = (n: number, partial: boolean) => (partial ? '≥ ' : '') + usd(n);
+  return (
+    <>
+      <h2>Spend</h2>
+      <a class={'card item' + (budget.over ? ' bad' : '')} href="/spend" onClick={linkClick} data-testid="dash-spend">
+        <b>
+          Today {at(today_usd, today_partial)}
+          {of(budget.daily.budget_usd)}, this week {at(week_usd, week_partial)}
+        </b>
+        {budget.monthly.budget_usd !== null && (
+          <small>
+            This month {usd(budget.monthly.spent_usd)}
+            {of(budget.monthly.budget_usd)}
+          </small>
+        )}
+        {budget.over && <small>{`Over budget: ${budget.reason}. Schedules wait; spawns ask first.`}</small>}
+      </a>
+    </>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ago, errorText, type PageProps, type PushStatus, type Token } from '../api';
 import { linkClick } from '../router';
+import { BudgetSettings } from './Budget';
 import { Loading } from './parts';
 import { ConnectDevice, ModelCheck, Password } from './SettingsParts';
 
@@ -14,6 +15,7 @@ export function Settings({ me, logout }: PageProps) {
       <ConnectDevice />
       <ModelCheck />
       <Notifications />
+      <BudgetSettings />
       <Password />
       <Tokens />
       <h2>Debugging</h2>

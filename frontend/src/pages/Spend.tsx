@@ -7,6 +7,7 @@ import { Loading } from './parts';
 
 type SpendDoc = components['schemas']['SpendOut'];
 type Row = components['schemas']['SpendRowOut'];
+type Budget = components['schemas']['BudgetOut'];
 
 const SOURCES = ['claude-code', 'codex', 'gemini', 'oikos', 'commis'];
 const LABEL: Record<string, string> = {
@@ -41,14 +42,15 @@ export function money(cost: number, partial: boolean): string {
   return partial ? '≥ ' + text.replace('<', '') : text;
 }
 
-function Chart({ days, bySource }: { days: string[]; bySource: Record<string, SpendDoc | undefined> }) {
+function Chart({ days, bySource, daily }: { days: string[]; bySource: Record<string, SpendDoc | undefined>; daily?: number | null }) {
   const W = 300;
   const H = 140;
   const slot = W / days.length;
   const totals = days.map((d) =>
     SOURCES.reduce((sum, s) => sum + (bySource[s]?.rows.find((r) => r.key === d)?.cost || 0), 0),
   );
-  const top = Math.max(...totals, 0.01);
+  const top = Math.max(...totals, daily || 0, 0.01);
+  const budgetY = daily ? H - (daily / top) * (H - 4) : null;
   const bars: preact.JSX.Element[] = [];
   days.forEach((d, i) => {
     let y = H;
@@ -72,6 +74,12 @@ function Chart({ days, bySource }: { days: string[]; bySource: Record<string, Sp
         <title id="spend-chart-title">{`Spend per day over the last ${DAYS} days, stacked by source; the highest day ${money(top, false)}`}</title>
         <line class="axis" x1="0" y1={H + 0.5} x2={W} y2={H + 0.5} />
         {bars}
+        {budgetY !== null && (
+          <g data-testid="spend-budget-line">
+            <line class="budget" x1="0" y1={budgetY} x2={W} y2={budgetY} />
+            <text class="tick" x="2" y={Math.max(budgetY - 2, 8)}>{`daily budget ${money(daily!, false)}`}</text>
+          </g>
+        )}
         <text class="tick" x="0" y={H + 12}>{days[0].slice(5)}</text>
         <text class="tick end" x={W} y={H + 12}>{days[days.length - 1].slice(5)}</text>
       </svg>
@@ -127,8 +135,10 @@ export function Spend() {
   const [by, setBy] = useState('model');
   const [table, setTable] = useState<SpendDoc | null>(null);
   const [err, setErr] = useState('');
+  const [budget, setBudget] = useState<Budget | null>(null);
 
   useEffect(() => {
+    api<Budget>('/budget').then(setBudget, () => setBudget(null)); // the chart is drawn without it
     Promise.all(SOURCES.map((s) => api<SpendDoc>('/spend' + qs({ ...range, by: 'day', source: s })))).then(
       (docs) => setBySource(Object.fromEntries(SOURCES.map((s, i) => [s, docs[i]]))),
       (e) => setErr(errorText(e)),
@@ -156,7 +166,14 @@ export function Spend() {
             Last {DAYS} days: <b>{money(total, partial)}</b>
             <small>At list prices. “≥” marks figures with tokens of a model whose price is unknown.</small>
           </p>
-          <Chart days={days} bySource={bySource} />
+          {budget?.daily.budget_usd && (
+            <p data-testid="spend-budget">
+              Today {money(budget.daily.spent_usd, budget.daily.partial)} of the daily budget{' '}
+              {money(budget.daily.budget_usd, false)}
+              {budget.daily.over && <b class="bad"> (over)</b>}
+            </p>
+          )}
+          <Chart days={days} bySource={bySource} daily={budget?.daily.budget_usd} />
         </>
       )}
       <div class="seg" role="group" aria-label="Table by">
