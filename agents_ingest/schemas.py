@@ -1,9 +1,8 @@
-"""Response schemas of ``/api/agents`` (the Shipper's ingest) and ``/api/migrate`` (see zerg_site/schemas.py)."""
+"""Response schemas of ``/api/agents`` (the Shipper's ingest) and of ``/api/migrate``'s ingest side (``/patch``,
+``/ingest``); the continuation routes' are in commis/schemas.py (see zerg_site/schemas.py)."""
 
 from __future__ import annotations
 
-from commis.schemas import JobOut
-from timeline.schemas import SessionOut
 from zerg_site.schemas import Out
 
 
@@ -48,18 +47,7 @@ class IngestOut(IngestResultOut):
     device: str  # the token's name: the device the files were stored as
 
 
-# --- /api/migrate
-
-
-class JobBriefOut(Out):
-    id: int
-    status: str
-    task: str
-    branch: str
-    base_commit: str
-    created_at: str
-    finished_at: str | None
-    summary: str
+# --- /api/migrate/patch
 
 
 class PatchOut(Out):
@@ -73,39 +61,3 @@ class PatchOut(Out):
     size: int
     sha256: str
     updated_at: str
-
-
-class ContinueOut(Out):
-    job: JobOut
-    session: SessionOut
-
-
-class ContinuationsOut(Out):
-    session: SessionOut
-    can_continue: bool
-    active: JobBriefOut | None
-    jobs: list[JobBriefOut]
-    patch: PatchOut | None
-
-
-class OriginOut(Out):
-    """Where the session was before: ``patch_id`` only once a continuation recorded it."""
-
-    device: str
-    cwd: str
-    remote: str
-    branch: str
-    commit: str
-    patch_id: int | None = None
-
-
-class SourceOut(Out):
-    session: SessionOut
-    provider: str
-    provider_session_id: str
-    file_name: str
-    size: int
-    original: OriginOut
-    active: JobBriefOut | None
-    job: JobBriefOut | None
-    diff_b64: str

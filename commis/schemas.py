@@ -1,10 +1,12 @@
-"""Response schemas of ``/api/commis`` and ``/api/schedules`` (the shapes of ``Job.as_dict()``,
-``commis.schedules.as_dict()`` and the run records; see zerg_site/schemas.py)."""
+"""Response schemas of ``/api/commis``, ``/api/schedules`` and ``/api/migrate/sessions`` (the shapes of
+``Job.as_dict()``, ``commis.schedules.as_dict()``, the run records and the continuations; see zerg_site/schemas.py)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from agents_ingest.schemas import PatchOut
+from timeline.schemas import SessionOut
 from zerg_site.schemas import Out, Slots
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "over_budget"]
@@ -141,3 +143,53 @@ class PreviewOut(Out):
 
 class RemovedOut(Out):
     removed: str
+
+
+# --- /api/migrate/sessions: a shipped session continued as a commis job (commis/continuation_api.py)
+
+
+class JobBriefOut(Out):
+    id: int
+    status: str
+    task: str
+    branch: str
+    base_commit: str
+    created_at: str
+    finished_at: str | None
+    summary: str
+
+
+class ContinueOut(Out):
+    job: JobOut
+    session: SessionOut
+
+
+class ContinuationsOut(Out):
+    session: SessionOut
+    can_continue: bool
+    active: JobBriefOut | None
+    jobs: list[JobBriefOut]
+    patch: PatchOut | None
+
+
+class OriginOut(Out):
+    """Where the session was before: ``patch_id`` only once a continuation recorded it."""
+
+    device: str
+    cwd: str
+    remote: str
+    branch: str
+    commit: str
+    patch_id: int | None = None
+
+
+class SourceOut(Out):
+    session: SessionOut
+    provider: str
+    provider_session_id: str
+    file_name: str
+    size: int
+    original: OriginOut
+    active: JobBriefOut | None
+    job: JobBriefOut | None
+    diff_b64: str

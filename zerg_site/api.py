@@ -52,8 +52,10 @@ from forum.api import router as forum_router  # noqa: E402
 api.add_router("/forum", forum_router)
 
 from agents_ingest.migrate_api import router as migrate_router  # noqa: E402
+from commis.continuation_api import router as continuation_router
 
-api.add_router("/migrate", migrate_router)
+api.add_router("/migrate", migrate_router)  # the ingest side: /patch, /ingest
+api.add_router("/migrate", continuation_router)  # commis's: /sessions/{id}, /continue, /source
 
 from commis.schedules_api import router as schedules_router  # noqa: E402
 
