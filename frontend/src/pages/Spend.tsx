@@ -133,7 +133,8 @@ export function Spend() {
   const range = { from: days[0], to: days[days.length - 1] };
   const [bySource, setBySource] = useState<Record<string, SpendDoc | undefined> | null>(null);
   const [by, setBy] = useState('model');
-  const [table, setTable] = useState<SpendDoc | null>(null);
+  // the table with the grouping it was fetched for: a click shows the new header only with its rows
+  const [table, setTable] = useState<{ by: string; doc: SpendDoc } | null>(null);
   const [err, setErr] = useState('');
   const [budget, setBudget] = useState<Budget | null>(null);
 
@@ -146,7 +147,7 @@ export function Spend() {
   }, []);
   useEffect(() => {
     setTable(null);
-    api<SpendDoc>('/spend' + qs({ ...range, by })).then(setTable, (e) => setErr(errorText(e)));
+    api<SpendDoc>('/spend' + qs({ ...range, by })).then((doc) => setTable({ by, doc }), (e) => setErr(errorText(e)));
   }, [by]);
 
   const total = bySource ? SOURCES.reduce((t, s) => t + (bySource[s]?.total || 0), 0) : 0;
@@ -183,7 +184,7 @@ export function Spend() {
           </button>
         ))}
       </div>
-      {table ? <Table by={by} doc={table} /> : !err && <Loading />}
+      {table && table.by === by ? <Table by={table.by} doc={table.doc} /> : !err && <Loading />}
       <p>
         <a href={'/api/spend' + qs({ ...range, by, format: 'csv' })} download data-testid="spend-csv">
           Download CSV (by {by}, last {DAYS} days)
