@@ -173,13 +173,13 @@ BENCHES.append(("pwa", "phone: dashboard first-load bytes and time to usable on 
 
 
 def bench_spend():
-    """bench/spend.py in a child process (it sets up Django in-process); its p50 / p95 row is parsed."""
+    """bench/spend_api.py in a child process (it sets up Django in-process); its p50 / p95 row is parsed."""
     sessions = size(100_000, 10_000, smoke=300)
-    done = subprocess.run([sys.executable, str(HERE / "spend.py"), str(sessions), str(size(60, smoke=10))],
+    done = subprocess.run([sys.executable, str(HERE / "spend_api.py"), str(sessions), str(size(60, smoke=10))],
                           check=False, cwd=HERE, capture_output=True, text=True, timeout=3600)
     print(done.stdout[-3000:], done.stderr[-2000:] if done.returncode else "", flush=True)
     if done.returncode:
-        raise RuntimeError(f"bench/spend.py exited with {done.returncode}")
+        raise RuntimeError(f"bench/spend_api.py exited with {done.returncode}")
     found = re.search(r"p50 / p95 / max\s*\|\s*([\d.]+) / ([\d.]+) / ([\d.]+)", done.stdout)
     label = f"spend API p50 / p95, {sessions:,} sessions, {sessions * 10:,} events" + (
         "" if sessions >= 100_000 else f" ({'SMOKE' if SMOKE else 'QUICK'}; target is for 100,000)")
