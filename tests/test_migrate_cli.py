@@ -115,7 +115,8 @@ def test_it_migrates_the_newest_session_of_this_directory_and_pulls_it_back(tmp_
 def test_it_migrates_on_the_server_itself_through_the_database(tmp_path):
     home = tmp_path / "home"
     (home / ".claude").mkdir(parents=True)
-    with commis_env(tmp_path / "zerg-home", HOME=str(home)) as env:
+    # the job waits in the queue (no worker here); spawning it needs a claude the server can run
+    with commis_env(tmp_path / "zerg-home", HOME=str(home), ZERG_CLAUDE_BIN=str(BIN / "claude")) as env:
         env.pop("CLAUDE_CONFIG_DIR", None)
         done = laptop_zerg(["migrate", "no-such-session"], env, tmp_path)
         assert done.returncode != 0 and "no local Claude Code or Codex session 'no-such-session'" in done.stderr
