@@ -257,12 +257,13 @@ def test_a_session_of_two_files_offers_each_for_export(zerg_server, phone):  # n
 def test_a_session_page_shows_its_cost_and_with_its_subagents(zerg_server, phone):  # noqa: F811
     folder = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "claude" / "real_projects"
     priced = folder / "-Users-dain-workspace-JSSoundRecorder"  # Claude Sonnet / Opus 4 / Haiku 4.5
-    unpriced = folder / "-experiments-worktrees"  # claude-opus-4-7: not in timeline/pricing.py
+    # a real session whose model no price list knows: its claude-opus-4-7 renamed to a made-up model
+    unpriced = folder / "-experiments-worktrees"
     parent = "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     token = json.loads(done.stdout)["token"]
     files = [{"provider": "claude", "path": f"/home/owner/.claude/projects/{p.parent.name}/{p.name}",
-              "data": p.read_text(encoding="utf-8")}
+              "data": p.read_text(encoding="utf-8").replace('"claude-opus-4-7"', '"claude-unlisted-9"')}
              for p in [priced / f"{parent}.jsonl", *sorted(priced.glob("agent-*.jsonl")),
                        unpriced / "ef958aa1-0e93-49f0-bb71-150f63befcd1.jsonl"]]
     status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, {"device": "t", "files": files})
