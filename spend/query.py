@@ -179,6 +179,24 @@ class LocalDate(Func):
         return f"(({sql} AT TIME ZONE 'UTC') + make_interval(mins => %s))::date", [*params, self.minutes]
 
 
+class Key(Func):
+    """A column to group by, read as is. On SQLite written ``+column``: the unary plus changes no value
+    but keeps the planner from walking the Timeline list's ``(device, ended_at)`` or ``(project,
+    ended_at)`` index to get the groups in order, which then reads each session of the range from the
+    table (113 ms of CPU for a year of 100,000 sessions by device, against 46 ms from the covering
+    index ``session_spend``, timeline migration 0014)."""
+
+    template = "%(expressions)s"
+
+    def __init__(self, column: str):
+        super().__init__(F(column))
+        self.output_field = Session._meta.get_field(column)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"+{sql}", params
+
+
 # --- the sources: each is added up by the database, in one query per piece of the range
 
 
@@ -239,8 +257,8 @@ RECORDS = (
            {"cost": Sum("cost_usd"), "input": Sum("input_tokens"), "output": Sum("output_tokens"),
             "cache": Sum("cache_read_tokens"), "n": Count("id"),
             "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED)},
-           {"model": {"k": F("model")}, "project": {"k": F("project")}, "device": {"k": F("device")},
-            "source": {"k": F("provider")}}, _session_key),
+           {"model": {"k": Key("model")}, "project": {"k": Key("project")}, "device": {"k": Key("device")},
+            "source": {"k": Key("provider")}}, _session_key),
     Source(("oikos",), Turn.objects.all, "finished_at", "created_at", _json_sums(("cache_read_input_tokens",)), {},
            lambda by, values: {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}[by]),
     Source(("commis",), jobs, "finished_at", "created_at", _json_sums(("cache_read_input_tokens", "cached_input_tokens")),
