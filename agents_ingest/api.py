@@ -113,8 +113,11 @@ def read_batch(request) -> tuple[str, list[FileChunk]]:
     """The device name (may be "") and the file entries of an ingest request (the batch format)."""
     content_type = _content_type(request)
     if content_type != BATCH_TYPE:  # refused before the body is read
-        raise BadRequest(415, f"Content-Type {content_type or 'none'!r} is not an ingest body: send "
-                              f"{BATCH_TYPE} (a JSON header line, then the files' bytes), as zerg ship does")
+        raise BadRequest(
+            415,
+            f"Content-Type {content_type or 'none'!r} is not an ingest body: send "
+            f"{BATCH_TYPE} (a JSON header line, then the files' bytes), as zerg ship does",
+        )
     header, entries = decode_batch(_read_body(request))
     device = header.get("device")
     if device is not None and not isinstance(device, str):
@@ -140,8 +143,11 @@ def _read_body(request) -> bytes:
     compressed = encoding not in ("identity", "")
     wire_limit = limit_wire if compressed else limit_body
     if declared > wire_limit:
-        raise BadRequest(413, f"the body is {declared} bytes; the limit is {wire_limit} bytes"
-                              f"{' compressed' if compressed else ''}: split the batch")
+        raise BadRequest(
+            413,
+            f"the body is {declared} bytes; the limit is {wire_limit} bytes"
+            f"{' compressed' if compressed else ''}: split the batch",
+        )
     raw = request.read(wire_limit + 1)
     if len(raw) > wire_limit:
         raise BadRequest(413, f"the body exceeds {wire_limit} bytes: split the batch")
@@ -177,12 +183,24 @@ def _chunk(entry: dict, data: bytes, where: str) -> FileChunk:
     parent = entry.get("parent_session")
     if parent is not None and not isinstance(parent, str):
         raise BadRequest(400, f"{where}: parent_session must be a string or null")
-    return FileChunk(provider=provider, path=path, data=data, offset=_int(entry, "offset", where),
-                     generation=_int(entry, "generation", where), git=git, parent_session=parent or None)
+    return FileChunk(
+        provider=provider,
+        path=path,
+        data=data,
+        offset=_int(entry, "offset", where),
+        generation=_int(entry, "generation", where),
+        git=git,
+        parent_session=parent or None,
+    )
 
 
-@router.post("/ingest", auth=DeviceToken(), summary="Store shipped session files (device token)",
-             response=responses(IngestOut, 400, 401, 413, 415), exclude_unset=True)
+@router.post(
+    "/ingest",
+    auth=DeviceToken(),
+    summary="Store shipped session files (device token)",
+    response=responses(IngestOut, 400, 401, 413, 415),
+    exclude_unset=True,
+)
 def ingest_view(request):
     try:
         with gc_paused():
@@ -197,8 +215,12 @@ def ingest_view(request):
         return _error(400, str(exc))
 
 
-@router.get("/archive", auth=DeviceToken(), summary="The archive's identity, for a Shipper (device token)",
-            response=responses(ArchiveOut, 401))
+@router.get(
+    "/archive",
+    auth=DeviceToken(),
+    summary="The archive's identity, for a Shipper (device token)",
+    response=responses(ArchiveOut, 401),
+)
 def archive_view(request):
     """``{"id", "epoch"}`` for the token's device, read only: the Shipper asks before a full pass."""
     return identity.current(request.device_token.name[:100])

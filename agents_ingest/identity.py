@@ -42,8 +42,10 @@ def archive_id() -> str:
         cursor.execute(f"SELECT archive_id FROM {IDENTITY} WHERE id = 1")
         row = cursor.fetchone()
         if row is None:
-            cursor.execute(f"INSERT INTO {IDENTITY} (id, archive_id, created_at) VALUES (1, %s, %s) "
-                           "ON CONFLICT DO NOTHING", [new_id(), connection.ops.adapt_datetimefield_value(timezone.now())])
+            cursor.execute(
+                f"INSERT INTO {IDENTITY} (id, archive_id, created_at) VALUES (1, %s, %s) ON CONFLICT DO NOTHING",
+                [new_id(), connection.ops.adapt_datetimefield_value(timezone.now())],
+            )
             cursor.execute(f"SELECT archive_id FROM {IDENTITY} WHERE id = 1")
             row = cursor.fetchone()
     return row[0]
@@ -52,8 +54,11 @@ def archive_id() -> str:
 def advance(device: str) -> dict:
     """Count one more committed ingest request of ``device``: call inside the request's transaction."""
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {EPOCHS} (device, epoch) VALUES (%s, 1) ON CONFLICT (device) "
-                       f"DO UPDATE SET epoch = {EPOCHS}.epoch + 1 RETURNING epoch", [device])
+        cursor.execute(
+            f"INSERT INTO {EPOCHS} (device, epoch) VALUES (%s, 1) ON CONFLICT (device) "
+            f"DO UPDATE SET epoch = {EPOCHS}.epoch + 1 RETURNING epoch",
+            [device],
+        )
         epoch = cursor.fetchone()[0]
     return {"id": archive_id(), "epoch": int(epoch)}
 
@@ -79,8 +84,10 @@ def rotate_sqlite(path: Path | str) -> str | None:
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(f"DELETE FROM {IDENTITY}")
-            conn.execute(f"INSERT INTO {IDENTITY} (id, archive_id, created_at) VALUES (1, ?, ?)",
-                         (fresh, timezone.now().replace(tzinfo=None).isoformat(sep=" ")))
+            conn.execute(
+                f"INSERT INTO {IDENTITY} (id, archive_id, created_at) VALUES (1, ?, ?)",
+                (fresh, timezone.now().replace(tzinfo=None).isoformat(sep=" ")),
+            )
         return fresh
     finally:
         conn.close()

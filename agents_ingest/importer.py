@@ -58,8 +58,9 @@ def import_file(provider: str, path: Path, device: str, session: int | None = No
     generation = generation_of(path, device, provider)
     pieces = [(0, path.read_bytes())] if provider == "gemini" else _line_chunks(path)
     for offset, data in pieces:
-        result = ingest_files(device, [FileChunk(provider, str(path), data, offset=offset, generation=generation,
-                                                 session=session)])
+        result = ingest_files(
+            device, [FileChunk(provider, str(path), data, offset=offset, generation=generation, session=session)]
+        )
         for key in totals:
             totals[key] += result[key]
     return totals

@@ -125,7 +125,10 @@ def _prepare(chunk: FileChunk) -> PreparedFile:
                     e.key = f"{digest}:{e.index}"
                 events.append((e, e.key, index))
         meta = parser.meta
-        if chunk.provider == "claude" and is_subagent_path(chunk.path) and not (chunk.parent_session
-                                                                                or meta.parent_session_id):
+        if (
+            chunk.provider == "claude"
+            and is_subagent_path(chunk.path)
+            and not (chunk.parent_session or meta.parent_session_id)
+        ):
             log.info("subagent file without a parent session: %s", chunk.path)
     return PreparedFile(chunk, complete, pieces, events, meta, prepare_runs(pieces, document=gemini))

@@ -49,8 +49,12 @@ def _checked(field: str, check, value: str) -> str:
         raise HttpError(400, f"{field}: {exc}") from None
 
 
-@router.post("/patch", auth=[DeviceToken(), *OWNER_AUTH], summary="Store a cwd's uncommitted changes (device token)",
-             response=owner(PatchOut, 400, 413, 422))
+@router.post(
+    "/patch",
+    auth=[DeviceToken(), *OWNER_AUTH],
+    summary="Store a cwd's uncommitted changes (device token)",
+    response=owner(PatchOut, 400, 413, 422),
+)
 def upload_patch(request, body: PatchIn):
     token = getattr(request, "device_token", None)
     # A device token uploads as its own device only (never the body's); the owner may name any.
@@ -73,14 +77,26 @@ def upload_patch(request, body: PatchIn):
         raise HttpError(400, "the patch must be the output of git diff --binary")
     with transaction.atomic():
         patch, _ = WorkspacePatch.objects.update_or_create(
-            device=device, cwd=body.cwd, defaults={
-                "remote": remote, "branch": body.branch[:300], "base_commit": commit,
-                "head_commit": head, "data": data, "sha256": hashlib.sha256(data).hexdigest()})
+            device=device,
+            cwd=body.cwd,
+            defaults={
+                "remote": remote,
+                "branch": body.branch[:300],
+                "base_commit": commit,
+                "head_commit": head,
+                "data": data,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            },
+        )
     return patch.as_dict()
 
 
-@router.post("/ingest", summary="Ship session files with an API token (as /api/agents/ingest)",
-             response=owner(IngestResultOut, 400, 413, 415), exclude_unset=True)
+@router.post(
+    "/ingest",
+    summary="Ship session files with an API token (as /api/agents/ingest)",
+    response=owner(IngestResultOut, 400, 413, 415),
+    exclude_unset=True,
+)
 def owner_ingest(request):
     try:
         device, chunks = read_batch(request)

@@ -32,9 +32,18 @@ class WorkspacePatch(models.Model):
         return f"{self.device}:{self.cwd} @ {self.base_commit[:12]}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "device": self.device, "cwd": self.cwd, "remote": self.remote, "branch": self.branch,
-                "base_commit": self.base_commit, "head_commit": self.head_commit, "size": len(self.data or b""),
-                "sha256": self.sha256, "updated_at": self.updated_at.isoformat()}
+        return {
+            "id": self.id,
+            "device": self.device,
+            "cwd": self.cwd,
+            "remote": self.remote,
+            "branch": self.branch,
+            "base_commit": self.base_commit,
+            "head_commit": self.head_commit,
+            "size": len(self.data or b""),
+            "sha256": self.sha256,
+            "updated_at": self.updated_at.isoformat(),
+        }
 
 
 class ArchiveIdentity(models.Model):

@@ -97,7 +97,7 @@ def _unzstd(raw: bytes, limit: int) -> tuple[bytes, bool]:
     parts, size, start = [], 0, 0
     try:
         for start in range(0, len(raw), _INPUT_STEP):
-            part = inflater.decompress(raw[start:start + _INPUT_STEP])
+            part = inflater.decompress(raw[start : start + _INPUT_STEP])
             parts.append(part)
             size += len(part)
             if size > limit or inflater.eof:
@@ -136,11 +136,16 @@ def decode_batch(body: bytes, loads=_read_header) -> tuple[dict, list[tuple[dict
     for n, entry in enumerate(header["files"]):
         length = entry.get("length") if isinstance(entry, dict) else None
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise WireError(400, f"files[{n}]: length must be a non-negative integer (the file's bytes after the header)")
+            raise WireError(
+                400, f"files[{n}]: length must be a non-negative integer (the file's bytes after the header)"
+            )
         if at + length > len(body):
-            raise WireError(400, f"files[{n}]: the body ends {at + length - len(body)} bytes before the {length} "
-                                 "bytes its header announces (truncated)")
-        files.append((entry, body[at:at + length]))
+            raise WireError(
+                400,
+                f"files[{n}]: the body ends {at + length - len(body)} bytes before the {length} "
+                "bytes its header announces (truncated)",
+            )
+        files.append((entry, body[at : at + length]))
         at += length
     if at != len(body):
         raise WireError(400, f"the body has {len(body) - at} bytes after the files its header announces")

@@ -75,8 +75,13 @@ def measure(count: int = 20, verbose: bool = True) -> dict:
             for job_id in sleepers:
                 http_json(f"{server.url}/api/commis/jobs/{job_id}/cancel", "POST", token)
     result = {
-        "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "max": max(latencies),
-        "throughput": throughput, "total": total, "zerg_pss_mb": zerg_pss / 1024, "jobs_pss_mb": jobs_pss / 1024,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "max": max(latencies),
+        "throughput": throughput,
+        "total": total,
+        "zerg_pss_mb": zerg_pss / 1024,
+        "jobs_pss_mb": jobs_pss / 1024,
     }
     if verbose:
         print(f"latencies (s): {', '.join(f'{v:.3f}' for v in latencies)}", file=sys.stderr)
@@ -86,11 +91,21 @@ def measure(count: int = 20, verbose: bool = True) -> dict:
 def rows(result: dict) -> list[tuple]:
     return [
         ("commis spawn -> running, idle worker, p50", "-", f"{result['p50'] * 1000:.0f} ms"),
-        ("commis spawn -> running, idle worker, p95", f"< {targets.SPAWN_RUNNING_P95_S:.0f} s",
-         f"{result['p95'] * 1000:.0f} ms" + targets.verdict(result["p95"] < targets.SPAWN_RUNNING_P95_S)),
-        (f"commis throughput, {result['total']} trivial shell jobs, 5 slots", "-", f"{result['throughput']:.1f} jobs/s"),
-        ("PSS of zerg processes with 5 running shell jobs (jobs' own processes excluded)", f"< {targets.COMMIS_PSS_MB} MB",
-         f"{result['zerg_pss_mb']:.0f} MB (+{result['jobs_pss_mb']:.0f} MB bash/sleep)"),
+        (
+            "commis spawn -> running, idle worker, p95",
+            f"< {targets.SPAWN_RUNNING_P95_S:.0f} s",
+            f"{result['p95'] * 1000:.0f} ms" + targets.verdict(result["p95"] < targets.SPAWN_RUNNING_P95_S),
+        ),
+        (
+            f"commis throughput, {result['total']} trivial shell jobs, 5 slots",
+            "-",
+            f"{result['throughput']:.1f} jobs/s",
+        ),
+        (
+            "PSS of zerg processes with 5 running shell jobs (jobs' own processes excluded)",
+            f"< {targets.COMMIS_PSS_MB} MB",
+            f"{result['zerg_pss_mb']:.0f} MB (+{result['jobs_pss_mb']:.0f} MB bash/sleep)",
+        ),
     ]
 
 

@@ -41,9 +41,9 @@ from tests.procs import _stat, all_pids, cmdline, create_token, http_json
 
 BACKENDS = ("claude", "codex", "agent")
 JOBS = 5
-SLEEP_S = 25            # fake CLI pause after its first records
-AGENT_STEPS = 8         # tool calls per agent job
-AGENT_DELAY_S = 2.5     # seconds the fake API waits before each answer
+SLEEP_S = 25  # fake CLI pause after its first records
+AGENT_STEPS = 8  # tool calls per agent job
+AGENT_DELAY_S = 2.5  # seconds the fake API waits before each answer
 TARGET = "< 500 MB (aim 350)"
 FINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
@@ -52,22 +52,40 @@ class SlowAgentAPI(FakeAnthropic):
     """Every call: a write_file tool call after a delay, AGENT_STEPS times, then the final text."""
 
     def _next_reply(self, body: dict) -> Reply:
-        done = sum(1 for m in body.get("messages") or [] if m.get("role") == "user" and isinstance(m.get("content"), list)
-                   for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result")
+        done = sum(
+            1
+            for m in body.get("messages") or []
+            if m.get("role") == "user" and isinstance(m.get("content"), list)
+            for b in m["content"]
+            if isinstance(b, dict) and b.get("type") == "tool_result"
+        )
         if done < AGENT_STEPS:
             step = done + 1
-            return Reply(content=[{"type": "text", "text": f"Working: step {step} of {AGENT_STEPS}."},
-                                  {"type": "tool_use", "id": f"toolu_bench{step:02d}{time.monotonic_ns() % 10**9}",
-                                   "name": "write_file",
-                                   "input": {"path": f"step{step}.txt", "content": f"step {step}\n" * 20}}],
-                         stop_reason="tool_use", delay=AGENT_DELAY_S)
+            return Reply(
+                content=[
+                    {"type": "text", "text": f"Working: step {step} of {AGENT_STEPS}."},
+                    {
+                        "type": "tool_use",
+                        "id": f"toolu_bench{step:02d}{time.monotonic_ns() % 10**9}",
+                        "name": "write_file",
+                        "input": {"path": f"step{step}.txt", "content": f"step {step}\n" * 20},
+                    },
+                ],
+                stop_reason="tool_use",
+                delay=AGENT_DELAY_S,
+            )
         return Reply(content=[{"type": "text", "text": "Done: wrote the step files."}], delay=AGENT_DELAY_S)
 
 
 def is_zerg(pid: int, serve_pid: int) -> bool:
     line = cmdline(pid)
-    return (pid == serve_pid or "zerg_site" in line or "qcluster" in line or "/bin/zerg " in line + " "
-            or "commis.backends.agent" in line)
+    return (
+        pid == serve_pid
+        or "zerg_site" in line
+        or "qcluster" in line
+        or "/bin/zerg " in line + " "
+        or "commis.backends.agent" in line
+    )
 
 
 def classify(serve_pid: int) -> list[tuple[int, int, str, str]]:
@@ -136,10 +154,12 @@ def run_backend(backend: str, api: FakeAnthropic, jobs: int = JOBS, wait: bool =
             started = time.monotonic()
             ids = []
             for i in range(jobs):
-                task = (f"Bench job {i}: write step files." if backend == "agent"
-                        else f"Bench job {i}: create greeting.txt")
-                status, job = http_json(server.url + "/api/commis/jobs", "POST", token,
-                                        {"task": task, "backend": backend, "timeout": 300})
+                task = (
+                    f"Bench job {i}: write step files." if backend == "agent" else f"Bench job {i}: create greeting.txt"
+                )
+                status, job = http_json(
+                    server.url + "/api/commis/jobs", "POST", token, {"task": task, "backend": backend, "timeout": 300}
+                )
                 assert status == 200, (status, job)
                 ids.append(job["id"])
 
@@ -156,15 +176,20 @@ def run_backend(backend: str, api: FakeAnthropic, jobs: int = JOBS, wait: bool =
                     break
                 finished = [j for j in states if j["status"] in FINAL]
                 if finished or time.monotonic() > deadline:
-                    raise RuntimeError(f"{backend}: not all running with output: "
-                                       + ", ".join(f"{j['id']} {j['status']} {j['summary']!r}" for j in states))
+                    raise RuntimeError(
+                        f"{backend}: not all running with output: "
+                        + ", ".join(f"{j['id']} {j['status']} {j['summary']!r}" for j in states)
+                    )
                 time.sleep(0.2)
             ready = time.monotonic() - started
             time.sleep(2)  # let the worker settle into the jobs (agent: a few model calls in)
             states = [http_json(f"{server.url}/api/commis/jobs/{i}", token=token)[1] for i in ids]
             sizes2 = [len(log_text(server, token, i).encode()) for i in ids]
-            print(f"all {jobs} running after {running_at:.1f} s, all progressing after {ready:.1f} s; "
-                  f"log.txt sizes {sizes} -> {sizes2} bytes 2 s later", flush=True)
+            print(
+                f"all {jobs} running after {running_at:.1f} s, all progressing after {ready:.1f} s; "
+                f"log.txt sizes {sizes} -> {sizes2} bytes 2 s later",
+                flush=True,
+            )
 
             rows, zerg_kb, cli_kb, n_zerg, n_cli = [], 0, 0, 0, 0
             for pid, depth, kind, line in classify(server.pid):
@@ -197,11 +222,22 @@ def run_backend(backend: str, api: FakeAnthropic, jobs: int = JOBS, wait: bool =
                 finals.append(job)
             total = time.monotonic() - started
             if not wait:
-                return {"backend": backend, "jobs": jobs, "zerg_mb": zerg_kb / 1024, "cli_mb": cli_kb / 1024,
-                        "n_zerg": n_zerg, "n_cli": n_cli, "ready_s": ready, "running_s": running_at}
+                return {
+                    "backend": backend,
+                    "jobs": jobs,
+                    "zerg_mb": zerg_kb / 1024,
+                    "cli_mb": cli_kb / 1024,
+                    "n_zerg": n_zerg,
+                    "n_cli": n_cli,
+                    "ready_s": ready,
+                    "running_s": running_at,
+                }
             for job in finals:
-                print(f"job {job['id']}: {job['status']} in {job['elapsed'] or 0:.1f} s, "
-                      f"summary {str(job['summary'])[:70]!r}", flush=True)
+                print(
+                    f"job {job['id']}: {job['status']} in {job['elapsed'] or 0:.1f} s, "
+                    f"summary {str(job['summary'])[:70]!r}",
+                    flush=True,
+                )
             print(f"spawn -> last finished: {total:.1f} s", flush=True)
             time.sleep(2)
             after_kb = zerg_pss(server.pid)
@@ -211,16 +247,27 @@ def run_backend(backend: str, api: FakeAnthropic, jobs: int = JOBS, wait: bool =
                 from commis.backends.agent_host import IDLE_EXIT
 
                 deadline = time.monotonic() + IDLE_EXIT + 30
-                while time.monotonic() < deadline and any("commis.backends.agent" in line
-                                                          for _, _, _, line in classify(server.pid)):
+                while time.monotonic() < deadline and any(
+                    "commis.backends.agent" in line for _, _, _, line in classify(server.pid)
+                ):
                     time.sleep(1)
                 idle_kb = zerg_pss(server.pid)
-                print(f"zerg PSS once the agent host exited (idle {IDLE_EXIT:.0f} s): {idle_kb / 1024:.1f} MB",
-                      flush=True)
+                print(
+                    f"zerg PSS once the agent host exited (idle {IDLE_EXIT:.0f} s): {idle_kb / 1024:.1f} MB", flush=True
+                )
     return {
-        "backend": backend, "jobs": jobs, "zerg_mb": zerg_kb / 1024, "cli_mb": cli_kb / 1024, "n_zerg": n_zerg, "n_cli": n_cli,
-        "statuses": [j["status"] for j in finals], "ready_s": ready, "running_s": running_at, "total_s": total,
-        "after_mb": after_kb / 1024, "idle_mb": idle_kb / 1024 if idle_kb is not None else None,
+        "backend": backend,
+        "jobs": jobs,
+        "zerg_mb": zerg_kb / 1024,
+        "cli_mb": cli_kb / 1024,
+        "n_zerg": n_zerg,
+        "n_cli": n_cli,
+        "statuses": [j["status"] for j in finals],
+        "ready_s": ready,
+        "running_s": running_at,
+        "total_s": total,
+        "after_mb": after_kb / 1024,
+        "idle_mb": idle_kb / 1024 if idle_kb is not None else None,
     }
 
 
@@ -229,11 +276,16 @@ def rows(results: list[dict]) -> list[tuple]:
     out = []
     for r in results:
         label = {"claude": "fake claude CLI", "codex": "fake codex CLI", "agent": "agent backend, fake LLM"}
-        target = (f"< {targets.COMMIS_PSS_MB} MB (aim {targets.COMMIS_PSS_AIM_MB})" if r["jobs"] <= 5 else "-")
+        target = f"< {targets.COMMIS_PSS_MB} MB (aim {targets.COMMIS_PSS_AIM_MB})" if r["jobs"] <= 5 else "-"
         ok = r["jobs"] > 5 or r["zerg_mb"] < targets.COMMIS_PSS_MB
         extra = f" (+{r['cli_mb']:.0f} MB CLI processes)" if r["n_cli"] else ""
-        out.append((f"zerg PSS with {r['jobs']} active commis, {label.get(r['backend'], r['backend'])}", target,
-                    f"{r['zerg_mb']:.0f} MB{extra}" + targets.verdict(ok)))
+        out.append(
+            (
+                f"zerg PSS with {r['jobs']} active commis, {label.get(r['backend'], r['backend'])}",
+                target,
+                f"{r['zerg_mb']:.0f} MB{extra}" + targets.verdict(ok),
+            )
+        )
     return out
 
 
@@ -251,12 +303,17 @@ def main() -> None:
     lines = []
     for r in results:
         ok = all(s == "succeeded" for s in r["statuses"])
-        lines.append((r["backend"], f"{r['zerg_mb']:.0f} MB ({r['n_zerg']} processes)",
-                     f"{r['cli_mb']:.0f} MB ({r['n_cli']} processes)", TARGET,
-                     "yes" if ok else "no: " + ", ".join(r["statuses"])))
+        lines.append(
+            (
+                r["backend"],
+                f"{r['zerg_mb']:.0f} MB ({r['n_zerg']} processes)",
+                f"{r['cli_mb']:.0f} MB ({r['n_cli']} processes)",
+                TARGET,
+                "yes" if ok else "no: " + ", ".join(r["statuses"]),
+            )
+        )
     print()
-    print(table(lines, ("backend", "zerg PSS with 5 active jobs", "CLI processes PSS", "target",
-                       "all 5 succeeded?")))
+    print(table(lines, ("backend", "zerg PSS with 5 active jobs", "CLI processes PSS", "target", "all 5 succeeded?")))
 
 
 if __name__ == "__main__":

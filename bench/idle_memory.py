@@ -21,9 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from _common import running_server, scratch, server_env
-
 import targets  # noqa: E402
+from _common import running_server, scratch, server_env
 
 TARGET_MB = targets.IDLE_PSS_MB
 CEILING_MB = targets.IDLE_PSS_CEILING_MB
@@ -53,7 +52,11 @@ def tree(root: int) -> list[tuple[int, int]]:
     return found
 
 
-ROLES = {0: "zerg serve (daphne, tailer, supervisor)", 1: "worker cluster (zerg worker --supervised)", 2: "django-q sentinel"}
+ROLES = {
+    0: "zerg serve (daphne, tailer, supervisor)",
+    1: "worker cluster (zerg worker --supervised)",
+    2: "django-q sentinel",
+}
 
 
 def heavy_imports(import_log: str) -> list[str]:
@@ -91,8 +94,13 @@ def measure(settle: float = 10.0, verbose: bool = True, import_log: bool = True)
             print(f"{pid:>8}  {pss / 1024:7.1f}  {rss / 1024:7.1f}  {'  ' * depth}{role}")
         print(f"{'total':>8}  {total_pss:7.1f}  {total_rss:7.1f}  {len(rows)} processes")
         print(f"imports logged: {imports_seen}; heavy LLM modules imported: {', '.join(heavy) or 'none'}")
-    return {"pss_mb": total_pss, "rss_mb": total_rss, "processes": len(rows), "heavy": heavy,
-            "imports_seen": imports_seen}
+    return {
+        "pss_mb": total_pss,
+        "rss_mb": total_rss,
+        "processes": len(rows),
+        "heavy": heavy,
+        "imports_seen": imports_seen,
+    }
 
 
 def rows(result: dict) -> list[tuple]:
@@ -102,8 +110,11 @@ def rows(result: dict) -> list[tuple]:
     if not result["imports_seen"]:
         heavy = "unknown (no import log)"
     return [
-        (f"idle memory, PSS of serve + all {result['processes']} processes", f"< {TARGET_MB} MB (ceiling {CEILING_MB})",
-         f"{pss:.0f} MB{verdict}"),
+        (
+            f"idle memory, PSS of serve + all {result['processes']} processes",
+            f"< {TARGET_MB} MB (ceiling {CEILING_MB})",
+            f"{pss:.0f} MB{verdict}",
+        ),
         ("heavy LLM modules (langgraph, anthropic...) imported at idle", "none", heavy),
     ]
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import targets
 from _common import REPO, running_server, scratch, server_env, table  # noqa: F401
+
 from agents_ingest import wire
 from tests.procs import run_zerg
 
@@ -57,8 +58,7 @@ def replica(k: int, provider: str, path: Path, data: bytes) -> tuple[str, bytes]
 
     if provider == "codex":
         data = UUID.sub(retag, data)
-    lines = [b'{"_c":%d,' % k + line[1:] if line.startswith(b"{") else line
-             for line in data.splitlines(keepends=True)]
+    lines = [b'{"_c":%d,' % k + line[1:] if line.startswith(b"{") else line for line in data.splitlines(keepends=True)]
     stem = path.stem
     new_stem = UUID.sub(retag, stem.encode()).decode() if UUID.search(stem.encode()) else f"{stem}-{k:06x}"
     rel = path.relative_to(FIXTURES).parent
@@ -72,8 +72,19 @@ def batches(size_bytes: int):
     while total < size_bytes:
         for provider, path, data in files:
             new_path, new_data = replica(k, provider, path, data)
-            batch.append(({"provider": provider, "path": new_path, "generation": 0, "offset": 0, "git": None,
-                           "parent_session": None}, new_data))
+            batch.append(
+                (
+                    {
+                        "provider": provider,
+                        "path": new_path,
+                        "generation": 0,
+                        "offset": 0,
+                        "git": None,
+                        "parent_session": None,
+                    },
+                    new_data,
+                )
+            )
             used += len(new_data)
             total += len(new_data)
             if used >= BATCH_BYTES:
@@ -96,8 +107,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def post(url: str, token: str, body: bytes, headers: dict) -> dict:
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", **headers})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Authorization": f"Bearer {token}", **headers}
+    )
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.loads(response.read())
 
@@ -106,9 +118,11 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
     src = sqlite3.connect(source_db)
     # The Timeline's schema only (other apps' tables play no part), without FTS5's shadow tables
     # (creating the virtual table makes them).
-    objects = src.execute("SELECT name, type, sql FROM sqlite_master WHERE sql IS NOT NULL "
-                          "AND tbl_name LIKE 'timeline%' "
-                          "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END").fetchall()
+    objects = src.execute(
+        "SELECT name, type, sql FROM sqlite_master WHERE sql IS NOT NULL "
+        "AND tbl_name LIKE 'timeline%' "
+        "ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END"
+    ).fetchall()
     virtual = [name for name, _, sql in objects if sql.upper().startswith("CREATE VIRTUAL TABLE")]
     shadow = {f"{v}_{suffix}" for v in virtual for suffix in ("data", "idx", "docsize", "config", "content")}
     dst = sqlite3.connect(target_db, isolation_level=None)
@@ -139,6 +153,7 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
     bounds = [raw_rows[min(len(raw_rows) - 1, (i + 1) * len(raw_rows) // parts - 1)][0] for i in range(parts)]
     groups = {name: [[] for _ in range(parts)] for name in ("timeline_event",)}
     import bisect
+
     for name in groups:
         columns, rows = data[name]
         at = columns.index("chunk_id")
@@ -151,16 +166,21 @@ def bare_executemany(source_db: Path, target_db: Path, batches_count: int) -> tu
         if deferred:  # index the slice's events in one statement, as the server does (timeline migration 0003)
             since = dst.execute("SELECT coalesce(max(id), 0) FROM timeline_event").fetchone()[0]
             dst.execute("INSERT INTO timeline_fts_deferred (since) VALUES (?)", (since,))
-        chunk = raw_rows[i * len(raw_rows) // parts:(i + 1) * len(raw_rows) // parts]
-        dst.executemany(f"INSERT INTO timeline_sourcechunk ({','.join(raw_cols)}) VALUES "
-                        f"({','.join('?' * len(raw_cols))})", chunk)
+        chunk = raw_rows[i * len(raw_rows) // parts : (i + 1) * len(raw_rows) // parts]
+        dst.executemany(
+            f"INSERT INTO timeline_sourcechunk ({','.join(raw_cols)}) VALUES ({','.join('?' * len(raw_cols))})", chunk
+        )
         for name in ("timeline_event",):
             columns = data[name][0]
-            dst.executemany(f"INSERT INTO {name} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})",
-                            groups[name][i])
+            dst.executemany(
+                f"INSERT INTO {name} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})", groups[name][i]
+            )
         if deferred:
-            dst.execute(f"INSERT INTO timeline_event_fts (rowid, {fts_columns}) "
-                        f"SELECT id, {fts_columns} FROM timeline_event_fts_src WHERE id > ?", (since,))
+            dst.execute(
+                f"INSERT INTO timeline_event_fts (rowid, {fts_columns}) "
+                f"SELECT id, {fts_columns} FROM timeline_event_fts_src WHERE id > ?",
+                (since,),
+            )
             dst.execute("DELETE FROM timeline_fts_deferred")
         dst.execute("COMMIT")
     elapsed = time.perf_counter() - start
@@ -203,10 +223,22 @@ def measure(size_mb: float = 1024, verbose: bool = True) -> dict:
         wall = time.perf_counter() - wall
         db_size = db.stat().st_size + sum(p.stat().st_size for p in db.parent.glob("zerg.db-*"))
         bare_s, bare_events = bare_executemany(db, root / "bare.db", requests)
-    return {"format": "zstd batches", "sent": sent, "requests": requests, "lines": lines, "events": events, "spent": spent, "wall": wall,
-            "drained": drained, "server_cpu": server_cpu,
-            "bare_s": bare_s, "bare_events": bare_events, "db_size": db_size,
-            "http_eps": events / spent, "bare_eps": bare_events / bare_s}
+    return {
+        "format": "zstd batches",
+        "sent": sent,
+        "requests": requests,
+        "lines": lines,
+        "events": events,
+        "spent": spent,
+        "wall": wall,
+        "drained": drained,
+        "server_cpu": server_cpu,
+        "bare_s": bare_s,
+        "bare_events": bare_events,
+        "db_size": db_size,
+        "http_eps": events / spent,
+        "bare_eps": bare_events / bare_s,
+    }
 
 
 def rows(r: dict) -> list[tuple]:
@@ -214,14 +246,22 @@ def rows(r: dict) -> list[tuple]:
     mb = f"{r['sent'] / 1e6:.0f} MB of JSONL, {r['events']:,} events"
     small = "" if r["sent"] >= 1e9 else " (QUICK: the target is for >= 1 GB)"
     return [
-        (f"ingest through the HTTP API, {mb}{small}", f"> {targets.INGEST_EVENTS_S:,} events/s",
-         f"{r['http_eps']:,.0f} events/s" + targets.verdict(r["http_eps"] > targets.INGEST_EVENTS_S)),
-        ("ingest: search index complete after the last answer (background indexer)", "-",
-         f"{r['drained']:.2f} s"),
-        ("ingest: server CPU per event, all threads (20,000/s on 2 cores: <= 100 us)", "-",
-         f"{1e6 * r['server_cpu'] / r['events']:.0f} us"),
-        ("ingest: bare executemany of the same rows / ratio HTTP to bare", "-",
-         f"{r['bare_eps']:,.0f} events/s / {r['http_eps'] / r['bare_eps']:.2f}"),
+        (
+            f"ingest through the HTTP API, {mb}{small}",
+            f"> {targets.INGEST_EVENTS_S:,} events/s",
+            f"{r['http_eps']:,.0f} events/s" + targets.verdict(r["http_eps"] > targets.INGEST_EVENTS_S),
+        ),
+        ("ingest: search index complete after the last answer (background indexer)", "-", f"{r['drained']:.2f} s"),
+        (
+            "ingest: server CPU per event, all threads (20,000/s on 2 cores: <= 100 us)",
+            "-",
+            f"{1e6 * r['server_cpu'] / r['events']:.0f} us",
+        ),
+        (
+            "ingest: bare executemany of the same rows / ratio HTTP to bare",
+            "-",
+            f"{r['bare_eps']:,.0f} events/s / {r['http_eps'] / r['bare_eps']:.2f}",
+        ),
     ]
 
 
@@ -230,20 +270,27 @@ def main() -> None:
     size_mb = float(args[0]) if args else 1024
     r = measure(size_mb)
     sent, spent = r["sent"], r["spent"]
-    print(table([
-        ("JSONL shipped", f"{sent / 1e6:.0f} MB in {r['requests']} requests ({r['format']})"),
-        ("lines / events stored", f"{r['lines']} / {r['events']}"),
-        ("ingest through HTTP (server time)", f"{r['http_eps']:,.0f} events/s ({sent / 1e6 / spent:.1f} MB/s)"),
-        ("wall time incl. client batching", f"{r['wall']:.0f} s"),
-        ("search index complete after the last answer", f"{r['drained']:.2f} s"),
-        # what the whole ingest costs the server, all threads (parse, store, compress, index): on 2
-        # cores, 20,000 events/s leaves at most 100 us of CPU per event, however it is spread
-        ("server CPU per event (all threads, incl. indexing)",
-         f"{1e6 * r['server_cpu'] / r['events']:.0f} us ({r['server_cpu']:.1f} s)"),
-        ("bare executemany, same rows and schema", f"{r['bare_eps']:,.0f} events/s ({r['bare_s']:.1f} s)"),
-        ("ratio HTTP / bare", f"{r['http_eps'] / r['bare_eps']:.2f}"),
-        ("database size", f"{r['db_size'] / 1e6:.0f} MB"),
-    ], ("figure", "value")))
+    print(
+        table(
+            [
+                ("JSONL shipped", f"{sent / 1e6:.0f} MB in {r['requests']} requests ({r['format']})"),
+                ("lines / events stored", f"{r['lines']} / {r['events']}"),
+                ("ingest through HTTP (server time)", f"{r['http_eps']:,.0f} events/s ({sent / 1e6 / spent:.1f} MB/s)"),
+                ("wall time incl. client batching", f"{r['wall']:.0f} s"),
+                ("search index complete after the last answer", f"{r['drained']:.2f} s"),
+                # what the whole ingest costs the server, all threads (parse, store, compress, index): on 2
+                # cores, 20,000 events/s leaves at most 100 us of CPU per event, however it is spread
+                (
+                    "server CPU per event (all threads, incl. indexing)",
+                    f"{1e6 * r['server_cpu'] / r['events']:.0f} us ({r['server_cpu']:.1f} s)",
+                ),
+                ("bare executemany, same rows and schema", f"{r['bare_eps']:,.0f} events/s ({r['bare_s']:.1f} s)"),
+                ("ratio HTTP / bare", f"{r['http_eps'] / r['bare_eps']:.2f}"),
+                ("database size", f"{r['db_size'] / 1e6:.0f} MB"),
+            ],
+            ("figure", "value"),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,20 +25,21 @@ import asyncio
 import sys
 import time
 
+import targets  # noqa: E402
 from _common import percentile, running_server, scratch, server_env, table
 from idle_memory import kb, tree
 
 from tests.fakes import fake_anthropic, fake_openai
 from tests.procs import create_token, http_json, ws_connect, ws_subscribe, ws_wait_event
 
-import targets  # noqa: E402
-
 TARGET = targets.OIKOS_FIRST_TOKEN_P95_S  # seconds beyond the fake model's delay, p95
 DELAY = 0.1  # the fake model's think time before it answers
 HOLD = 4.0  # a held reply, to measure memory while a turn is active
 KEY = "sk-ant-bench"
-TEXT = ("Here is what your commis are doing right now: two are running the test suite, one is cloning "
-        "the repository, and the last one finished a minute ago with every test passing. ") * 3
+TEXT = (
+    "Here is what your commis are doing right now: two are running the test suite, one is cloning "
+    "the repository, and the last one finished a minute ago with every test passing. "
+) * 3
 
 
 def pss_mb(root: int) -> tuple[float, float]:
@@ -59,15 +60,22 @@ async def one_turn(server, token, ws, thread_id: int, text: str) -> tuple[float,
     """Post a message; (when it was sent, seconds to the turn's first oikos.delta, the finished Turn)."""
     sent = time.monotonic()
     status, body = await asyncio.to_thread(
-        http_json, f"{server.url}/api/oikos/threads/{thread_id}/messages", "POST", token, {"text": text}, 30)
+        http_json, f"{server.url}/api/oikos/threads/{thread_id}/messages", "POST", token, {"text": text}, 30
+    )
     if status != 202:
         raise RuntimeError(f"POST message answered {status}: {body}")
     turn_id = body["turn"]["id"]
     await ws_wait_event(ws, lambda e: e["kind"] == "oikos.delta" and e["payload"].get("turn") == turn_id, timeout=60)
     first = time.monotonic() - sent
     done = await ws_wait_event(
-        ws, lambda e: e["kind"] == "oikos.turn" and (e["payload"].get("turn") or {}).get("id") == turn_id
-        and e["payload"]["turn"]["status"] in ("done", "failed"), timeout=60)
+        ws,
+        lambda e: (
+            e["kind"] == "oikos.turn"
+            and (e["payload"].get("turn") or {}).get("id") == turn_id
+            and e["payload"]["turn"]["status"] in ("done", "failed")
+        ),
+        timeout=60,
+    )
     turn = done["payload"]["turn"]
     if turn["status"] != "done":
         raise RuntimeError(f"turn {turn_id} failed: {turn.get('error')}\n{server.output()[-3000:]}")
@@ -92,8 +100,9 @@ async def held_turn_memory(server, token, ws, thread_id: int, fake, text: str) -
 
 
 async def session(server, token, fake, count: int) -> dict:
-    status, thread = await asyncio.to_thread(http_json, server.url + "/api/oikos/threads", "POST", token,
-                                             {"title": "bench"})
+    status, thread = await asyncio.to_thread(
+        http_json, server.url + "/api/oikos/threads", "POST", token, {"title": "bench"}
+    )
     if status not in (200, 201):
         raise RuntimeError(f"POST thread answered {status}: {thread}")
     ws = await ws_connect(server, token)
@@ -113,17 +122,27 @@ async def session(server, token, fake, count: int) -> dict:
         active_later = await held_turn_memory(server, token, ws, thread["id"], fake, "one more")
     finally:
         await ws.close()
-    return {"latencies": latencies, "to_model": to_model, "idle": idle, "first_active": first_active, "after_first": after_first,
-            "idle_later": idle_later, "active_later": active_later}
+    return {
+        "latencies": latencies,
+        "to_model": to_model,
+        "idle": idle,
+        "first_active": first_active,
+        "after_first": after_first,
+        "idle_later": idle_later,
+        "active_later": active_later,
+    }
 
 
 def measure(count: int = 30, verbose: bool = True, provider: str = "anthropic") -> dict:
     """``provider``: "anthropic" (the fake Anthropic API through the SDK) or "openai" (the fake
     OpenAI-compatible server, as a local Ollama would be)."""
     openai = provider == "openai"
-    with (fake_openai.FakeOpenAI() if openai else fake_anthropic.FakeAnthropic(api_key=KEY)) as fake:
-        llm = {"OPENAI_BASE_URL": fake.url + "/v1"} if openai else {"ANTHROPIC_API_KEY": KEY,
-                                                                     "ANTHROPIC_BASE_URL": fake.url}
+    with fake_openai.FakeOpenAI() if openai else fake_anthropic.FakeAnthropic(api_key=KEY) as fake:
+        llm = (
+            {"OPENAI_BASE_URL": fake.url + "/v1"}
+            if openai
+            else {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": fake.url}
+        )
         with scratch() as root, server_env(root, ZERG_MODEL="fake-model", **llm) as env:
             env.pop("ANTHROPIC_API_KEY" if openai else "OPENAI_BASE_URL", None)
             token = create_token(env)
@@ -135,12 +154,20 @@ def measure(count: int = 30, verbose: bool = True, provider: str = "anthropic") 
     result["provider"] = provider
     lat, to_model = result["latencies"], result["to_model"]
     back = [a - b for a, b in zip(lat, to_model)]
-    result.update(count=count, p50=percentile(lat, 50), p95=percentile(lat, 95), max=max(lat),
-                  to_model_p50=percentile(to_model, 50), back_p50=percentile(back, 50))
+    result.update(
+        count=count,
+        p50=percentile(lat, 50),
+        p95=percentile(lat, 95),
+        max=max(lat),
+        to_model_p50=percentile(to_model, 50),
+        back_p50=percentile(back, 50),
+    )
     if verbose:
         print("  " + " ".join(f"{v * 1000:.0f}" for v in lat) + " (ms, fake delay subtracted)")
-        print(f"  of which POST -> the model request reaching the fake: p50 {result['to_model_p50'] * 1000:.0f} ms; "
-              f"the fake's first bytes -> oikos.delta on the WebSocket: p50 {result['back_p50'] * 1000:.0f} ms")
+        print(
+            f"  of which POST -> the model request reaching the fake: p50 {result['to_model_p50'] * 1000:.0f} ms; "
+            f"the fake's first bytes -> oikos.delta on the WebSocket: p50 {result['back_p50'] * 1000:.0f} ms"
+        )
         for key in ("idle", "first_active", "after_first", "idle_later", "active_later"):
             print(f"  {key:>12}: serve {result[key][0]:6.1f} MB, serve + descendants {result[key][1]:6.1f} MB")
     return result
@@ -151,18 +178,28 @@ def rows(result: dict) -> list[tuple]:
         return f"{value * 1000:.0f} ms" + ("" if value < TARGET else "  (MISSED)")
 
     n, mb = result["count"], lambda key, i=0: f"{result[key][i]:.0f}"
-    first = (f"Oikos message -> first oikos.delta on WebSocket beyond the fake's {DELAY * 1000:.0f} ms"
-             + (" (OpenAI-compatible provider)" if result["provider"] == "openai" else ""))
+    first = f"Oikos message -> first oikos.delta on WebSocket beyond the fake's {DELAY * 1000:.0f} ms" + (
+        " (OpenAI-compatible provider)" if result["provider"] == "openai" else ""
+    )
     return [
         (f"{first}, p50 of {n}", "-", f"{result['p50'] * 1000:.0f} ms"),
         (f"{first}, p95 of {n}", f"< {TARGET * 1000:.0f} ms", verdict(result["p95"])),
-        ("  of which POST -> model request at the fake, p50 / fake's answer -> WebSocket, p50", "-",
-         f"{result['to_model_p50'] * 1000:.0f} ms / {result['back_p50'] * 1000:.0f} ms"),
-        ("zerg serve PSS: idle / during the first Oikos turn / after it (SDK + langgraph stay loaded)", "-",
-         f"{mb('idle')} / {mb('first_active')} / {mb('after_first')} MB"),
-        (f"PSS added by an active Oikos turn (after {n} turns), serve / all zerg processes", "-",
-         f"{round(result['active_later'][0] - result['idle_later'][0]):+d} MB / "
-         f"{round(result['active_later'][1] - result['idle_later'][1]):+d} MB"),
+        (
+            "  of which POST -> model request at the fake, p50 / fake's answer -> WebSocket, p50",
+            "-",
+            f"{result['to_model_p50'] * 1000:.0f} ms / {result['back_p50'] * 1000:.0f} ms",
+        ),
+        (
+            "zerg serve PSS: idle / during the first Oikos turn / after it (SDK + langgraph stay loaded)",
+            "-",
+            f"{mb('idle')} / {mb('first_active')} / {mb('after_first')} MB",
+        ),
+        (
+            f"PSS added by an active Oikos turn (after {n} turns), serve / all zerg processes",
+            "-",
+            f"{round(result['active_later'][0] - result['idle_later'][0]):+d} MB / "
+            f"{round(result['active_later'][1] - result['idle_later'][1]):+d} MB",
+        ),
     ]
 
 

@@ -37,6 +37,8 @@ def size(full, quick=None, smoke=None):
     if SMOKE and smoke is not None:
         return smoke
     return quick if QUICK and quick is not None else full
+
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -57,8 +59,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({model or platform.machine()}){memory}, "
-            f"Linux {platform.release()}, Python {platform.python_version()}, database {database_kind()}")
+    return (
+        f"{os.cpu_count()} cores ({model or platform.machine()}){memory}, "
+        f"Linux {platform.release()}, Python {platform.python_version()}, database {database_kind()}"
+    )
 
 
 def load() -> str:
@@ -126,8 +130,13 @@ def bench_ingest():
 def bench_search():
     """bench/search.py in a child process (it sets up Django in-process); its table is parsed."""
     events = size(1_000_000, 100_000, smoke=3_000)
-    done = subprocess.run([sys.executable, str(HERE / "search.py"), str(events), str(size(200, smoke=20))], cwd=HERE,
-                          capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "search.py"), str(events), str(size(200, smoke=20))],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     print(done.stdout[-3000:], done.stderr[-2000:] if done.returncode else "", flush=True)
     if done.returncode:
         raise RuntimeError(f"bench/search.py exited with {done.returncode}")
@@ -144,9 +153,13 @@ def bench_search():
             numbers = re.findall(r"[\d.]+", value)
             p95 = float(numbers[1]) if len(numbers) > 1 else float("inf")
             when = "as built" if label.startswith("as built") else "after index maintenance"
-            rows.append((f"search p50 / p95, {archive} events, two words + filters, {when}{quick}",
-                         f"p95 < {targets.SEARCH_P95_MS} ms",
-                         value.rsplit(" / ", 1)[0] + " ms" + targets.verdict(p95 < targets.SEARCH_P95_MS)))
+            rows.append(
+                (
+                    f"search p50 / p95, {archive} events, two words + filters, {when}{quick}",
+                    f"p95 < {targets.SEARCH_P95_MS} ms",
+                    value.rsplit(" / ", 1)[0] + " ms" + targets.verdict(p95 < targets.SEARCH_P95_MS),
+                )
+            )
     return rows or [("search p50 / p95", f"p95 < {targets.SEARCH_P95_MS} ms", "no figures found in its output")]
 
 
@@ -175,23 +188,41 @@ BENCHES.append(("pwa", "phone: dashboard first-load bytes and time to usable on 
 def bench_spend():
     """bench/spend_api.py in a child process (it sets up Django in-process); its p50 / p95 row is parsed."""
     sessions = size(100_000, 10_000, smoke=300)
-    done = subprocess.run([sys.executable, str(HERE / "spend_api.py"), str(sessions), str(size(60, smoke=10))],
-                          check=False, cwd=HERE, capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "spend_api.py"), str(sessions), str(size(60, smoke=10))],
+        check=False,
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     print(done.stdout[-3000:], done.stderr[-2000:] if done.returncode else "", flush=True)
     if done.returncode:
         raise RuntimeError(f"bench/spend_api.py exited with {done.returncode}")
     found = re.search(r"p50 / p95 / max\s*\|\s*([\d.]+) / ([\d.]+) / ([\d.]+)", done.stdout)
     label = f"spend API p50 / p95, {sessions:,} sessions, {sessions * 10:,} events" + (
-        "" if sessions >= 100_000 else f" ({'SMOKE' if SMOKE else 'QUICK'}; target is for 100,000)")
+        "" if sessions >= 100_000 else f" ({'SMOKE' if SMOKE else 'QUICK'}; target is for 100,000)"
+    )
     if not found:
         return [(label, f"p95 < {targets.SPEND_P95_MS} ms", "no figures found in its output")]
     p95 = float(found.group(2))
-    return [(label, f"p95 < {targets.SPEND_P95_MS} ms",
-             f"{found.group(1)} / {p95:.1f} ms" + targets.verdict(p95 < targets.SPEND_P95_MS))]
+    return [
+        (
+            label,
+            f"p95 < {targets.SPEND_P95_MS} ms",
+            f"{found.group(1)} / {p95:.1f} ms" + targets.verdict(p95 < targets.SPEND_P95_MS),
+        )
+    ]
 
 
-BENCHES.append(("spend", "spend API at " + size("100,000 sessions / 1,000,000 events", "10,000 sessions (quick)",
-                                                "300 sessions (smoke)"), bench_spend))
+BENCHES.append(
+    (
+        "spend",
+        "spend API at "
+        + size("100,000 sessions / 1,000,000 events", "10,000 sessions (quick)", "300 sessions (smoke)"),
+        bench_spend,
+    )
+)
 
 
 def main() -> int:
@@ -214,8 +245,11 @@ def main() -> int:
             failed += 1
             rows.append((f"{name}: {title}", "-", f"FAILED: {str(exc).splitlines()[0][:100] if str(exc) else exc!r}"))
         print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
-    print(f"\nmachine: {machine()}\nat the end: {load()}; {time.monotonic() - started:.0f} s in all"
-          + size("", "; QUICK mode", "; SMOKE mode: tiny sizes, the figures and verdicts mean nothing") + "\n")
+    print(
+        f"\nmachine: {machine()}\nat the end: {load()}; {time.monotonic() - started:.0f} s in all"
+        + size("", "; QUICK mode", "; SMOKE mode: tiny sizes, the figures and verdicts mean nothing")
+        + "\n"
+    )
     print(table(rows, ("figure", "target", "result")))
     return 1 if failed else 0
 

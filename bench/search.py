@@ -38,7 +38,7 @@ import re
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from _common import REPO, base_env, percentile, scratch, server_env, table
@@ -79,10 +79,18 @@ def build(total: int, samples: list, words: list, rng: random.Random, facets: tu
         return ingest_files(device, chunks)["events_stored"] if chunks else 0
 
     for i in range(SESSIONS if per_session else 0):
-        events = [(samples[rng.randrange(len(samples))], " ".join(rng.choice(words) for _ in range(3)))
-                  for _ in range(per_session)]
-        spec = Spec(providers[i % 3], i, projects[i % 8], branches[i % 6],
-                    start_day + timedelta(days=i * 365 / SESSIONS), events)
+        events = [
+            (samples[rng.randrange(len(samples))], " ".join(rng.choice(words) for _ in range(3)))
+            for _ in range(per_session)
+        ]
+        spec = Spec(
+            providers[i % 3],
+            i,
+            projects[i % 8],
+            branches[i % 6],
+            start_day + timedelta(days=i * 365 / SESSIONS),
+            events,
+        )
         path, data = session_file(spec)
         device = devices[i % 3]
         pending[device].append(FileChunk(provider=spec.provider, path=path, data=data, git={"branch": spec.branch}))
@@ -119,11 +127,11 @@ def main() -> None:
     if "--keep" in args:
         at = args.index("--keep")
         keep = args[at + 1]
-        del args[at:at + 2]
+        del args[at : at + 2]
     total = int(args[0]) if args else 1_000_000
     queries = int(args[1]) if len(args) > 1 else 200
     rng = random.Random(7)
-    with scratch() as root, (kept_env(root, keep) if keep else server_env(root)) as env:
+    with scratch() as root, kept_env(root, keep) if keep else server_env(root) as env:
         os.environ.update(env)
         os.environ["DJANGO_SETTINGS_MODULE"] = "zerg_site.settings"
         import django
@@ -145,7 +153,7 @@ def main() -> None:
         words = [w for w, _ in vocab.most_common(3000)]
         providers, projects = ["claude", "codex", "gemini"], [f"project{i}" for i in range(8)]
         devices, branches = ["laptop", "desktop", "server"], ["main", "dev", "feature/a", "feature/b", "fix", "master"]
-        start_day = datetime(2025, 11, 1, tzinfo=timezone.utc)
+        start_day = datetime(2025, 11, 1, tzinfo=UTC)
         built = time.perf_counter()
         build(total if not reuse else 0, samples, words, rng, (providers, projects, devices, branches), start_day)
         build_s = time.perf_counter() - built
@@ -219,14 +227,23 @@ def main() -> None:
         ("queries (two words + filters, relevance)", f"{queries}, {built_run[2]} with hits"),
         ("load average (1 min) before / between / after the runs", " / ".join(f"{x:.2f}" for x in loads)),
     ]
-    for label, (latencies, by_kind, _) in (("as built", built_run),
-                                           (f"after index maintenance ({maintenance_s:.0f} s)", maintained_run)):
+    for label, (latencies, by_kind, _) in (
+        ("as built", built_run),
+        (f"after index maintenance ({maintenance_s:.0f} s)", maintained_run),
+    ):
         rows += [
-            (f"{label}: p50 / p95 / max", f"{percentile(latencies, 50):.1f} / {percentile(latencies, 95):.1f} / "
-                                          f"{max(latencies):.1f} ms"),
-            *[(f"{label}: p50 / p95, filter {name}",
-               f"{percentile(by_kind[k], 50):.1f} / {percentile(by_kind[k], 95):.1f} ms")
-              for k, name in enumerate(names) if k in by_kind],
+            (
+                f"{label}: p50 / p95 / max",
+                f"{percentile(latencies, 50):.1f} / {percentile(latencies, 95):.1f} / {max(latencies):.1f} ms",
+            ),
+            *[
+                (
+                    f"{label}: p50 / p95, filter {name}",
+                    f"{percentile(by_kind[k], 50):.1f} / {percentile(by_kind[k], 95):.1f} ms",
+                )
+                for k, name in enumerate(names)
+                if k in by_kind
+            ],
         ]
     print(table(rows, ("figure", "value")))
 

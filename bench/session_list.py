@@ -62,33 +62,49 @@ def measure(seconds: float = 10, threads: int = 4, size_mb: float = 20, verbose:
         latencies: list[float] = []
         errors: list[str] = []
         until = time.monotonic() + seconds
-        workers = [threading.Thread(target=hammer, args=(server.port, token, until, latencies, errors))
-                   for _ in range(threads)]
+        workers = [
+            threading.Thread(target=hammer, args=(server.port, token, until, latencies, errors)) for _ in range(threads)
+        ]
         started = time.monotonic()
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
         elapsed = time.monotonic() - started
-    result = {"rps": len(latencies) / elapsed, "requests": len(latencies), "errors": len(errors),
-              "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "sessions": sessions,
-              "threads": threads, "seconds": seconds}
+    result = {
+        "rps": len(latencies) / elapsed,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "sessions": sessions,
+        "threads": threads,
+        "seconds": seconds,
+    }
     if verbose:
-        print(f"  {len(latencies)} requests in {elapsed:.1f} s over {sessions} top-level sessions; "
-              f"{len(errors)} errors{': ' + errors[0] if errors else ''}", flush=True)
+        print(
+            f"  {len(latencies)} requests in {elapsed:.1f} s over {sessions} top-level sessions; "
+            f"{len(errors)} errors{': ' + errors[0] if errors else ''}",
+            flush=True,
+        )
     return result
 
 
 def rows(r: dict) -> list[tuple]:
     errors = f", {r['errors']} ERRORS" if r["errors"] else ""
-    return [(f"session list API (GET /api/timeline/sessions, page of 50 of {r['sessions']}), "
-             f"{r['threads']} keep-alive clients for {r['seconds']:.0f} s", "-",
-             f"{r['rps']:.0f} requests/s (p50 {r['p50'] * 1000:.0f} ms, p95 {r['p95'] * 1000:.0f} ms{errors})")]
+    return [
+        (
+            f"session list API (GET /api/timeline/sessions, page of 50 of {r['sessions']}), "
+            f"{r['threads']} keep-alive clients for {r['seconds']:.0f} s",
+            "-",
+            f"{r['rps']:.0f} requests/s (p50 {r['p50'] * 1000:.0f} ms, p95 {r['p95'] * 1000:.0f} ms{errors})",
+        )
+    ]
 
 
 def main() -> None:
     args = [float(a) for a in sys.argv[1:]]
-    seconds, threads, size_mb = (args + [10, 4, 20][len(args):])[:3]
+    seconds, threads, size_mb = (args + [10, 4, 20][len(args) :])[:3]
     print(table(rows(measure(seconds, int(threads), size_mb)), ("figure", "target", "result")))
 
 

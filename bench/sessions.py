@@ -59,8 +59,14 @@ def claude(spec: Spec) -> tuple[str, bytes]:
     """A Claude Code session file: one user/assistant record per event."""
     lines = []
     for k, (e, extra) in enumerate(spec.events):
-        head = {"sessionId": spec.sid, "uuid": f"{spec.sid[:-6]}{k:06x}", "timestamp": spec.at(k),
-                "cwd": spec.cwd, "gitBranch": spec.branch, "version": "2.1.0"}
+        head = {
+            "sessionId": spec.sid,
+            "uuid": f"{spec.sid[:-6]}{k:06x}",
+            "timestamp": spec.at(k),
+            "cwd": spec.cwd,
+            "gitBranch": spec.branch,
+            "version": "2.1.0",
+        }
         if e.kind == "tool_result":
             block = {"type": "tool_result", "tool_use_id": f"toolu_{k - 1}", "content": _with(e.tool_output, extra)}
             lines.append({"type": "user", **head, "message": {"role": "user", "content": [block]}})
@@ -74,8 +80,12 @@ def claude(spec: Spec) -> tuple[str, bytes]:
             continue
         else:
             block = {"type": "text", "text": _with(e.text, extra)}
-        message = {"id": f"msg_{spec.number}_{k}", "role": "assistant", "model": "claude-sonnet-4-5",
-                   "content": [block]}
+        message = {
+            "id": f"msg_{spec.number}_{k}",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": [block],
+        }
         lines.append({"type": "assistant", **head, "message": message})
     path = f"/bench/.claude/projects/-home-dev-{spec.project}/{spec.sid}.jsonl"
     return path, b"".join(json.dumps(line).encode() + b"\n" for line in lines)
@@ -83,17 +93,34 @@ def claude(spec: Spec) -> tuple[str, bytes]:
 
 def codex(spec: Spec) -> tuple[str, bytes]:
     """A Codex rollout: session_meta, turn_context, then one response_item per event."""
-    lines = [{"timestamp": spec.at(0), "type": "session_meta",
-              "payload": {"id": spec.sid, "timestamp": spec.at(0), "cwd": spec.cwd, "cli_version": "0.125.0",
-                          "git": {"branch": spec.branch}}},
-             {"timestamp": spec.at(0), "type": "turn_context", "payload": {"cwd": spec.cwd, "model": "gpt-5-codex"}}]
+    lines = [
+        {
+            "timestamp": spec.at(0),
+            "type": "session_meta",
+            "payload": {
+                "id": spec.sid,
+                "timestamp": spec.at(0),
+                "cwd": spec.cwd,
+                "cli_version": "0.125.0",
+                "git": {"branch": spec.branch},
+            },
+        },
+        {"timestamp": spec.at(0), "type": "turn_context", "payload": {"cwd": spec.cwd, "model": "gpt-5-codex"}},
+    ]
     for k, (e, extra) in enumerate(spec.events):
         if e.kind == "tool_call":
-            payload = {"type": "function_call", "name": e.tool_name, "call_id": f"call_{k}",
-                       "arguments": json.dumps(_tool_input(e, extra))}
+            payload = {
+                "type": "function_call",
+                "name": e.tool_name,
+                "call_id": f"call_{k}",
+                "arguments": json.dumps(_tool_input(e, extra)),
+            }
         elif e.kind == "tool_result":
-            payload = {"type": "function_call_output", "call_id": f"call_{k - 1}",
-                       "output": _with(e.tool_output, extra)}
+            payload = {
+                "type": "function_call_output",
+                "call_id": f"call_{k - 1}",
+                "output": _with(e.tool_output, extra),
+            }
         elif e.kind == "thinking":
             payload = {"type": "reasoning", "summary": [{"type": "summary_text", "text": _with(e.text, extra)}]}
         else:
@@ -111,21 +138,45 @@ def gemini(spec: Spec) -> tuple[str, bytes]:
     for k, (e, extra) in enumerate(spec.events):
         message = {"id": f"m{k}", "timestamp": spec.at(k), "type": "user" if e.role == "user" else "gemini"}
         if e.kind == "tool_call":
-            message.update(content="", model="gemini-2.5-pro", toolCalls=[
-                {"id": f"call_{k}", "name": e.tool_name, "args": _tool_input(e, extra), "status": "success"}])
+            message.update(
+                content="",
+                model="gemini-2.5-pro",
+                toolCalls=[
+                    {"id": f"call_{k}", "name": e.tool_name, "args": _tool_input(e, extra), "status": "success"}
+                ],
+            )
         elif e.kind == "tool_result":
-            message.update(type="gemini", content="", model="gemini-2.5-pro", toolCalls=[
-                {"id": f"call_{k}", "name": e.tool_name or "tool", "args": {},
-                 "result": [{"functionResponse": {"response": {"output": _with(e.tool_output, extra)}}}],
-                 "status": "success"}])
+            message.update(
+                type="gemini",
+                content="",
+                model="gemini-2.5-pro",
+                toolCalls=[
+                    {
+                        "id": f"call_{k}",
+                        "name": e.tool_name or "tool",
+                        "args": {},
+                        "result": [{"functionResponse": {"response": {"output": _with(e.tool_output, extra)}}}],
+                        "status": "success",
+                    }
+                ],
+            )
         elif e.kind == "thinking":
-            message.update(type="gemini", content="", model="gemini-2.5-pro",
-                           thoughts=[{"subject": "", "description": _with(e.text, extra)}])
+            message.update(
+                type="gemini",
+                content="",
+                model="gemini-2.5-pro",
+                thoughts=[{"subject": "", "description": _with(e.text, extra)}],
+            )
         else:
             message["content"] = _with(e.text, extra)
         messages.append(message)
-    doc = {"sessionId": spec.sid, "projectHash": spec.project, "startTime": spec.at(0),
-           "lastUpdated": spec.at(len(spec.events)), "messages": messages}
+    doc = {
+        "sessionId": spec.sid,
+        "projectHash": spec.project,
+        "startTime": spec.at(0),
+        "lastUpdated": spec.at(len(spec.events)),
+        "messages": messages,
+    }
     return f"/bench/.gemini/tmp/{spec.project}/chats/session-{spec.sid}.json", json.dumps(doc).encode()
 
 

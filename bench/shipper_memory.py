@@ -18,12 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+import targets  # noqa: E402
 from _common import REPO, scratch
 
 from tests.procs import base_env
 from tests.shipper_fake_server import CODEX_ROLLOUT, FIXTURES, FakeIngest
-
-import targets  # noqa: E402
 
 TARGET_MB = targets.SHIPPER_RSS_MB
 
@@ -80,8 +79,9 @@ def main() -> None:
             env.pop(name, None)
         zerg = [sys.executable, "-c", "import sys; from zerg_site.cli import main; sys.exit(main())"]
         try:
-            subprocess.run([*zerg, "connect", fake.url, "--token", fake.token], env=env, check=True,
-                           capture_output=True, cwd=REPO)
+            subprocess.run(
+                [*zerg, "connect", fake.url, "--token", fake.token], env=env, check=True, capture_output=True, cwd=REPO
+            )
             started = time.monotonic()
             done = subprocess.run([*zerg, "ship", "--once", "--quiet"], env=env, cwd=REPO)
             seconds = time.monotonic() - started
@@ -91,12 +91,16 @@ def main() -> None:
         acked = sum(fake.lengths.values())
         requests = len(fake.ingest_requests())
         print()
-        print(f"| figure | target | value |")
-        print(f"|---|---|---|")
+        print("| figure | target | value |")
+        print("|---|---|---|")
         print(f"| history shipped | - | {total / 1e6:.0f} MB in {files} files, {requests} requests |")
-        print(f"| every byte acknowledged | yes | {'yes' if acked == total and done.returncode == 0 else f'NO ({acked} of {total})'} |")
+        print(
+            f"| every byte acknowledged | yes | {'yes' if acked == total and done.returncode == 0 else f'NO ({acked} of {total})'} |"
+        )
         print(f"| `zerg ship --once` peak RSS | < {TARGET_MB} MB | {peak_kb / 1024:.0f} MB |")
-        print(f"| shipping throughput (fake server in the bench process) | - | {total / 1e6 / seconds:.0f} MB/s ({seconds:.1f}s) |")
+        print(
+            f"| shipping throughput (fake server in the bench process) | - | {total / 1e6 / seconds:.0f} MB/s ({seconds:.1f}s) |"
+        )
 
 
 if __name__ == "__main__":

@@ -57,31 +57,75 @@ def build(sessions: int, rng: random.Random, end: datetime) -> None:
             ended = end - timedelta(seconds=rng.randrange(year))
             unknown = i % 50 == 0
             tokens = [rng.randrange(100, 50_000) for _ in range(4)]
-            rows.append(Session(
-                provider=providers[i % 3], provider_session_id=f"s-{i}", project=rng.choice(projects),
-                device=devices[3] if i % 40 == 0 else rng.choice(devices[:3]), model=rng.choice(models),
-                started_at=ended - timedelta(minutes=rng.randrange(1, 300)), ended_at=ended,
-                input_tokens=tokens[0], output_tokens=tokens[1], cache_read_tokens=tokens[2],
-                cache_creation_tokens=tokens[3], cost_usd=None if unknown else tokens[1] * 15e-6,
-                cost_partial=unknown, event_count=10))
+            rows.append(
+                Session(
+                    provider=providers[i % 3],
+                    provider_session_id=f"s-{i}",
+                    project=rng.choice(projects),
+                    device=devices[3] if i % 40 == 0 else rng.choice(devices[:3]),
+                    model=rng.choice(models),
+                    started_at=ended - timedelta(minutes=rng.randrange(1, 300)),
+                    ended_at=ended,
+                    input_tokens=tokens[0],
+                    output_tokens=tokens[1],
+                    cache_read_tokens=tokens[2],
+                    cache_creation_tokens=tokens[3],
+                    cost_usd=None if unknown else tokens[1] * 15e-6,
+                    cost_partial=unknown,
+                    event_count=10,
+                )
+            )
         created = Session.objects.bulk_create(rows, batch_size=1000)
-        events = [Event(session_id=s.id, ordinal=n, key=f"k{n}", kind="message", role="assistant", text="ok",
-                        model=s.model, timestamp=s.ended_at - timedelta(seconds=10 - n),
-                        usage={"input_tokens": 10, "output_tokens": 20})
-                  for s in created for n in range(10)]
+        events = [
+            Event(
+                session_id=s.id,
+                ordinal=n,
+                key=f"k{n}",
+                kind="message",
+                role="assistant",
+                text="ok",
+                model=s.model,
+                timestamp=s.ended_at - timedelta(seconds=10 - n),
+                usage={"input_tokens": 10, "output_tokens": 20},
+            )
+            for s in created
+            for n in range(10)
+        ]
         Event.objects.bulk_create(events, batch_size=2000)
         made += len(rows)
         print(f"  {made:,} sessions, {made * 10:,} events", file=sys.stderr, flush=True)
     threads = Thread.objects.bulk_create([Thread(title=f"t{i}") for i in range(100)])
-    Turn.objects.bulk_create([
-        Turn(thread=threads[i % 100], status="done", usage={"input_tokens": 2000, "output_tokens": 300},
-             cost_usd=0.01, created_at=(when := end - timedelta(seconds=rng.randrange(year))), finished_at=when)
-        for i in range(2000)], batch_size=1000)
-    Job.objects.bulk_create([
-        Job(task="t", backend="claude", status="succeeded", usage={"input_tokens": 5000, "output_tokens": 900},
-            cost_usd=0.05, options={"model": rng.choice(models)}, repo_url=f"https://x/{rng.choice(projects)}.git",
-            created_at=(when := end - timedelta(seconds=rng.randrange(year))), finished_at=when)
-        for i in range(1000)], batch_size=1000)
+    Turn.objects.bulk_create(
+        [
+            Turn(
+                thread=threads[i % 100],
+                status="done",
+                usage={"input_tokens": 2000, "output_tokens": 300},
+                cost_usd=0.01,
+                created_at=(when := end - timedelta(seconds=rng.randrange(year))),
+                finished_at=when,
+            )
+            for i in range(2000)
+        ],
+        batch_size=1000,
+    )
+    Job.objects.bulk_create(
+        [
+            Job(
+                task="t",
+                backend="claude",
+                status="succeeded",
+                usage={"input_tokens": 5000, "output_tokens": 900},
+                cost_usd=0.05,
+                options={"model": rng.choice(models)},
+                repo_url=f"https://x/{rng.choice(projects)}.git",
+                created_at=(when := end - timedelta(seconds=rng.randrange(year))),
+                finished_at=when,
+            )
+            for i in range(1000)
+        ],
+        batch_size=1000,
+    )
 
 
 def session_plan(client, url: str) -> str:
@@ -91,8 +135,11 @@ def session_plan(client, url: str) -> str:
 
     with CaptureQueriesContext(connection) as captured:
         client.get(url)
-    sql = next(q["sql"] for q in captured.captured_queries
-               if 'FROM "timeline_session"' in q["sql"] and '"ended_at" >=' in q["sql"])
+    sql = next(
+        q["sql"]
+        for q in captured.captured_queries
+        if 'FROM "timeline_session"' in q["sql"] and '"ended_at" >=' in q["sql"]
+    )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("EXPLAIN " + sql)
@@ -116,7 +163,7 @@ def main() -> None:
     if "--keep" in args:
         at = args.index("--keep")
         keep = Path(args[at + 1]).resolve()
-        del args[at:at + 2]
+        del args[at : at + 2]
     sessions = int(args[0]) if len(args) > 0 else 100_000
     queries = int(args[1]) if len(args) > 1 else 60
     homes = kept(keep) if keep else contextlib.nullcontext(None)
@@ -160,8 +207,11 @@ def main() -> None:
         client = Client()
         client.force_login(ensure_owner())
         today = now.date()
-        ranges = [(today - timedelta(days=29), today), (today - timedelta(days=89), today),
-                  (today - timedelta(days=364), today)]
+        ranges = [
+            (today - timedelta(days=29), today),
+            (today - timedelta(days=89), today),
+            (today - timedelta(days=364), today),
+        ]
         bys = ["day", "model", "project", "source", "device"]
         latencies, slowest = [], ("", 0.0)
         loads = [os.getloadavg()[0]]
@@ -178,16 +228,21 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
         plan = session_plan(client, f"/api/spend?from={ranges[2][0]}&to={ranges[2][1]}&by=model")
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-        print(table([
-            ("database", connection.vendor),
-            ("sessions / events", f"{sessions:,} / {sessions * 10:,} (+2,000 turns, 1,000 jobs)"),
-            ("build", f"{build_s:.0f} s" if not built else f"kept ({root}); migrate {migrate_s:.1f} s"),
-            ("queries", f"{len(latencies)} (by day/model/project/source/device; 30, 90, 365 days)"),
-            ("p50 / p95 / max", f"{p50:.1f} / {p95:.1f} / {max(latencies):.1f}"),
-            ("slowest", f"{slowest[0]} ({slowest[1]:.1f} ms)"),
-            ("load average", " -> ".join(f"{v:.1f}" for v in loads)),
-            ("sessions' plan (365 days by model)", plan),
-        ], ("figure", "value")))
+        print(
+            table(
+                [
+                    ("database", connection.vendor),
+                    ("sessions / events", f"{sessions:,} / {sessions * 10:,} (+2,000 turns, 1,000 jobs)"),
+                    ("build", f"{build_s:.0f} s" if not built else f"kept ({root}); migrate {migrate_s:.1f} s"),
+                    ("queries", f"{len(latencies)} (by day/model/project/source/device; 30, 90, 365 days)"),
+                    ("p50 / p95 / max", f"{p50:.1f} / {p95:.1f} / {max(latencies):.1f}"),
+                    ("slowest", f"{slowest[0]} ({slowest[1]:.1f} ms)"),
+                    ("load average", " -> ".join(f"{v:.1f}" for v in loads)),
+                    ("sessions' plan (365 days by model)", plan),
+                ],
+                ("figure", "value"),
+            )
+        )
 
 
 if __name__ == "__main__":

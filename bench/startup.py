@@ -13,9 +13,8 @@ from __future__ import annotations
 import sys
 import time
 
-from _common import median, running_server, scratch, server_env
-
 import targets  # noqa: E402
+from _common import median, running_server, scratch, server_env
 
 TARGET = targets.STARTUP_S
 

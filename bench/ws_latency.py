@@ -15,11 +15,10 @@ import asyncio
 import sys
 import time
 
+import targets  # noqa: E402
 from _common import percentile, running_server, scratch, server_env
 
 from tests.procs import create_token, http_json, ws_connect, ws_subscribe, ws_wait_event
-
-import targets  # noqa: E402
 
 TARGET = targets.WS_LATENCY_S
 
@@ -36,9 +35,14 @@ async def pings(server, token: str, count: int, clients: int = 1) -> list[float]
             if status != 200:
                 raise RuntimeError(f"ping answered {status}: {body}")
             task_id = body["task_id"]
-            await asyncio.gather(*(ws_wait_event(
-                ws, lambda e: e["kind"] == "worker.pong" and e["payload"].get("task_id") == task_id, timeout=30
-            ) for ws in sockets))
+            await asyncio.gather(
+                *(
+                    ws_wait_event(
+                        ws, lambda e: e["kind"] == "worker.pong" and e["payload"].get("task_id") == task_id, timeout=30
+                    )
+                    for ws in sockets
+                )
+            )
             latencies.append(time.monotonic() - sent)
         return latencies[1:]  # the first one warms the worker up
     finally:

@@ -9,8 +9,23 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ("id", "backend", "status", "short_task", "attempts", "worker", "created_at", "finished_at")
     list_filter = ("status", "backend", "origin")
     search_fields = ("task", "summary", "repo_url")
-    readonly_fields = ("lease", "worker", "host", "pid", "heartbeat_at", "attempts", "started_at", "finished_at",
-                       "exit_code", "usage", "cost_usd", "session_id", "workspace", "artifacts_dir", "base_commit")
+    readonly_fields = (
+        "lease",
+        "worker",
+        "host",
+        "pid",
+        "heartbeat_at",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "usage",
+        "cost_usd",
+        "session_id",
+        "workspace",
+        "artifacts_dir",
+        "base_commit",
+    )
     actions = ["cancel_jobs", "retry_jobs"]
 
     @admin.display(description="task")

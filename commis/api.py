@@ -35,8 +35,9 @@ class SpawnIn(Schema):
 
 
 @router.get("/jobs", response=owner(JobsOut, 400))
-def list_jobs(request, status: str | None = None, backend: str | None = None, limit: Int64 = 50,
-              before: Int64 | None = None):
+def list_jobs(
+    request, status: str | None = None, backend: str | None = None, limit: Int64 = 50, before: Int64 | None = None
+):
     """Newest first; filter by status (comma-separated) and backend; page with ``before`` (an id)."""
     rows = Job.objects.all()
     if status:
@@ -82,14 +83,27 @@ def spawn_job(request, body: SpawnIn):
     if state.over:
         if not body.override_budget:
             budget.decided("spawn_refused", {**state.as_dict(), "task": body.task[:200], "origin": body.origin})
-            return Status(402, {"detail": f"not spawned: {state.reason()}; send override_budget: true to spawn "
-                                          "anyway", "budget": state.as_dict()})
+            return Status(
+                402,
+                {
+                    "detail": f"not spawned: {state.reason()}; send override_budget: true to spawn anyway",
+                    "budget": state.as_dict(),
+                },
+            )
         note = f"spawned by override although {state.reason()}"
     try:
         job = jobs.spawn(
-            body.task, body.backend, repo_url=body.repo_url, branch=body.branch, workdir=body.workdir,
-            timeout=body.timeout, options=body.options, origin=body.origin, origin_ref=body.origin_ref,
-            budget_usd=body.budget_usd, budget_note=note,
+            body.task,
+            body.backend,
+            repo_url=body.repo_url,
+            branch=body.branch,
+            workdir=body.workdir,
+            timeout=body.timeout,
+            options=body.options,
+            origin=body.origin,
+            origin_ref=body.origin_ref,
+            budget_usd=body.budget_usd,
+            budget_note=note,
         )
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None

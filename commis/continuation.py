@@ -49,8 +49,10 @@ def active_job(session):
     from commis.models import Job
 
     qs = Job.objects.filter(status__in=Job.ACTIVE)
-    return (qs.filter(options__continues_session=session.id).order_by("-id").first()
-            or qs.filter(backend=session.provider, session_id=session.provider_session_id).order_by("-id").first())
+    return (
+        qs.filter(options__continues_session=session.id).order_by("-id").first()
+        or qs.filter(backend=session.provider, session_id=session.provider_session_id).order_by("-id").first()
+    )
 
 
 def jobs_for(session, limit: int = 20) -> list:
@@ -67,8 +69,10 @@ def latest_patch(session, patch_id: int | None = None):
         if patch is None:
             raise ContinuationError(f"no uploaded patch {patch_id}")
         if patch.device != session.device:
-            raise ContinuationError(f"patch {patch_id} was uploaded by device {patch.device!r}, not by this session's "
-                                    f"device {session.device!r}")
+            raise ContinuationError(
+                f"patch {patch_id} was uploaded by device {patch.device!r}, not by this session's "
+                f"device {session.device!r}"
+            )
         return patch
     if not session.cwd:
         return None
@@ -94,31 +98,48 @@ def plan(session, workspace: str = "auto", patch_id: int | None = None) -> dict:
             workspace = "clone"
         else:
             workspace = "scratch"
-    origin = {"device": session.device, "cwd": session.cwd, "remote": remote,
-              "branch": (patch.branch if patch else "") or session.git_branch,
-              "commit": (patch.base_commit if patch else "") or session.git_commit,
-              "patch_id": patch.id if patch else None}
+    origin = {
+        "device": session.device,
+        "cwd": session.cwd,
+        "remote": remote,
+        "branch": (patch.branch if patch else "") or session.git_branch,
+        "commit": (patch.base_commit if patch else "") or session.git_commit,
+        "patch_id": patch.id if patch else None,
+    }
     if workspace == "cwd":
         if not (session.cwd and os.path.isdir(session.cwd)):
-            raise ContinuationError(f"the session's directory {session.cwd or '(unknown)'} does not exist on the server")
+            raise ContinuationError(
+                f"the session's directory {session.cwd or '(unknown)'} does not exist on the server"
+            )
         return {"workdir": session.cwd, "continue_from": {**origin, "patch_id": None}}
     if workspace == "clone":
         if not remote:
             raise ContinuationError(
                 "the session has no git remote to clone: ship it with `zerg ship` (or `zerg migrate`) from inside "
-                "its repository, or continue it with workspace=scratch")
+                "its repository, or continue it with workspace=scratch"
+            )
         try:  # checked when shipped; again here for what was stored before that
             origin["remote"] = remote = check_remote(remote)
             origin["commit"] = check_commit(origin["commit"]) if origin["commit"] else ""
         except GitValueError as exc:
-            raise ContinuationError(f"cannot clone this session's workspace: {exc}; ship the session again from "
-                                    "inside its repository, or continue it with workspace=scratch") from None
+            raise ContinuationError(
+                f"cannot clone this session's workspace: {exc}; ship the session again from "
+                "inside its repository, or continue it with workspace=scratch"
+            ) from None
         return {"repo_url": remote, "continue_from": origin}
     return {"continue_from": {**origin, "patch_id": None}}
 
 
-def start(session, prompt: str = "", *, workspace: str = "auto", patch_id: int | None = None,
-          origin: str = "owner", origin_ref: str = "", timeout: int | None = None):
+def start(
+    session,
+    prompt: str = "",
+    *,
+    workspace: str = "auto",
+    patch_id: int | None = None,
+    origin: str = "owner",
+    origin_ref: str = "",
+    timeout: int | None = None,
+):
     """Spawn the continuation job; :class:`Busy` if one is already active."""
     from commis import jobs
     from timeline.models import Session
@@ -138,17 +159,29 @@ def start(session, prompt: str = "", *, workspace: str = "auto", patch_id: int |
     why = unavailable(session.provider)  # the CLI is not installed here: say so now, not as a failed job
     if why:
         raise ContinuationError(why)
-    options = {"continues_session": session.id, "resume_session": session.provider_session_id,
-               "continue_from": where.pop("continue_from")}
+    options = {
+        "continues_session": session.id,
+        "resume_session": session.provider_session_id,
+        "continue_from": where.pop("continue_from"),
+    }
     with transaction.atomic():  # SQLite: BEGIN IMMEDIATE already serialises; Postgres: lock the session row
         if connection.features.has_select_for_update:
             Session.objects.select_for_update().filter(pk=session.pk).first()
         busy = active_job(session)
         if busy is not None:
-            raise Busy(f"session {session.id} is already being continued by job {busy.id} ({busy.status}): "
-                       "wait for it to finish or cancel it first")
-        return jobs.spawn(prompt, session.provider, timeout=timeout, options=options, origin=origin,
-                          origin_ref=origin_ref or f"session:{session.id}", **where)
+            raise Busy(
+                f"session {session.id} is already being continued by job {busy.id} ({busy.status}): "
+                "wait for it to finish or cancel it first"
+            )
+        return jobs.spawn(
+            prompt,
+            session.provider,
+            timeout=timeout,
+            options=options,
+            origin=origin,
+            origin_ref=origin_ref or f"session:{session.id}",
+            **where,
+        )
 
 
 # --- in the worker: the session file and the workspace
@@ -209,8 +242,9 @@ def restore_session_file(job, provider: str, config_dir: Path, cwd: Path) -> Pat
     if session is None:
         return None
     if provider == "claude":
-        dirs = dict.fromkeys([sessionfiles.claude_project_dir_name(cwd),
-                              sessionfiles.claude_project_dir_name(os.path.realpath(cwd))])
+        dirs = dict.fromkeys(
+            [sessionfiles.claude_project_dir_name(cwd), sessionfiles.claude_project_dir_name(os.path.realpath(cwd))]
+        )
         targets = [Path(config_dir) / "projects" / d / f"{sid}.jsonl" for d in dirs]
         existing = [t for t in targets if t.is_file()]
         if existing:
@@ -235,8 +269,15 @@ def _git(args: list[str], cwd: Path, check: bool = True) -> tuple[int, str]:
     """``(exit code, stderr or stdout)``; WorkspaceError on failure when ``check``."""
     from commis.workspaces import WorkspaceError
 
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
     message = (done.stderr or done.stdout).strip()
     if check and done.returncode != 0:
         raise WorkspaceError(f"git {args[0]} failed: {message[-500:]}")
@@ -263,7 +304,8 @@ def checkout(job, path: Path, branch: str, state: Path) -> None:
         if _git(["switch", "--quiet", "-C", branch, END, commit], path, check=False)[0] != 0:
             raise WorkspaceError(
                 f"commit {commit[:12]} (branch {origin.get('branch') or '?'}) is not on {job.repo_url}: push it "
-                "from the laptop, or run `zerg migrate` there (it sends unpushed commits as a patch)")
+                "from the laptop, or run `zerg migrate` there (it sends unpushed commits as a patch)"
+            )
     patch_id = origin.get("patch_id")
     if not patch_id:
         return
@@ -276,9 +318,20 @@ def checkout(job, path: Path, branch: str, state: Path) -> None:
     target.write_bytes(bytes(patch.data))
     code, err = _git(["apply", "--binary", "--whitespace=nowarn", END, str(target)], path, check=False)
     if code != 0:
-        raise WorkspaceError(f"the uncommitted changes uploaded from {patch.device} do not apply at "
-                             f"{commit[:12]}: {err.strip()[-300:] or 'git apply failed'}")
+        raise WorkspaceError(
+            f"the uncommitted changes uploaded from {patch.device} do not apply at "
+            f"{commit[:12]}: {err.strip()[-300:] or 'git apply failed'}"
+        )
     _git(["add", "--all", "."], path)
     if _git(["diff", "--cached", "--quiet"], path, check=False)[0] != 0:
-        _git([*IDENT, "commit", "--quiet", "--no-verify", "-m",
-              f"zerg: uncommitted changes from {patch.device}:{patch.cwd}"], path)
+        _git(
+            [
+                *IDENT,
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-m",
+                f"zerg: uncommitted changes from {patch.device}:{patch.cwd}",
+            ],
+            path,
+        )

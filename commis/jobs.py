@@ -112,9 +112,18 @@ def spawn(
     budget_usd = check_budget(budget_usd)
     with transaction.atomic():
         job = Job.objects.create(
-            task=task, backend=backend, repo_url=repo_url, branch=branch, workdir=workdir, timeout=timeout,
-            options=options or {}, origin=origin, origin_ref=origin_ref, max_attempts=max_attempts,
-            budget_usd=budget_usd, budget_note=budget_note[:500],
+            task=task,
+            backend=backend,
+            repo_url=repo_url,
+            branch=branch,
+            workdir=workdir,
+            timeout=timeout,
+            options=options or {},
+            origin=origin,
+            origin_ref=origin_ref,
+            max_attempts=max_attempts,
+            budget_usd=budget_usd,
+            budget_note=budget_note[:500],
         )
         if enqueue_task:
             enqueue(job.id, timeout or 0)
@@ -132,12 +141,16 @@ def claim(job_id: int, worker: str | None = None) -> Job | None:
     # reclaim(), which also kills what is left of the old attempt's processes.
     lease = uuid.uuid4().hex
     now = timezone.now()
-    taken = (
-        Job.objects.filter(id=job_id, status=Job.QUEUED, cancel_requested=False)
-        .update(
-            status=Job.RUNNING, lease=lease, worker=worker or worker_name(), host=socket.gethostname(), pid=None,
-            attempts=F("attempts") + 1, heartbeat_at=now, started_at=now, finished_at=None,
-        )
+    taken = Job.objects.filter(id=job_id, status=Job.QUEUED, cancel_requested=False).update(
+        status=Job.RUNNING,
+        lease=lease,
+        worker=worker or worker_name(),
+        host=socket.gethostname(),
+        pid=None,
+        attempts=F("attempts") + 1,
+        heartbeat_at=now,
+        started_at=now,
+        finished_at=None,
     )
     if taken != 1:
         return None
@@ -199,7 +212,12 @@ def retry(job_id: int) -> Job:
     """Run a finished job again (same task and workspace); attempts keep counting."""
     with transaction.atomic():
         done = Job.objects.filter(id=job_id, status__in=Job.FINISHED).update(
-            status=Job.QUEUED, cancel_requested=False, lease="", exit_code=None, summary="", finished_at=None,
+            status=Job.QUEUED,
+            cancel_requested=False,
+            lease="",
+            exit_code=None,
+            summary="",
+            finished_at=None,
             max_attempts=F("attempts") + 5,
         )
         if done:
@@ -267,8 +285,11 @@ def reclaim(stale_only: bool = False) -> list[int]:
         if job.cancel_requested:
             fields = {"status": Job.CANCELLED, "summary": f"cancelled ({reason})", "finished_at": now}
         elif job.attempts >= job.max_attempts:
-            fields = {"status": Job.FAILED, "summary": f"gave up after {job.attempts} attempts ({reason})",
-                      "finished_at": now}
+            fields = {
+                "status": Job.FAILED,
+                "summary": f"gave up after {job.attempts} attempts ({reason})",
+                "finished_at": now,
+            }
         else:
             fields = {"status": Job.QUEUED}
         with transaction.atomic():
@@ -291,7 +312,8 @@ def close_dead_workers() -> int:
     now = timezone.now()
     closed = close_dead_local_rows(ProcessHeartbeat.WORKER)
     stale = ProcessHeartbeat.objects.filter(
-        kind=ProcessHeartbeat.WORKER, stopped_at__isnull=True,
+        kind=ProcessHeartbeat.WORKER,
+        stopped_at__isnull=True,
         last_seen__lt=now - timedelta(seconds=ProcessHeartbeat.STALE_AFTER),
     )
     # A worker that was only partitioned clears stopped_at again with its next beat.
@@ -309,8 +331,11 @@ def release_worker(worker: str) -> list[int]:
     for job in Job.objects.filter(status=Job.RUNNING, worker=worker):
         # A job the owner cancelled ends cancelled: queued again, no claim would ever take it
         # (claims skip cancel_requested), and its page said "Cancelling…" for good.
-        fields = ({"status": Job.CANCELLED, "summary": "cancelled (the worker stopped)", "finished_at": timezone.now()}
-                  if job.cancel_requested else {"status": Job.QUEUED})
+        fields = (
+            {"status": Job.CANCELLED, "summary": "cancelled (the worker stopped)", "finished_at": timezone.now()}
+            if job.cancel_requested
+            else {"status": Job.QUEUED}
+        )
         if Job.objects.filter(id=job.id, status=Job.RUNNING, lease=job.lease).update(lease="", pid=None, **fields):
             if fields["status"] == Job.QUEUED:
                 released.append(job.id)
@@ -331,7 +356,8 @@ def requeue_waiting(ids: list[int] | None = None) -> int:
     # queued with a cancel asked (released by a worker before that was handled): no claim takes it
     for job_id in list(rows.filter(cancel_requested=True).values_list("id", flat=True)):
         if Job.objects.filter(id=job_id, status=Job.QUEUED).update(
-                status=Job.CANCELLED, finished_at=timezone.now(), summary="cancelled before it ran again"):
+            status=Job.CANCELLED, finished_at=timezone.now(), summary="cancelled before it ran again"
+        ):
             publish_status(job_id)
     ids = list(rows.filter(cancel_requested=False).values_list("id", flat=True))
     for job_id in ids:

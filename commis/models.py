@@ -51,8 +51,12 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
     timeout = models.PositiveIntegerField(null=True, blank=True, help_text="seconds per attempt")
     budget_usd = models.FloatField(null=True, blank=True, help_text="stopped (over_budget) once its cost passes this")
-    budget_note = models.CharField(max_length=500, blank=True, default="",
-                                   help_text="a budget decision about it: spawned over the day's budget by override")
+    budget_note = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="a budget decision about it: spawned over the day's budget by override",
+    )
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -154,8 +158,12 @@ class Schedule(models.Model):
     repo_url = models.CharField(max_length=1000, blank=True, default="")
     timeout = models.PositiveIntegerField(null=True, blank=True, help_text="seconds per job attempt")
     budget_usd = models.FloatField(null=True, blank=True, help_text="each run's budget (the job's budget_usd)")
-    missed = models.CharField(max_length=10, choices=Missed.choices, default=Missed.SKIP,
-                              help_text="what to do with runs missed while no worker was up")
+    missed = models.CharField(
+        max_length=10,
+        choices=Missed.choices,
+        default=Missed.SKIP,
+        help_text="what to do with runs missed while no worker was up",
+    )
     enabled = models.BooleanField(default=True)
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -223,19 +231,28 @@ class ScheduleMiss(models.Model):
 
     SKIPPED = "skipped: no worker was running (--missed skip)"
     RAN_ONCE = "no worker was running: ran once on start (--missed run_once)"
-    MISSED_FOLDED = ("no worker was running: folded into another due time of this schedule run at the same tick"
-                     " (--missed run_once)")
+    MISSED_FOLDED = (
+        "no worker was running: folded into another due time of this schedule run at the same tick (--missed run_once)"
+    )
     BUDGET = "budget: {why}; not started"  # the day's or month's spend was over its budget at the due time
-    FOLDED = ("folded: late while every worker was busy, and another due time of this schedule was pending"
-              " at the same tick (late due times run once)")
+    FOLDED = (
+        "folded: late while every worker was busy, and another due time of this schedule was pending"
+        " at the same tick (late due times run once)"
+    )
 
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="misses")
     count = models.PositiveIntegerField()
     first_at = models.DateTimeField()
     last_at = models.DateTimeField()
     policy = models.CharField(max_length=10, choices=Schedule.Missed.choices)
-    run = models.ForeignKey(ScheduleRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                            help_text="the catch-up run (run_once policy), or the run they were folded into")
+    run = models.ForeignKey(
+        ScheduleRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the catch-up run (run_once policy), or the run they were folded into",
+    )
     reason = models.CharField(max_length=200, blank=True, default="", help_text="why they did not run on their own")
     noticed_at = models.DateTimeField(default=timezone.now)
 

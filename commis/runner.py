@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -37,6 +37,7 @@ FLUSH_INTERVAL = 0.2
 FLUSH_LINES = 50
 POLL_INTERVAL = 1.0  # cancel / lease checks
 MAX_EVENT_TEXT = 16_000
+
 
 class Runner:
     def __init__(self, job: Job):
@@ -108,8 +109,10 @@ class Runner:
         cost = self.spent()
         if budget.job_over(cost, self.job.budget_usd):
             self.over_cost = cost
-            self.write_log(f"=== zerg: its cost {budget.money(cost)} passed its budget "
-                           f"{budget.money(self.job.budget_usd)}: stopping it")
+            self.write_log(
+                f"=== zerg: its cost {budget.money(cost)} passed its budget "
+                f"{budget.money(self.job.budget_usd)}: stopping it"
+            )
             self.request_stop("over_budget")
 
     def on_line(self, line: str) -> None:
@@ -221,19 +224,25 @@ class Runner:
         except (WorkspaceError, OSError, subprocess.SubprocessError) as exc:
             return self.end(FAILED, summary=f"workspace: {exc}")
         jobs.update_running(
-            job.id, self.lease, workspace=str(ws.path), artifacts_dir=str(ws.artifacts),
-            branch=ws.branch or job.branch, base_commit=ws.base_commit,
+            job.id,
+            self.lease,
+            workspace=str(ws.path),
+            artifacts_dir=str(ws.artifacts),
+            branch=ws.branch or job.branch,
+            base_commit=ws.base_commit,
         )
-        stamp = datetime.now(dt_timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         try:  # a full disk fails the job with a readable summary, not a crashed attempt redelivered 5 times
             self.logfile = open(ws.artifacts / "log.txt", "a", encoding="utf-8", errors="replace")
-            self.logfile.write(f"=== zerg: attempt {job.attempts} of job {job.id} [{job.backend}] on {job.worker}"
-                               f" at {stamp}\n")
+            self.logfile.write(
+                f"=== zerg: attempt {job.attempts} of job {job.id} [{job.backend}] on {job.worker} at {stamp}\n"
+            )
             self.logfile.flush()
         except OSError as exc:
             self.close_log()
-            return self.end(FAILED, summary=f"cannot write the job's log ({ws.artifacts / 'log.txt'}): "
-                                            f"{exc.strerror or exc}")
+            return self.end(
+                FAILED, summary=f"cannot write the job's log ({ws.artifacts / 'log.txt'}): {exc.strerror or exc}"
+            )
         jobs.publish_status(job, started=True)
 
         thread = threading.Thread(target=self.control, name=f"commis-{job.id}", daemon=True)
@@ -250,9 +259,14 @@ class Runner:
                 if self.proc is None:
                     argv, env = self.backend.command(job, ws)
                     self.proc = subprocess.Popen(
-                        argv, cwd=ws.path, env={**job_env, **(env or {}), "ZERG_JOB_LEASE": self.lease},
-                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                        start_new_session=True, preexec_fn=die_with_parent,
+                        argv,
+                        cwd=ws.path,
+                        env={**job_env, **(env or {}), "ZERG_JOB_LEASE": self.lease},
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=die_with_parent,
                     )
                 if self.stop_reason:  # stopped while it was starting
                     self.signal_group(signal.SIGKILL if self.killed else signal.SIGTERM)
@@ -295,14 +309,20 @@ class Runner:
             reason, self.over_cost = "over_budget", final_cost
         if reason == "over_budget":
             final_cost = max(c for c in (final_cost, self.over_cost) if c is not None)
-        status = {"cancelled": Job.CANCELLED, "timed_out": Job.TIMED_OUT,
-                  "over_budget": Job.OVER_BUDGET}.get(reason, outcome.status)
+        status = {"cancelled": Job.CANCELLED, "timed_out": Job.TIMED_OUT, "over_budget": Job.OVER_BUDGET}.get(
+            reason, outcome.status
+        )
         summary = outcome.summary
         if reason == "over_budget":
-            summary = (f"over budget: cost {budget.money(final_cost)} passed its budget "
-                       f"{budget.money(self.job.budget_usd)}" + (f"; {summary}" if summary else ""))
-            budget.decided("job_stopped", {"job": self.job.id, "cost_usd": final_cost,
-                                           "budget_usd": self.job.budget_usd}, jobs.topic(self.job.id))
+            summary = (
+                f"over budget: cost {budget.money(final_cost)} passed its budget "
+                f"{budget.money(self.job.budget_usd)}" + (f"; {summary}" if summary else "")
+            )
+            budget.decided(
+                "job_stopped",
+                {"job": self.job.id, "cost_usd": final_cost, "budget_usd": self.job.budget_usd},
+                jobs.topic(self.job.id),
+            )
         elif reason == "cancelled":
             summary = "cancelled" + (f": {summary}" if summary else "")
         elif reason == "timed_out":
@@ -316,8 +336,9 @@ class Runner:
         if status == SUCCEEDED and (options.get("push") or options.get("commit")) and self.workspace is not None:
             try:
                 first_line = self.job.task.strip().splitlines()[0][:72]
-                report = commit_and_push(self.workspace, f"zerg job {self.job.id}: {first_line}",
-                                         push=bool(options.get("push")))
+                report = commit_and_push(
+                    self.workspace, f"zerg job {self.job.id}: {first_line}", push=bool(options.get("push"))
+                )
                 self.write_log(f"=== zerg: {report}")
             except (WorkspaceError, OSError, subprocess.SubprocessError) as exc:
                 status, summary = FAILED, f"the job succeeded but the push failed: {exc}"
@@ -329,7 +350,10 @@ class Runner:
         self.flush()
         self.close_log()
         return self.end(
-            status, summary=summary, exit_code=exit_code, usage=usage,
+            status,
+            summary=summary,
+            exit_code=exit_code,
+            usage=usage,
             cost_usd=final_cost,
             session_id=outcome.session_id or self.session_id or self.job.session_id,
         )
@@ -368,9 +392,14 @@ class InlineContext:
 
     def run_subprocess(self, argv, cwd, timeout=None, env=None) -> tuple[int, str]:
         proc = subprocess.Popen(
-            argv, cwd=cwd, env={**os.environ, **(env or {}), "ZERG_JOB_LEASE": self.runner.lease},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=die_with_parent,
+            argv,
+            cwd=cwd,
+            env={**os.environ, **(env or {}), "ZERG_JOB_LEASE": self.runner.lease},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self.runner.children.append(proc)
         try:

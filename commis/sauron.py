@@ -153,10 +153,24 @@ def _run(s: Schedule, trigger: str, due_at: datetime, started: list[ScheduleRun]
 
 def _record(s: Schedule, span: Span, reason: str, run: ScheduleRun | None, now: datetime) -> None:
     if span.count:
-        ScheduleMiss.objects.create(schedule=s, count=span.count, first_at=span.first, last_at=span.last,
-                                    policy=s.missed, reason=reason, run=run, noticed_at=now)
-        log.warning("sauron: schedule %s: %d due time(s) from %s to %s not run on their own: %s", s.name,
-                    span.count, span.first, span.last, reason)
+        ScheduleMiss.objects.create(
+            schedule=s,
+            count=span.count,
+            first_at=span.first,
+            last_at=span.last,
+            policy=s.missed,
+            reason=reason,
+            run=run,
+            noticed_at=now,
+        )
+        log.warning(
+            "sauron: schedule %s: %d due time(s) from %s to %s not run on their own: %s",
+            s.name,
+            span.count,
+            span.first,
+            span.last,
+            reason,
+        )
 
 
 def fire_due(schedule_id: int, now: datetime | None = None) -> int:
@@ -221,13 +235,13 @@ def _skip_over_budget(s: Schedule, p: Pending, spend: budget.Status, now: dateti
     fresh = Span()
     for t in p.fresh:
         fresh.add(t)
-    records = [(p.late, why), (fresh, why),
-               (p.missed, ScheduleMiss.SKIPPED if s.missed == Schedule.SKIP else why)]
+    records = [(p.late, why), (fresh, why), (p.missed, ScheduleMiss.SKIPPED if s.missed == Schedule.SKIP else why)]
     for span, reason in sorted(records, key=lambda r: r[0].first or now):
         _record(s, span, reason, None, now)
     skipped = p.late.count + fresh.count + (0 if s.missed == Schedule.SKIP else p.missed.count)
-    budget.decided("schedule_skipped", {**spend.as_dict(), "schedule": s.name, "due_times": skipped},
-                   f"schedule:{s.id}")
+    budget.decided(
+        "schedule_skipped", {**spend.as_dict(), "schedule": s.name, "due_times": skipped}, f"schedule:{s.id}"
+    )
 
 
 def ensure_tick() -> None:
@@ -237,8 +251,13 @@ def ensure_tick() -> None:
     from zerg_site.maintenance import schedules_locked
 
     # save=False: a successful tick leaves no row (1440 a day would push real results out)
-    fields = {"func": TICK_FUNC, "schedule_type": QSchedule.MINUTES, "minutes": 1, "repeats": -1,
-              "kwargs": "{'q_options': {'save': False}}"}
+    fields = {
+        "func": TICK_FUNC,
+        "schedule_type": QSchedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+        "kwargs": "{'q_options': {'save': False}}",
+    }
     with schedules_locked():  # two clusters starting at the same moment must not both insert it
         rows = list(QSchedule.objects.filter(name=TICK_NAME).order_by("id"))
         if not rows:

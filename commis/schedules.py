@@ -11,8 +11,7 @@ import itertools
 import re
 import zoneinfo
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,8 +21,7 @@ from commis.models import Job, Schedule, ScheduleMiss, ScheduleRun
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 MIN_INTERVAL = 60  # the tick runs once a minute; a shorter interval could not be kept
-EDITABLE = ("cron", "tz", "interval", "task", "backend", "repo_url", "timeout", "missed", "enabled",
-            "budget_usd")
+EDITABLE = ("cron", "tz", "interval", "task", "backend", "repo_url", "timeout", "missed", "enabled", "budget_usd")
 FAILED = (Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)
 
 
@@ -154,7 +152,7 @@ def iter_following(s: Schedule, after: datetime) -> Iterator[datetime]:
         if fixed and wall == prev_wall:  # the repeated hour of a fall-back night: once only
             continue
         prev_wall = wall
-        yield t.astimezone(dt_timezone.utc)
+        yield t.astimezone(UTC)
 
 
 def following(s: Schedule, after: datetime, count: int = 1) -> list[datetime]:
@@ -229,8 +227,9 @@ def detail(name: str, runs: int = 20) -> dict:
 
 def preview(cron: str = "", tz: str = "UTC", interval=None, count: int = 5) -> list[str]:
     """The next due times of a schedule not saved yet (the add form shows them; errors as ValueError)."""
-    fields = _validate({"cron": cron, "tz": tz, "interval": interval, "task": "-", "backend": "shell",
-                        "missed": Schedule.SKIP})
+    fields = _validate(
+        {"cron": cron, "tz": tz, "interval": interval, "task": "-", "backend": "shell", "missed": Schedule.SKIP}
+    )
     s = Schedule(cron=fields["cron"], tz=fields["tz"], interval=fields["interval"])
     return [t.isoformat() for t in following(s, timezone.now(), max(1, min(count, 50)))]
 
@@ -238,11 +237,7 @@ def preview(cron: str = "", tz: str = "UTC", interval=None, count: int = 5) -> l
 def failures(days: int = 7, limit: int = 20) -> dict:
     """Scheduled runs that failed (job failed or timed out, or no job could be spawned) lately."""
     since = timezone.now() - timedelta(days=days)
-    rows = (
-        ScheduleRun.objects.filter(created_at__gte=since)
-        .filter(_failed_q())
-        .select_related("job", "schedule")
-    )
+    rows = ScheduleRun.objects.filter(created_at__gte=since).filter(_failed_q()).select_related("job", "schedule")
     return {
         "days": days,
         "count": rows.count(),
@@ -259,15 +254,38 @@ def _failed_q():
 # --- writing
 
 
-def add(name, *, task, backend="shell", cron=None, tz="UTC", interval=None, repo_url="", missed="skip",
-        enabled=True, timeout=None, budget_usd=None) -> Schedule:
+def add(
+    name,
+    *,
+    task,
+    backend="shell",
+    cron=None,
+    tz="UTC",
+    interval=None,
+    repo_url="",
+    missed="skip",
+    enabled=True,
+    timeout=None,
+    budget_usd=None,
+) -> Schedule:
     """Create a schedule; ValueError with a clear message on a bad name, cron, time zone or duplicate."""
     name = (name or "").strip()
     if not NAME_RE.match(name):
         raise ValueError(f"invalid schedule name {name!r}: letters, digits, '.', '_' or '-', at most 100")
-    fields = _validate({"cron": cron, "tz": tz, "interval": interval, "task": task, "backend": backend,
-                        "repo_url": repo_url, "missed": missed, "enabled": enabled, "timeout": timeout,
-                        "budget_usd": budget_usd})
+    fields = _validate(
+        {
+            "cron": cron,
+            "tz": tz,
+            "interval": interval,
+            "task": task,
+            "backend": backend,
+            "repo_url": repo_url,
+            "missed": missed,
+            "enabled": enabled,
+            "timeout": timeout,
+            "budget_usd": budget_usd,
+        }
+    )
     s = Schedule(name=name, **fields)
     s.next_run_at = first_after(s) if s.enabled else None
     if Schedule.objects.filter(name=name).exists():
@@ -330,8 +348,15 @@ def spawn_run(s: Schedule, trigger: str, due_at: datetime | None) -> ScheduleRun
 
     error, job = "", None
     try:
-        job = jobs.spawn(s.task, s.backend, repo_url=s.repo_url, timeout=s.timeout, origin="schedule",
-                         origin_ref=s.name, budget_usd=s.budget_usd)
+        job = jobs.spawn(
+            s.task,
+            s.backend,
+            repo_url=s.repo_url,
+            timeout=s.timeout,
+            origin="schedule",
+            origin_ref=s.name,
+            budget_usd=s.budget_usd,
+        )
     except ValueError as exc:
         error = str(exc)
     return ScheduleRun.objects.create(schedule=s, job=job, due_at=due_at, trigger=trigger, error=error)

@@ -5,9 +5,9 @@ from django.conf import settings
 
 def slot_usage() -> dict:
     """``{"max": N, "running": M, "queued": Q}`` for the health document and the Commis page."""
-    from commis.models import Job
-
     from django.db.models import Count
+
+    from commis.models import Job
 
     counts = dict.fromkeys((Job.RUNNING, Job.QUEUED), 0)
     rows = Job.objects.filter(status__in=Job.ACTIVE).order_by().values_list("status").annotate(n=Count("id"))

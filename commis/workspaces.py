@@ -48,7 +48,12 @@ def job_dir(job_id: int) -> Path:
 
 def _git(args: list[str], cwd: Path | None, check: bool = True, timeout: float = 600) -> tuple[int, str]:
     done = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
         env={**__import__("os").environ, "GIT_TERMINAL_PROMPT": "0"},
     )
     if check and done.returncode != 0:
@@ -85,8 +90,9 @@ def prepare(job) -> Workspace:
 
             checkout(job, path, branch, state)  # the continued session's commit + uncommitted changes
     base_commit = job.base_commit or _head(path)
-    return Workspace(path=path, artifacts=artifacts, state=state, repo_url=job.repo_url, branch=branch,
-                     base_commit=base_commit)
+    return Workspace(
+        path=path, artifacts=artifacts, state=state, repo_url=job.repo_url, branch=branch, base_commit=base_commit
+    )
 
 
 def _clone_url(job) -> str:

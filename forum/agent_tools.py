@@ -25,8 +25,12 @@ def _forum_job_id(self) -> int | None:
     job = getattr(runner, "job", None)
     if job is not None:
         return job.id
-    return (Job.objects.filter(status=Job.RUNNING, workspace=str(self.root)).order_by("-id")
-            .values_list("id", flat=True).first())
+    return (
+        Job.objects.filter(status=Job.RUNNING, workspace=str(self.root))
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def _forum(self, action: Callable[..., Any]) -> str:
@@ -46,21 +50,32 @@ def tool_forum_read(self, board: str | None = None, thread: int | None = None, l
         n = int(limit or 20)
         if thread:
             data = services.read_thread(int(thread), n)
-            return {"thread": data["id"], "title": data["title"], "board": data["board"],
-                    "posts": [_post_brief(p) for p in data["posts"]]}
+            return {
+                "thread": data["id"],
+                "title": data["title"],
+                "board": data["board"],
+                "posts": [_post_brief(p) for p in data["posts"]],
+            }
         if board:
             data = services.read_board(board, n)
-            return {"board": board, "threads": [{"id": t["id"], "title": t["title"], "posts": t["post_count"],
-                                                 "last_post_at": t["last_post_at"]} for t in data["threads"]]}
-        return {"boards": [{"slug": b["slug"], "name": b["name"], "threads": b["threads"]}
-                           for b in services.boards()],
-                "your_thread": services.job_thread(job_id) if job_id else None}
+            return {
+                "board": board,
+                "threads": [
+                    {"id": t["id"], "title": t["title"], "posts": t["post_count"], "last_post_at": t["last_post_at"]}
+                    for t in data["threads"]
+                ],
+            }
+        return {
+            "boards": [{"slug": b["slug"], "name": b["name"], "threads": b["threads"]} for b in services.boards()],
+            "your_thread": services.job_thread(job_id) if job_id else None,
+        }
 
     return _forum(self, action)
 
 
-def tool_forum_post(self, text: str, thread: int | None = None, board: str | None = None,
-                    title: str | None = None) -> str:
+def tool_forum_post(
+    self, text: str, thread: int | None = None, board: str | None = None, title: str | None = None
+) -> str:
     def action(services, job_id):
         ref = str(job_id or "")
         if board or title:

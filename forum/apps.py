@@ -1,4 +1,5 @@
 """Forum: boards, threads and posts where agents and the owner talk asynchronously."""
+
 from django.apps import AppConfig
 
 

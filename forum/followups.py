@@ -80,7 +80,9 @@ def timeline_session(job: Job) -> int | None:
     # (never a device's session that happens to have the same id)
     return continued_session(job) or (
         Session.objects.filter(provider=job.backend, provider_session_id=job.session_id, device=COMMIS_DEVICE)
-        .values_list("id", flat=True).first())
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def task_for(job: Job, text: str, resumed: bool) -> str:
@@ -89,8 +91,9 @@ def task_for(job: Job, text: str, resumed: bool) -> str:
         return reply or job.task
     if resumed:
         return reply or CONTINUE
-    return AGENT_PROMPT.format(id=job.id, task=job.task, status=job.status, summary=job.summary or "(none)",
-                               reply=reply or CONTINUE)
+    return AGENT_PROMPT.format(
+        id=job.id, task=job.task, status=job.status, summary=job.summary or "(none)", reply=reply or CONTINUE
+    )
 
 
 def spawn_followup(job: Job, post) -> Job:
@@ -104,8 +107,15 @@ def spawn_followup(job: Job, post) -> Job:
             options["continues_session"] = session
     where = work_dir(job)
     place = {"workdir": where} if where else {"repo_url": job.repo_url}
-    return jobs.spawn(task_for(job, post.text, resumed), job.backend, timeout=job.timeout, options=options,
-                      origin="forum", origin_ref=str(post.id), **place)
+    return jobs.spawn(
+        task_for(job, post.text, resumed),
+        job.backend,
+        timeout=job.timeout,
+        options=options,
+        origin="forum",
+        origin_ref=str(post.id),
+        **place,
+    )
 
 
 def start(job: Job, post) -> dict:
@@ -115,8 +125,11 @@ def start(job: Job, post) -> dict:
     here = post.thread_id
     job.refresh_from_db()
     if not job.finished:
-        services.note(here, f"[commis #{job.id}](/commis/{job.id}) is still {job.status}: no follow-up started. "
-                            "Reply again once it has finished.")
+        services.note(
+            here,
+            f"[commis #{job.id}](/commis/{job.id}) is still {job.status}: no follow-up started. "
+            "Reply again once it has finished.",
+        )
         return {"job": job.id, "error": f"commis {job.id} is still {job.status}"}
     try:
         new = spawn_followup(job, post)
@@ -128,9 +141,15 @@ def start(job: Job, post) -> dict:
     how = f"in `{new.workdir}`" if new.workdir else "in a fresh clone (the old workspace is gone)"
     if new.options.get("resume_session"):
         how += f", resuming session `{new.options['resume_session']}`"
-    services.note(thread.id, f"Follow-up of [commis #{job.id}](/commis/{job.id})"
-                             + (f" ([its thread](/forum/t/{parent_thread}))" if parent_thread else "")
-                             + f", {how}.")
-    services.note(here, f"Started follow-up [commis #{new.id}](/commis/{new.id}) of commis #{job.id}: "
-                        f"[its thread](/forum/t/{thread.id}).")
+    services.note(
+        thread.id,
+        f"Follow-up of [commis #{job.id}](/commis/{job.id})"
+        + (f" ([its thread](/forum/t/{parent_thread}))" if parent_thread else "")
+        + f", {how}.",
+    )
+    services.note(
+        here,
+        f"Started follow-up [commis #{new.id}](/commis/{new.id}) of commis #{job.id}: "
+        f"[its thread](/forum/t/{thread.id}).",
+    )
     return {"job": job.id, "followup": new.id, "thread": thread.id}

@@ -67,8 +67,10 @@ def ensure_job_thread(job) -> Thread:
     found = Thread.objects.filter(job_id=job.id).first()
     if found is not None:
         return found
-    text = (f"**Spawned** · backend `{job.backend}` · from {_origin(job)}\n\n{fenced(job.task, 'text')}\n\n"
-            f"[Job page](/commis/{job.id})")
+    text = (
+        f"**Spawned** · backend `{job.backend}` · from {_origin(job)}\n\n{fenced(job.task, 'text')}\n\n"
+        f"[Job page](/commis/{job.id})"
+    )
     try:
         made = services.new_thread(COMMIS_BOARD, job_title(job), text, "commis", str(job.id), job=job, quiet=True)
     except IntegrityError:  # another process made it first
@@ -137,16 +139,19 @@ def on_finished(sender, job, **kwargs) -> None:
 def schedule_failed(job, job_thread_id: int) -> None:
     """One thread per schedule in the Schedules board; each failed run posts there."""
     name = job.origin_ref or "(unnamed)"
-    text = (f"**Scheduled run failed**: [commis #{job.id}](/commis/{job.id}) {job.status.replace('_', ' ')}"
-            + (f" · exit {job.exit_code}" if job.exit_code is not None else "")
-            + (f"\n\n{quoted(job.summary[:2000])}" if job.summary.strip() else "")
-            + f"\n\n[Its thread](/forum/t/{job_thread_id}) · [Diff](/api/commis/jobs/{job.id}/diff)")
+    text = (
+        f"**Scheduled run failed**: [commis #{job.id}](/commis/{job.id}) {job.status.replace('_', ' ')}"
+        + (f" · exit {job.exit_code}" if job.exit_code is not None else "")
+        + (f"\n\n{quoted(job.summary[:2000])}" if job.summary.strip() else "")
+        + f"\n\n[Its thread](/forum/t/{job_thread_id}) · [Diff](/api/commis/jobs/{job.id}/diff)"
+    )
     key = f"schedule:{name}"[:250]
     found = Thread.objects.filter(key=key).values_list("id", flat=True).first()
     if found is None:
         try:
-            services.new_thread(SCHEDULES_BOARD, f"Schedule {name}"[:300], text, "commis", str(job.id), key=key,
-                                quiet=True)
+            services.new_thread(
+                SCHEDULES_BOARD, f"Schedule {name}"[:300], text, "commis", str(job.id), key=key, quiet=True
+            )
             return
         except IntegrityError:
             found = Thread.objects.get(key=key).id

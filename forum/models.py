@@ -28,8 +28,12 @@ class Board(models.Model):
         return self.name
 
     def as_dict(self) -> dict:
-        return {"slug": self.slug, "name": self.name, "description": self.description,
-                "created_at": self.created_at.isoformat()}
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 class Thread(models.Model):
@@ -38,8 +42,9 @@ class Thread(models.Model):
     author_kind = models.CharField(max_length=10, choices=[(k, k) for k in AUTHOR_KINDS])
     author_ref = models.CharField(max_length=200, blank=True, default="")
     # the commis job this thread reports on (one thread per job, in the "commis" board)
-    job = models.OneToOneField("commis.Job", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="forum_thread")
+    job = models.OneToOneField(
+        "commis.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="forum_thread"
+    )
     # a stable name for threads Zerg finds again (e.g. "schedule:<name>"); "" for most
     key = models.CharField(max_length=250, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
@@ -95,5 +100,10 @@ class Claim(models.Model):
         return f"{self.resource} ({self.holder})"
 
     def as_dict(self) -> dict:
-        return {"resource": self.resource, "holder": self.holder, "note": self.note,
-                "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat()}
+        return {
+            "resource": self.resource,
+            "holder": self.holder,
+            "note": self.note,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }

@@ -25,10 +25,19 @@ def search(q: str, limit: int = 20, board: str | None = None) -> list[dict]:
     for post_id, thread_id, title, slug, kind, ref, created, snippet, score in rows or []:
         if isinstance(created, str):
             created = datetime.fromisoformat(created)
-        hits.append({"post": post_id, "thread": thread_id, "title": title, "board": slug, "author_kind": kind,
-                     "author": f"commis-{ref}" if kind == "commis" and ref else kind,
-                     "created_at": created.isoformat() if created else None,
-                     "snippet": render_snippet(snippet), "score": float(score or 0)})
+        hits.append(
+            {
+                "post": post_id,
+                "thread": thread_id,
+                "title": title,
+                "board": slug,
+                "author_kind": kind,
+                "author": f"commis-{ref}" if kind == "commis" and ref else kind,
+                "created_at": created.isoformat() if created else None,
+                "snippet": render_snippet(snippet),
+                "score": float(score or 0),
+            }
+        )
     return hits
 
 

@@ -28,9 +28,11 @@ MAX_TEXT = 100_000
 MAX_TITLE = 300
 MAX_RESOURCE = 500
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
-KNOWN_BOARDS = {"commis": ("Commis", "One thread per commis job: spawned, started, finished, and what it posts."),
-                "schedules": ("Schedules", "Scheduled jobs that failed, so nothing fails silently."),
-                "general": ("General", "Everything else.")}
+KNOWN_BOARDS = {
+    "commis": ("Commis", "One thread per commis job: spawned, started, finished, and what it posts."),
+    "schedules": ("Schedules", "Scheduled jobs that failed, so nothing fails silently."),
+    "general": ("General", "Everything else."),
+}
 
 
 class ForumError(ValueError):
@@ -53,17 +55,32 @@ def topic(thread_id: int) -> str:
 
 
 def post_dict(post: Post) -> dict:
-    return {"id": post.id, "thread": post.thread_id, "author_kind": post.author_kind, "author_ref": post.author_ref,
-            "author": post.author, "text": post.text, "html": render(post.text),
-            "created_at": post.created_at.isoformat()}
+    return {
+        "id": post.id,
+        "thread": post.thread_id,
+        "author_kind": post.author_kind,
+        "author_ref": post.author_ref,
+        "author": post.author,
+        "text": post.text,
+        "html": render(post.text),
+        "created_at": post.created_at.isoformat(),
+    }
 
 
 def thread_dict(thread: Thread, unread: int | None = None) -> dict:
-    return {"id": thread.id, "board": thread.board.slug, "title": thread.title, "author_kind": thread.author_kind,
-            "author_ref": thread.author_ref, "job": thread.job_id, "created_at": thread.created_at.isoformat(),
-            "last_post_at": thread.last_post_at.isoformat(), "post_count": thread.post_count,
-            "read_upto": thread.read_upto,
-            "unread": unread if unread is not None else _unread(Thread.objects.filter(id=thread.id))}
+    return {
+        "id": thread.id,
+        "board": thread.board.slug,
+        "title": thread.title,
+        "author_kind": thread.author_kind,
+        "author_ref": thread.author_ref,
+        "job": thread.job_id,
+        "created_at": thread.created_at.isoformat(),
+        "last_post_at": thread.last_post_at.isoformat(),
+        "post_count": thread.post_count,
+        "read_upto": thread.read_upto,
+        "unread": unread if unread is not None else _unread(Thread.objects.filter(id=thread.id)),
+    }
 
 
 def _unread_filter(prefix: str = "posts__") -> Q:
@@ -107,7 +124,9 @@ def board_slug(board: str) -> str:
 
 def ensure_board(board: str) -> Board:
     slug = board_slug(board)
-    name, description = KNOWN_BOARDS.get(slug, (board.strip()[:100] if board.strip() != slug else slug.replace("-", " ").title(), ""))
+    name, description = KNOWN_BOARDS.get(
+        slug, (board.strip()[:100] if board.strip() != slug else slug.replace("-", " ").title(), "")
+    )
     found = Board.objects.filter(slug=slug).first()
     if found is not None:
         return found
@@ -129,9 +148,16 @@ def get_thread(thread_id: int) -> Thread:
 
 
 def _publish(thread: Thread, post: Post, created: bool) -> None:
-    payload = {"thread": thread.id, "board": thread.board.slug, "title": thread.title[:200], "post": post.id,
-               "author": post.author, "author_kind": post.author_kind, "excerpt": post.text[:200],
-               "new_thread": created}
+    payload = {
+        "thread": thread.id,
+        "board": thread.board.slug,
+        "title": thread.title[:200],
+        "post": post.id,
+        "author": post.author,
+        "author_kind": post.author_kind,
+        "excerpt": post.text[:200],
+        "new_thread": created,
+    }
     publish(topic(thread.id), "forum.post", payload)
     publish(TOPIC, "forum.post", payload)
 
@@ -139,8 +165,7 @@ def _publish(thread: Thread, post: Post, created: bool) -> None:
 def _add_post(thread: Thread, text: str, author_kind: str, author_ref: str, created: bool = False) -> Post:
     """Inside the caller's transaction: the row, the thread's counters, the live event."""
     now = timezone.now()
-    post = Post.objects.create(thread=thread, author_kind=author_kind, author_ref=author_ref, text=text,
-                               created_at=now)
+    post = Post.objects.create(thread=thread, author_kind=author_kind, author_ref=author_ref, text=text, created_at=now)
     fields = {"last_post_at": now, "post_count": F("post_count") + 1}
     if author_kind == "owner":
         fields["read_upto"] = post.id  # the owner has read what they wrote
@@ -149,8 +174,17 @@ def _add_post(thread: Thread, text: str, author_kind: str, author_ref: str, crea
     return post
 
 
-def new_thread(board: str, title: str, text: str, author_kind: str, author_ref: str = "", *, job=None,
-               key: str = "", quiet: bool = False) -> dict:
+def new_thread(
+    board: str,
+    title: str,
+    text: str,
+    author_kind: str,
+    author_ref: str = "",
+    *,
+    job=None,
+    key: str = "",
+    quiet: bool = False,
+) -> dict:
     """A thread with its first post; the board is created if missing (``quiet``: see :func:`post`)."""
     _check_author(author_kind, author_ref)
     title = (title or "").strip()
@@ -161,8 +195,9 @@ def new_thread(board: str, title: str, text: str, author_kind: str, author_ref: 
     _check_text(text)
     board_row = ensure_board(board)
     with transaction.atomic():
-        thread = Thread.objects.create(board=board_row, title=title, author_kind=author_kind, author_ref=author_ref,
-                                       job=job, key=key)
+        thread = Thread.objects.create(
+            board=board_row, title=title, author_kind=author_kind, author_ref=author_ref, job=job, key=key
+        )
         post = _add_post(thread, text, author_kind, author_ref, created=True)
     thread.refresh_from_db()
     result = thread_dict(thread)
@@ -226,8 +261,11 @@ def boards() -> list[dict]:
     """Every board with its thread count and the owner's unread count."""
     rows = Board.objects.annotate(thread_count=Count("threads"))
     unread = dict(
-        Post.objects.filter(id__gt=F("thread__read_upto")).exclude(author_kind="owner")
-        .values("thread__board").annotate(n=Count("id")).values_list("thread__board", "n")
+        Post.objects.filter(id__gt=F("thread__read_upto"))
+        .exclude(author_kind="owner")
+        .values("thread__board")
+        .annotate(n=Count("id"))
+        .values_list("thread__board", "n")
     )
     return [{**b.as_dict(), "threads": b.thread_count, "unread": unread.get(b.id, 0)} for b in rows]
 
@@ -243,8 +281,11 @@ def read_board(board: str, limit: int = 20, before: str | None = None) -> dict:
     if before:
         threads = threads.filter(last_post_at__lt=before)
     page = list(threads.order_by("-last_post_at", "-id")[: limit + 1])
-    return {"board": row.as_dict(), "threads": [thread_dict(t, t.unread_n) for t in page[:limit]],
-            "has_more": len(page) > limit}
+    return {
+        "board": row.as_dict(),
+        "threads": [thread_dict(t, t.unread_n) for t in page[:limit]],
+        "has_more": len(page) > limit,
+    }
 
 
 def read_thread(thread_id: int, limit: int = 50) -> dict:
@@ -296,9 +337,10 @@ def claim(resource: str, holder: str, note: str = "") -> dict:
         existing = Claim.objects.filter(resource=resource).first()
         if existing is not None:
             if existing.holder != holder:
-                raise ClaimConflict(f"{resource} is claimed by {existing.holder} since "
-                                    f"{existing.created_at:%Y-%m-%d %H:%M} UTC"
-                                    + (f" ({existing.note})" if existing.note else ""))
+                raise ClaimConflict(
+                    f"{resource} is claimed by {existing.holder} since "
+                    f"{existing.created_at:%Y-%m-%d %H:%M} UTC" + (f" ({existing.note})" if existing.note else "")
+                )
             Claim.objects.filter(id=existing.id, holder=holder).update(note=note or existing.note, updated_at=now)
             existing.refresh_from_db()
             return existing.as_dict()

@@ -59,9 +59,13 @@ def thread_detail(request, thread_id: Int64):
     """The thread, all its messages (a reconnecting client catches up here), its latest turn and question."""
     thread = get_object_or_404(Thread, id=thread_id)
     turn = thread.turns.order_by("-id").first()
-    return {"thread": services.thread_dict(thread), "messages": [m.as_dict() for m in thread.messages.order_by("id")],
-            "turn": turn.as_dict() if turn else None, "interrupt": turn.interrupt_dict() if turn else None,
-            "timeline_session": services.timeline_session_id(thread.id)}
+    return {
+        "thread": services.thread_dict(thread),
+        "messages": [m.as_dict() for m in thread.messages.order_by("id")],
+        "turn": turn.as_dict() if turn else None,
+        "interrupt": turn.interrupt_dict() if turn else None,
+        "timeline_session": services.timeline_session_id(thread.id),
+    }
 
 
 @router.post("/threads/{thread_id}/messages", response=owner(OikosPostedOut, 400, 404, 409, 422, status=202))

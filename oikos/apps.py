@@ -7,7 +7,6 @@ class OikosConfig(AppConfig):
 
     def ready(self) -> None:
         from commis.signals import job_finished
-
         from oikos.notify import job_finished as report_back
 
         job_finished.connect(report_back, dispatch_uid="oikos.notify.job_finished")

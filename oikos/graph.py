@@ -22,7 +22,8 @@ from langgraph.types import interrupt
 from commis.agent.graph import sum_usage, tool_calls
 from oikos.untrusted import RULE
 
-SYSTEM_PROMPT = """You are Oikos, the coordinator of Zerg: the owner's operations center for coding agents.
+SYSTEM_PROMPT = (
+    """You are Oikos, the coordinator of Zerg: the owner's operations center for coding agents.
 You talk with the owner (often on a phone: keep answers short and concrete) and delegate work to
 commis, background agent jobs (spawn_commis): backend "shell" runs a bash command, "claude",
 "codex" and "agent" run a coding agent on a prompt, optionally in a clone of repo_url. Commis keep
@@ -30,9 +31,13 @@ running after this conversation; the owner and you are told in this thread when 
 finishes. Answer questions about past work from the Timeline (search_timeline, read_session).
 Cancelling jobs, removing schedules and spawning many commis at once need the owner's approval:
 just call the tool, Zerg asks. Never invent job ids or results: look them up.
-""" + RULE
-TRIM_NOTE = "[{n} earlier messages of this thread were left out to fit the context window; the whole " \
-            "thread is in the Timeline (search_timeline).]"
+"""
+    + RULE
+)
+TRIM_NOTE = (
+    "[{n} earlier messages of this thread were left out to fit the context window; the whole "
+    "thread is in the Timeline (search_timeline).]"
+)
 
 
 class OikosState(TypedDict, total=False):
@@ -78,7 +83,7 @@ def trim(messages: list[dict], budget_chars: int) -> list[dict]:
     content = first["content"]
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
     first["content"] = [{"type": "text", "text": TRIM_NOTE.format(n=start)}] + blocks
-    return [first] + messages[start + 1:]
+    return [first] + messages[start + 1 :]
 
 
 def build_graph(*, recorder, checkpointer=None, max_steps: int = 25, budget_chars: int = 400_000):
@@ -98,8 +103,9 @@ def build_graph(*, recorder, checkpointer=None, max_steps: int = 25, budget_char
         if not risky:
             return {"decisions": {}}
         question = "Oikos wants to " + "; ".join(f"{why} ({_describe(call)})" for call, why in risky) + ". Allow it?"
-        action = {"tools": [{"name": c["name"], "input": c.get("input") or {}, "tool_use_id": c["id"]}
-                            for c, _ in risky]}
+        action = {
+            "tools": [{"name": c["name"], "input": c.get("input") or {}, "tool_use_id": c["id"]} for c, _ in risky]
+        }
         if source:  # the owner must see that this is not their own request
             question = f"{source} asked for this, not you. " + question
             action["asked_by"] = source

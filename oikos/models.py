@@ -21,8 +21,9 @@ class Thread(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     usage = models.JSONField(default=dict, blank=True, help_text="token totals over all turns")
     cost_usd = models.FloatField(null=True, blank=True, help_text="None while any model's price is unknown")
-    forum_thread = models.IntegerField(null=True, blank=True, unique=True,
-                                       help_text="the Forum thread whose @oikos mentions it answers")
+    forum_thread = models.IntegerField(
+        null=True, blank=True, unique=True, help_text="the Forum thread whose @oikos mentions it answers"
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -32,13 +33,21 @@ class Thread(models.Model):
 
     def as_dict(self, preview: str = "", running: bool = False, interrupt: bool = False) -> dict:
         return {
-            "id": self.id, "title": self.title, "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at), "preview": preview, "running": running, "interrupt": interrupt,
-            "usage": {"input_tokens": int(self.usage.get("input_tokens", 0)),
-                      "output_tokens": int(self.usage.get("output_tokens", 0)),
-                      "cache_read_input_tokens": int(self.usage.get("cache_read_input_tokens", 0)),
-                      "cache_creation_input_tokens": int(self.usage.get("cache_creation_input_tokens", 0))},
-            "cost_usd": self.cost_usd, "forum_thread": self.forum_thread,
+            "id": self.id,
+            "title": self.title,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "preview": preview,
+            "running": running,
+            "interrupt": interrupt,
+            "usage": {
+                "input_tokens": int(self.usage.get("input_tokens", 0)),
+                "output_tokens": int(self.usage.get("output_tokens", 0)),
+                "cache_read_input_tokens": int(self.usage.get("cache_read_input_tokens", 0)),
+                "cache_creation_input_tokens": int(self.usage.get("cache_creation_input_tokens", 0)),
+            },
+            "cost_usd": self.cost_usd,
+            "forum_thread": self.forum_thread,
         }
 
 
@@ -58,8 +67,14 @@ class Turn(models.Model):
     ACTIVE = (QUEUED, RUNNING)
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="turns")
-    message = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                help_text="the owner message that started it")
+    message = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the owner message that started it",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True, default="")
     usage = models.JSONField(default=dict, blank=True)
@@ -84,15 +99,26 @@ class Turn(models.Model):
         return f"turn {self.id} of thread {self.thread_id}: {self.status}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "thread": self.thread_id, "status": self.status, "error": self.error,
-                "usage": self.usage, "cost_usd": self.cost_usd, "created_at": _iso(self.created_at),
-                "finished_at": _iso(self.finished_at)}
+        return {
+            "id": self.id,
+            "thread": self.thread_id,
+            "status": self.status,
+            "error": self.error,
+            "usage": self.usage,
+            "cost_usd": self.cost_usd,
+            "created_at": _iso(self.created_at),
+            "finished_at": _iso(self.finished_at),
+        }
 
     def interrupt_dict(self) -> dict | None:
         if self.status != self.WAITING or not self.interrupt:
             return None
-        return {"turn": self.id, "question": self.interrupt.get("question", ""),
-                "options": ["approve", "reject"], "action": self.interrupt.get("action") or {}}
+        return {
+            "turn": self.id,
+            "question": self.interrupt.get("question", ""),
+            "options": ["approve", "reject"],
+            "action": self.interrupt.get("action") or {},
+        }
 
 
 class Message(models.Model):
@@ -116,9 +142,17 @@ class Message(models.Model):
         return f"{self.role} message {self.id} in thread {self.thread_id}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "thread": self.thread_id, "turn": self.turn_id, "role": self.role, "text": self.text,
-                "html": self.html(), "data": self.data, "streaming": self.streaming,
-                "created_at": _iso(self.created_at)}
+        return {
+            "id": self.id,
+            "thread": self.thread_id,
+            "turn": self.turn_id,
+            "role": self.role,
+            "text": self.text,
+            "html": self.html(),
+            "data": self.data,
+            "streaming": self.streaming,
+            "created_at": _iso(self.created_at),
+        }
 
     def html(self) -> str:
         """A finished model reply as sanitized HTML (zerg_site/markdown.py), so the SPA ships no Markdown

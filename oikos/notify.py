@@ -38,9 +38,19 @@ def job_finished(sender, job, **kwargs) -> None:
     key = f"{job.id}:{job.attempts}:{job.status}"
     if Message.objects.filter(thread_id=thread_id, role="system", data__notice=key).exists():
         return
-    services.add_message(thread_id, "system", notice_text(job),
-                         data={"notice": key, "job_id": job.id, "status": job.status, "summary": job.summary[:2000],
-                               "head": notice_head(job), "link": f"/commis/{job.id}"})
+    services.add_message(
+        thread_id,
+        "system",
+        notice_text(job),
+        data={
+            "notice": key,
+            "job_id": job.id,
+            "status": job.status,
+            "summary": job.summary[:2000],
+            "head": notice_head(job),
+            "link": f"/commis/{job.id}",
+        },
+    )
 
 
 def forum_mentioned(sender, post, **kwargs) -> None:
@@ -68,8 +78,13 @@ def forum_mentioned(sender, post, **kwargs) -> None:
     data = {"forum_post": post.id, "forum_thread": forum_thread.id, "author": post.author}
     if post.author_kind == "owner":
         title = f' "{forum_thread.title}"' if forum_thread.author_kind == "owner" else ""
-        role, text = "owner", (f"[Forum thread #{forum_thread.id}{title}, post #{post.id} by {post.author}]\n\n"
-                               f"{post.text}\n\n(Your reply is posted back to that Forum thread.)")
+        role, text = (
+            "owner",
+            (
+                f"[Forum thread #{forum_thread.id}{title}, post #{post.id} by {post.author}]\n\n"
+                f"{post.text}\n\n(Your reply is posted back to that Forum thread.)"
+            ),
+        )
     else:
         role, text = ROLE, post.text
     try:

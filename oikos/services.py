@@ -46,11 +46,19 @@ def create_thread(title: str = "") -> Thread:
 
 
 def thread_dict(thread: Thread) -> dict:
-    last = thread.messages.exclude(role__in=("tool_call", "tool_result")).order_by("-id").values_list(
-        "text", flat=True).first() or ""
+    last = (
+        thread.messages.exclude(role__in=("tool_call", "tool_result"))
+        .order_by("-id")
+        .values_list("text", flat=True)
+        .first()
+        or ""
+    )
     turns = thread.turns.filter(status__in=(Turn.QUEUED, Turn.RUNNING, Turn.WAITING))
-    return thread.as_dict(preview=last[:200], running=turns.filter(status__in=Turn.ACTIVE).exists(),
-                          interrupt=turns.filter(status=Turn.WAITING).exists())
+    return thread.as_dict(
+        preview=last[:200],
+        running=turns.filter(status__in=Turn.ACTIVE).exists(),
+        interrupt=turns.filter(status=Turn.WAITING).exists(),
+    )
 
 
 def list_threads(q: str = "", limit: int = 100) -> list[dict]:
@@ -58,34 +66,53 @@ def list_threads(q: str = "", limit: int = 100) -> list[dict]:
     if q.strip():
         ids = Message.objects.filter(text__icontains=q.strip()).values("thread_id")
         rows = rows.filter(Q(title__icontains=q.strip()) | Q(id__in=ids))
-    return [thread_dict(t) for t in rows[:max(1, min(limit, 500))]]
+    return [thread_dict(t) for t in rows[: max(1, min(limit, 500))]]
 
 
 # --- messages
 
 
-TRUNCATED_NOTE = ("\n[output cut at {cut} of {total} characters; the rest: read_full_output with message_id={id} "
-                  "and offset={cut}]")
+TRUNCATED_NOTE = (
+    "\n[output cut at {cut} of {total} characters; the rest: read_full_output with message_id={id} and offset={cut}]"
+)
 
 
-def add_message(thread_id: int, role: str, text: str = "", *, turn_id: int | None = None, data: dict | None = None,
-                streaming: bool = False, truncate: int | None = None) -> Message:
+def add_message(
+    thread_id: int,
+    role: str,
+    text: str = "",
+    *,
+    turn_id: int | None = None,
+    data: dict | None = None,
+    streaming: bool = False,
+    truncate: int | None = None,
+) -> Message:
     """A new message row, announced and mirrored. ``truncate``: a longer text is kept whole in
     ``full_text`` and ``text`` (what the model gets) is cut, with a note on how to read the rest."""
     data = dict(data or {})
     cut = truncate is not None and len(text) > truncate
     if truncate is not None:
         data["truncated"] = cut
-    message = Message.objects.create(thread_id=thread_id, turn_id=turn_id, role=role,
-                                     text=text[:truncate] if cut else text, data=data, streaming=streaming,
-                                     full_text=text if cut else "")
+    message = Message.objects.create(
+        thread_id=thread_id,
+        turn_id=turn_id,
+        role=role,
+        text=text[:truncate] if cut else text,
+        data=data,
+        streaming=streaming,
+        full_text=text if cut else "",
+    )
     if cut:
         message.text += TRUNCATED_NOTE.format(cut=truncate, total=len(text), id=message.id)
         Message.objects.filter(id=message.id).update(text=message.text)
     if not streaming:  # a streamed reply touches the thread when it is finished
         Thread.objects.filter(id=thread_id).update(updated_at=timezone.now())
-    emit(thread_id, "oikos.message", {"thread": thread_id, "message": message.as_dict()},
-         listing=role in ("owner", "system", "untrusted"))
+    emit(
+        thread_id,
+        "oikos.message",
+        {"thread": thread_id, "message": message.as_dict()},
+        listing=role in ("owner", "system", "untrusted"),
+    )
     if not streaming:
         mirror(message)
     return message
@@ -122,8 +149,11 @@ def publish_turn(turn: Turn) -> None:
 def add_usage(turn_id: int, usage: dict, cost: float | None) -> None:
     """Add one model call's usage and cost to its turn and thread (cost None = unknown, sticks)."""
     with transaction.atomic():
-        turn = Turn.objects.select_for_update().get(id=turn_id) if connection.features.has_select_for_update \
+        turn = (
+            Turn.objects.select_for_update().get(id=turn_id)
+            if connection.features.has_select_for_update
             else Turn.objects.get(id=turn_id)
+        )
         turn.cost_usd = _add_cost(turn.cost_usd, cost, first=not turn.usage)
         turn.usage = _sum(turn.usage, usage)
         Turn.objects.filter(id=turn_id).update(usage=turn.usage, cost_usd=turn.cost_usd)
@@ -157,18 +187,29 @@ def _session(thread: Thread):
     from timeline.models import Session
 
     session, _ = Session.objects.get_or_create(
-        provider=TIMELINE_PROVIDER, provider_session_id=f"oikos-{thread.id}",
-        defaults={"device": TIMELINE_DEVICE, "project": "oikos", "title": thread.title or f"Oikos thread {thread.id}",
-                  "started_at": thread.created_at, "model": ""},
+        provider=TIMELINE_PROVIDER,
+        provider_session_id=f"oikos-{thread.id}",
+        defaults={
+            "device": TIMELINE_DEVICE,
+            "project": "oikos",
+            "title": thread.title or f"Oikos thread {thread.id}",
+            "started_at": thread.created_at,
+            "model": "",
+        },
     )
     if connection.features.has_select_for_update:
         session = Session.objects.select_for_update().get(pk=session.pk)
     return session
 
 
-EVENT_KIND = {"owner": ("message", "user"), "assistant": ("message", "assistant"),
-              "tool_call": ("tool_call", "assistant"), "tool_result": ("tool_result", "user"),
-              "system": ("system", "system"), "untrusted": ("message", "untrusted")}
+EVENT_KIND = {
+    "owner": ("message", "user"),
+    "assistant": ("message", "assistant"),
+    "tool_call": ("tool_call", "assistant"),
+    "tool_result": ("tool_result", "user"),
+    "system": ("system", "system"),
+    "untrusted": ("message", "untrusted"),
+}
 
 
 def mirror(message: Message) -> None:
@@ -180,18 +221,27 @@ def mirror(message: Message) -> None:
             thread = Thread.objects.get(id=message.thread_id)
             session = _session(thread)
             kind, role = EVENT_KIND.get(message.role, ("system", "system"))
-            fields = {"kind": kind, "role": role, "record_type": f"oikos.{message.role}",
-                      "timestamp": message.created_at, "message_id": str(message.id),
-                      "uuid": f"oikos-msg-{message.id}"}
+            fields = {
+                "kind": kind,
+                "role": role,
+                "record_type": f"oikos.{message.role}",
+                "timestamp": message.created_at,
+                "message_id": str(message.id),
+                "uuid": f"oikos-msg-{message.id}",
+            }
             data = message.data or {}
             if message.role == "tool_call":
                 import json
 
-                fields.update(tool_name=str(data.get("name", ""))[:200], tool_input=json.dumps(data.get("input") or {}),
-                              tool_call_id=str(data.get("tool_use_id", ""))[:200])
+                fields.update(
+                    tool_name=str(data.get("name", ""))[:200],
+                    tool_input=json.dumps(data.get("input") or {}),
+                    tool_call_id=str(data.get("tool_use_id", ""))[:200],
+                )
             elif message.role == "tool_result":
-                fields.update(tool_output=message.full_text or message.text,
-                              tool_call_id=str(data.get("tool_use_id", ""))[:200])
+                fields.update(
+                    tool_output=message.full_text or message.text, tool_call_id=str(data.get("tool_use_id", ""))[:200]
+                )
             else:
                 fields["text"] = message.text
             key = f"oikos-msg-{message.id}"
@@ -210,13 +260,19 @@ def _mirror_usage(thread: Thread) -> None:
 
     usage = thread.usage or {}
     Session.objects.filter(provider=TIMELINE_PROVIDER, provider_session_id=f"oikos-{thread.id}").update(
-        input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
+        input_tokens=usage.get("input_tokens", 0),
+        output_tokens=usage.get("output_tokens", 0),
         cache_read_tokens=usage.get("cache_read_input_tokens", 0),
-        cache_creation_tokens=usage.get("cache_creation_input_tokens", 0), cost_usd=thread.cost_usd)
+        cache_creation_tokens=usage.get("cache_creation_input_tokens", 0),
+        cost_usd=thread.cost_usd,
+    )
 
 
 def timeline_session_id(thread_id: int) -> int | None:
     from timeline.models import Session
 
-    return Session.objects.filter(provider=TIMELINE_PROVIDER, provider_session_id=f"oikos-{thread_id}").values_list(
-        "id", flat=True).first()
+    return (
+        Session.objects.filter(provider=TIMELINE_PROVIDER, provider_session_id=f"oikos-{thread_id}")
+        .values_list("id", flat=True)
+        .first()
+    )

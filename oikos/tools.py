@@ -10,23 +10,35 @@ module is not there yet the tool answers "not available".
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 
 MAX_SPAWNS_WITHOUT_ASKING = 3  # more commis than this in one turn needs the owner's approval ([llm] oikos_max_spawns)
 DESTRUCTIVE = {"cancel_commis": "cancel a commis job", "schedule_remove": "remove a schedule"}
 # every tool that changes something: a turn started by untrusted text asks before each of them
-SIDE_EFFECTS = {**DESTRUCTIVE, "spawn_commis": "spawn a commis", "schedule_add": "add a schedule",
-                "forum_post": "post in the Forum", "forum_new_thread": "start a Forum thread"}
+SIDE_EFFECTS = {
+    **DESTRUCTIVE,
+    "spawn_commis": "spawn a commis",
+    "schedule_add": "add a schedule",
+    "forum_post": "post in the Forum",
+    "forum_new_thread": "start a Forum thread",
+}
 # tools whose results carry text from jobs, agents, sessions or the Forum: the model gets it marked
-UNTRUSTED_RESULTS = {"list_commis": "commis job tasks and summaries", "commis_status": "a commis job",
-                     "commis_result": "a commis job log and diff", "search_timeline": "Timeline sessions",
-                     "read_session": "a Timeline session", "read_full_output": "a tool output",
-                     "forum_read_board": "Forum threads", "forum_read_thread": "Forum posts",
-                     "schedule_list": "schedules"}
+UNTRUSTED_RESULTS = {
+    "list_commis": "commis job tasks and summaries",
+    "commis_status": "a commis job",
+    "commis_result": "a commis job log and diff",
+    "search_timeline": "Timeline sessions",
+    "read_session": "a Timeline session",
+    "read_full_output": "a tool output",
+    "forum_read_board": "Forum threads",
+    "forum_read_thread": "Forum posts",
+    "schedule_list": "schedules",
+}
 BACKENDS = ["shell", "claude", "codex", "agent"]
 
 
@@ -57,44 +69,101 @@ def _obj(properties: dict, required: list[str] = ()) -> dict:
 
 S, I = {"type": "string"}, {"type": "integer"}
 SCHEMAS: list[dict[str, Any]] = [
-    {"name": "spawn_commis", "description": "Start a commis (a background agent job). backend: shell runs the task "
-     "as a bash command; claude/codex/agent run it as a prompt for a coding agent. repo_url: a git repository to "
-     "clone into its workspace (optional). The owner is told when it finishes.",
-     "input_schema": _obj({"task": S, "backend": {"type": "string", "enum": BACKENDS}, "repo_url": S,
-                           "timeout": {"type": "integer", "description": "seconds"},
-                           "budget_usd": {"type": "number", "description": "stop the job once it has cost this "
-                                                                          "many US dollars"}}, ["task"])},
-    {"name": "list_commis", "description": "List commis jobs, newest first, optionally by status "
-     "(queued, running, succeeded, failed, cancelled, timed_out; comma-separated).",
-     "input_schema": _obj({"status": S, "limit": I})},
-    {"name": "commis_status", "description": "One commis job's status, task, timing and summary.",
-     "input_schema": _obj({"job_id": I}, ["job_id"])},
-    {"name": "commis_result", "description": "A commis job's summary, the end of its log and its diff (git changes).",
-     "input_schema": _obj({"job_id": I, "log_chars": I}, ["job_id"])},
-    {"name": "cancel_commis", "description": "Cancel a queued or running commis job (asks the owner first).",
-     "input_schema": _obj({"job_id": I}, ["job_id"])},
-    {"name": "search_timeline", "description": "Full-text search of the Timeline: every agent session (Claude Code, "
-     "Codex, Gemini, commis and earlier Oikos chats). All words must match; \"quote phrases\".",
-     "input_schema": _obj({"q": S, "limit": I}, ["q"])},
-    {"name": "read_session", "description": "Read a Timeline session's events (session_id from search_timeline), "
-     "from ordinal `after`.", "input_schema": _obj({"session_id": S, "after": I, "limit": I}, ["session_id"])},
-    {"name": "read_full_output", "description": "Read a tool output that was cut short, by its message id, "
-     "from a character offset.", "input_schema": _obj({"message_id": I, "offset": I, "limit": I}, ["message_id"])},
-    {"name": "forum_read_board", "description": "Read the newest threads of a Forum board.",
-     "input_schema": _obj({"board": S, "limit": I}, ["board"])},
-    {"name": "forum_read_thread", "description": "Read a Forum thread's posts.",
-     "input_schema": _obj({"thread_id": I, "limit": I}, ["thread_id"])},
-    {"name": "forum_post", "description": "Post in a Forum thread as Oikos.",
-     "input_schema": _obj({"thread_id": I, "text": S}, ["thread_id", "text"])},
-    {"name": "forum_new_thread", "description": "Start a Forum thread on a board as Oikos.",
-     "input_schema": _obj({"board": S, "title": S, "text": S}, ["board", "title", "text"])},
-    {"name": "schedule_add", "description": "Schedule a recurring commis: cron (e.g. \"0 3 * * *\") with tz, or "
-     "interval in seconds.",
-     "input_schema": _obj({"name": S, "task": S, "backend": {"type": "string", "enum": BACKENDS}, "cron": S, "tz": S,
-                           "interval": I, "repo_url": S}, ["name", "task"])},
+    {
+        "name": "spawn_commis",
+        "description": "Start a commis (a background agent job). backend: shell runs the task "
+        "as a bash command; claude/codex/agent run it as a prompt for a coding agent. repo_url: a git repository to "
+        "clone into its workspace (optional). The owner is told when it finishes.",
+        "input_schema": _obj(
+            {
+                "task": S,
+                "backend": {"type": "string", "enum": BACKENDS},
+                "repo_url": S,
+                "timeout": {"type": "integer", "description": "seconds"},
+                "budget_usd": {"type": "number", "description": "stop the job once it has cost this many US dollars"},
+            },
+            ["task"],
+        ),
+    },
+    {
+        "name": "list_commis",
+        "description": "List commis jobs, newest first, optionally by status "
+        "(queued, running, succeeded, failed, cancelled, timed_out; comma-separated).",
+        "input_schema": _obj({"status": S, "limit": I}),
+    },
+    {
+        "name": "commis_status",
+        "description": "One commis job's status, task, timing and summary.",
+        "input_schema": _obj({"job_id": I}, ["job_id"]),
+    },
+    {
+        "name": "commis_result",
+        "description": "A commis job's summary, the end of its log and its diff (git changes).",
+        "input_schema": _obj({"job_id": I, "log_chars": I}, ["job_id"]),
+    },
+    {
+        "name": "cancel_commis",
+        "description": "Cancel a queued or running commis job (asks the owner first).",
+        "input_schema": _obj({"job_id": I}, ["job_id"]),
+    },
+    {
+        "name": "search_timeline",
+        "description": "Full-text search of the Timeline: every agent session (Claude Code, "
+        'Codex, Gemini, commis and earlier Oikos chats). All words must match; "quote phrases".',
+        "input_schema": _obj({"q": S, "limit": I}, ["q"]),
+    },
+    {
+        "name": "read_session",
+        "description": "Read a Timeline session's events (session_id from search_timeline), from ordinal `after`.",
+        "input_schema": _obj({"session_id": S, "after": I, "limit": I}, ["session_id"]),
+    },
+    {
+        "name": "read_full_output",
+        "description": "Read a tool output that was cut short, by its message id, from a character offset.",
+        "input_schema": _obj({"message_id": I, "offset": I, "limit": I}, ["message_id"]),
+    },
+    {
+        "name": "forum_read_board",
+        "description": "Read the newest threads of a Forum board.",
+        "input_schema": _obj({"board": S, "limit": I}, ["board"]),
+    },
+    {
+        "name": "forum_read_thread",
+        "description": "Read a Forum thread's posts.",
+        "input_schema": _obj({"thread_id": I, "limit": I}, ["thread_id"]),
+    },
+    {
+        "name": "forum_post",
+        "description": "Post in a Forum thread as Oikos.",
+        "input_schema": _obj({"thread_id": I, "text": S}, ["thread_id", "text"]),
+    },
+    {
+        "name": "forum_new_thread",
+        "description": "Start a Forum thread on a board as Oikos.",
+        "input_schema": _obj({"board": S, "title": S, "text": S}, ["board", "title", "text"]),
+    },
+    {
+        "name": "schedule_add",
+        "description": 'Schedule a recurring commis: cron (e.g. "0 3 * * *") with tz, or interval in seconds.',
+        "input_schema": _obj(
+            {
+                "name": S,
+                "task": S,
+                "backend": {"type": "string", "enum": BACKENDS},
+                "cron": S,
+                "tz": S,
+                "interval": I,
+                "repo_url": S,
+            },
+            ["name", "task"],
+        ),
+    },
     {"name": "schedule_list", "description": "List the schedules with their next runs.", "input_schema": _obj({})},
-    {"name": "schedule_remove", "description": "Remove a schedule by name (asks the owner first).",
-     "input_schema": _obj({"name": S}, ["name"])},
+    {
+        "name": "schedule_remove",
+        "description": "Remove a schedule by name (asks the owner first).",
+        "input_schema": _obj({"name": S}, ["name"]),
+    },
 ]
 NAMES = {s["name"] for s in SCHEMAS}
 
@@ -107,7 +176,7 @@ def _int(value: Any, name: str, default: int | None = None) -> int:
     return int(str(value).strip().lstrip("#"))
 
 
-def _job(job_id) -> "Any":
+def _job(job_id) -> Any:
     from commis.models import Job
 
     job = Job.objects.filter(id=_int(job_id, "job_id")).first()
@@ -132,8 +201,9 @@ def _tail(path: Path, chars: int) -> str:
 # --- the tools
 
 
-def spawn_commis(ctx: Context, task: str = "", backend: str = "shell", repo_url: str = "", timeout=None,
-                 budget_usd=None) -> ToolResult:
+def spawn_commis(
+    ctx: Context, task: str = "", backend: str = "shell", repo_url: str = "", timeout=None, budget_usd=None
+) -> ToolResult:
     from commis import jobs
     from zerg_site import budget
 
@@ -141,17 +211,30 @@ def spawn_commis(ctx: Context, task: str = "", backend: str = "shell", repo_url:
     spend = budget.status()
     note = f"spawned with the owner's approval in Oikos although {spend.reason()}" if spend.over else ""
     try:
-        job = jobs.spawn(str(task), backend or "shell", repo_url=str(repo_url or ""),
-                         timeout=_int(timeout, "timeout") if timeout is not None else None,
-                         origin="oikos", origin_ref=str(ctx.thread_id or ""), budget_usd=budget_usd,
-                         budget_note=note)
+        job = jobs.spawn(
+            str(task),
+            backend or "shell",
+            repo_url=str(repo_url or ""),
+            timeout=_int(timeout, "timeout") if timeout is not None else None,
+            origin="oikos",
+            origin_ref=str(ctx.thread_id or ""),
+            budget_usd=budget_usd,
+            budget_note=note,
+        )
     except ValueError as exc:
         raise ToolError(str(exc)) from None
     if note:
-        budget.decided("overridden", {**spend.as_dict(), "job": job.id, "thread": ctx.thread_id},
-                       jobs.topic(job.id), *([f"oikos:{ctx.thread_id}"] if ctx.thread_id else []))
-    return ToolResult(f"spawned commis #{job.id} ({job.backend}), status {job.status}; you will be told when it "
-                      f"finishes. Link: /commis/{job.id}" + (f" ({note})" if note else ""), job_id=job.id)
+        budget.decided(
+            "overridden",
+            {**spend.as_dict(), "job": job.id, "thread": ctx.thread_id},
+            jobs.topic(job.id),
+            *([f"oikos:{ctx.thread_id}"] if ctx.thread_id else []),
+        )
+    return ToolResult(
+        f"spawned commis #{job.id} ({job.backend}), status {job.status}; you will be told when it "
+        f"finishes. Link: /commis/{job.id}" + (f" ({note})" if note else ""),
+        job_id=job.id,
+    )
 
 
 def list_commis(ctx: Context, status: str = "", limit=20) -> ToolResult:
@@ -161,7 +244,7 @@ def list_commis(ctx: Context, status: str = "", limit=20) -> ToolResult:
     rows = Job.objects.all()
     if status:
         rows = rows.filter(status__in=[s.strip() for s in str(status).split(",") if s.strip()])
-    jobs = list(rows[:max(1, min(_int(limit, "limit", 20), 100))])
+    jobs = list(rows[: max(1, min(_int(limit, "limit", 20), 100))])
     slots = slot_usage()
     head = f"slots: {slots['running']} running, {slots['queued']} queued, {slots['max']} max"
     return ToolResult("\n".join([head] + [_job_line(j) for j in jobs] if jobs else [head, "no commis jobs"]))
@@ -169,9 +252,28 @@ def list_commis(ctx: Context, status: str = "", limit=20) -> ToolResult:
 
 def commis_status(ctx: Context, job_id=None) -> ToolResult:
     job = _job(job_id)
-    data = {k: v for k, v in job.as_dict().items() if k in (
-        "id", "status", "backend", "task", "repo_url", "branch", "attempts", "created_at", "started_at",
-        "finished_at", "elapsed", "exit_code", "summary", "cost_usd", "origin")}
+    data = {
+        k: v
+        for k, v in job.as_dict().items()
+        if k
+        in (
+            "id",
+            "status",
+            "backend",
+            "task",
+            "repo_url",
+            "branch",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "elapsed",
+            "exit_code",
+            "summary",
+            "cost_usd",
+            "origin",
+        )
+    }
     return ToolResult(json.dumps(data, indent=1), job_id=job.id)
 
 
@@ -181,8 +283,14 @@ def commis_result(ctx: Context, job_id=None, log_chars=3000) -> ToolResult:
     root = Path(job.artifacts_dir) if job.artifacts_dir else None
     log_text = _tail(root / "log.txt", chars) if root else ""
     diff = (root / "diff.patch").read_text(errors="replace") if root and (root / "diff.patch").is_file() else ""
-    parts = [_job_line(job), f"exit code: {job.exit_code}", "--- log (end) ---", log_text or "(no log)",
-             "--- diff ---", diff or "(no changes)"]
+    parts = [
+        _job_line(job),
+        f"exit code: {job.exit_code}",
+        "--- log (end) ---",
+        log_text or "(no log)",
+        "--- diff ---",
+        diff or "(no changes)",
+    ]
     return ToolResult("\n".join(parts), job_id=job.id)
 
 
@@ -211,8 +319,10 @@ def search_timeline(ctx: Context, q: str = "", limit=10) -> ToolResult:
     for hit in hits[:wanted]:
         snippet = html.unescape(re.sub(r"</?mark>", "**", hit["snippet"]))
         s = hit["session"]
-        lines.append(f"session {hit['session_id']} ({s['provider']}, {s['project'] or '-'}: {s['title'][:60]}) "
-                     f"event {hit['ordinal']} {hit['timestamp'] or ''}: {snippet}")
+        lines.append(
+            f"session {hit['session_id']} ({s['provider']}, {s['project'] or '-'}: {s['title'][:60]}) "
+            f"event {hit['ordinal']} {hit['timestamp'] or ''}: {snippet}"
+        )
     return ToolResult("\n".join(lines) if lines else f"nothing found for {q!r}")
 
 
@@ -242,7 +352,7 @@ def read_full_output(ctx: Context, message_id=None, offset=0, limit=20_000) -> T
         raise ToolError(f"there is no message {message_id} in this thread")
     full = msg.full_text or msg.text
     start = _int(offset, "offset", 0)
-    chunk = full[start:start + max(1, min(_int(limit, "limit", 20_000), 50_000))]
+    chunk = full[start : start + max(1, min(_int(limit, "limit", 20_000), 50_000))]
     rest = len(full) - start - len(chunk)
     more = f"\n[{rest} more characters: call again with offset={start + len(chunk)}]" if rest > 0 else ""
     return ToolResult(chunk + more)
@@ -279,13 +389,27 @@ def forum_new_thread(ctx: Context, board: str = "", title: str = "", text: str =
     return _dump(forum.new_thread(str(board), str(title), str(text), "oikos", str(ctx.thread_id or "")))
 
 
-def schedule_add(ctx: Context, name: str = "", task: str = "", backend: str = "shell", cron=None, tz: str = "UTC",
-                 interval=None, repo_url: str = "") -> ToolResult:
+def schedule_add(
+    ctx: Context,
+    name: str = "",
+    task: str = "",
+    backend: str = "shell",
+    cron=None,
+    tz: str = "UTC",
+    interval=None,
+    repo_url: str = "",
+) -> ToolResult:
     schedules = _service("commis.schedules")
     try:
-        schedule = schedules.add(str(name), task=str(task), backend=backend or "shell", cron=cron or None,
-                                 tz=tz or "UTC", interval=_int(interval, "interval") if interval is not None else None,
-                                 repo_url=str(repo_url or ""))
+        schedule = schedules.add(
+            str(name),
+            task=str(task),
+            backend=backend or "shell",
+            cron=cron or None,
+            tz=tz or "UTC",
+            interval=_int(interval, "interval") if interval is not None else None,
+            repo_url=str(repo_url or ""),
+        )
     except ValueError as exc:
         raise ToolError(str(exc)) from None
     return _dump(schedule.as_dict() if hasattr(schedule, "as_dict") else schedules.as_dict(schedule))

@@ -55,8 +55,9 @@ def graph_thread_id(thread_id: int) -> str:
 # --- starting turns (the API calls these)
 
 
-def post_message(thread: Thread, text: str, *, data: dict | None = None, run_now: bool = True,
-                 role: str = "owner") -> tuple[Message, Turn]:
+def post_message(
+    thread: Thread, text: str, *, data: dict | None = None, run_now: bool = True, role: str = "owner"
+) -> tuple[Message, Turn]:
     """The owner's message and its turn. Slash commands, and any text when no model is
     configured, are answered right here; a model turn goes to the pool (``run_now``), or waits
     for the serving process's periodic pickup (a process that is not ``zerg serve``).
@@ -95,14 +96,24 @@ def _answer_here(thread: Thread, turn: Turn, text: str, command: bool) -> None:
     elif text.split()[0].lower() in SLASH_TOOLS:
         name = SLASH_TOOLS[text.split()[0].lower()]
         tool_use_id = f"slash-{turn.id}"
-        call = services.add_message(thread.id, "tool_call", text, turn_id=turn.id,
-                                    data={"name": name, "input": {"command": text}, "tool_use_id": tool_use_id})
+        call = services.add_message(
+            thread.id,
+            "tool_call",
+            text,
+            turn_id=turn.id,
+            data={"name": name, "input": {"command": text}, "tool_use_id": tool_use_id},
+        )
         result = slash.run(text, ctx)
         if result.job_id:
             services.update_message(call, data={**call.data, "job_id": result.job_id})
-        services.add_message(thread.id, "tool_result", result.text, turn_id=turn.id, truncate=TOOL_OUTPUT_LIMIT,
-                             data={"tool_use_id": tool_use_id, "name": name, "is_error": result.is_error,
-                                   "job_id": result.job_id})
+        services.add_message(
+            thread.id,
+            "tool_result",
+            result.text,
+            turn_id=turn.id,
+            truncate=TOOL_OUTPUT_LIMIT,
+            data={"tool_use_id": tool_use_id, "name": name, "is_error": result.is_error, "job_id": result.job_id},
+        )
     else:
         result = slash.run(text, ctx)
         services.add_message(thread.id, "assistant", result.text, turn_id=turn.id, data={"slash": True})
@@ -111,8 +122,13 @@ def _answer_here(thread: Thread, turn: Turn, text: str, command: bool) -> None:
     services.publish_turn(turn)
 
 
-SLASH_TOOLS = {"/spawn": "spawn_commis", "/status": "commis_status", "/logs": "commis_result",
-               "/cancel": "cancel_commis", "/search": "search_timeline"}
+SLASH_TOOLS = {
+    "/spawn": "spawn_commis",
+    "/status": "commis_status",
+    "/logs": "commis_result",
+    "/cancel": "cancel_commis",
+    "/search": "search_timeline",
+}
 
 
 def answer(turn_id: int, reply: str) -> Turn:
@@ -205,8 +221,9 @@ def _beat_loop() -> None:
                 Turn.objects.filter(id=turn_id, lease=lease, status=Turn.RUNNING).update(heartbeat_at=timezone.now())
             reclaim()
             if _serving:  # turns queued by other processes (a Forum mention in a worker)
-                for turn_id in Turn.objects.filter(status=Turn.QUEUED, created_at__lt=timezone.now() - timedelta(
-                        seconds=2)).values_list("id", flat=True):
+                for turn_id in Turn.objects.filter(
+                    status=Turn.QUEUED, created_at__lt=timezone.now() - timedelta(seconds=2)
+                ).values_list("id", flat=True):
                     submit(turn_id)  # duplicates are harmless: the claim turns them away
         except Exception:  # the database may be briefly unavailable
             log.exception("oikos heartbeat failed")
@@ -218,8 +235,13 @@ def claim(turn_id: int) -> str | None:
     lease = uuid.uuid4().hex
     now = timezone.now()
     taken = Turn.objects.filter(id=turn_id, status=Turn.QUEUED).update(
-        status=Turn.RUNNING, lease=lease, runner=runner_name(), heartbeat_at=now,
-        started_at=Coalesce(F("started_at"), Value(now)), attempts=F("attempts") + 1)
+        status=Turn.RUNNING,
+        lease=lease,
+        runner=runner_name(),
+        heartbeat_at=now,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        attempts=F("attempts") + 1,
+    )
     return lease if taken == 1 else None
 
 
@@ -233,10 +255,12 @@ def reclaim(on_start: bool = False) -> list[int]:
     ids = []
     for turn in Turn.objects.filter(status=Turn.RUNNING):
         r_host, _, r_pid = turn.runner.rpartition(":")
-        dead = (r_host == host and r_pid.isdigit() and int(r_pid) != os.getpid() and not pid_alive(int(r_pid))) \
-            or (turn.heartbeat_at is not None and turn.heartbeat_at < stale)
+        dead = (r_host == host and r_pid.isdigit() and int(r_pid) != os.getpid() and not pid_alive(int(r_pid))) or (
+            turn.heartbeat_at is not None and turn.heartbeat_at < stale
+        )
         if dead and Turn.objects.filter(id=turn.id, status=Turn.RUNNING, lease=turn.lease).update(
-                status=Turn.QUEUED, lease=""):
+            status=Turn.QUEUED, lease=""
+        ):
             log.warning("oikos turn %s: runner %s is gone, resuming it", turn.id, turn.runner)
             ids.append(turn.id)
     if on_start:
@@ -280,8 +304,9 @@ def run_turn(turn_id: int) -> None:
         error = exc.message if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, ProviderError):
             log.exception("oikos turn %s failed", turn_id)
-        services.add_message(turn.thread_id, "system", f"The turn failed: {error}", turn_id=turn.id,
-                             data={"error": True})
+        services.add_message(
+            turn.thread_id, "system", f"The turn failed: {error}", turn_id=turn.id, data={"error": True}
+        )
         _end(turn, lease, Turn.FAILED, error=error[:2000])
     finally:
         _running.pop(turn_id, None)
@@ -291,7 +316,8 @@ def _end(turn: Turn, lease: str, status: str, **fields) -> None:
     for row in Message.objects.filter(turn=turn, streaming=True):  # a reply cut off mid-way
         services.update_message(row, streaming=False)
     if Turn.objects.filter(id=turn.id, lease=lease, status=Turn.RUNNING).update(
-            status=status, lease="", finished_at=timezone.now() if status != Turn.WAITING else None, **fields):
+        status=status, lease="", finished_at=timezone.now() if status != Turn.WAITING else None, **fields
+    ):
         turn.refresh_from_db()
         services.publish_turn(turn)
 
@@ -302,22 +328,38 @@ def _new_input(turn: Turn, values: dict) -> dict:
     mentions in it (the gate then asks the owner before any side effect)."""
     from commis.agent.graph import tool_calls
 
-    previous = (Turn.objects.filter(thread_id=turn.thread_id, id__lt=turn.id).exclude(message=None)
-                .exclude(message__role="owner", message__text__startswith="/")
-                .order_by("-id").first())  # the last one the model saw
-    notices = Message.objects.filter(thread_id=turn.thread_id, role__in=("system", untrusted.ROLE), turn=None,
-                                     id__lt=turn.message_id)
+    previous = (
+        Turn.objects.filter(thread_id=turn.thread_id, id__lt=turn.id)
+        .exclude(message=None)
+        .exclude(message__role="owner", message__text__startswith="/")
+        .order_by("-id")
+        .first()
+    )  # the last one the model saw
+    notices = Message.objects.filter(
+        thread_id=turn.thread_id, role__in=("system", untrusted.ROLE), turn=None, id__lt=turn.message_id
+    )
     if previous is not None:
         notices = notices.filter(id__gt=previous.message_id)
     notices = [n for n in notices if not n.data.get("error")]
-    blocks = [{"type": "tool_result", "tool_use_id": call["id"], "is_error": True,
-               "content": "not run: the previous turn ended before it"}
-              for call in tool_calls((values.get("messages") or [None])[-1])]
+    blocks = [
+        {
+            "type": "tool_result",
+            "tool_use_id": call["id"],
+            "is_error": True,
+            "content": "not run: the previous turn ended before it",
+        }
+        for call in tool_calls((values.get("messages") or [None])[-1])
+    ]
     blocks += [{"type": "text", "text": untrusted.notice_for_model(n)} for n in notices]
     blocks.append({"type": "text", "text": untrusted.for_model(turn.message) if turn.message else ""})
     authors = [untrusted.author_of(m) for m in notices + [turn.message] if m and untrusted.is_untrusted(m)]
-    return {"messages": [{"role": "user", "content": blocks}], "turn": turn.id, "decisions": {},
-            "untrusted": "; ".join(dict.fromkeys(authors)), "step_limit": int(values.get("steps") or 0) + MAX_STEPS}
+    return {
+        "messages": [{"role": "user", "content": blocks}],
+        "turn": turn.id,
+        "decisions": {},
+        "untrusted": "; ".join(dict.fromkeys(authors)),
+        "step_limit": int(values.get("steps") or 0) + MAX_STEPS,
+    }
 
 
 def _execute(turn: Turn, lease: str) -> None:
@@ -335,8 +377,9 @@ def _execute(turn: Turn, lease: str) -> None:
     recorder = Recorder(turn, lease, provider)
     config = {"configurable": {"thread_id": graph_thread_id(turn.thread_id)}, "recursion_limit": 4 * MAX_STEPS + 10}
     with Checkpointer(checkpoint_target()) as checkpointer:  # the agent backend's store
-        graph = build_graph(recorder=recorder, checkpointer=checkpointer, max_steps=MAX_STEPS,
-                            budget_chars=CONTEXT_BUDGET_CHARS)
+        graph = build_graph(
+            recorder=recorder, checkpointer=checkpointer, max_steps=MAX_STEPS, budget_chars=CONTEXT_BUDGET_CHARS
+        )
         snapshot = graph.get_state(config)
         values = snapshot.values or {}
         run, inputs = True, None
@@ -373,8 +416,13 @@ def _reply_to_forum(turn: Turn) -> None:
         forum.post(forum_thread, reply.text, "oikos", str(turn.thread_id))
     except Exception as exc:  # the Forum may be gone or refuse it: say so in the chat
         log.warning("oikos turn %s: cannot post to forum thread %s: %s", turn.id, forum_thread, exc)
-        services.add_message(turn.thread_id, "system", f"Could not post the reply to the Forum: {exc}",
-                             turn_id=turn.id, data={"error": True})
+        services.add_message(
+            turn.thread_id,
+            "system",
+            f"Could not post the reply to the Forum: {exc}",
+            turn_id=turn.id,
+            data={"error": True},
+        )
 
 
 def _interrupts(snapshot) -> list[dict]:
@@ -407,41 +455,64 @@ class Recorder:
 
         streamer = Streamer(self.turn)
         system = SYSTEM_PROMPT + f"\nToday is {timezone.now():%A %Y-%m-%d} (UTC)."  # "last week" needs a date
-        reply = self.provider.stream(system=system, messages=messages, tools=tools.SCHEMAS,
-                                     max_tokens=MAX_TOKENS, on_text=streamer.add, should_stop=self.should_stop)
+        reply = self.provider.stream(
+            system=system,
+            messages=messages,
+            tools=tools.SCHEMAS,
+            max_tokens=MAX_TOKENS,
+            on_text=streamer.add,
+            should_stop=self.should_stop,
+        )
         streamer.finish("".join(b.get("text", "") for b in reply.content if b.get("type") == "text"))
         for block in reply.content:
             if block.get("type") == "tool_use":
-                services.add_message(self.turn.thread_id, "tool_call", _describe(block), turn_id=self.turn.id,
-                                     data={"name": block["name"], "input": block.get("input") or {},
-                                           "tool_use_id": block["id"]})
+                services.add_message(
+                    self.turn.thread_id,
+                    "tool_call",
+                    _describe(block),
+                    turn_id=self.turn.id,
+                    data={"name": block["name"], "input": block.get("input") or {}, "tool_use_id": block["id"]},
+                )
         usage = reply.usage or {}
         # both providers report Anthropic's usage keys (the OpenAI one splits cached tokens out alike)
         services.add_usage(self.turn.id, usage, response_cost("claude", reply.model or self.provider.model, usage))
         return reply
 
     def spawned_in_turn(self) -> int:
-        return Message.objects.filter(turn=self.turn, role="tool_result", data__name="spawn_commis",
-                                      data__is_error=False).count()
+        return Message.objects.filter(
+            turn=self.turn, role="tool_result", data__name="spawn_commis", data__is_error=False
+        ).count()
 
     def run_tool(self, call: dict, decision: str | None) -> tuple[str, bool]:
-        done = Message.objects.filter(thread_id=self.turn.thread_id, role="tool_result",
-                                      data__tool_use_id=call["id"]).first()
+        done = Message.objects.filter(
+            thread_id=self.turn.thread_id, role="tool_result", data__tool_use_id=call["id"]
+        ).first()
         if done is not None:  # ran before a crash: never run a tool twice
-            return tools.for_model(call.get("name", ""), done.text, bool(done.data.get("is_error"))), \
-                bool(done.data.get("is_error"))
+            return tools.for_model(call.get("name", ""), done.text, bool(done.data.get("is_error"))), bool(
+                done.data.get("is_error")
+            )
         if decision == "reject":
             result = tools.ToolResult("The owner rejected this action; it was not done.", is_error=True)
         else:
             result = tools.call(call.get("name", ""), call.get("input") or {}, self.ctx)
         if result.job_id:
-            for row in Message.objects.filter(thread_id=self.turn.thread_id, role="tool_call",
-                                              data__tool_use_id=call["id"]):
+            for row in Message.objects.filter(
+                thread_id=self.turn.thread_id, role="tool_call", data__tool_use_id=call["id"]
+            ):
                 services.update_message(row, data={**row.data, "job_id": result.job_id})
-        row = services.add_message(self.turn.thread_id, "tool_result", result.text, turn_id=self.turn.id,
-                                   truncate=TOOL_OUTPUT_LIMIT,
-                                   data={"tool_use_id": call["id"], "name": call.get("name", ""),
-                                         "is_error": result.is_error, "job_id": result.job_id})
+        row = services.add_message(
+            self.turn.thread_id,
+            "tool_result",
+            result.text,
+            turn_id=self.turn.id,
+            truncate=TOOL_OUTPUT_LIMIT,
+            data={
+                "tool_use_id": call["id"],
+                "name": call.get("name", ""),
+                "is_error": result.is_error,
+                "job_id": result.job_id,
+            },
+        )
         return tools.for_model(call.get("name", ""), row.text, result.is_error), result.is_error
 
 
@@ -472,8 +543,9 @@ class Streamer:
                 if self.row is not None:  # left by a runner that died mid-reply: start it over
                     services.update_message(self.row, text="")
                 else:
-                    self.row = services.add_message(self.turn.thread_id, "assistant", "", turn_id=self.turn.id,
-                                                    streaming=True)
+                    self.row = services.add_message(
+                        self.turn.thread_id, "assistant", "", turn_id=self.turn.id, streaming=True
+                    )
                 self.flush()
         elif time.monotonic() - self.last >= FLUSH_INTERVAL:
             self.flush()
@@ -483,9 +555,17 @@ class Streamer:
             return
         with transaction.atomic():
             Message.objects.filter(id=self.row.id).update(text=self.text)
-            services.emit(self.turn.thread_id, "oikos.delta", {"thread": self.turn.thread_id, "turn": self.turn.id,
-                                                              "message": self.row.id, "text": self.pending,
-                                                              "offset": len(self.text) - len(self.pending)})
+            services.emit(
+                self.turn.thread_id,
+                "oikos.delta",
+                {
+                    "thread": self.turn.thread_id,
+                    "turn": self.turn.id,
+                    "message": self.row.id,
+                    "text": self.pending,
+                    "offset": len(self.text) - len(self.pending),
+                },
+            )
         self.pending = ""
         self.last = time.monotonic()
 

@@ -53,8 +53,9 @@ def as_csv(document: dict, by: str) -> str:
         # a key is data (a device's project name): never let a spreadsheet read it as a formula
         key = row["key"]
         safe = "'" + key if key[:1] in ("=", "+", "-", "@", "\t", "\r") else key
-        writer.writerow((safe, f"{row['cost']:.6f}", *(row[c] for c in CSV_COLUMNS[2:6]),
-                         "true" if row["partial"] else "false"))
+        writer.writerow(
+            (safe, f"{row['cost']:.6f}", *(row[c] for c in CSV_COLUMNS[2:6]), "true" if row["partial"] else "false")
+        )
     writer.writerow(("total", f"{document['total']:.6f}", "", "", "", "", "true" if document["partial"] else "false"))
     return out.getvalue()
 

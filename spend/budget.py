@@ -36,8 +36,10 @@ def _amount(value: float | None, name: str) -> float | None:
     if value is None:
         return None
     if not (0 < value < 1e9):  # also NaN
-        raise HttpError(400, f"{name} must be an amount above 0 in US dollars, such as 10 or 2.50 "
-                             f"(null for no budget), got {value!r}")
+        raise HttpError(
+            400,
+            f"{name} must be an amount above 0 in US dollars, such as 10 or 2.50 (null for no budget), got {value!r}",
+        )
     return round(float(value), 2)
 
 

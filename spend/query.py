@@ -70,9 +70,15 @@ class Row:
         self.partial = self.partial or bool(partial)
 
     def as_dict(self) -> dict:
-        return {"key": self.key, "cost": round(self.cost, 6), "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens, "cache_read_tokens": self.cache_read_tokens,
-                "sessions": self.sessions, "partial": self.partial}
+        return {
+            "key": self.key,
+            "cost": round(self.cost, 6),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "sessions": self.sessions,
+            "partial": self.partial,
+        }
 
 
 @dataclass
@@ -218,15 +224,21 @@ def _number(key: str):
 
 def _json_sums(cache_keys: tuple[str, ...]) -> dict:
     unpriced = Q(cost_usd__isnull=True) & (Q(usage__input_tokens__gt=0) | Q(usage__output_tokens__gt=0))
-    sums = {"cost": Sum("cost_usd"), "input": Sum(_number("input_tokens")), "output": Sum(_number("output_tokens")),
-            "n": Count("id"), "partial": Count("id", filter=unpriced)}
+    sums = {
+        "cost": Sum("cost_usd"),
+        "input": Sum(_number("input_tokens")),
+        "output": Sum(_number("output_tokens")),
+        "n": Count("id"),
+        "partial": Count("id", filter=unpriced),
+    }
     for n, key in enumerate(cache_keys):
         sums[f"cache{n or ''}"] = Sum(_number(key))
     return sums
 
 
-_UNPRICED = (Q(cost_usd__isnull=True) & (Q(input_tokens__gt=0) | Q(output_tokens__gt=0) | Q(cache_read_tokens__gt=0)
-                                         | Q(cache_creation_tokens__gt=0)))
+_UNPRICED = Q(cost_usd__isnull=True) & (
+    Q(input_tokens__gt=0) | Q(output_tokens__gt=0) | Q(cache_read_tokens__gt=0) | Q(cache_creation_tokens__gt=0)
+)
 
 
 def sessions():
@@ -253,24 +265,58 @@ def _job_key(by: str, values: dict) -> str:
 
 
 RECORDS = (
-    Source(("claude-code", "codex", "gemini", "commis"), sessions, "ended_at", "created_at",
-           {"cost": Sum("cost_usd"), "input": Sum("input_tokens"), "output": Sum("output_tokens"),
-            "cache": Sum("cache_read_tokens"), "n": Count("id"),
-            "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED)},
-           {"model": {"k": Key("model")}, "project": {"k": Key("project")}, "device": {"k": Key("device")},
-            "source": {"k": Key("provider")}}, _session_key),
-    Source(("oikos",), Turn.objects.all, "finished_at", "created_at", _json_sums(("cache_read_input_tokens",)), {},
-           lambda by, values: {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}[by]),
-    Source(("commis",), jobs, "finished_at", "created_at", _json_sums(("cache_read_input_tokens", "cached_input_tokens")),
-           {"model": {"k": KT("options__model")}, "project": ("repo_url", "workdir")},
-           _job_key),
+    Source(
+        ("claude-code", "codex", "gemini", "commis"),
+        sessions,
+        "ended_at",
+        "created_at",
+        {
+            "cost": Sum("cost_usd"),
+            "input": Sum("input_tokens"),
+            "output": Sum("output_tokens"),
+            "cache": Sum("cache_read_tokens"),
+            "n": Count("id"),
+            "partial": Count("id", filter=Q(cost_partial=True) | _UNPRICED),
+        },
+        {
+            "model": {"k": Key("model")},
+            "project": {"k": Key("project")},
+            "device": {"k": Key("device")},
+            "source": {"k": Key("provider")},
+        },
+        _session_key,
+    ),
+    Source(
+        ("oikos",),
+        Turn.objects.all,
+        "finished_at",
+        "created_at",
+        _json_sums(("cache_read_input_tokens",)),
+        {},
+        lambda by, values: {"model": "", "project": "oikos", "device": OIKOS_DEVICE, "source": "oikos"}[by],
+    ),
+    Source(
+        ("commis",),
+        jobs,
+        "finished_at",
+        "created_at",
+        _json_sums(("cache_read_input_tokens", "cached_input_tokens")),
+        {"model": {"k": KT("options__model")}, "project": ("repo_url", "workdir")},
+        _job_key,
+    ),
 )
 
 
 def _add(report: Report, key: str, s: dict) -> None:
     number = lambda v: int(v or 0)
-    report.row(key).add(s["cost"], number(s["input"]), number(s["output"]),
-                        number(s["cache"]) + number(s.get("cache1")), s["n"], s["partial"])
+    report.row(key).add(
+        s["cost"],
+        number(s["input"]),
+        number(s["output"]),
+        number(s["cache"]) + number(s.get("cache1")),
+        s["n"],
+        s["partial"],
+    )
 
 
 def _add_source(report: Report, by: str | None, parts, source: Source, only_source: str | None) -> None:
@@ -283,6 +329,7 @@ def _add_source(report: Report, by: str | None, parts, source: Source, only_sour
         rows = lambda: sessions().filter(provider__in=providers)
     # the last activity, else (no event has a time; a turn or job still running) when it began
     for column, only in ((source.finished, Q()), (source.started, Q(**{f"{source.finished}__isnull": True}))):
+
         def within(a, b, column=column, only=only):
             return rows().filter(only, **{f"{column}__gte": a, f"{column}__lt": b})
 
@@ -297,14 +344,18 @@ def _add_source(report: Report, by: str | None, parts, source: Source, only_sour
                 _add(report, "" if by is None else source.key(by, {}), s)
         else:
             columns = source.columns[by]
-            grouped = within(start, end).values(*columns) if isinstance(columns, tuple) else \
-                within(start, end).values(**columns)
+            grouped = (
+                within(start, end).values(*columns)
+                if isinstance(columns, tuple)
+                else within(start, end).values(**columns)
+            )
             for s in grouped.annotate(**source.sums):
                 _add(report, source.key(by, s), s)
 
 
-def spend(day_from: date, day_to: date, by: str | None, zone: ZoneInfo | None = None,
-          source: str | None = None) -> Report:
+def spend(
+    day_from: date, day_to: date, by: str | None, zone: ZoneInfo | None = None, source: str | None = None
+) -> Report:
     """The report over the owner's days ``day_from``..``day_to`` (inclusive), one row per ``by``
     value (``by=None``: one row, the total), of one ``source`` or all. Raises ValueError for a bad
     range, ``by`` or ``source``."""

@@ -41,15 +41,29 @@ def spawn(env: dict, task: str, *args: str) -> dict:
 
 
 def job(env: dict, job_id: int) -> dict:
-    cols = ["id", "status", "attempts", "exit_code", "summary", "workspace", "artifacts_dir", "worker", "started_at",
-            "created_at"]
+    cols = [
+        "id",
+        "status",
+        "attempts",
+        "exit_code",
+        "summary",
+        "workspace",
+        "artifacts_dir",
+        "worker",
+        "started_at",
+        "created_at",
+    ]
     row = query(env, f"SELECT {', '.join(cols)} FROM commis_job WHERE id = ?", (job_id,))[0]
     return dict(zip(cols, row))
 
 
 def wait_status(env: dict, job_id: int, statuses, timeout: float = 60) -> dict:
-    return wait_for(lambda: (j := job(env, job_id))["status"] in statuses and j, timeout, interval=0.1,
-                    message=f"job {job_id} in {statuses}")
+    return wait_for(
+        lambda: (j := job(env, job_id))["status"] in statuses and j,
+        timeout,
+        interval=0.1,
+        message=f"job {job_id} in {statuses}",
+    )
 
 
 def running_count(env: dict) -> int:
@@ -66,4 +80,3 @@ def wait_file(path: Path, timeout: float = 30) -> str:
 
 def now() -> float:
     return time.time()
-

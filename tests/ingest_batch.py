@@ -62,9 +62,17 @@ def post_ingest(client, document: dict | bytes, url: str = URL, encoding: str = 
 
 def http_ingest(url: str, token: str, document: dict, timeout: float = 30) -> tuple[int, dict | None]:
     """POST ``document`` to a running server's ``url``; (status, decoded JSON or None), errors returned."""
-    request = urllib.request.Request(url, data=batch_body(document), method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": wire.BATCH_TYPE, "Content-Encoding": "zstd",
-        "Accept": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=batch_body(document),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": wire.BATCH_TYPE,
+            "Content-Encoding": "zstd",
+            "Accept": "application/json",
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, raw = response.status, response.read()

@@ -26,8 +26,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -286,7 +286,7 @@ class ZergServer:
     def output(self) -> str:
         return f"--- stdout ---\n{self.stdout()}\n--- stderr ---\n{self.stderr()}"
 
-    def launch(self) -> "ZergServer":
+    def launch(self) -> ZergServer:
         """Start the process without waiting for it."""
         command = zerg_command("serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
@@ -330,7 +330,7 @@ class ZergServer:
         except TimeoutError as exc:
             raise AssertionError(f"{exc}\n{self.output()}") from None
 
-    def start(self, timeout: float = 60) -> "ZergServer":
+    def start(self, timeout: float = 60) -> ZergServer:
         self.launch()
         self.wait_healthy(timeout)
         return self

@@ -55,7 +55,7 @@ class FakeIngest:
 
     # --- lifecycle
 
-    def start(self, port: int = 0) -> "FakeIngest":
+    def start(self, port: int = 0) -> FakeIngest:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -103,12 +103,22 @@ class FakeIngest:
                     else:
                         action = fake.plan.pop(0) if fake.plan else ("ok",)
                     fake.requests.append(
-                        {"time": time.monotonic(), "action": action[0], "raw_bytes": len(raw),
-                         "encoding": encoding, "content_type": self.headers.get("Content-Type"),
-                         "document": document if fake.keep_data else {
-                             "device": document.get("device"),
-                             "files": [{k: v for k, v in f.items() if k not in ("data", "data_b64")}
-                                       for f in document["files"]]}}
+                        {
+                            "time": time.monotonic(),
+                            "action": action[0],
+                            "raw_bytes": len(raw),
+                            "encoding": encoding,
+                            "content_type": self.headers.get("Content-Type"),
+                            "document": document
+                            if fake.keep_data
+                            else {
+                                "device": document.get("device"),
+                                "files": [
+                                    {k: v for k, v in f.items() if k not in ("data", "data_b64")}
+                                    for f in document["files"]
+                                ],
+                            },
+                        }
                     )
                 if action[0] == "too_large":
                     self._reply(413, {"detail": f"body over {fake.max_body} bytes"})
@@ -153,47 +163,84 @@ class FakeIngest:
                 newest = self.generations.get(entry["path"], 0)
                 if entry["generation"] < newest:  # as the real server: an older generation is stale
                     size = len(entry.get("data", "").encode()) or len(base64.b64decode(entry.get("data_b64", "")))
-                    results.append({"path": key[0], "generation": key[1], "acked_offset": entry["offset"] + size,
-                                    "stale": True, "lines_stored": 0, "lines_duplicate": 0,
-                                    "events_stored": 0, "malformed": []})
+                    results.append(
+                        {
+                            "path": key[0],
+                            "generation": key[1],
+                            "acked_offset": entry["offset"] + size,
+                            "stale": True,
+                            "lines_stored": 0,
+                            "lines_duplicate": 0,
+                            "events_stored": 0,
+                            "malformed": [],
+                        }
+                    )
                     continue
                 self.generations[entry["path"]] = entry["generation"]
-                data = (
-                    base64.b64decode(entry["data_b64"]) if "data_b64" in entry else entry["data"].encode("utf-8")
-                )
+                data = base64.b64decode(entry["data_b64"]) if "data_b64" in entry else entry["data"].encode("utf-8")
                 offset = entry["offset"]
                 if not self.keep_data:
                     length = self.lengths.get(key, 0)
                     if offset <= length:
                         length = max(length, offset + len(data))
                     self.lengths[key] = length
-                    results.append({"path": key[0], "generation": key[1], "acked_offset": length,
-                                    "lines_stored": 0, "lines_duplicate": 0, "events_stored": 0, "malformed": []})
+                    results.append(
+                        {
+                            "path": key[0],
+                            "generation": key[1],
+                            "acked_offset": length,
+                            "lines_stored": 0,
+                            "lines_duplicate": 0,
+                            "events_stored": 0,
+                            "malformed": [],
+                        }
+                    )
                     continue
                 self.chunks.append((entry["path"], entry["generation"], offset, data))
                 if entry["provider"] == "gemini":
                     self.store[key] = bytearray(data)
-                    results.append({"path": key[0], "generation": key[1], "acked_offset": len(data),
-                                    "lines_stored": 1, "lines_duplicate": 0, "events_stored": 0, "malformed": []})
+                    results.append(
+                        {
+                            "path": key[0],
+                            "generation": key[1],
+                            "acked_offset": len(data),
+                            "lines_stored": 1,
+                            "lines_duplicate": 0,
+                            "events_stored": 0,
+                            "malformed": [],
+                        }
+                    )
                     total_lines += 1
                     continue
                 buf = self.store.setdefault(key, bytearray())
                 stored = dupes = 0
                 if offset <= len(buf):
-                    overlap = bytes(buf[offset: offset + len(data)])
+                    overlap = bytes(buf[offset : offset + len(data)])
                     if overlap != data[: len(overlap)]:
                         self.conflicts.append(f"{key}: bytes at {offset} differ from what was stored")
                     else:
-                        fresh = data[len(overlap):]
+                        fresh = data[len(overlap) :]
                         buf.extend(fresh)
                         stored, dupes = fresh.count(b"\n"), overlap.count(b"\n")
                 total_lines += stored
                 total_dupes += dupes
-                results.append({"path": key[0], "generation": key[1], "acked_offset": len(buf),
-                                "lines_stored": stored, "lines_duplicate": dupes, "events_stored": stored,
-                                "malformed": []})
-        return {"files": results, "lines_stored": total_lines, "lines_duplicate": total_dupes,
-                "events_stored": total_lines}
+                results.append(
+                    {
+                        "path": key[0],
+                        "generation": key[1],
+                        "acked_offset": len(buf),
+                        "lines_stored": stored,
+                        "lines_duplicate": dupes,
+                        "events_stored": stored,
+                        "malformed": [],
+                    }
+                )
+        return {
+            "files": results,
+            "lines_stored": total_lines,
+            "lines_duplicate": total_dupes,
+            "events_stored": total_lines,
+        }
 
     # --- test helpers
 

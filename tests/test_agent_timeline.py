@@ -97,12 +97,14 @@ def test_it_adds_a_retry_to_the_same_session_and_counts_nothing_twice(fake, owne
 
 
 def test_it_keeps_odd_transcript_lines_as_unknown_or_malformed_never_failing():
-    data = (b'{"type": "start", "session_id": "commis-5", "job": 5}\n'
-            b'{"type": "message", "index": "x", "message": {"role": 7, "content": {"a": 1}}}\n'
-            b'{"type": "message", "index": 1, "message": "not an object"}\n'
-            b'{"type": "telemetry", "x": 1}\nnot json\n'
-            b'{"type": "message", "index": 2, "usage": {"output_tokens": -5}, '
-            b'"message": {"role": "assistant", "content": [{"type": "mystery"}, 3]}}\n')
+    data = (
+        b'{"type": "start", "session_id": "commis-5", "job": 5}\n'
+        b'{"type": "message", "index": "x", "message": {"role": 7, "content": {"a": 1}}}\n'
+        b'{"type": "message", "index": 1, "message": "not an object"}\n'
+        b'{"type": "telemetry", "x": 1}\nnot json\n'
+        b'{"type": "message", "index": 2, "usage": {"output_tokens": -5}, '
+        b'"message": {"role": "assistant", "content": [{"type": "mystery"}, 3]}}\n'
+    )
     events, meta = parse_bytes("zerg-agent", data, "/x/transcript.jsonl")
     assert meta.session_id == "commis-5"
     assert [e.kind for e in events] == ["system", "message", "unknown", "unknown", "malformed", "unknown", "message"]

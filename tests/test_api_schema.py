@@ -22,11 +22,10 @@ from tests.procs import ZergServer, create_token
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 12   # per operation and phase: ~55 operations, about a minute on a shared 2-core box
-SEED = 20261126     # fixed, so a failure reproduces; change it to explore further
+MAX_EXAMPLES = 12  # per operation and phase: ~55 operations, about a minute on a shared 2-core box
+SEED = 20261126  # fixed, so a failure reproduces; change it to explore further
 
-CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_schema_conformance")
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance")
 
 # Operations left out, each with its reason:
 EXCLUDED = {
@@ -51,12 +50,26 @@ def test_it_answers_generated_requests_to_every_operation_as_its_schema_document
         token = create_token(zerg_env)
         report = tmp_path / "schemathesis"
         command = [
-            *schemathesis_cli(), "run", server.url + "/api/openapi.json",
-            "-H", f"Authorization: Bearer {token}",
-            "--checks", ",".join(CHECKS),
-            "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
-            "--request-timeout", "20", "--workers", "2", "--no-color",
-            "--report", "junit", "--report-dir", str(report),
+            *schemathesis_cli(),
+            "run",
+            server.url + "/api/openapi.json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            ",".join(CHECKS),
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
+            "--request-timeout",
+            "20",
+            "--workers",
+            "2",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(report),
         ]
         for name in sorted(EXCLUDED):
             command += ["--exclude-name", name]

@@ -46,9 +46,19 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if self.path == "/echo":
-            status, headers, body = 200, {}, json.dumps({
-                "method": self.command, "body": received.decode(), "content_type": self.headers.get("Content-Type"),
-                "authorization": self.headers.get("Authorization"), "agent": self.headers.get("User-Agent")}).encode()
+            status, headers, body = (
+                200,
+                {},
+                json.dumps(
+                    {
+                        "method": self.command,
+                        "body": received.decode(),
+                        "content_type": self.headers.get("Content-Type"),
+                        "authorization": self.headers.get("Authorization"),
+                        "agent": self.headers.get("User-Agent"),
+                    }
+                ).encode(),
+            )
         else:
             status, headers, body = ANSWERS[self.path]
         self.send_response(status)
@@ -84,23 +94,29 @@ def refusal(client: ApiClient, path: str) -> ApiError:
     return caught.value
 
 
-@pytest.mark.parametrize("path,kind,status,detail", [
-    ("/unauthorized", apiclient.Unauthorized, 401, "invalid or revoked token"),
-    ("/forbidden", apiclient.Unauthorized, 403, "API tokens only"),
-    ("/too-large", apiclient.TooLarge, 413, "the body is 20 bytes; the limit is 10 bytes: split the batch"),
-    ("/unsupported", apiclient.Unsupported, 415, "send application/vnd.zerg.batch"),
-    ("/bad", apiclient.BadRequest, 400, "invalid cron expression '99 * * * *'"),
-    ("/invalid", apiclient.BadRequest, 422, "[{'loc': ['body', 'name'], 'msg': 'field required'}]"),
-    ("/disk-full", RetryLater, 507, "the disk is full"),
-    ("/crash", RetryLater, 500, "<html> Internal Server Error </html>"),
-    ("/empty", apiclient.BadRequest, 404, "Not Found"),
-])
+@pytest.mark.parametrize(
+    "path,kind,status,detail",
+    [
+        ("/unauthorized", apiclient.Unauthorized, 401, "invalid or revoked token"),
+        ("/forbidden", apiclient.Unauthorized, 403, "API tokens only"),
+        ("/too-large", apiclient.TooLarge, 413, "the body is 20 bytes; the limit is 10 bytes: split the batch"),
+        ("/unsupported", apiclient.Unsupported, 415, "send application/vnd.zerg.batch"),
+        ("/bad", apiclient.BadRequest, 400, "invalid cron expression '99 * * * *'"),
+        ("/invalid", apiclient.BadRequest, 422, "[{'loc': ['body', 'name'], 'msg': 'field required'}]"),
+        ("/disk-full", RetryLater, 507, "the disk is full"),
+        ("/crash", RetryLater, 500, "<html> Internal Server Error </html>"),
+        ("/empty", apiclient.BadRequest, 404, "Not Found"),
+    ],
+)
 def test_it_types_each_refusal_with_its_status_and_the_servers_sentence(server, path, kind, status, detail):
     error = refusal(ApiClient(server, "t"), path)
     assert type(error) is kind and (error.status, error.detail) == (status, detail)
     assert error.url == server + path and error.retry_after is None
-    assert str(error) == (f"the server refused the token: HTTP {status} {detail}" if kind is apiclient.Unauthorized
-                          else f"HTTP {status} {detail}")
+    assert str(error) == (
+        f"the server refused the token: HTTP {status} {detail}"
+        if kind is apiclient.Unauthorized
+        else f"HTTP {status} {detail}"
+    )
 
 
 def test_it_reads_retry_after_as_seconds_or_as_a_date_already_past(server):
@@ -122,8 +138,13 @@ def test_it_says_which_server_it_cannot_reach_or_that_hung_up(server):
 def test_it_sends_json_with_the_token_and_refuses_an_answer_that_is_not_json(server):
     client = ApiClient(server + "/", "secret", user_agent="zerg-test")
     sent = client.call("PATCH", "/echo", {"name": "ü"})
-    assert sent == {"method": "PATCH", "body": '{"name": "\\u00fc"}', "content_type": "application/json",
-                    "authorization": "Bearer secret", "agent": "zerg-test"}
+    assert sent == {
+        "method": "PATCH",
+        "body": '{"name": "\\u00fc"}',
+        "content_type": "application/json",
+        "authorization": "Bearer secret",
+        "agent": "zerg-test",
+    }
     assert client.call("POST", "/echo")["body"] == ""  # a POST without a body still sends one, empty
     assert client.call("GET", "/json") == {"ok": True}
     with pytest.raises(apiclient.BadRequest, match=f"{server}/not-json did not answer JSON"):

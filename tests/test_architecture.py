@@ -29,9 +29,23 @@ APPS = ("zerg_site", "frontend", "timeline", "agents_ingest", "commis", "forum",
 LAYERS = ("core", "timeline", "agents_ingest", "commis", "forum", "oikos", "spend", "site")
 
 # zerg_site modules (and packages) that wire the site together: they may import every app.
-SITE = ("zerg_site.apps", "zerg_site.settings", "zerg_site.urls", "zerg_site.asgi", "zerg_site.api", "zerg_site.system_api",
-        "zerg_site.setup_api", "zerg_site.dashboard", "zerg_site.cli", "zerg_site.__main__", "zerg_site.management",
-        "zerg_site.attention", "zerg_site.push.receivers", "zerg_site.bodylimit", "zerg_site.tasks")
+SITE = (
+    "zerg_site.apps",
+    "zerg_site.settings",
+    "zerg_site.urls",
+    "zerg_site.asgi",
+    "zerg_site.api",
+    "zerg_site.system_api",
+    "zerg_site.setup_api",
+    "zerg_site.dashboard",
+    "zerg_site.cli",
+    "zerg_site.__main__",
+    "zerg_site.management",
+    "zerg_site.attention",
+    "zerg_site.push.receivers",
+    "zerg_site.bodylimit",
+    "zerg_site.tasks",
+)
 
 
 def layer_of(module: str) -> str | None:
@@ -60,7 +74,7 @@ def imports(source: str, module: str, is_package: bool = False) -> list[tuple[in
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package[:len(package) - (node.level - 1)]
+                anchor = package[: len(package) - (node.level - 1)]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             found.append((node.lineno, base))
             found.extend((node.lineno, f"{base}.{alias.name}") for alias in node.names if alias.name != "*")
@@ -75,16 +89,23 @@ def back_edges(source: str, module: str, is_package: bool = False) -> list[str]:
         theirs = layer_of(target)
         if own and theirs and LAYERS.index(theirs) > LAYERS.index(own):
             worst[line] = min(worst.get(line, (99, "", "")), (len(target), target, theirs))
-    return [f"{module}:{line} ({own}) imports {target} ({theirs})" for line, (_, target, theirs) in sorted(worst.items())]
+    return [
+        f"{module}:{line} ({own}) imports {target} ({theirs})" for line, (_, target, theirs) in sorted(worst.items())
+    ]
 
 
 def private_imports(source: str, module: str, is_package: bool = False) -> list[str]:
     """Imports of another app's private names (``from commis.x import _helper``): a helper another app
     needs is made public, or moved to where both may import it."""
     own = module.split(".")[0]
-    return [f"{module}:{line} imports {target}" for line, target in imports(source, module, is_package)
-            if target.split(".")[0] in APPS and target.split(".")[0] != own
-            and target.rsplit(".", 1)[-1].startswith("_") and not target.rsplit(".", 1)[-1].startswith("__")]
+    return [
+        f"{module}:{line} imports {target}"
+        for line, target in imports(source, module, is_package)
+        if target.split(".")[0] in APPS
+        and target.split(".")[0] != own
+        and target.rsplit(".", 1)[-1].startswith("_")
+        and not target.rsplit(".", 1)[-1].startswith("__")
+    ]
 
 
 def app_modules():
@@ -120,36 +141,64 @@ def test_no_app_imports_another_apps_private_names():
 
 def test_it_refuses_another_apps_private_helper():
     assert private_imports("from commis.agent.graph import _add_usage, tool_calls\n", "oikos.graph") == [
-        "oikos.graph:1 imports commis.agent.graph._add_usage"]
+        "oikos.graph:1 imports commis.agent.graph._add_usage"
+    ]
     assert private_imports("from oikos.graph import _own_helper\n", "oikos.turns") == []
 
 
 def test_the_check_reads_every_app():
     modules = [module for _, module in app_modules()]
-    for expected in ("timeline.storage.writer", "agents_ingest.ingest", "commis.jobs", "forum.services",
-                     "oikos.turns", "zerg_site.events", "zerg_site.cli.serve"):
+    for expected in (
+        "timeline.storage.writer",
+        "agents_ingest.ingest",
+        "commis.jobs",
+        "forum.services",
+        "oikos.turns",
+        "zerg_site.events",
+        "zerg_site.cli.serve",
+    ):
         assert expected in modules
     assert {layer_of(m) for m in modules} == set(LAYERS)
 
 
-@pytest.mark.parametrize("module, source, edge", [
-    ("timeline.export", "from commis.backends.sessionfiles import COMMIS_DEVICE",
-     "timeline.export:1 (timeline) imports commis.backends.sessionfiles (commis)"),
-    ("timeline.pricing", "def price():\n    import agents_ingest.parsers.base\n",
-     "timeline.pricing:2 (timeline) imports agents_ingest.parsers.base (agents_ingest)"),
-    ("commis.agent.tools", "def tool():\n    from forum import services\n",
-     "commis.agent.tools:2 (commis) imports forum (forum)"),
-    ("zerg_site.events", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from oikos.models import Turn\n",
-     "zerg_site.events:3 (core) imports oikos.models (oikos)"),
-    ("timeline.storage.rows", "from ...commis import jobs",
-     "timeline.storage.rows:1 (timeline) imports commis (commis)"),
-])
+@pytest.mark.parametrize(
+    "module, source, edge",
+    [
+        (
+            "timeline.export",
+            "from commis.backends.sessionfiles import COMMIS_DEVICE",
+            "timeline.export:1 (timeline) imports commis.backends.sessionfiles (commis)",
+        ),
+        (
+            "timeline.pricing",
+            "def price():\n    import agents_ingest.parsers.base\n",
+            "timeline.pricing:2 (timeline) imports agents_ingest.parsers.base (agents_ingest)",
+        ),
+        (
+            "commis.agent.tools",
+            "def tool():\n    from forum import services\n",
+            "commis.agent.tools:2 (commis) imports forum (forum)",
+        ),
+        (
+            "zerg_site.events",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from oikos.models import Turn\n",
+            "zerg_site.events:3 (core) imports oikos.models (oikos)",
+        ),
+        (
+            "timeline.storage.rows",
+            "from ...commis import jobs",
+            "timeline.storage.rows:1 (timeline) imports commis (commis)",
+        ),
+    ],
+)
 def test_it_refuses_an_import_that_points_up_even_a_lazy_one(module, source, edge):
     assert edge in back_edges(source, module)
 
 
 def test_it_lets_the_site_wiring_and_upper_apps_import_downwards():
     assert back_edges("from oikos.api import router\nfrom commis import jobs\n", "zerg_site.api") == []
-    assert back_edges("from timeline.storage import store\nfrom zerg_site.events import publish\n",
-                      "agents_ingest.ingest") == []
+    assert (
+        back_edges("from timeline.storage import store\nfrom zerg_site.events import publish\n", "agents_ingest.ingest")
+        == []
+    )
     assert back_edges("from forum import services\n", "oikos.tools") == []

@@ -52,8 +52,14 @@ def test_it_lists_what_waits_on_the_owner(owner_client):
     items = {item["key"]: item for item in body["items"]}
     assert list(items) == [f"turn:{turn.id}", f"job:{scheduled.id}", f"job:{failed.id}", f"schedule-run:{run.id}"]
     assert items[f"turn:{turn.id}"] | {"at": None} == {
-        "key": f"turn:{turn.id}", "kind": "interrupt", "title": "Oikos needs your answer",
-        "detail": "Spawn 3 commis?", "url": f"/chat/{thread.id}", "at": None, "dismissable": False}
+        "key": f"turn:{turn.id}",
+        "kind": "interrupt",
+        "title": "Oikos needs your answer",
+        "detail": "Spawn 3 commis?",
+        "url": f"/chat/{thread.id}",
+        "at": None,
+        "dismissable": False,
+    }
     assert items[f"job:{failed.id}"]["kind"] == "job_failed" and "it broke" in items[f"job:{failed.id}"]["detail"]
     assert items[f"job:{scheduled.id}"]["title"] == "Scheduled job nightly failed"
     assert items[f"schedule-run:{run.id}"]["title"] == "Schedule weekly could not run"
@@ -97,8 +103,17 @@ def test_it_marks_items_seen(owner_client):
 
 
 def test_it_refuses_bad_seen_requests_and_stores_nothing(owner_client):
-    for body in ("{oops", [1], {}, {"keys": []}, {"keys": "job:1"}, {"keys": ["turn:3"]},
-                 {"keys": ["job:1", "job:x"]}, {"keys": [7]}, {"all": "yes"}):
+    for body in (
+        "{oops",
+        [1],
+        {},
+        {"keys": []},
+        {"keys": "job:1"},
+        {"keys": ["turn:3"]},
+        {"keys": ["job:1", "job:x"]},
+        {"keys": [7]},
+        {"all": "yes"},
+    ):
         response = post(owner_client, "/api/attention/seen", body if isinstance(body, str) else json.dumps(body))
         assert response.status_code == 400, body
         assert response.json()["detail"]

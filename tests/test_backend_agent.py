@@ -97,14 +97,28 @@ def tools(tmp_path):
     return WorkspaceTools(root)
 
 
-@pytest.mark.parametrize("path", [
-    "../secret.txt", "sub/../../secret.txt", "/etc/passwd", "link_out", "dir_out/secret.txt",
-    "dir_out", "~/.bashrc", "./../ws/../secret.txt", "/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../secret.txt",
+        "sub/../../secret.txt",
+        "/etc/passwd",
+        "link_out",
+        "dir_out/secret.txt",
+        "dir_out",
+        "~/.bashrc",
+        "./../ws/../secret.txt",
+        "/",
+    ],
+)
 def test_hostile_paths_refused(tools, path):
-    for name, args in [("read_file", {"path": path}), ("write_file", {"path": path, "content": "x"}),
-                       ("edit_file", {"path": path, "old_text": "T", "new_text": "x"}),
-                       ("list_dir", {"path": path}), ("grep", {"pattern": "SECRET", "path": path})]:
+    for name, args in [
+        ("read_file", {"path": path}),
+        ("write_file", {"path": path, "content": "x"}),
+        ("edit_file", {"path": path, "old_text": "T", "new_text": "x"}),
+        ("list_dir", {"path": path}),
+        ("grep", {"pattern": "SECRET", "path": path}),
+    ]:
         text, is_error = tools.call(name, args)
         assert is_error, (name, path, text)
         assert "outside the workspace" in text, (name, path, text)
@@ -122,8 +136,10 @@ def test_tools_inside_workspace(tools):
     assert tools.call("read_file", {"path": "a.txt", "offset": 2, "limit": 1})[0] == "     2\ttwo"
     assert tools.call("read_file", {"path": "link_in"})[1] is False  # a symlink that stays inside is fine
     assert tools.call("read_file", {"path": str(tools.root / "a.txt")})[1] is False  # absolute inside is fine
-    assert tools.call("write_file", {"path": "new/dir/c.txt", "content": "hi"}) == \
-        ("wrote 2 characters to new/dir/c.txt", False)
+    assert tools.call("write_file", {"path": "new/dir/c.txt", "content": "hi"}) == (
+        "wrote 2 characters to new/dir/c.txt",
+        False,
+    )
     assert (tools.root / "new" / "dir" / "c.txt").read_text() == "hi"
     assert tools.call("edit_file", {"path": "sub/b.py", "old_text": "42", "new_text": "43"})[1] is False
     assert "43" in (tools.root / "sub" / "b.py").read_text()
@@ -131,8 +147,14 @@ def test_tools_inside_workspace(tools):
     assert err and "occurs" in text
     assert tools.call("edit_file", {"path": "a.txt", "old_text": "missing", "new_text": "x"})[1]
     listing, _ = tools.call("list_dir", {})
-    assert listing.splitlines() == ["a.txt", "dir_out -> (outside the workspace)", "link_in",
-                                    "link_out -> (outside the workspace)", "new/", "sub/"]
+    assert listing.splitlines() == [
+        "a.txt",
+        "dir_out -> (outside the workspace)",
+        "link_in",
+        "link_out -> (outside the workspace)",
+        "new/",
+        "sub/",
+    ]
     found, _ = tools.call("grep", {"pattern": "return|SECRET|three"})
     assert "sub/b.py:2:     return 43" in found and "a.txt:3: three" in found
     assert "SECRET" not in found  # link_out is skipped: it resolves outside
@@ -150,9 +172,11 @@ def test_run_command_timeout_and_cwd(tools):
 
 
 def test_importing_the_backend_loads_no_llm_libraries():
-    code = ("import sys; import commis.backends.agent, commis.backends.agent_host, commis.agent.tools; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic','langgraph','langchain_core',"
-            "'httpx','httpx2') or m in ('zerg_site.llm.anthropic','zerg_site.llm.openai','zerg_site.llm.base')))")
+    code = (
+        "import sys; import commis.backends.agent, commis.backends.agent_host, commis.agent.tools; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic','langgraph','langchain_core',"
+        "'httpx','httpx2') or m in ('zerg_site.llm.anthropic','zerg_site.llm.openai','zerg_site.llm.base')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -207,13 +231,23 @@ def test_runs_tools_and_finishes(fake, ws):
     requests = fake.message_requests
     assert len(requests) == 3
     # the same provider as Oikos's: prompt caching marks the system prompt, the tools and the newest message
-    assert requests[0].body["messages"] == [{"role": "user", "content": [
-        {"type": "text", "text": "Write hello.txt", "cache_control": {"type": "ephemeral"}}]}]
+    assert requests[0].body["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Write hello.txt", "cache_control": {"type": "ephemeral"}}],
+        }
+    ]
     assert requests[0].body["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert "Your workspace is" in requests[0].body["system"][0]["text"]
     assert requests[0].body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
-    assert {t["name"] for t in requests[0].body["tools"]} >= {"run_command", "read_file", "write_file",
-                                                             "edit_file", "list_dir", "grep"}
+    assert {t["name"] for t in requests[0].body["tools"]} >= {
+        "run_command",
+        "read_file",
+        "write_file",
+        "edit_file",
+        "list_dir",
+        "grep",
+    }
     results = requests[2].body["messages"][-1]["content"]
     assert results[0]["content"].startswith("exit code 0\nhi")
     assert results[1]["is_error"] is True and "outside the workspace" in results[1]["content"]
@@ -306,17 +340,36 @@ def test_model_error_then_retry_continues(fake, ws):
 def child_spec(home: Path, ws_root: Path, attempts: int, fake_url: str) -> dict:
     """A spec as ``AgentBackend.spec`` makes it, for a child started by hand (SQLite checkpoints)."""
     ws = make_workspace(ws_root)
-    return {"job_id": 42, "thread_id": "commis-42", "task": "Write two lines", "attempts": attempts,
-            "workspace": str(ws.path), "model": "m", "max_steps": 50, "max_tokens": 1024, "max_retries": 0,
-            "request_timeout": 60, "api_key": "test", "base_url": fake_url,
-            "checkpoint": {"sqlite": str(home / "checkpoints.db")}, "env": {"PATH": os.environ["PATH"]}}
+    return {
+        "job_id": 42,
+        "thread_id": "commis-42",
+        "task": "Write two lines",
+        "attempts": attempts,
+        "workspace": str(ws.path),
+        "model": "m",
+        "max_steps": 50,
+        "max_tokens": 1024,
+        "max_retries": 0,
+        "request_timeout": 60,
+        "api_key": "test",
+        "base_url": fake_url,
+        "checkpoint": {"sqlite": str(home / "checkpoints.db")},
+        "env": {"PATH": os.environ["PATH"]},
+    }
 
 
 def start_child(spec: dict) -> subprocess.Popen:
     """``python -m commis.backends.agent_child``, the spec on stdin (kept open: EOF = the worker died)."""
-    proc = subprocess.Popen([sys.executable, "-m", "commis.backends.agent_child"], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commis.backends.agent_child"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     proc.stdin.write(json.dumps(spec) + "\n")
     proc.stdin.flush()
     return proc
@@ -357,9 +410,16 @@ def test_kill_9_mid_run_resumes_from_checkpoint(tmp_path):
         got = read_until_outcome(again)
         out = json.dumps(got)
         assert got[0]["kind"] == "pid" and got[0]["payload"]["pid"] == again.pid
-        assert got[-1] == {"kind": "outcome", "text": "", "payload": {
-            "status": "succeeded", "summary": "Finished after the restart.", "usage": got[-1]["payload"]["usage"],
-            "session_id": "commis-42"}}, out
+        assert got[-1] == {
+            "kind": "outcome",
+            "text": "",
+            "payload": {
+                "status": "succeeded",
+                "summary": "Finished after the restart.",
+                "usage": got[-1]["payload"]["usage"],
+                "session_id": "commis-42",
+            },
+        }, out
         assert any("resuming from the last checkpoint" in r["text"] for r in got)
         assert (tmp_path / "job" / "work" / "log.txt").read_text() == "one\n"  # the tool did not run again
         requests = fake.message_requests
@@ -509,8 +569,9 @@ def test_the_child_and_its_command_end_when_the_worker_is_gone(fake, ws):
         seen += backend.on_output(job, line.rstrip("\n"))
         if any(e.kind == "tool_use" for e in seen):
             break
-    sleeper = wait_for(lambda: [p for p in procs_with(f"ZERG_JOB_LEASE={lease}") if alive(p)], 30,
-                       message="the tool command")
+    sleeper = wait_for(
+        lambda: [p for p in procs_with(f"ZERG_JOB_LEASE={lease}") if alive(p)], 30, message="the tool command"
+    )
     assert alive(proc.pid) and proc.pid not in sleeper  # the command runs in a group of its own
     proc.reader.close()
     proc.sock.close()
@@ -520,9 +581,11 @@ def test_the_child_and_its_command_end_when_the_worker_is_gone(fake, ws):
 def test_neither_the_worker_nor_the_child_loads_what_it_does_not_need(tmp_path):
     """A worker runs an agent job without importing anthropic or langgraph; the child's code
     imports no Django (it only gets a spec and prints events)."""
-    code = ("import sys, commis.backends.agent_child, commis.agent.graph; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django' "
-            "or m in ('commis.models', 'zerg_site.settings', 'zerg_site.models')))")
+    code = (
+        "import sys, commis.backends.agent_child, commis.agent.graph; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django' "
+        "or m in ('commis.models', 'zerg_site.settings', 'zerg_site.models')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -540,11 +603,18 @@ print("LOADED", sorted({m.split('.')[0] for m in sys.modules} & {"anthropic", "l
     with FakeAnthropic() as fake:
         fake.reply_tool_use("write_file", {"path": "a.txt", "content": "a\n"})
         fake.reply_text("Wrote a.txt.")
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "zerg_site.settings", "ZERG_HOME": str(tmp_path / "home"),
-               "ANTHROPIC_API_KEY": "test", "ANTHROPIC_BASE_URL": fake.url, "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "zerg_site.settings",
+            "ZERG_HOME": str(tmp_path / "home"),
+            "ANTHROPIC_API_KEY": "test",
+            "ANTHROPIC_BASE_URL": fake.url,
+            "PYTHONPATH": str(ROOT),
+        }
         env.pop("DATABASE_URL", None)
-        done = subprocess.run([sys.executable, "-c", worker], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-c", worker], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        )
     assert "STATUS succeeded" in done.stdout, done.stdout + done.stderr
     assert "LOADED []" in done.stdout
 

@@ -19,7 +19,9 @@ from zerg_site.heartbeat import pid_alive
 
 DATA = Path(__file__).parent / "fakes" / "data"
 FIXTURE = DATA / "claude-stream-json-bash-tool.jsonl"
-SHARED_FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "claude-cli" / "stream-json-bash-tool.jsonl"
+SHARED_FIXTURE = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "claude-cli" / "stream-json-bash-tool.jsonl"
+)
 
 
 def parse_lines(lines):
@@ -38,8 +40,14 @@ def with_key(settings):
 @pytest.fixture
 def no_key(settings, monkeypatch, tmp_path):
     settings.ZERG = dataclasses.replace(settings.ZERG, anthropic_api_key="")
-    for var in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK",
-                "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CONFIG_DIR", "ANTHROPIC_API_KEY"):
+    for var in (
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "CLAUDE_CODE_USE_VERTEX",
+        "CLAUDE_CONFIG_DIR",
+        "ANTHROPIC_API_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
@@ -101,8 +109,9 @@ def test_is_error_wins_over_subtype():
 
 
 def test_error_subtype_with_errors_list():
-    parser, events = parse_lines([_result(subtype="error_during_execution", is_error=True, result=None,
-                                          errors=["boom"])])
+    parser, events = parse_lines(
+        [_result(subtype="error_during_execution", is_error=True, result=None, errors=["boom"])]
+    )
     assert events[-2].kind == "result" and events[-2].payload["is_error"] is True
     assert parser.outcome(1).status == FAILED and "boom" in parser.outcome(1).summary
 
@@ -117,18 +126,31 @@ def test_no_result_record_fails_with_output_tail():
 
 
 def test_odd_lines_never_raise():
-    parser, events = parse_lines([
-        "plain text on stderr",
-        "",
-        "[1, 2]",
-        "{not json",
-        json.dumps({"type": "brand_new_record", "x": 1}),
-        json.dumps({"type": "assistant", "message": "not a dict"}),
-        json.dumps({"type": "user", "message": {"content": [{"type": "tool_result", "content": [
-            {"type": "text", "text": "a"}, {"type": "image", "source": {}}]}]}}),
-        json.dumps({"type": "system", "subtype": "compact_boundary"}),
-        json.dumps({"type": "stream_event", "event": {}}),
-    ])
+    parser, events = parse_lines(
+        [
+            "plain text on stderr",
+            "",
+            "[1, 2]",
+            "{not json",
+            json.dumps({"type": "brand_new_record", "x": 1}),
+            json.dumps({"type": "assistant", "message": "not a dict"}),
+            json.dumps(
+                {
+                    "type": "user",
+                    "message": {
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "content": [{"type": "text", "text": "a"}, {"type": "image", "source": {}}],
+                            }
+                        ]
+                    },
+                }
+            ),
+            json.dumps({"type": "system", "subtype": "compact_boundary"}),
+            json.dumps({"type": "stream_event", "event": {}}),
+        ]
+    )
     kinds = [e.kind for e in events]
     assert kinds == ["output", "output", "output", "raw", "raw", "tool_result", "system"]
     assert events[3].payload["record"]["type"] == "brand_new_record"
@@ -199,8 +221,9 @@ def test_command_line_and_env(fake_claude, tmp_path, monkeypatch):
 
 def test_run_fake_cli(fake_claude, tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr("commis.backends.sessionfiles.session_file_ready",
-                        lambda job, path, source: seen.append((job.id, path, source)))
+    monkeypatch.setattr(
+        "commis.backends.sessionfiles.session_file_ready", lambda job, path, source: seen.append((job.id, path, source))
+    )
     ws = make_workspace(tmp_path / "job")
     job = make_job()
     events, outcome, code, argv, env = drive(ClaudeBackend(), job, ws)
@@ -215,7 +238,9 @@ def test_run_fake_cli(fake_claude, tmp_path, monkeypatch):
     assert rec["env"]["CLAUDE_CONFIG_DIR"] == str(ws.state / "claude-config")
     assert rec["argv"][:1] == ["-p"] and rec["argv"][-1] == job.task
     # the session file the CLI wrote, found where the real CLI puts it
-    expected = ws.state / "claude-config" / "projects" / claude_project_dir_name(ws.path) / f"{outcome.session_id}.jsonl"
+    expected = (
+        ws.state / "claude-config" / "projects" / claude_project_dir_name(ws.path) / f"{outcome.session_id}.jsonl"
+    )
     assert expected.is_file()
     assert outcome.session_file == str(expected)
     assert seen == [(7, expected, "claude")]
@@ -252,11 +277,14 @@ def test_explicit_resume_option(fake_claude, tmp_path):
     assert argv[argv.index("--resume") + 1] == "abc-123" and argv[-1] == "and now the tests"
 
 
-@pytest.mark.parametrize("mode,needle", [
-    ("is_error", "API Error: 500"),
-    ("exit", "Invalid API key"),
-    ("crash", "crashed"),
-])
+@pytest.mark.parametrize(
+    "mode,needle",
+    [
+        ("is_error", "API Error: 500"),
+        ("exit", "Invalid API key"),
+        ("crash", "crashed"),
+    ],
+)
 def test_failures(fake_claude, tmp_path, monkeypatch, mode, needle):
     monkeypatch.setenv("FAKE_CLI_FAIL", mode)
     ws = make_workspace(tmp_path / "job")
@@ -268,7 +296,6 @@ def test_failures(fake_claude, tmp_path, monkeypatch, mode, needle):
 
 
 # --- through the real runner (commis.runner.run_job)
-
 
 
 @pytest.mark.django_db(transaction=True)
@@ -376,10 +403,13 @@ def test_runner_cancel_kills_cli_ignoring_sigterm_and_its_child(fake_claude, mon
     assert job.status == Job.CANCELLED and job.session_id  # the init record was seen before the cancel
 
 
-@pytest.mark.parametrize("euid,mode,tools", [
-    (1000, "bypassPermissions", None),
-    (0, "acceptEdits", "Bash,Edit,Write,Read,Glob,Grep,NotebookEdit,WebFetch,WebSearch,TodoWrite,Task"),
-])
+@pytest.mark.parametrize(
+    "euid,mode,tools",
+    [
+        (1000, "bypassPermissions", None),
+        (0, "acceptEdits", "Bash,Edit,Write,Read,Glob,Grep,NotebookEdit,WebFetch,WebSearch,TodoWrite,Task"),
+    ],
+)
 def test_default_permissions(fake_claude, tmp_path, monkeypatch, euid, mode, tools):
     monkeypatch.setattr("os.geteuid", lambda: euid)
     backend = ClaudeBackend()
@@ -416,15 +446,29 @@ def test_real_claude_cli_against_fake_server(tmp_path, monkeypatch, with_key, se
     with FakeAnthropic(api_key="test") as fake:
         monkeypatch.setenv("ZERG_CLAUDE_BIN", str(cli))
         monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the developer's own ~/.claude
-        for var, value in {"ANTHROPIC_BASE_URL": fake.url, "CLAUDE_CODE_MAX_RETRIES": "0", "DISABLE_TELEMETRY": "1",
-                           "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}.items():
+        for var, value in {
+            "ANTHROPIC_BASE_URL": fake.url,
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }.items():
             monkeypatch.setenv(var, value)
-        for var in ("CLAUDE_CONFIG_DIR", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "HTTPS_PROXY",
-                    "HTTP_PROXY", "https_proxy", "http_proxy"):
+        for var in (
+            "CLAUDE_CONFIG_DIR",
+            "ANTHROPIC_AUTH_TOKEN",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "https_proxy",
+            "http_proxy",
+        ):
             monkeypatch.delenv(var, raising=False)
         ws = make_workspace(tmp_path / "job")
-        task = ('Create the greeting file.\n'
-                'TOOL Bash {"command": "echo hello > greeting.txt && cat greeting.txt", "description": "greet"}')
+        task = (
+            "Create the greeting file.\n"
+            'TOOL Bash {"command": "echo hello > greeting.txt && cat greeting.txt", "description": "greet"}'
+        )
         events, outcome, code, argv, env = drive(ClaudeBackend(), make_job(task=task), ws, timeout=120)
         log = "\n".join(e.text for e in events)
         assert code == 0, log
@@ -450,8 +494,9 @@ def test_real_claude_cli_against_fake_server(tmp_path, monkeypatch, with_key, se
         assert outcome2.session_id == outcome.session_id
         resumed = fake.message_requests[before].body["messages"]
         first_call = tool_uses[0].payload["id"]
-        assert any(isinstance(m.get("content"), list) and any(b.get("id") == first_call for b in m["content"])
-                   for m in resumed), "the resumed request carries the earlier conversation"
+        assert any(
+            isinstance(m.get("content"), list) and any(b.get("id") == first_call for b in m["content"]) for m in resumed
+        ), "the resumed request carries the earlier conversation"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -462,10 +507,24 @@ def test_it_costs_a_claude_job_at_zergs_prices_not_the_figure_the_cli_prints(fak
     from commis.models import Job
     from commis.runner import run_job
 
-    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"total_cost_usd": 99.0, "modelUsage": {
-        "claude-opus-4-8[1m]": {"inputTokens": 20_000, "outputTokens": 3_000, "cacheReadInputTokens": 100_000,
-                                "cacheCreationInputTokens": 8_000, "costUSD": 90.0},
-        "claude-haiku-4-5-20251001": {"inputTokens": 50_000, "outputTokens": 3_000, "costUSD": 9.0}}}))
+    monkeypatch.setenv(
+        "FAKE_CLI_RESULT",
+        json.dumps(
+            {
+                "total_cost_usd": 99.0,
+                "modelUsage": {
+                    "claude-opus-4-8[1m]": {
+                        "inputTokens": 20_000,
+                        "outputTokens": 3_000,
+                        "cacheReadInputTokens": 100_000,
+                        "cacheCreationInputTokens": 8_000,
+                        "costUSD": 90.0,
+                    },
+                    "claude-haiku-4-5-20251001": {"inputTokens": 50_000, "outputTokens": 3_000, "costUSD": 9.0},
+                },
+            }
+        ),
+    )
     job = jobs.spawn("Create the greeting file.", "claude", enqueue_task=False)
     assert run_job(job.id) == Job.SUCCEEDED
     job.refresh_from_db()
@@ -474,9 +533,20 @@ def test_it_costs_a_claude_job_at_zergs_prices_not_the_figure_the_cli_prints(fak
     haiku = (50_000 * 1 + 3_000 * 5) / 1e6
     assert job.cost_usd == pytest.approx(opus + haiku) and round(job.cost_usd, 2) == 0.34
 
-    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"modelUsage": {}, "usage": {
-        "input_tokens": 10_000, "output_tokens": 1_000, "cache_creation_input_tokens": 40_000,
-        "cache_creation": {"ephemeral_1h_input_tokens": 40_000, "ephemeral_5m_input_tokens": 0}}}))
+    monkeypatch.setenv(
+        "FAKE_CLI_RESULT",
+        json.dumps(
+            {
+                "modelUsage": {},
+                "usage": {
+                    "input_tokens": 10_000,
+                    "output_tokens": 1_000,
+                    "cache_creation_input_tokens": 40_000,
+                    "cache_creation": {"ephemeral_1h_input_tokens": 40_000, "ephemeral_5m_input_tokens": 0},
+                },
+            }
+        ),
+    )
     job = jobs.spawn("Create the greeting file.", "claude", enqueue_task=False, options={"model": "claude-opus-4-7"})
     assert run_job(job.id) == Job.SUCCEEDED
     job.refresh_from_db()

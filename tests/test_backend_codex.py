@@ -21,14 +21,45 @@ EXEC_JSON = [
     {"type": "thread.started", "thread_id": "0199a213-81c0-7800-8aa1-bbab2a035a53"},
     {"type": "turn.started"},
     {"type": "item.completed", "item": {"id": "item_0", "type": "reasoning", "text": "**Looking around**"}},
-    {"type": "item.started", "item": {"id": "item_1", "type": "command_execution", "command": "bash -lc ls",
-                                      "aggregated_output": "", "exit_code": None, "status": "in_progress"}},
-    {"type": "item.completed", "item": {"id": "item_1", "type": "command_execution", "command": "bash -lc ls",
-                                        "aggregated_output": "docs\nsrc\n", "exit_code": 0, "status": "completed"}},
-    {"type": "item.completed", "item": {"id": "item_2", "type": "file_change", "status": "completed",
-                                        "changes": [{"path": "src/a.py", "kind": "update"}]}},
-    {"type": "item.updated", "item": {"id": "item_3", "type": "todo_list",
-                                      "items": [{"text": "read", "completed": True}, {"text": "fix", "completed": False}]}},
+    {
+        "type": "item.started",
+        "item": {
+            "id": "item_1",
+            "type": "command_execution",
+            "command": "bash -lc ls",
+            "aggregated_output": "",
+            "exit_code": None,
+            "status": "in_progress",
+        },
+    },
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "item_1",
+            "type": "command_execution",
+            "command": "bash -lc ls",
+            "aggregated_output": "docs\nsrc\n",
+            "exit_code": 0,
+            "status": "completed",
+        },
+    },
+    {
+        "type": "item.completed",
+        "item": {
+            "id": "item_2",
+            "type": "file_change",
+            "status": "completed",
+            "changes": [{"path": "src/a.py", "kind": "update"}],
+        },
+    },
+    {
+        "type": "item.updated",
+        "item": {
+            "id": "item_3",
+            "type": "todo_list",
+            "items": [{"text": "read", "completed": True}, {"text": "fix", "completed": False}],
+        },
+    },
     {"type": "item.completed", "item": {"id": "item_4", "type": "agent_message", "text": "Repo has docs and src."}},
     {"type": "turn.completed", "usage": {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}},
 ]
@@ -56,8 +87,7 @@ def fake_codex(monkeypatch, tmp_path, settings):
 def test_parse_exec_json():
     parser, events = parse(EXEC_JSON)
     kinds = [e.kind for e in events]
-    assert kinds == ["session", "system", "thinking", "tool_use", "tool_result", "file_change", "todo",
-                     "text", "usage"]
+    assert kinds == ["session", "system", "thinking", "tool_use", "tool_result", "file_change", "todo", "text", "usage"]
     assert events[0].payload == {"session_id": "0199a213-81c0-7800-8aa1-bbab2a035a53"}
     assert events[3].text == "$ bash -lc ls"
     assert events[4].text == "docs\nsrc\n" and events[4].payload["is_error"] is False
@@ -71,8 +101,13 @@ def test_parse_exec_json():
 
 
 def test_turn_failed():
-    parser, events = parse(EXEC_JSON[:2] + [{"type": "error", "message": "Reconnecting... 1/5"},
-                                            {"type": "turn.failed", "error": {"message": "stream disconnected"}}])
+    parser, events = parse(
+        EXEC_JSON[:2]
+        + [
+            {"type": "error", "message": "Reconnecting... 1/5"},
+            {"type": "turn.failed", "error": {"message": "stream disconnected"}},
+        ]
+    )
     assert events[-1].kind == "error"
     outcome = parser.outcome(1)
     assert outcome.status == FAILED and outcome.summary == "stream disconnected"
@@ -91,15 +126,28 @@ def test_no_completion_fails_with_tail():
 
 
 def test_odd_lines_never_raise():
-    parser, events = parse(["junk", "{bad", json.dumps({"type": "item.completed", "item": {"type": "new_thing"}}),
-                            json.dumps({"type": "item.completed", "item": "nope"}),
-                            json.dumps({"type": "whatever.next"})])
+    parser, events = parse(
+        [
+            "junk",
+            "{bad",
+            json.dumps({"type": "item.completed", "item": {"type": "new_thing"}}),
+            json.dumps({"type": "item.completed", "item": "nope"}),
+            json.dumps({"type": "whatever.next"}),
+        ]
+    )
     assert [e.kind for e in events] == ["output", "output", "raw", "raw", "raw"]
 
 
 @pytest.mark.skipif(not CODEX_FIXTURES.exists(), reason="shared fixtures not present")
-@pytest.mark.parametrize("name", ["turn-1.jsonl", "turn-2.jsonl", "turn-spawn-skill.jsonl",
-                                  "rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "turn-1.jsonl",
+        "turn-2.jsonl",
+        "turn-spawn-skill.jsonl",
+        "rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl",
+    ],
+)
 def test_parse_real_rollout_files(name):
     lines = (CODEX_FIXTURES / name).read_text().splitlines()
     parser, events = parse(lines)
@@ -144,8 +192,9 @@ def test_missing_credentials(monkeypatch, fake_codex, settings, tmp_path):
 
 def test_run_fake_cli(fake_codex, tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr("commis.backends.sessionfiles.session_file_ready",
-                        lambda job, path, source: seen.append((path, source)))
+    monkeypatch.setattr(
+        "commis.backends.sessionfiles.session_file_ready", lambda job, path, source: seen.append((path, source))
+    )
     ws = make_workspace(tmp_path / "job")
     job = make_job(task="-create greeting", backend="codex", options={"model": "o4-mini"})
     events, outcome, code, argv, env = drive(CodexBackend(), job, ws)
@@ -204,9 +253,10 @@ def test_it_costs_a_codex_job_from_its_usage_at_the_jobs_model(fake_codex, monke
     from commis.models import Job
     from commis.runner import run_job
 
-    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"usage": {"input_tokens": 200_000,
-                                                                "cached_input_tokens": 150_000,
-                                                                "output_tokens": 8_500}}))
+    monkeypatch.setenv(
+        "FAKE_CLI_RESULT",
+        json.dumps({"usage": {"input_tokens": 200_000, "cached_input_tokens": 150_000, "output_tokens": 8_500}}),
+    )
     job = jobs.spawn("make a greeting", "codex", enqueue_task=False, options={"model": "gpt-5.5"})
     assert run_job(job.id) == Job.SUCCEEDED
     job.refresh_from_db()
@@ -227,8 +277,10 @@ def test_it_reads_the_model_of_a_codex_session_file_and_ignores_garbage(tmp_path
     from commis.backends.codex import session_model
 
     path = tmp_path / "rollout.jsonl"
-    path.write_text('{"type": "turn_context", "payload": {"model": "gpt-5"}}\nnot json "turn_context"\n'
-                    '{"type": "turn_context", "payload": {"model": ["x"]}}\n'
-                    '{"type": "turn_context", "payload": {"model": "gpt-5.5"}}\n')
+    path.write_text(
+        '{"type": "turn_context", "payload": {"model": "gpt-5"}}\nnot json "turn_context"\n'
+        '{"type": "turn_context", "payload": {"model": ["x"]}}\n'
+        '{"type": "turn_context", "payload": {"model": "gpt-5.5"}}\n'
+    )
     assert session_model(path) == "gpt-5.5"
     assert session_model(tmp_path / "missing.jsonl") == "" and session_model(None) == ""

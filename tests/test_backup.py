@@ -58,8 +58,13 @@ class JobWriter(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            status, body = http_json(self.server.url + "/api/commis/jobs", "POST", self.token,
-                                     {"task": "echo backed up", "backend": "shell"}, timeout=30)
+            status, body = http_json(
+                self.server.url + "/api/commis/jobs",
+                "POST",
+                self.token,
+                {"task": "echo backed up", "backend": "shell"},
+                timeout=30,
+            )
             if status == 200:
                 self.acked.append(body["id"])
             else:
@@ -205,7 +210,7 @@ def test_it_refuses_to_restore_what_is_not_a_sound_zerg_database(sqlite_env, tmp
     assert run_zerg(["backup", str(damaged)], sqlite_env).returncode == 0
     data = bytearray(damaged.read_bytes())
     page = 4096
-    data[page * 2: page * 6] = b"\xa5" * (page * 4)  # overwrite b-tree pages, keep the header
+    data[page * 2 : page * 6] = b"\xa5" * (page * 4)  # overwrite b-tree pages, keep the header
     damaged.write_bytes(bytes(data))
 
     cases = [

@@ -76,8 +76,9 @@ def settle(page) -> None:
     """Wait until the page has its data: its effects have run (two frames: Preact runs them after
     paint), no fetch is in flight and no "Loading…" is left."""
     page.evaluate("() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(ok))))")
-    page.wait_for_function("() => window.__inflight === 0 && !document.body.innerText.includes('Loading…')",
-                           timeout=15000)
+    page.wait_for_function(
+        "() => window.__inflight === 0 && !document.body.innerText.includes('Loading…')", timeout=15000
+    )
 
 
 def check(page, name: str, shots: Path, problems: list[str]) -> None:
@@ -117,8 +118,9 @@ def test_it_has_no_serious_accessibility_problems_on_any_page(site, browser, sch
                     routes.append((href.strip("/").replace("/", "-"), href))
             for name, path in routes:
                 # In-app navigation (the router follows popstate): no reload, no new WebSocket per page.
-                page.evaluate("(p) => { history.pushState(null, '', p); dispatchEvent(new PopStateEvent('popstate')); }",
-                              path)
+                page.evaluate(
+                    "(p) => { history.pushState(null, '', p); dispatchEvent(new PopStateEvent('popstate')); }", path
+                )
                 check(page, f"{name}-{width}x{height}-{scheme}", shots, problems)
         finally:
             context.close()

@@ -56,7 +56,9 @@ def test_it_shows_the_badge_and_opens_the_view_in_one_tap(zerg_server, zerg_env,
     switch.click()
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=push-kind-job_finished]').disabled"
-        " && !document.querySelector('[data-testid=push-kind-job_finished]').checked", timeout=10000)
+        " && !document.querySelector('[data-testid=push-kind-job_finished]').checked",
+        timeout=10000,
+    )
     page.reload()
     page.get_by_test_id("push-kind-job_finished").wait_for(timeout=15000)
     assert not page.get_by_test_id("push-kind-job_finished").is_checked()

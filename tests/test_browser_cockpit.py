@@ -73,8 +73,12 @@ def test_it_walks_the_cockpit_from_the_printed_link_to_a_new_password(server, fa
     # Oikos asks before cancelling a job: the fake model calls cancel_commis, the turn waits for the owner.
     thread = http_json(server.url + "/api/oikos/threads", "POST", token=token, body={"title": "Release"})[1]
     fake_model.reply_tool_use("cancel_commis", {"job_id": job["id"]})
-    status, _ = http_json(f"{server.url}/api/oikos/threads/{thread['id']}/messages", "POST", token=token,
-                          body={"text": "cancel the build"})
+    status, _ = http_json(
+        f"{server.url}/api/oikos/threads/{thread['id']}/messages",
+        "POST",
+        token=token,
+        body={"text": "cancel the build"},
+    )
     assert status == 202
     deadline = time.monotonic() + 60
     while not http_json(server.url + "/api/oikos/threads", token=token)[1][0]["interrupt"]:
@@ -92,7 +96,8 @@ def test_it_walks_the_cockpit_from_the_printed_link_to_a_new_password(server, fa
         assert f"#{job['id']} echo building step one" in running.inner_text()
         page.wait_for_function(
             "() => document.querySelector('[data-testid=dash-job-line]').textContent.includes('building step one')",
-            timeout=15000)
+            timeout=15000,
+        )
         assert page.get_by_role("heading", name="Running").is_visible()
         question = page.get_by_test_id("dash-attention-item")
         assert "Oikos needs your answer" in question.inner_text()

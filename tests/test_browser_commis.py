@@ -44,10 +44,13 @@ def test_it_spawns_a_shell_job_and_follows_it_live(zerg_server, phone, tmp_path)
     page.locator(this).click()
     page.get_by_test_id("job-page").wait_for(timeout=10000)
     assert page.url == f"{zerg_server.url}/commis/{job_id}"
-    page.wait_for_selector('[data-testid="job-page"] [data-testid="job-status"][data-status="succeeded"]', timeout=10000)
+    page.wait_for_selector(
+        '[data-testid="job-page"] [data-testid="job-status"][data-status="succeeded"]', timeout=10000
+    )
     log = page.get_by_test_id("job-log")
     page.wait_for_function(
-        "(el) => el.textContent.includes('hello') && el.textContent.includes('done')", arg=log.element_handle(),
+        "(el) => el.textContent.includes('hello') && el.textContent.includes('done')",
+        arg=log.element_handle(),
         timeout=10000,
     )
     assert page.get_by_test_id("job-cancel").is_disabled()

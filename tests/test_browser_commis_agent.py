@@ -57,8 +57,11 @@ def bare_env(zerg_env, tmp_path):
     """A server whose PATH has no claude or codex, and no model configured."""
     empty = tmp_path / "bin"
     empty.mkdir()
-    env = {k: v for k, v in zerg_env.items()
-           if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env = {
+        k: v
+        for k, v in zerg_env.items()
+        if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+    }
     env["PATH"] = f"{empty}:/usr/bin:/bin"
     return env
 
@@ -72,8 +75,9 @@ def test_it_opens_an_agent_jobs_session_from_the_job_page(zerg_env, phone, tmp_p
             server.wait_worker()
             token = api_token(env)
             task = 'Count the quokkas.\nTOOL write_file {"path": "quokkas.txt", "content": "42 quokkas\\n"}'
-            status, job = http_json(f"{server.url}/api/commis/jobs", "POST", token=token,
-                                    body={"task": task, "backend": "agent"})
+            status, job = http_json(
+                f"{server.url}/api/commis/jobs", "POST", token=token, body={"task": task, "backend": "agent"}
+            )
             assert status == 200, job
             assert wait_status(env, job["id"], ("succeeded", "failed"), timeout=90)["status"] == "succeeded"
 
@@ -99,7 +103,8 @@ def test_it_opens_an_agent_jobs_session_from_the_job_page(zerg_env, phone, tmp_p
 
 
 def test_it_offers_missing_backends_disabled_and_says_why_jobs_failed_or_were_cancelled(  # noqa: F811
-        bare_env, phone, tmp_path):  # noqa: F811
+    bare_env, phone, tmp_path
+):  # noqa: F811
     server = serve(bare_env, tmp_path)
     try:
         server.wait_worker()
@@ -116,22 +121,32 @@ def test_it_offers_missing_backends_disabled_and_says_why_jobs_failed_or_were_ca
         assert "npm install -g @anthropic-ai/claude-code" in text and "npm install -g @openai/codex" in text
         assert "agent is not available: no model is configured on the server." in text
         options = page.get_by_test_id("job-backend").evaluate(
-            "(el) => Array.from(el.options).map((o) => [o.value, o.disabled, o.textContent])")
-        assert options == [["shell", False, "shell"], ["claude", True, "claude (not available)"],
-                           ["codex", True, "codex (not available)"], ["agent", True, "agent (not available)"]]
+            "(el) => Array.from(el.options).map((o) => [o.value, o.disabled, o.textContent])"
+        )
+        assert options == [
+            ["shell", False, "shell"],
+            ["claude", True, "claude (not available)"],
+            ["codex", True, "codex (not available)"],
+            ["agent", True, "agent (not available)"],
+        ]
         page.get_by_test_id("job-task").fill("make test")
         assert sideways(page) <= 0
         shot(page, "new-job")
 
         # the API says the same with a 400, and makes no job
-        status, reply = http_json(f"{server.url}/api/commis/jobs", "POST", token=token,
-                                  body={"task": "fix it", "backend": "claude"})
+        status, reply = http_json(
+            f"{server.url}/api/commis/jobs", "POST", token=token, body={"task": "fix it", "backend": "claude"}
+        )
         assert status == 400 and "claude is not on PATH on the server" in reply["detail"]
         assert http_json(f"{server.url}/api/commis/jobs", token=token)[1]["jobs"] == []
 
         # a job that fails at once says why at the top of its page
-        status, job = http_json(f"{server.url}/api/commis/jobs", "POST", token=token,
-                                body={"task": "make test", "workdir": str(tmp_path / "no-such-dir")})
+        status, job = http_json(
+            f"{server.url}/api/commis/jobs",
+            "POST",
+            token=token,
+            body={"task": "make test", "workdir": str(tmp_path / "no-such-dir")},
+        )
         assert status == 200, job
         wait_status(bare_env, job["id"], ("failed",))
         page.goto(f"{server.url}/commis/{job['id']}")
@@ -140,8 +155,9 @@ def test_it_offers_missing_backends_disabled_and_says_why_jobs_failed_or_were_ca
         assert "is not a directory on this server" in why.inner_text()
 
         # a cancelled job reads "Cancelled", after a reload too
-        status, job = http_json(f"{server.url}/api/commis/jobs", "POST", token=token,
-                                body={"task": "echo started; sleep 60"})
+        status, job = http_json(
+            f"{server.url}/api/commis/jobs", "POST", token=token, body={"task": "echo started; sleep 60"}
+        )
         page.goto(f"{server.url}/commis/{job['id']}")
         page.wait_for_selector('[data-testid="job-status"][data-status="running"]', timeout=20000)
         cancel = page.get_by_test_id("job-cancel")
@@ -156,9 +172,21 @@ def test_it_offers_missing_backends_disabled_and_says_why_jobs_failed_or_were_ca
         # "Continue on server" of a Claude Code session: disabled, with the reason and the fix
         if CLAUDE_FILE.exists():
             device = json.loads(run_zerg(["token", "create", "--device", "laptop", "--json"], bare_env).stdout)["token"]
-            status, reply = http_ingest(server.url + "/api/agents/ingest", device, {"device": "laptop", "files": [{
-                "provider": "claude", "path": f"/home/owner/.claude/projects/-work/{CLAUDE_SID}.jsonl", "offset": 0,
-                "data": CLAUDE_FILE.read_text(encoding="utf-8")}]})
+            status, reply = http_ingest(
+                server.url + "/api/agents/ingest",
+                device,
+                {
+                    "device": "laptop",
+                    "files": [
+                        {
+                            "provider": "claude",
+                            "path": f"/home/owner/.claude/projects/-work/{CLAUDE_SID}.jsonl",
+                            "offset": 0,
+                            "data": CLAUDE_FILE.read_text(encoding="utf-8"),
+                        }
+                    ],
+                },
+            )
             assert status == 200, reply
             page.goto(f"{server.url}/timeline/{reply['files'][0]['session_id']}")
             page.get_by_test_id("continue-unavailable").wait_for(timeout=15000)

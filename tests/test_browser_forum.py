@@ -19,8 +19,10 @@ def no_sideways_scroll(page) -> int:
 def test_it_replies_to_a_commis_thread_and_the_followup_appears(zerg_server, phone, tmp_path):  # noqa: F811
     zerg_server.wait_worker()
     # the job waits for a file the test makes once the thread is open: its end arrives live
-    job = spawn(zerg_server.env, "echo first-run > notes.txt; while [ ! -f go ]; do sleep 0.2; done; "
-                                 "echo '<script>alert(1)</script> **done**'")
+    job = spawn(
+        zerg_server.env,
+        "echo first-run > notes.txt; while [ ! -f go ]; do sleep 0.2; done; echo '<script>alert(1)</script> **done**'",
+    )
     wait_status(zerg_server.env, job["id"], ["running"])
     page = logged_in_page(phone, zerg_server)
     page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
@@ -59,7 +61,8 @@ def test_it_replies_to_a_commis_thread_and_the_followup_appears(zerg_server, pho
     page.wait_for_selector('[data-testid="job-status"][data-status="succeeded"]', timeout=60000)
     page.wait_for_function(
         "() => { const t = document.querySelector('[data-testid=job-log]').textContent;"
-        " return t.includes('first-run') && t.includes('follow-up-ran'); }", timeout=15000,
+        " return t.includes('first-run') && t.includes('follow-up-ran'); }",
+        timeout=15000,
     )  # it ran in the first job's workspace
 
     # the follow-up has its own thread, which links back

@@ -1,4 +1,4 @@
-""""Continue on server" in real headless Chromium at a phone viewport: a real Claude Code
+""" "Continue on server" in real headless Chromium at a phone viewport: a real Claude Code
 session shipped through the ingest API is continued from its Session page, the link leads
 to the job (the fake claude CLI resumes the session), and a second start is refused."""
 
@@ -15,14 +15,18 @@ from tests.procs import ZergServer, http_json, run_zerg
 from tests.test_browser import artifacts_dir, logged_in_page, phone  # noqa: F401  (the Chromium fixture)
 from tests.test_migrate_continue import CLAUDE_FILE, CLAUDE_SID
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not CLAUDE_FILE.exists(), reason="shared fixtures not present")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CLAUDE_FILE.exists(), reason="shared fixtures not present"),
+]
 
 
 @pytest.fixture
 def server(tmp_path):
-    with commis_env(tmp_path / "home", ZERG_CLAUDE_BIN=str(BIN / "claude"), ANTHROPIC_API_KEY="sk-test",
-                    FAKE_CLI_SLEEP="8") as env:
+    with commis_env(
+        tmp_path / "home", ZERG_CLAUDE_BIN=str(BIN / "claude"), ANTHROPIC_API_KEY="sk-test", FAKE_CLI_SLEEP="8"
+    ) as env:
         srv = ZergServer(env, log_dir=tmp_path / "logs")
         try:
             srv.start()
@@ -34,9 +38,17 @@ def server(tmp_path):
 def test_it_continues_a_session_from_its_page_and_links_to_the_job(server, phone, tmp_path):  # noqa: F811
     done = run_zerg(["token", "create", "--device", "laptop", "--json"], server.env)
     token = json.loads(done.stdout)["token"]
-    body = {"device": "laptop", "files": [{
-        "provider": "claude", "path": f"/home/owner/.claude/projects/-work/{CLAUDE_SID}.jsonl", "offset": 0,
-        "data": CLAUDE_FILE.read_text(encoding="utf-8")}]}
+    body = {
+        "device": "laptop",
+        "files": [
+            {
+                "provider": "claude",
+                "path": f"/home/owner/.claude/projects/-work/{CLAUDE_SID}.jsonl",
+                "offset": 0,
+                "data": CLAUDE_FILE.read_text(encoding="utf-8"),
+            }
+        ],
+    }
     status, reply = http_ingest(server.url + "/api/agents/ingest", token, body)
     assert status == 200, reply
     sid = reply["files"][0]["session_id"]
@@ -55,8 +67,9 @@ def test_it_continues_a_session_from_its_page_and_links_to_the_job(server, phone
     page.screenshot(path=str(artifacts_dir(tmp_path) / "session-continue-390x844.png"), full_page=True)
 
     # a second continuation while this one is active: refused by the API with a clear message
-    status, reply = http_json(f"{server.url}/api/migrate/sessions/{sid}/continue", "POST", token=api_token,
-                              body={"prompt": "again"})
+    status, reply = http_json(
+        f"{server.url}/api/migrate/sessions/{sid}/continue", "POST", token=api_token, body={"prompt": "again"}
+    )
     if status != 200:  # (unless the first already finished)
         assert status == 409 and f"job {job_id}" in reply["detail"]
 

@@ -60,11 +60,16 @@ def test_it_adds_runs_edits_and_removes_a_schedule_and_shows_failures(zerg_serve
     row.locator('[data-testid="last-run"] [data-status="failed"]').wait_for(timeout=60000)
     # Two records Sauron could write at one tick: each line says which due times and why.
     schedule_id = query(zerg_server.env, "SELECT id FROM commis_schedule WHERE name = 'nightly'")[0][0]
-    for count, first, reason in ((3, "2026-01-05 12:00:00", "folded: late while every worker was busy"),
-                                 (1, "2026-01-05 12:03:00", "skipped: no worker was running (--missed skip)")):
-        execute(zerg_server.env, "INSERT INTO commis_schedulemiss (schedule_id, count, first_at, last_at, policy,"
-                                 " reason, noticed_at) VALUES (?, ?, ?, ?, 'skip', ?, ?)",
-                (schedule_id, count, first, first, reason, "2026-01-05 12:05:00"))
+    for count, first, reason in (
+        (3, "2026-01-05 12:00:00", "folded: late while every worker was busy"),
+        (1, "2026-01-05 12:03:00", "skipped: no worker was running (--missed skip)"),
+    ):
+        execute(
+            zerg_server.env,
+            "INSERT INTO commis_schedulemiss (schedule_id, count, first_at, last_at, policy,"
+            " reason, noticed_at) VALUES (?, ?, ?, ?, 'skip', ?, ?)",
+            (schedule_id, count, first, first, reason, "2026-01-05 12:05:00"),
+        )
     page.reload()
     row.wait_for(timeout=10000)
     assert "skipped: no worker was running" in row.get_by_test_id("missed").inner_text()

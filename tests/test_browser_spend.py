@@ -22,10 +22,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def claude_lines(session: str, model: str, usage: dict, when: datetime) -> str:
-    line = {"type": "assistant", "uuid": f"u-{session}", "sessionId": session, "cwd": "/home/o/work/widget",
-            "timestamp": when.isoformat().replace("+00:00", "Z"),
-            "message": {"id": f"m-{session}", "role": "assistant", "model": model, "usage": usage,
-                        "content": [{"type": "text", "text": "done"}]}}
+    line = {
+        "type": "assistant",
+        "uuid": f"u-{session}",
+        "sessionId": session,
+        "cwd": "/home/o/work/widget",
+        "timestamp": when.isoformat().replace("+00:00", "Z"),
+        "message": {
+            "id": f"m-{session}",
+            "role": "assistant",
+            "model": model,
+            "usage": usage,
+            "content": [{"type": "text", "text": "done"}],
+        },
+    }
     return json.dumps(line) + "\n"
 
 
@@ -35,12 +45,20 @@ def ship(server) -> list[dict]:
     device_token = json.loads(done.stdout)["token"]
     # noon UTC: today's and yesterday's day in the browser's zone and the server's (UTC) alike
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-    sessions = [("s-sonnet", "claude-sonnet-4-5-20250929", {"input_tokens": 100_000, "output_tokens": 20_000}, now),
-                ("s-mystery", "claude-mystery-9", {"input_tokens": 5_000, "output_tokens": 700},
-                 now - timedelta(days=1))]
-    files = [{"provider": "claude", "path": f"/home/o/.claude/projects/-home-o-work-widget/{sid}.jsonl",
-              "generation": 0, "offset": 0, "data": claude_lines(sid, model, usage, when)}
-             for sid, model, usage, when in sessions]
+    sessions = [
+        ("s-sonnet", "claude-sonnet-4-5-20250929", {"input_tokens": 100_000, "output_tokens": 20_000}, now),
+        ("s-mystery", "claude-mystery-9", {"input_tokens": 5_000, "output_tokens": 700}, now - timedelta(days=1)),
+    ]
+    files = [
+        {
+            "provider": "claude",
+            "path": f"/home/o/.claude/projects/-home-o-work-widget/{sid}.jsonl",
+            "generation": 0,
+            "offset": 0,
+            "data": claude_lines(sid, model, usage, when),
+        }
+        for sid, model, usage, when in sessions
+    ]
     status, reply = http_ingest(server.url + "/api/agents/ingest", device_token, {"device": "laptop", "files": files})
     assert status == 200, reply
     token = create_token(server.env)

@@ -25,14 +25,16 @@ def ship_fixture(server) -> dict:
     token = json.loads(done.stdout)["token"]
     body = {
         "device": "t",
-        "files": [{
-            "provider": "claude",
-            "path": "/home/owner/.claude/projects/-home-owner-work-demo/" + FIXTURE.name,
-            "generation": 0,
-            "offset": 0,
-            "data": FIXTURE.read_text(encoding="utf-8"),
-            "git": {"remote": "", "branch": "master", "commit": ""},
-        }],
+        "files": [
+            {
+                "provider": "claude",
+                "path": "/home/owner/.claude/projects/-home-owner-work-demo/" + FIXTURE.name,
+                "generation": 0,
+                "offset": 0,
+                "data": FIXTURE.read_text(encoding="utf-8"),
+                "git": {"remote": "", "branch": "master", "commit": ""},
+            }
+        ],
     }
     status, reply = http_ingest(server.url + "/api/agents/ingest", token, body)
     assert status == 200, reply
@@ -95,15 +97,32 @@ def test_it_finds_a_shipped_session_and_opens_the_matching_event(zerg_server, ph
 def test_search_snippets_and_messages_render_markup_as_text(zerg_server, phone):  # noqa: F811
     """Only the server's <mark> becomes an element: markup in a session stays text, nothing runs."""
     evil = 'zebrafinch <img src=x onerror="window.__xss=1"> <b>bold</b> &amp; <mark>fake</mark>'
-    line = json.dumps({
-        "type": "user", "uuid": "u-1", "parentUuid": None, "sessionId": "xss-session", "cwd": "/home/owner/xss",
-        "timestamp": "2026-11-26T10:00:00.000Z", "message": {"role": "user", "content": evil},
-    })
+    line = json.dumps(
+        {
+            "type": "user",
+            "uuid": "u-1",
+            "parentUuid": None,
+            "sessionId": "xss-session",
+            "cwd": "/home/owner/xss",
+            "timestamp": "2026-11-26T10:00:00.000Z",
+            "message": {"role": "user", "content": evil},
+        }
+    )
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     assert done.returncode == 0, done.stderr
     token = json.loads(done.stdout)["token"]
-    body = {"device": "t", "files": [{"provider": "claude", "path": "/home/owner/.claude/projects/-x/xss-session.jsonl",
-                                      "generation": 0, "offset": 0, "data": line + "\n"}]}
+    body = {
+        "device": "t",
+        "files": [
+            {
+                "provider": "claude",
+                "path": "/home/owner/.claude/projects/-x/xss-session.jsonl",
+                "generation": 0,
+                "offset": 0,
+                "data": line + "\n",
+            }
+        ],
+    }
     status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
     assert status == 200 and reply["events_stored"] > 0, reply
 
@@ -127,18 +146,34 @@ def test_search_snippets_and_messages_render_markup_as_text(zerg_server, phone):
 
 def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_server, phone):  # noqa: F811
     lines = [
-        json.dumps({
-            "type": "user", "uuid": f"u-{i}", "parentUuid": f"u-{i - 1}" if i else None, "sessionId": "long-session",
-            "cwd": "/home/owner/long", "timestamp": f"2026-11-26T10:{i // 60:02d}:{i % 60:02d}.000Z",
-            "message": {"role": "user", "content": f"message number {i}" + (" platypus" if i == 240 else "")},
-        })
+        json.dumps(
+            {
+                "type": "user",
+                "uuid": f"u-{i}",
+                "parentUuid": f"u-{i - 1}" if i else None,
+                "sessionId": "long-session",
+                "cwd": "/home/owner/long",
+                "timestamp": f"2026-11-26T10:{i // 60:02d}:{i % 60:02d}.000Z",
+                "message": {"role": "user", "content": f"message number {i}" + (" platypus" if i == 240 else "")},
+            }
+        )
         for i in range(250)
     ]
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     assert done.returncode == 0, done.stderr
     token = json.loads(done.stdout)["token"]
-    body = {"device": "t", "files": [{"provider": "claude", "path": "/home/owner/.claude/projects/-l/long-session.jsonl",
-                                      "generation": 0, "offset": 0, "data": "\n".join(lines) + "\n"}]}
+    body = {
+        "device": "t",
+        "files": [
+            {
+                "provider": "claude",
+                "path": "/home/owner/.claude/projects/-l/long-session.jsonl",
+                "generation": 0,
+                "offset": 0,
+                "data": "\n".join(lines) + "\n",
+            }
+        ],
+    }
     status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
     assert status == 200 and reply["events_stored"] >= 250, reply
 
@@ -170,28 +205,58 @@ def test_a_long_session_pages_and_an_anchor_past_the_first_page_is_loaded(zerg_s
 def test_it_filters_by_branch_and_dates_and_searches_by_role_in_recency_order(zerg_server, phone, tmp_path):  # noqa: F811
     def session(sid: str, branch: str, day: str, words: str) -> dict:
         lines = [
-            {"type": "user", "uuid": f"{sid}-u", "sessionId": sid, "cwd": "/home/owner/zoo",
-             "timestamp": f"{day}T05:00:00.000Z", "message": {"role": "user", "content": f"wombat {words}"}},
-            {"type": "assistant", "uuid": f"{sid}-a", "parentUuid": f"{sid}-u", "sessionId": sid,
-             "timestamp": f"{day}T05:00:05.000Z",
-             "message": {"id": f"msg-{sid}", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
-                         "content": [{"type": "text", "text": f"a wombat reply about {words}"}],
-                         "usage": {"input_tokens": 100000, "output_tokens": 20000}}},
+            {
+                "type": "user",
+                "uuid": f"{sid}-u",
+                "sessionId": sid,
+                "cwd": "/home/owner/zoo",
+                "timestamp": f"{day}T05:00:00.000Z",
+                "message": {"role": "user", "content": f"wombat {words}"},
+            },
+            {
+                "type": "assistant",
+                "uuid": f"{sid}-a",
+                "parentUuid": f"{sid}-u",
+                "sessionId": sid,
+                "timestamp": f"{day}T05:00:05.000Z",
+                "message": {
+                    "id": f"msg-{sid}",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5-20250929",
+                    "content": [{"type": "text", "text": f"a wombat reply about {words}"}],
+                    "usage": {"input_tokens": 100000, "output_tokens": 20000},
+                },
+            },
         ]
-        return {"provider": "claude", "path": f"/home/owner/.claude/projects/-zoo/{sid}.jsonl", "generation": 0,
-                "offset": 0, "data": "".join(json.dumps(line) + "\n" for line in lines),
-                "git": {"remote": "", "branch": branch, "commit": ""}}
+        return {
+            "provider": "claude",
+            "path": f"/home/owner/.claude/projects/-zoo/{sid}.jsonl",
+            "generation": 0,
+            "offset": 0,
+            "data": "".join(json.dumps(line) + "\n" for line in lines),
+            "git": {"remote": "", "branch": branch, "commit": ""},
+        }
 
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     token = json.loads(done.stdout)["token"]
     # 2024-03-02 05:00 UTC is the evening of March 1 in California, where this browser is
-    body = {"device": "t", "files": [session("zoo-old", "feature/old", "2024-03-02", "burrow"),
-                                     session("zoo-new", "main", "2026-11-20", "tunnel")]}
+    body = {
+        "device": "t",
+        "files": [
+            session("zoo-old", "feature/old", "2024-03-02", "burrow"),
+            session("zoo-new", "main", "2026-11-20", "tunnel"),
+        ],
+    }
     status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
     assert status == 200 and reply["events_stored"] == 4, reply
 
-    context = phone.browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
-                                        is_mobile=True, has_touch=True, timezone_id="America/Los_Angeles")
+    context = phone.browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+        timezone_id="America/Los_Angeles",
+    )
     page = logged_in_page(context, zerg_server)
     page.goto(zerg_server.url + "/timeline")
     rows = page.get_by_test_id("session-row")
@@ -238,8 +303,18 @@ def test_a_session_of_two_files_offers_each_for_export(zerg_server, phone):  # n
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     token = json.loads(done.stdout)["token"]
     for path in turns:  # one Codex session, two rollout files
-        body = {"device": "t", "files": [{"provider": "codex", "path": f"/home/owner/.codex/sessions/{path.name}",
-                                          "generation": 0, "offset": 0, "data": path.read_text(encoding="utf-8")}]}
+        body = {
+            "device": "t",
+            "files": [
+                {
+                    "provider": "codex",
+                    "path": f"/home/owner/.codex/sessions/{path.name}",
+                    "generation": 0,
+                    "offset": 0,
+                    "data": path.read_text(encoding="utf-8"),
+                }
+            ],
+        }
         status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, body)
         assert status == 200 and reply["files"][0]["session_id"], reply
     page = logged_in_page(phone, zerg_server)
@@ -262,10 +337,18 @@ def test_a_session_page_shows_its_cost_and_with_its_subagents(zerg_server, phone
     parent = "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
     done = run_zerg(["token", "create", "--device", "t", "--json"], zerg_server.env)
     token = json.loads(done.stdout)["token"]
-    files = [{"provider": "claude", "path": f"/home/owner/.claude/projects/{p.parent.name}/{p.name}",
-              "data": p.read_text(encoding="utf-8").replace('"claude-opus-4-7"', '"claude-unlisted-9"')}
-             for p in [priced / f"{parent}.jsonl", *sorted(priced.glob("agent-*.jsonl")),
-                       unpriced / "ef958aa1-0e93-49f0-bb71-150f63befcd1.jsonl"]]
+    files = [
+        {
+            "provider": "claude",
+            "path": f"/home/owner/.claude/projects/{p.parent.name}/{p.name}",
+            "data": p.read_text(encoding="utf-8").replace('"claude-opus-4-7"', '"claude-unlisted-9"'),
+        }
+        for p in [
+            priced / f"{parent}.jsonl",
+            *sorted(priced.glob("agent-*.jsonl")),
+            unpriced / "ef958aa1-0e93-49f0-bb71-150f63befcd1.jsonl",
+        ]
+    ]
     status, reply = http_ingest(zerg_server.url + "/api/agents/ingest", token, {"device": "t", "files": files})
     assert status == 200, reply
 

@@ -21,7 +21,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 ROLLOUT = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
-CLEARED = FIXTURES / "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/12a546d1-83a7-49a6-abba-5400db340b43.jsonl"
+CLEARED = (
+    FIXTURES
+    / "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/12a546d1-83a7-49a6-abba-5400db340b43.jsonl"
+)
 HELPER = FIXTURES / "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper"
 EMPTY_PARENT = "741790a4-4fe2-4644-9a51-fb4482074060"  # its file is absent; nine agent-*.jsonl beside it name it
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -37,8 +40,15 @@ def import_sessions(server, tmp_path: Path) -> None:
         if EMPTY_PARENT.encode() in path.read_bytes()[:4000]:
             shutil.copy(path, root / "claude" / HELPER.name)
     shutil.copy(ROLLOUT, root / ROLLOUT.name)
-    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), "import_sessions", str(root), "--device", "laptop"],
-                          env=server.env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "import_sessions", str(root), "--device", "laptop"],
+        env=server.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -47,8 +57,11 @@ def axe_clean(page) -> None:
     assert page.evaluate(AXE_RUN) == []
 
 
-def test_it_lists_sessions_by_their_prompts_with_counts_and_hides_the_empty_parent(zerg_server, phone,  # noqa: F811
-                                                                                   tmp_path):
+def test_it_lists_sessions_by_their_prompts_with_counts_and_hides_the_empty_parent(
+    zerg_server,
+    phone,  # noqa: F811
+    tmp_path,
+):
     import_sessions(zerg_server, tmp_path)
     page = logged_in_page(phone, zerg_server)
     page.set_viewport_size({"width": 360, "height": 780})
@@ -69,8 +82,10 @@ def test_it_lists_sessions_by_their_prompts_with_counts_and_hides_the_empty_pare
     # The hidden one, on request: named by the subagent that did the work, with no events of its own.
     page.get_by_role("link", name="1 empty session hidden: show").click()
     page.wait_for_function("() => location.search.includes('empty=1')", timeout=10000)
-    page.wait_for_function("() => document.querySelector('[data-testid=result-count]')?.textContent"
-                           " === '3 sessions match these filters'", timeout=10000)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=result-count]')?.textContent === '3 sessions match these filters'",
+        timeout=10000,
+    )
     row = page.locator('[data-testid="session-row"]:has-text("no events of its own")')
     assert row.count() == 1 and "9 subagents" in row.inner_text()
     assert not UUID.search(row.get_by_test_id("session-title").inner_text())

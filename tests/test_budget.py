@@ -31,8 +31,9 @@ MINUTE = timedelta(minutes=1)
 def spent_today(cost: float) -> Job:
     """A finished job that cost ``cost`` today: what the day's spend adds up."""
     now = timezone.now()
-    return Job.objects.create(task="earlier work", backend="shell", status=Job.SUCCEEDED, cost_usd=cost,
-                              started_at=now, finished_at=now)
+    return Job.objects.create(
+        task="earlier work", backend="shell", status=Job.SUCCEEDED, cost_usd=cost, started_at=now, finished_at=now
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -121,8 +122,10 @@ def test_it_stops_a_codex_job_once_its_turn_reports_usage_over_budget(monkeypatc
 
     settings.ZERG = dataclasses.replace(settings.ZERG, openai_api_key="sk-test-key", heartbeat_interval=0.3)
     monkeypatch.setenv("ZERG_CODEX_BIN", str(BIN / "codex"))
-    monkeypatch.setenv("FAKE_CLI_RESULT", json.dumps({"usage": {"input_tokens": 1_000_000, "cached_input_tokens": 0,
-                                                                "output_tokens": 0}}))
+    monkeypatch.setenv(
+        "FAKE_CLI_RESULT",
+        json.dumps({"usage": {"input_tokens": 1_000_000, "cached_input_tokens": 0, "output_tokens": 0}}),
+    )
     for var in ("FAKE_CLI_FAIL", "FAKE_CLI_SLEEP", "FAKE_CLI_RECORD"):
         monkeypatch.delenv(var, raising=False)
     job = jobs.spawn("Say hi.", "codex", enqueue_task=False, budget_usd=0.5, options={"model": "gpt-5"})
@@ -179,8 +182,10 @@ def test_it_answers_402_with_the_figures_over_the_monthly_budget_unless_overridd
     response = post(token_client, "/api/commis/jobs", {"task": "echo hi", "budget_usd": 1})
     assert response.status_code == 402, response.content
     body = response.json()
-    assert body["detail"] == ("not spawned: this month's spend $7.50 is over its monthly budget $5.00; "
-                              "send override_budget: true to spawn anyway")
+    assert body["detail"] == (
+        "not spawned: this month's spend $7.50 is over its monthly budget $5.00; "
+        "send override_budget: true to spawn anyway"
+    )
     assert body["budget"]["monthly"] == {"budget_usd": 5.0, "spent_usd": 7.5, "partial": False, "over": True}
     assert Job.objects.count() == before
     assert Event.objects.filter(kind="budget.spawn_refused", topic="budget").count() == 1
@@ -189,7 +194,9 @@ def test_it_answers_402_with_the_figures_over_the_monthly_budget_unless_overridd
     assert response.status_code == 200, response.content
     job = response.json()
     assert job["budget_usd"] == 1.0
-    assert job["budget_note"] == "spawned by override although this month's spend $7.50 is over its monthly budget $5.00"
+    assert (
+        job["budget_note"] == "spawned by override although this month's spend $7.50 is over its monthly budget $5.00"
+    )
     assert Event.objects.filter(kind="budget.overridden", topic=f"commis:{job['id']}").count() == 1
 
 
@@ -200,7 +207,8 @@ def test_it_refuses_a_bad_job_budget_with_a_clear_error_and_spawns_nothing(token
         assert response.status_code in (400, 422), response.content
         assert "detail" in response.json()
     assert post(token_client, "/api/commis/jobs", {"task": "echo hi", "budget_usd": 0}).json()["detail"] == (
-        "budget_usd must be an amount above 0 in US dollars, such as 2.50, got 0.0")
+        "budget_usd must be an amount above 0 in US dollars, such as 2.50, got 0.0"
+    )
     assert not Job.objects.exists()
 
 
@@ -223,8 +231,12 @@ def test_it_sets_the_budgets_from_settings_over_the_config(owner_client, setting
     settings.ZERG = dataclasses.replace(settings.ZERG, budget_daily_usd=50.0, budget_monthly_usd=None)
     spent_today(1.25)
     got = owner_client.get("/api/budget").json()
-    assert got["source"] == "config" and got["daily"] == {"budget_usd": 50.0, "spent_usd": 1.25, "partial": False,
-                                                          "over": False}
+    assert got["source"] == "config" and got["daily"] == {
+        "budget_usd": 50.0,
+        "spent_usd": 1.25,
+        "partial": False,
+        "over": False,
+    }
     response = put(owner_client, "/api/budget", {"daily_usd": 1.0, "monthly_usd": 30})
     assert response.status_code == 200, response.content
     body = response.json()
@@ -238,13 +250,19 @@ def test_it_sets_the_budgets_from_settings_over_the_config(owner_client, setting
 @pytest.mark.django_db(transaction=True)
 def test_it_refuses_a_bad_budget_and_keeps_the_one_saved(owner_client):
     assert put(owner_client, "/api/budget", {"daily_usd": 10, "monthly_usd": None}).status_code == 200
-    for bad, status in (({"daily_usd": -5}, 400), ({"daily_usd": 0}, 400), ({"monthly_usd": "lots"}, 422),
-                        ('{"daily_usd": NaN}', 400), ("[", 400)):
+    for bad, status in (
+        ({"daily_usd": -5}, 400),
+        ({"daily_usd": 0}, 400),
+        ({"monthly_usd": "lots"}, 422),
+        ('{"daily_usd": NaN}', 400),
+        ("[", 400),
+    ):
         response = put(owner_client, "/api/budget", bad)
         assert response.status_code == status, (bad, response.content)
         assert "detail" in response.json()
     assert put(owner_client, "/api/budget", {"daily_usd": -5}).json()["detail"] == (
-        "daily_usd must be an amount above 0 in US dollars, such as 10 or 2.50 (null for no budget), got -5.0")
+        "daily_usd must be an amount above 0 in US dollars, such as 10 or 2.50 (null for no budget), got -5.0"
+    )
     row = BudgetSetting.objects.get()
     assert (row.daily_usd, row.monthly_usd) == (10.0, None)
 
@@ -295,8 +313,9 @@ def test_it_gives_jobs_and_schedule_runs_a_budget_from_the_cli_and_refuses_a_bad
     done = run_zerg(["spawn", "echo hi", "--budget-usd", "0.5", "--json"], zerg_env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["budget_usd"] == 0.5
-    done = run_zerg(["schedule", "add", "nightly", "--cron", "0 3 * * *", "--budget-usd", "2", "--json", "--", "true"],
-                    zerg_env)
+    done = run_zerg(
+        ["schedule", "add", "nightly", "--cron", "0 3 * * *", "--budget-usd", "2", "--json", "--", "true"], zerg_env
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["budget_usd"] == 2.0
     bad = run_zerg(["schedule", "add", "other", "--interval", "1h", "--budget-usd", "-1", "--", "true"], zerg_env)

@@ -108,8 +108,9 @@ def test_it_refuses_an_anonymous_password_change(owner):
 
 
 def test_it_makes_a_device_token_with_the_lines_to_paste_on_the_laptop(token_client):
-    response = token_client.post("/api/tokens/device", {"name": "laptop"}, content_type="application/json",
-                                 HTTP_HOST="zerg.lan:18471")
+    response = token_client.post(
+        "/api/tokens/device", {"name": "laptop"}, content_type="application/json", HTTP_HOST="zerg.lan:18471"
+    )
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -141,7 +142,8 @@ def test_it_refuses_a_device_token_to_a_device_token(token_client):
     before = ApiToken.objects.count()
 
     response = Client(HTTP_AUTHORIZATION=f"Bearer {secret}").post(
-        "/api/tokens/device", {"name": "more"}, content_type="application/json")
+        "/api/tokens/device", {"name": "more"}, content_type="application/json"
+    )
 
     assert response.status_code == 401
     assert ApiToken.objects.count() == before
@@ -154,24 +156,39 @@ def test_it_refuses_a_device_token_to_a_device_token(token_client):
 def fake_model(monkeypatch):
     with FakeAnthropic(api_key="sk-ant-test", default_text="pong") as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setattr(settings, "ZERG", dataclasses.replace(
-            settings.ZERG, anthropic_api_key="sk-ant-test", openai_base_url="", model="claude-fake-1"))
+        monkeypatch.setattr(
+            settings,
+            "ZERG",
+            dataclasses.replace(
+                settings.ZERG, anthropic_api_key="sk-ant-test", openai_base_url="", model="claude-fake-1"
+            ),
+        )
         yield server
 
 
 def test_it_says_which_model_is_in_use_without_its_key(token_client, fake_model):
     body = token_client.get("/api/model").json()
 
-    assert body == {"configured": True, "provider": "anthropic", "model": "claude-fake-1",
-                    "base_url": fake_model.url, "fix": ""}
+    assert body == {
+        "configured": True,
+        "provider": "anthropic",
+        "model": "claude-fake-1",
+        "base_url": fake_model.url,
+        "fix": "",
+    }
 
 
 def test_it_tests_the_model_with_one_tiny_real_request(token_client, fake_model):
     response = token_client.post("/api/model/test")
 
     assert response.status_code == 200, response.content
-    assert response.json() == {"ok": True, "provider": "anthropic", "model": "claude-fake-1", "reply": "pong",
-                               "detail": ""}
+    assert response.json() == {
+        "ok": True,
+        "provider": "anthropic",
+        "model": "claude-fake-1",
+        "reply": "pong",
+        "detail": "",
+    }
     [request] = fake_model.message_requests
     assert request.body["max_tokens"] <= 16 and request.api_key == "sk-ant-test"
 
@@ -188,8 +205,11 @@ def test_it_shows_the_providers_error_when_the_model_refuses_the_key(token_clien
 
 
 def test_it_says_how_to_configure_a_model_when_there_is_none(token_client, monkeypatch):
-    monkeypatch.setattr(settings, "ZERG", dataclasses.replace(
-        settings.ZERG, anthropic_api_key="", openai_api_key="", openai_base_url=""))
+    monkeypatch.setattr(
+        settings,
+        "ZERG",
+        dataclasses.replace(settings.ZERG, anthropic_api_key="", openai_api_key="", openai_base_url=""),
+    )
 
     assert token_client.get("/api/model").json()["configured"] is False
     response = token_client.post("/api/model/test")

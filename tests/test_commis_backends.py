@@ -55,8 +55,10 @@ def test_it_refuses_to_spawn_a_backend_that_cannot_run_and_stores_nothing(bare_p
         response = post(owner_client, "/api/commis/jobs", {"task": "fix the bug", "backend": backend})
         assert response.status_code == 400, response.content
         assert words in response.json()["detail"] and "Fix" not in response.json()["detail"]
-    assert "npm install -g @anthropic-ai/claude-code" in post(
-        owner_client, "/api/commis/jobs", {"task": "x", "backend": "claude"}).json()["detail"]
+    assert (
+        "npm install -g @anthropic-ai/claude-code"
+        in post(owner_client, "/api/commis/jobs", {"task": "x", "backend": "claude"}).json()["detail"]
+    )
     assert not Job.objects.exists()
     assert post(owner_client, "/api/commis/jobs", {"task": "echo ok", "backend": "shell"}).status_code == 200
 
@@ -74,8 +76,13 @@ def test_it_refuses_to_continue_a_session_whose_cli_is_missing(bare_path, owner_
     from agents_ingest.ingest import FileChunk, ingest_files
     from timeline.models import Session
 
-    line = {"type": "user", "sessionId": "s-missing-cli", "cwd": "/w", "timestamp": "2026-05-01T10:00:00Z",
-            "message": {"role": "user", "content": "go on"}}
+    line = {
+        "type": "user",
+        "sessionId": "s-missing-cli",
+        "cwd": "/w",
+        "timestamp": "2026-05-01T10:00:00Z",
+        "message": {"role": "user", "content": "go on"},
+    }
     ingest_files("laptop", [FileChunk("claude", "/p/s-missing-cli.jsonl", (json.dumps(line) + "\n").encode())])
     session = Session.objects.get(provider_session_id="s-missing-cli")
     response = post(owner_client, f"/api/migrate/sessions/{session.id}/continue", {"workspace": "scratch"})

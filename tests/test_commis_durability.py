@@ -40,12 +40,17 @@ def test_kill9_everything_and_restart(tmp_path):
             ids = [spawn(env, SCRIPT)["id"] for _ in range(4)]  # 3 run, 1 waits in the queue
             # mid-run: every running job has ticked at least twice
             wait_for(
-                lambda: sum(
-                    1 for i in ids
-                    if (workspace_of(env, i) / "marks").exists()
-                    and (workspace_of(env, i) / "marks").read_text().count(" tick ") >= 2
-                ) >= 3,
-                60, message="three jobs mid-run",
+                lambda: (
+                    sum(
+                        1
+                        for i in ids
+                        if (workspace_of(env, i) / "marks").exists()
+                        and (workspace_of(env, i) / "marks").read_text().count(" tick ") >= 2
+                    )
+                    >= 3
+                ),
+                60,
+                message="three jobs mid-run",
             )
             running_before = {i for i in ids if job(env, i)["status"] == "running"}
             assert len(running_before) == 3
@@ -63,8 +68,11 @@ def test_kill9_everything_and_restart(tmp_path):
             second.start()
             second.wait_worker()
             finals = [
-                wait_for(lambda i=i: (j := job(env, i))["status"] not in ("queued", "running") and j, 120,
-                         message=f"job {i} to finish")
+                wait_for(
+                    lambda i=i: (j := job(env, i))["status"] not in ("queued", "running") and j,
+                    120,
+                    message=f"job {i} to finish",
+                )
                 for i in ids
             ]
         finally:
@@ -113,8 +121,11 @@ def test_graceful_stop_hands_jobs_back_and_restart_finishes_them(tmp_path):
             took = time.monotonic() - started
             assert job(env, job_id)["status"] == "queued"
             second.start()
-            final = wait_for(lambda: (j := job(env, job_id))["status"] not in ("queued", "running") and j, 60,
-                             message="the job to finish")
+            final = wait_for(
+                lambda: (j := job(env, job_id))["status"] not in ("queued", "running") and j,
+                60,
+                message="the job to finish",
+            )
         finally:
             first.close()
             second.close()

@@ -19,8 +19,8 @@ from commis.backends import BACKENDS, get_backend
 from commis.backends.base import Backend, BackendUnavailable
 from commis.models import Job
 from commis.runner import run_job
-from zerg_site.models import Event
 from zerg_site.heartbeat import pid_alive
+from zerg_site.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,7 +78,9 @@ def test_shell_job_succeeds_with_log_and_events():
     outputs = Event.objects.filter(topic=f"commis:{job.id}", kind="commis.output")
     lines = [e["text"] for row in outputs for e in row.payload["events"]]
     assert lines == ["hello", "world"]
-    statuses = [e.payload["status"] for e in Event.objects.filter(topic="commis", kind="commis.status", payload__job=job.id)]
+    statuses = [
+        e.payload["status"] for e in Event.objects.filter(topic="commis", kind="commis.status", payload__job=job.id)
+    ]
     assert statuses[0] == "queued" and statuses[-1] == "succeeded" and "running" in statuses
     assert job.summary == "world"
 
@@ -134,7 +136,6 @@ def test_duplicate_delivery_runs_once(tmp_path):
     assert Job.objects.get(id=job.id).attempts == 1
     # a late redelivery of a finished job does nothing
     assert run_job(job.id) == "duplicate"
-
 
 
 def test_cancel_kills_process_group_ignoring_sigterm(tmp_path):
@@ -219,11 +220,13 @@ def test_reclaim_gives_up_after_max_attempts():
 def test_reclaim_of_dead_worker_and_requeue_runs_again(tmp_path):
     from zerg_site.models import ProcessHeartbeat
 
-    dead = ProcessHeartbeat.objects.create(kind="worker", name="worker:h:1:dead", host="h", pid=1,
-                                           stopped_at=timezone.now())
+    dead = ProcessHeartbeat.objects.create(
+        kind="worker", name="worker:h:1:dead", host="h", pid=1, stopped_at=timezone.now()
+    )
     job = shell(f"echo again >> {tmp_path / 'runs'}")
-    Job.objects.filter(id=job.id).update(status=Job.RUNNING, lease="old", attempts=1, worker=dead.name,
-                                         heartbeat_at=timezone.now())
+    Job.objects.filter(id=job.id).update(
+        status=Job.RUNNING, lease="old", attempts=1, worker=dead.name, heartbeat_at=timezone.now()
+    )
     assert jobs.reclaim(stale_only=True) == []  # the heartbeat is fresh
     assert jobs.reclaim() == [job.id]  # but its worker is gone
     assert run_job(job.id) == Job.SUCCEEDED
@@ -232,9 +235,19 @@ def test_reclaim_of_dead_worker_and_requeue_runs_again(tmp_path):
 
 
 def git(*args, cwd):
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
 
 
 def test_git_workspace_branch_and_diff(tmp_path):
@@ -344,8 +357,11 @@ def test_long_output_lines_are_capped_in_events_not_in_log():
     assert run_job(job.id) == Job.SUCCEEDED
     job.refresh_from_db()
     assert "x" * 100000 in log_text(job)
-    texts = [e["text"] for row in Event.objects.filter(topic=f"commis:{job.id}", kind="commis.output")
-             for e in row.payload["events"]]
+    texts = [
+        e["text"]
+        for row in Event.objects.filter(topic=f"commis:{job.id}", kind="commis.output")
+        for e in row.payload["events"]
+    ]
     assert len(texts[0]) < 17000 and texts[0].endswith("[100000 chars]")
 
 

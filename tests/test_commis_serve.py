@@ -58,8 +58,11 @@ def test_cancel_from_cli_kills_group(server):
     assert done.returncode == 0, done.stderr
     final = wait_status(env, created["id"], ["cancelled", "failed", "succeeded"], timeout=20)
     assert final["status"] == "cancelled"
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2],
-             10, message="the SIGTERM-ignoring child to die")
+    wait_for(
+        lambda: not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2],
+        10,
+        message="the SIGTERM-ignoring child to die",
+    )
 
 
 def test_full_queue_waits_and_finishes(server):
@@ -79,7 +82,10 @@ def test_full_queue_waits_and_finishes(server):
 
 def test_killed_worker_cluster_job_is_reclaimed(server):
     env = server.env
-    created = spawn(env, "echo start $ZERG_JOB_LEASE >> runs; for i in 1 2 3 4 5 6; do sleep 0.5; done; echo end $ZERG_JOB_LEASE >> runs")
+    created = spawn(
+        env,
+        "echo start $ZERG_JOB_LEASE >> runs; for i in 1 2 3 4 5 6; do sleep 0.5; done; echo end $ZERG_JOB_LEASE >> runs",
+    )
     wait_status(env, created["id"], ["running"], timeout=30)
     wait_file(workspace_of(env, created["id"]) / "runs")
     worker = server.worker_child()
@@ -110,8 +116,9 @@ def test_api_and_remote_cli(server):
     remote["ZERG_HOME"] = env["ZERG_HOME"] + "-elsewhere"
     out = run_zerg(["logs", str(job_id), "--server", server.url, "--token", token], remote)
     assert out.returncode == 0 and "via api" in out.stdout, out.stderr
-    out = run_zerg(["spawn", "echo remote", "--wait", "--json", "--server", server.url, "--token", token], remote,
-                   timeout=60)
+    out = run_zerg(
+        ["spawn", "echo remote", "--wait", "--json", "--server", server.url, "--token", token], remote, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "succeeded"
 
@@ -127,8 +134,13 @@ async def test_progress_reaches_websocket(server):
         await ws_subscribe(ws, topics=["commis"])
         created = await asyncio.to_thread(spawn, server.env, "echo one; sleep 0.3; echo two")
         done = await ws_wait_event(
-            ws, lambda e: e["topic"] == "commis" and e["payload"].get("job") == created["id"]
-            and e["payload"]["status"] == "succeeded", timeout=30,
+            ws,
+            lambda e: (
+                e["topic"] == "commis"
+                and e["payload"].get("job") == created["id"]
+                and e["payload"]["status"] == "succeeded"
+            ),
+            timeout=30,
         )
         assert done["kind"] == "commis.status"
     finally:
@@ -162,13 +174,17 @@ def test_it_leaves_no_orphan_when_a_standalone_worker_is_killed_with_sigkill(tmp
     with commis_env(tmp_path / "home", ZERG_MAX_CONCURRENT="2") as env:
         created = spawn(env, "sleep 300")  # the CLI migrates the new database
         with open(tmp_path / "worker.log", "wb") as log:
-            worker = subprocess.Popen(zerg_command("worker"), env=env, cwd=REPO, stdout=log, stderr=log,
-                                      stdin=subprocess.DEVNULL)
+            worker = subprocess.Popen(
+                zerg_command("worker"), env=env, cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
         procs = []
         try:
             wait_status(env, created["id"], ["running"], timeout=60)
-            procs = wait_for(lambda: (found := snapshot(worker.pid)) and any("sleep 300" in p.cmdline for p in found)
-                             and found, 30, message="the job's sleep under the cluster")
+            procs = wait_for(
+                lambda: (found := snapshot(worker.pid)) and any("sleep 300" in p.cmdline for p in found) and found,
+                30,
+                message="the job's sleep under the cluster",
+            )
             assert len(procs) >= 5  # sentinel, 2 workers, monitor, pusher, and the job's process
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(10)

@@ -124,9 +124,7 @@ def test_it_explains_a_read_only_home(tmp_path):
     env = {**os.environ, "ZERG_HOME": str(home)}
     env.pop("DATABASE_URL", None)
     with read_only(home):
-        result = subprocess.run(
-            [sys.executable, "-m", "zerg_site", "status"], capture_output=True, text=True, env=env
-        )
+        result = subprocess.run([sys.executable, "-m", "zerg_site", "status"], capture_output=True, text=True, env=env)
     assert result.returncode == 2
     assert result.stderr.startswith(f"zerg: config error: cannot write to {home}: ")
     assert "set ZERG_HOME to a directory you can write to" in result.stderr
@@ -143,8 +141,10 @@ def test_it_sizes_the_ingest_limit_from_max_upload_mb(tmp_path):
     # the running server's limit follows it
     env = {**os.environ, "ZERG_HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "zerg_site.settings"}
     env.pop("ZERG_MAX_UPLOAD_MB", None)
-    code = ("import django; django.setup(); from agents_ingest.api import max_body, max_compressed; "
-            "print(max_body(), max_compressed())")
+    code = (
+        "import django; django.setup(); from agents_ingest.api import max_body, max_compressed; "
+        "print(max_body(), max_compressed())"
+    )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [str(64 << 20)] * 2, done.stderr
 
@@ -153,7 +153,9 @@ def test_it_reads_trusted_proxies_strictly(tmp_path):
     import ipaddress
 
     assert load({"ZERG_HOME": str(tmp_path)}).trusted_proxies == (
-        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1"))
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1"),
+    )
     write_config(tmp_path, '[server]\ntrusted_proxies = ["10.0.0.0/8", "fd00::1"]\n')
     assert [str(n) for n in load({"ZERG_HOME": str(tmp_path)}).trusted_proxies] == ["10.0.0.0/8", "fd00::1/128"]
     cfg = load({"ZERG_HOME": str(tmp_path), "ZERG_TRUSTED_PROXIES": "192.168.1.2, 172.16.0.0/12"})
@@ -174,8 +176,10 @@ def test_it_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path):
 
 
 def test_it_reads_the_budgets_strictly(tmp_path):
-    assert (load({"ZERG_HOME": str(tmp_path)}).budget_daily_usd, load({"ZERG_HOME": str(tmp_path)}).budget_monthly_usd) \
-        == (None, None)
+    assert (
+        load({"ZERG_HOME": str(tmp_path)}).budget_daily_usd,
+        load({"ZERG_HOME": str(tmp_path)}).budget_monthly_usd,
+    ) == (None, None)
     write_config(tmp_path, "[budget]\ndaily_usd = 10\nmonthly_usd = 250.5\n")
     cfg = load({"ZERG_HOME": str(tmp_path)})
     assert (cfg.budget_daily_usd, cfg.budget_monthly_usd) == (10.0, 250.5)
@@ -194,5 +198,6 @@ def test_it_refuses_a_budget_that_is_not_an_amount_with_its_line(tmp_path, value
 def test_it_refuses_a_bad_budget_in_the_environment(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load({"ZERG_HOME": str(tmp_path), "ZERG_BUDGET_MONTHLY_USD": "1e3"})
-    assert str(caught.value) == ("environment variable ZERG_BUDGET_MONTHLY_USD: expected an amount in US dollars "
-                                 "such as 10 or 2.50, got '1e3'")
+    assert str(caught.value) == (
+        "environment variable ZERG_BUDGET_MONTHLY_USD: expected an amount in US dollars such as 10 or 2.50, got '1e3'"
+    )

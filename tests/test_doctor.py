@@ -19,8 +19,7 @@ FAKE_BIN = REPO / "tests" / "fakes" / "bin"
 
 def doctor_env(env: dict, **extra) -> dict:
     """The fake claude/codex on PATH and an LLM key: what a fully set-up server has."""
-    return {**env, "PATH": f"{FAKE_BIN}{os.pathsep}{env.get('PATH', '')}", "ANTHROPIC_API_KEY": "sk-ant-test",
-            **extra}
+    return {**env, "PATH": f"{FAKE_BIN}{os.pathsep}{env.get('PATH', '')}", "ANTHROPIC_API_KEY": "sk-ant-test", **extra}
 
 
 @pytest.mark.slow
@@ -34,9 +33,22 @@ def test_it_passes_on_a_healthy_home(zerg_env, tmp_path):
         assert done.returncode == 0, done.stdout
         statuses = {check["name"]: check["status"] for check in report["checks"]}
         wal = "skip" if "DATABASE_URL" in zerg_env else "ok"
-        assert statuses == {"versions": "ok", "database": "ok", "migrations": "ok", "wal": wal, "disk": "ok",
-                            "worker": "ok", "git": "ok", "claude": "ok", "codex": "ok", "model": "ok",
-                            "secret_key": "ok", "home": "ok", "file_modes": "ok", "push_key": "ok"}
+        assert statuses == {
+            "versions": "ok",
+            "database": "ok",
+            "migrations": "ok",
+            "wal": wal,
+            "disk": "ok",
+            "worker": "ok",
+            "git": "ok",
+            "claude": "ok",
+            "codex": "ok",
+            "model": "ok",
+            "secret_key": "ok",
+            "home": "ok",
+            "file_modes": "ok",
+            "push_key": "ok",
+        }
         assert report["ok"] is True
         human = run_zerg(["doctor"], doctor_env(zerg_env))
         assert human.returncode == 0 and "all checks passed" in human.stdout and "fix:" not in human.stdout
@@ -119,7 +131,7 @@ def test_it_fails_a_missing_or_damaged_database(tmp_path):
     conn.close()
     assert doctor.check_database(sqlite_config(path)).status == doctor.OK
     data = bytearray(path.read_bytes())
-    data[4096 * 3: 4096 * 8] = b"\x5a" * (4096 * 5)  # overwrite pages, keep the header
+    data[4096 * 3 : 4096 * 8] = b"\x5a" * (4096 * 5)  # overwrite pages, keep the header
     path.write_bytes(bytes(data))
     check = doctor.check_database(sqlite_config(path))
     assert check.status == doctor.FAIL and "zerg restore" in check.fix

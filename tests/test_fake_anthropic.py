@@ -11,11 +11,13 @@ import pytest
 from tests.fakes.fake_anthropic import FakeAnthropic
 
 MODEL = "claude-fake-1"
-TOOLS = [{
-    "name": "read_file",
-    "description": "Read a file",
-    "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
-}]
+TOOLS = [
+    {
+        "name": "read_file",
+        "description": "Read a file",
+        "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+    }
+]
 
 
 @pytest.fixture
@@ -75,8 +77,9 @@ def test_stream_text(fake, client):
 
 def test_stream_tool_use(fake, client):
     fake.reply_tool_uses([("read_file", {"path": "dir/with a long name/file.txt"}), ("read_file", {"path": "b"})])
-    with client.messages.stream(model=MODEL, max_tokens=100, tools=TOOLS,
-                                messages=[{"role": "user", "content": "read"}]) as stream:
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, tools=TOOLS, messages=[{"role": "user", "content": "read"}]
+    ) as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
     assert "input_json" in kinds or "content_block_delta" in kinds
@@ -88,23 +91,28 @@ def test_raw_sse_event_order(fake):
     fake.reply_tool_use("read_file", {"path": "x"}, text="hm")
     req = urllib.request.Request(
         fake.url + "/v1/messages?beta=true",
-        data=json.dumps({"model": MODEL, "max_tokens": 5, "stream": True,
-                         "messages": [{"role": "user", "content": "x"}]}).encode(),
-        headers={"content-type": "application/json"})
+        data=json.dumps(
+            {"model": MODEL, "max_tokens": 5, "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        ).encode(),
+        headers={"content-type": "application/json"},
+    )
     body = urllib.request.urlopen(req, timeout=5).read().decode()
-    names = [line[len("event: "):] for line in body.splitlines() if line.startswith("event: ")]
+    names = [line[len("event: ") :] for line in body.splitlines() if line.startswith("event: ")]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert names.count("content_block_start") == 2 == names.count("content_block_stop")
     assert '"input_json_delta"' in body and '"text_delta"' in body
     assert '"stop_reason": "tool_use"' in body
 
 
-@pytest.mark.parametrize("status,exc", [
-    (401, "AuthenticationError"),
-    (429, "RateLimitError"),
-    (500, "InternalServerError"),
-    (529, "InternalServerError"),
-])
+@pytest.mark.parametrize(
+    "status,exc",
+    [
+        (401, "AuthenticationError"),
+        (429, "RateLimitError"),
+        (500, "InternalServerError"),
+        (529, "InternalServerError"),
+    ],
+)
 def test_errors(fake, client, status, exc):
     fake.reply_error(status, "nope")
     with pytest.raises(anthropic.APIStatusError) as info:
@@ -145,11 +153,15 @@ def test_default_responder_tool_directive(fake, client):
     prompt = 'Make it.\nTOOL Bash {"command": "echo hi"}'
     msg = client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": prompt}])
     assert msg.content[0].type == "tool_use" and msg.content[0].input == {"command": "echo hi"}
-    msg2 = client.messages.create(model=MODEL, max_tokens=10, messages=[
-        {"role": "user", "content": prompt},
-        {"role": "assistant", "content": [b.model_dump() for b in msg.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": msg.content[0].id, "content": "hi"}]},
-    ])
+    msg2 = client.messages.create(
+        model=MODEL,
+        max_tokens=10,
+        messages=[
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": [b.model_dump() for b in msg.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": msg.content[0].id, "content": "hi"}]},
+        ],
+    )
     assert msg2.content[0].type == "text"
 
 

@@ -30,11 +30,14 @@ FINAL = ("succeeded", "failed", "cancelled", "timed_out")
 
 def mount_tmpfs(path: Path, size: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): "
-                    "a disk-full test needs root and CAP_SYS_ADMIN")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): "
+            "a disk-full test needs root and CAP_SYS_ADMIN"
+        )
 
 
 def umount(path: Path) -> None:
@@ -79,10 +82,21 @@ def env(volumes):
 
 
 def ingest_body(n: int) -> bytes:
-    line = json.dumps({"type": "user", "sessionId": "disk", "uuid": f"u{n}",
-                       "message": {"role": "user", "content": f"message {n} " + "z" * 2000}}) + "\n"
-    return batch_body({"device": "laptop", "files": [{"provider": "claude", "path": f"/disk-{n}.jsonl",
-                                                      "data": line * 50}]}, "identity")
+    line = (
+        json.dumps(
+            {
+                "type": "user",
+                "sessionId": "disk",
+                "uuid": f"u{n}",
+                "message": {"role": "user", "content": f"message {n} " + "z" * 2000},
+            }
+        )
+        + "\n"
+    )
+    return batch_body(
+        {"device": "laptop", "files": [{"provider": "claude", "path": f"/disk-{n}.jsonl", "data": line * 50}]},
+        "identity",
+    )
 
 
 def test_it_fails_writes_clearly_on_a_full_disk_stays_up_and_recovers(env, volumes, tmp_path):
@@ -96,31 +110,46 @@ def test_it_fails_writes_clearly_on_a_full_disk_stays_up_and_recovers(env, volum
         token = create_token(env)
         made = run_zerg(["token", "create", "--device", "laptop", "--json"], env)
         device = json.loads(made.stdout)["token"]
-        status, thread = http_json(server.url + "/api/forum/boards/general/threads", "POST", token=token,
-                                   body={"title": "disk", "text": "before"})
+        status, thread = http_json(
+            server.url + "/api/forum/boards/general/threads",
+            "POST",
+            token=token,
+            body={"title": "disk", "text": "before"},
+        )
         assert status == 200, thread
 
         # 1. the workspaces volume is full: a job fails with a readable summary
         filler = fill(volumes / "workspaces")
-        status, job = http_json(server.url + "/api/commis/jobs", "POST", token=token,
-                                body={"task": "echo hello > out.txt; echo done", "backend": "shell"})
+        status, job = http_json(
+            server.url + "/api/commis/jobs",
+            "POST",
+            token=token,
+            body={"task": "echo hello > out.txt; echo done", "backend": "shell"},
+        )
         assert status == 200, job
         job = wait_status(env, job["id"], FINAL, timeout=60)
         assert job["status"] == "failed" and "space" in (job["summary"] or "").lower(), job
         filler.unlink()
-        status, job = http_json(server.url + "/api/commis/jobs", "POST", token=token,
-                                body={"task": "echo recovered", "backend": "shell"})
+        status, job = http_json(
+            server.url + "/api/commis/jobs", "POST", token=token, body={"task": "echo recovered", "backend": "shell"}
+        )
         assert wait_status(env, job["id"], FINAL, timeout=60)["status"] == "succeeded"
 
         # 2. the database's volume is full: 507 with a message, the server stays up
         filler = fill(volumes)
         writes = {
-            "ingest": lambda n: post(server.url + "/api/agents/ingest", ingest_body(n), device,
-                                     content_type=BATCH_TYPE),
-            "forum post": lambda n: http_json(f"{server.url}/api/forum/threads/{thread['id']}/posts", "POST",
-                                              token=token, body={"text": f"post {n} " + "p" * 5000}),
-            "spawn": lambda n: http_json(server.url + "/api/commis/jobs", "POST", token=token,
-                                         body={"task": f"echo {n}", "backend": "shell"}),
+            "ingest": lambda n: post(
+                server.url + "/api/agents/ingest", ingest_body(n), device, content_type=BATCH_TYPE
+            ),
+            "forum post": lambda n: http_json(
+                f"{server.url}/api/forum/threads/{thread['id']}/posts",
+                "POST",
+                token=token,
+                body={"text": f"post {n} " + "p" * 5000},
+            ),
+            "spawn": lambda n: http_json(
+                server.url + "/api/commis/jobs", "POST", token=token, body={"task": f"echo {n}", "backend": "shell"}
+            ),
         }
         for name, write in writes.items():
             answers = [write(n) for n in range(3)]
@@ -140,8 +169,9 @@ def test_it_fails_writes_clearly_on_a_full_disk_stays_up_and_recovers(env, volum
         for name, write in writes.items():
             status, body = write(100)
             assert status == 200, (name, status, body, server.stderr()[-3000:])
-        status, job = http_json(server.url + "/api/commis/jobs", "POST", token=token,
-                                body={"task": "echo after", "backend": "shell"})
+        status, job = http_json(
+            server.url + "/api/commis/jobs", "POST", token=token, body={"task": "echo after", "backend": "shell"}
+        )
         assert wait_status(env, job["id"], FINAL, timeout=60)["status"] == "succeeded"
         assert server.health()["status"] == "ok"
     finally:

@@ -22,8 +22,7 @@ from agents_ingest.wire import BATCH_TYPE
 from tests.commis_helpers import FAST, query, wait_status
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.ingest_batch import batch_body
-from tests.procs import (ZergServer, base_env, create_token, database_env, descendants, http_json, run_zerg,
-                         wait_for)
+from tests.procs import ZergServer, base_env, create_token, database_env, descendants, http_json, run_zerg, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +40,15 @@ def fake():
 @pytest.fixture
 def env(tmp_path, fake):
     with database_env() as overrides:
-        yield base_env(tmp_path / "home", **FAST, **overrides, ANTHROPIC_API_KEY="test", ANTHROPIC_BASE_URL=fake.url,
-                       ZERG_CLAUDE_BIN=str(BIN / "claude"), FAKE_CLI_SLEEP="1.5")
+        yield base_env(
+            tmp_path / "home",
+            **FAST,
+            **overrides,
+            ANTHROPIC_API_KEY="test",
+            ANTHROPIC_BASE_URL=fake.url,
+            ZERG_CLAUDE_BIN=str(BIN / "claude"),
+            FAKE_CLI_SLEEP="1.5",
+        )
 
 
 def post(url, body: bytes, token, timeout=10, content_type="application/json") -> tuple[int, dict | None]:
@@ -67,9 +73,9 @@ class Load:
     def __init__(self, server: ZergServer, token: str, device_token: str):
         self.server, self.token, self.device_token = server, token, device_token
         self.stop = threading.Event()
-        self.jobs: list[int] = []            # ids the API returned: acknowledged
-        self.data = b""                      # the "laptop" file, growing
-        self.acked = 0                       # the highest acked_offset a 200 returned
+        self.jobs: list[int] = []  # ids the API returned: acknowledged
+        self.data = b""  # the "laptop" file, growing
+        self.acked = 0  # the highest acked_offset a 200 returned
         self.errors: list[str] = []
         self.threads = [threading.Thread(target=f, daemon=True) for f in (self._ingest, self._spawn)]
 
@@ -87,16 +93,34 @@ class Load:
         while not self.stop.is_set():
             for _ in range(5):
                 n += 1
-                self.data += json.dumps({"type": "user", "sessionId": "kill-session", "uuid": f"u{n}",
-                                         "timestamp": "2026-11-26T12:00:00Z",
-                                         "message": {"role": "user", "content": f"line {n} " + "x" * 200}}).encode()
+                self.data += json.dumps(
+                    {
+                        "type": "user",
+                        "sessionId": "kill-session",
+                        "uuid": f"u{n}",
+                        "timestamp": "2026-11-26T12:00:00Z",
+                        "message": {"role": "user", "content": f"line {n} " + "x" * 200},
+                    }
+                ).encode()
                 self.data += b"\n"
-            body = batch_body({"device": "laptop", "files": [{
-                "provider": "claude", "path": "/laptop/kill-session.jsonl", "offset": self.acked,
-                "data": self.data[self.acked:].decode()}]}, "identity")
+            body = batch_body(
+                {
+                    "device": "laptop",
+                    "files": [
+                        {
+                            "provider": "claude",
+                            "path": "/laptop/kill-session.jsonl",
+                            "offset": self.acked,
+                            "data": self.data[self.acked :].decode(),
+                        }
+                    ],
+                },
+                "identity",
+            )
             try:
-                status, reply = post(self.server.url + "/api/agents/ingest", body, self.device_token,
-                                     content_type=BATCH_TYPE)
+                status, reply = post(
+                    self.server.url + "/api/agents/ingest", body, self.device_token, content_type=BATCH_TYPE
+                )
             except OSError:
                 status, reply = 0, None
             if status == 200:
@@ -109,8 +133,11 @@ class Load:
         n = 0
         while not self.stop.is_set():
             n += 1
-            body = ({"task": f"sleep 1; echo shell-{n}", "backend": "shell"} if n % 2 else
-                    {"task": f"fake claude task {n}", "backend": "claude"})
+            body = (
+                {"task": f"sleep 1; echo shell-{n}", "backend": "shell"}
+                if n % 2
+                else {"task": f"fake claude task {n}", "backend": "claude"}
+            )
             try:
                 status, reply = http_json(self.server.url + "/api/commis/jobs", "POST", token=self.token, body=body)
             except OSError:
@@ -169,8 +196,12 @@ def test_it_loses_nothing_acknowledged_when_killed_at_random_moments(env, fake, 
             fake.reply_text(f"first answer ({target})", delay=rng.uniform(0.5, 3.0))
             status, thread = http_json(server.url + "/api/oikos/threads", "POST", token=token, body={})
             assert status == 200, thread
-            status, posted = http_json(f"{server.url}/api/oikos/threads/{thread['id']}/messages", "POST",
-                                       token=token, body={"text": f"are you there? {target}"})
+            status, posted = http_json(
+                f"{server.url}/api/oikos/threads/{thread['id']}/messages",
+                "POST",
+                token=token,
+                body={"text": f"are you there? {target}"},
+            )
             assert status == 202, posted
             turns.append((thread["id"], posted["turn"]["id"], f"are you there? {target}"))
             time.sleep(rng.uniform(0.5, 3.0))  # the random point
@@ -201,9 +232,11 @@ def test_it_loses_nothing_acknowledged_when_killed_at_random_moments(env, fake, 
 
         # each posted message is there once and its turn completes
         for thread_id, turn_id, text in turns:
+
             def turn_done():
                 _, detail = http_json(f"{server.url}/api/oikos/threads/{thread_id}", token=token)
                 return detail and detail["turn"]["status"] in ("done", "failed") and detail
+
             detail = wait_for(turn_done, 60, interval=0.2, message=f"the chat turn of thread {thread_id} to end")
             assert detail["turn"]["id"] == turn_id and detail["turn"]["status"] == "done", detail["turn"]
             assert [m["text"] for m in detail["messages"] if m["role"] == "owner"] == [text]

@@ -44,8 +44,9 @@ def test_an_agent_job_coordinates_through_the_forum(fake):
 
     assert run_job(job.id) == Job.SUCCEEDED
     requests = fake.message_requests
-    assert {"forum_read", "forum_post", "forum_claim", "forum_release", "forum_claims"} <= \
-        {t["name"] for t in requests[0].body["tools"]}
+    assert {"forum_read", "forum_post", "forum_claim", "forum_release", "forum_claims"} <= {
+        t["name"] for t in requests[0].body["tools"]
+    }
     results = [r.body["messages"][-1]["content"][0] for r in requests[1:]]
     assert "Plan" in results[0]["content"]
     assert results[1]["is_error"] and "src/db.py is claimed by commis-999" in results[1]["content"]

@@ -18,18 +18,28 @@ def post(client, url, body=None):
 
 
 ENDPOINTS = [
-    ("get", "/api/forum/boards"), ("get", "/api/forum/boards/general"), ("post", "/api/forum/boards/general/threads"),
-    ("get", "/api/forum/threads/1"), ("post", "/api/forum/threads/1/posts"), ("post", "/api/forum/threads/1/read"),
-    ("get", "/api/forum/jobs/1/thread"), ("get", "/api/forum/search?q=x"), ("get", "/api/forum/claims"),
-    ("post", "/api/forum/claims"), ("post", "/api/forum/claims/release"),
+    ("get", "/api/forum/boards"),
+    ("get", "/api/forum/boards/general"),
+    ("post", "/api/forum/boards/general/threads"),
+    ("get", "/api/forum/threads/1"),
+    ("post", "/api/forum/threads/1/posts"),
+    ("post", "/api/forum/threads/1/read"),
+    ("get", "/api/forum/jobs/1/thread"),
+    ("get", "/api/forum/search?q=x"),
+    ("get", "/api/forum/claims"),
+    ("post", "/api/forum/claims"),
+    ("post", "/api/forum/claims/release"),
 ]
 
 
 @pytest.mark.parametrize("method, url", ENDPOINTS)
 def test_it_needs_auth_everywhere(client, method, url):
     services.new_thread("general", "secret plans", "hidden", "oikos")
-    response = getattr(client, method)(url, {"text": "x", "title": "t", "resource": "r"},
-                                       content_type="application/json") if method == "post" else client.get(url)
+    response = (
+        getattr(client, method)(url, {"text": "x", "title": "t", "resource": "r"}, content_type="application/json")
+        if method == "post"
+        else client.get(url)
+    )
     assert response.status_code == 401
     assert b"hidden" not in response.content and b"secret" not in response.content
 
@@ -72,8 +82,11 @@ def test_bad_input_is_a_4xx_and_stores_nothing(owner_client):
         (post(owner_client, "/api/forum/boards/general/threads", {"title": "t"}), 422, ""),
         (post(owner_client, f"/api/forum/threads/{thread_id}/posts", {"text": ""}), 400, "empty"),
         (post(owner_client, f"/api/forum/threads/{thread_id}/posts", {"text": "x" * 100_001}), 400, "longer"),
-        (post(owner_client, f"/api/forum/threads/{thread_id}/posts", {"text": "@commis-987654 go"}), 400,
-         "no commis job 987654"),
+        (
+            post(owner_client, f"/api/forum/threads/{thread_id}/posts", {"text": "@commis-987654 go"}),
+            400,
+            "no commis job 987654",
+        ),
         (post(owner_client, "/api/forum/threads/999999/posts", {"text": "x"}), 404, "no thread"),
         (post(owner_client, f"/api/forum/threads/{thread_id}/read", {"upto": -1}), 400, "upto"),
         (owner_client.get("/api/forum/threads/999999"), 404, "no thread"),
@@ -96,8 +109,10 @@ def test_claims_over_the_api(owner_client):
     assert post(owner_client, "/api/forum/claims", {"resource": "docs/", "note": "mine"}).json()["holder"] == "owner"
     assert [c["holder"] for c in owner_client.get("/api/forum/claims").json()["claims"]] == ["owner", "commis-5"]
     assert post(owner_client, "/api/forum/claims/release", {"resource": "repo:zerg"}).status_code == 409
-    assert post(owner_client, "/api/forum/claims/release", {"resource": "repo:zerg", "force": True}).json() == \
-        {"released": True, "holder": "commis-5"}
+    assert post(owner_client, "/api/forum/claims/release", {"resource": "repo:zerg", "force": True}).json() == {
+        "released": True,
+        "holder": "commis-5",
+    }
     assert post(owner_client, "/api/forum/claims/release", {"resource": "docs/"}).json()["released"] is True
     assert post(owner_client, "/api/forum/claims/release", {"resource": "x", "force": True}).status_code == 404
     assert not Claim.objects.exists()

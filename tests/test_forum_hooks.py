@@ -102,8 +102,9 @@ def test_a_claude_followup_resumes_the_session():
     job = jobs.spawn("write the docs", "claude", enqueue_task=False, options={"model": "m1"})
     work = job_dir(job.id) / "work"
     work.mkdir(parents=True)
-    Job.objects.filter(id=job.id).update(status=Job.SUCCEEDED, session_id="sess-123", workspace=str(work),
-                                         summary="wrote half")
+    Job.objects.filter(id=job.id).update(
+        status=Job.SUCCEEDED, session_id="sess-123", workspace=str(work), summary="wrote half"
+    )
     thread_id = services.job_thread(job.id)
     [started] = services.post(thread_id, "now the other half", "owner")["followups"]
     follow = Job.objects.get(id=started["followup"])
@@ -116,7 +117,10 @@ def test_a_claude_followup_resumes_the_session():
     session = Session.objects.create(provider="claude", provider_session_id="sess-123", device=COMMIS_DEVICE)
     [again] = services.post(thread_id, "and the index", "owner")["followups"]
     assert Job.objects.get(id=again["followup"]).options == {
-        "model": "m1", "resume_session": "sess-123", "continues_session": session.id}
+        "model": "m1",
+        "resume_session": "sess-123",
+        "continues_session": session.id,
+    }
 
 
 def test_an_agent_followup_gets_the_old_task_and_summary():
@@ -124,7 +128,9 @@ def test_an_agent_followup_gets_the_old_task_and_summary():
     Job.objects.filter(id=job.id).update(status=Job.FAILED, summary="tests still red")
     [started] = services.post(services.job_thread(job.id), "try again with the logs", "owner")["followups"]
     follow = Job.objects.get(id=started["followup"])
-    assert "fix the bug" in follow.task and "tests still red" in follow.task and "try again with the logs" in follow.task
+    assert (
+        "fix the bug" in follow.task and "tests still red" in follow.task and "try again with the logs" in follow.task
+    )
     assert "resume_session" not in follow.options
 
 

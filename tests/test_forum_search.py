@@ -14,8 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def forum():
-    a = services.new_thread("general", "Parser", "the quokka parser breaks on <script>alert(1)</script> input",
-                            "owner")
+    a = services.new_thread("general", "Parser", "the quokka parser breaks on <script>alert(1)</script> input", "owner")
     services.post(a["id"], "I fixed the quokka parser: the tokenizer was wrong. Quokka quokka.", "commis", "7")
     b = services.new_thread("commis", "Deploy", "deploying the wombat service to staging", "oikos")
     return a, b
@@ -38,7 +37,7 @@ def test_it_finds_posts_best_first_with_escaped_highlights(forum):
 def test_it_takes_phrases_and_shrugs_off_query_syntax(forum):
     assert len(search('"quokka parser"')) == 2
     assert search('"parser quokka"') == []
-    for nasty in ['quokka AND (', '"unbalanced', "NEAR*", "*", "''", "-", "   "]:
+    for nasty in ["quokka AND (", '"unbalanced', "NEAR*", "*", "''", "-", "   "]:
         search(nasty)  # no syntax error, whatever it finds
     assert search("   ") == [] and search("()") == []
 

@@ -47,14 +47,17 @@ def test_it_counts_unread_posts_for_the_owner():
     assert services.unread_total() == 0  # replying marks the thread read
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: services.new_thread("general", "t", "  ", "owner"), "empty"),
-    (lambda: services.new_thread("general", "", "x", "owner"), "title"),
-    (lambda: services.new_thread("general", "t" * 301, "x", "owner"), "title"),
-    (lambda: services.new_thread("!!!", "t", "x", "owner"), "board"),
-    (lambda: services.new_thread("general", "t", "x", "robot"), "author kind"),
-    (lambda: services.new_thread("general", "t", "x" * 100_001, "owner"), "longer"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: services.new_thread("general", "t", "  ", "owner"), "empty"),
+        (lambda: services.new_thread("general", "", "x", "owner"), "title"),
+        (lambda: services.new_thread("general", "t" * 301, "x", "owner"), "title"),
+        (lambda: services.new_thread("!!!", "t", "x", "owner"), "board"),
+        (lambda: services.new_thread("general", "t", "x", "robot"), "author kind"),
+        (lambda: services.new_thread("general", "t", "x" * 100_001, "owner"), "longer"),
+    ],
+)
 def test_it_refuses_bad_input_and_stores_nothing(call, message):
     with pytest.raises(services.ForumError, match=message):
         call()
@@ -116,7 +119,9 @@ def test_it_keeps_claims_visible_and_names_the_holder_on_conflict():
         services.claim("src/app.py", "commis-2")
     services.claim("git@example.com:me/repo.git", "oikos")
     assert [(c["resource"], c["holder"]) for c in services.claims()] == [
-        ("git@example.com:me/repo.git", "oikos"), ("src/app.py", "commis-1")]
+        ("git@example.com:me/repo.git", "oikos"),
+        ("src/app.py", "commis-1"),
+    ]
     assert services.release("src/app.py", "commis-2") is False
     assert services.release("src/app.py", "commis-1") is True
     assert services.claim("src/app.py", "commis-2")["holder"] == "commis-2"

@@ -21,18 +21,51 @@ from tests.ingest_batch import post_ingest
 from zerg_site.auth.tokens import create_token
 from zerg_site.models import ApiToken
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 APPS = ("timeline", "agents_ingest", "forum", "oikos", "commis", "zerg_site")
 
 # --- strategies: JSON-ish lines and documents, as real files and as attackers write them
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40))
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)), max_leaves=20)
-KEYS = ["type", "message", "content", "role", "payload", "timestamp", "sessionId", "uuid", "parentUuid", "cwd",
-        "tool_use_id", "id", "name", "input", "text", "messages", "usage", "model", "gitBranch", "call_id"]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+    max_leaves=20,
+)
+KEYS = [
+    "type",
+    "message",
+    "content",
+    "role",
+    "payload",
+    "timestamp",
+    "sessionId",
+    "uuid",
+    "parentUuid",
+    "cwd",
+    "tool_use_id",
+    "id",
+    "name",
+    "input",
+    "text",
+    "messages",
+    "usage",
+    "model",
+    "gitBranch",
+    "call_id",
+]
 records = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8)
 
 
@@ -45,9 +78,20 @@ documents = st.lists(lines, max_size=8).map(b"".join)
 truncated = st.tuples(documents, st.integers(min_value=0, max_value=400)).map(lambda t: t[0][: t[1]])
 hostile_text = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(["\x00", "'; DROP TABLE timeline_event; --", "<script>alert(1)</script>", "../../etc/passwd",
-                     "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"), "\u202e" * 50,
-                     "[x](javascript:alert(1))", "@everyone " * 20, "/spawn rm -rf /", "a" * 5000]),
+    st.sampled_from(
+        [
+            "\x00",
+            "'; DROP TABLE timeline_event; --",
+            "<script>alert(1)</script>",
+            "../../etc/passwd",
+            "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+            "\u202e" * 50,
+            "[x](javascript:alert(1))",
+            "@everyone " * 20,
+            "/spawn rm -rf /",
+            "a" * 5000,
+        ]
+    ),
 )
 
 
@@ -57,8 +101,10 @@ def counts() -> dict[str, int]:
 
 def assert_clear(response, allowed=(200, 201, 202)):
     """Accepted, or a 4xx that says why; the test client re-raises any server exception."""
-    assert response.status_code in allowed or 400 <= response.status_code < 500, (response.status_code,
-                                                                                  response.content[:500])
+    assert response.status_code in allowed or 400 <= response.status_code < 500, (
+        response.status_code,
+        response.content[:500],
+    )
     if response.status_code >= 400:
         assert response.json().get("detail"), response.content[:500]
 
@@ -84,26 +130,45 @@ def device_client(db):
 
 
 file_entries = st.fixed_dictionaries(
-    {"provider": st.one_of(st.sampled_from(PROVIDERS), json_values), "path": st.one_of(st.text(max_size=60), json_values),
-     "data": st.one_of(documents.map(lambda b: b.decode("utf-8", "replace")), truncated.map(
-         lambda b: b.decode("utf-8", "replace")), json_values)},
-    optional={"offset": json_values, "generation": json_values, "git": json_values, "parent_session": json_values,
-              "data_b64": st.one_of(st.text(max_size=30), documents.map(lambda b: base64.b64encode(b).decode()))},
+    {
+        "provider": st.one_of(st.sampled_from(PROVIDERS), json_values),
+        "path": st.one_of(st.text(max_size=60), json_values),
+        "data": st.one_of(
+            documents.map(lambda b: b.decode("utf-8", "replace")),
+            truncated.map(lambda b: b.decode("utf-8", "replace")),
+            json_values,
+        ),
+    },
+    optional={
+        "offset": json_values,
+        "generation": json_values,
+        "git": json_values,
+        "parent_session": json_values,
+        "data_b64": st.one_of(st.text(max_size=30), documents.map(lambda b: base64.b64encode(b).decode())),
+    },
 )
 bodies = st.one_of(
-    st.fixed_dictionaries({"device": st.one_of(st.text(max_size=30), json_values),
-                           "files": st.one_of(st.lists(file_entries, max_size=3), json_values)}).map(
-        lambda d: json.dumps(d, allow_nan=True).encode()),
+    st.fixed_dictionaries(
+        {
+            "device": st.one_of(st.text(max_size=30), json_values),
+            "files": st.one_of(st.lists(file_entries, max_size=3), json_values),
+        }
+    ).map(lambda d: json.dumps(d, allow_nan=True).encode()),
     st.binary(max_size=300),
     documents,
 )
 
 
 @FUZZ
-@given(body=bodies, gzipped=st.booleans(), cut=st.integers(min_value=0, max_value=50),
-       content_type=st.sampled_from(["application/json", "text/plain", "", "application/vnd.zerg.batch+json"]))
-def test_it_answers_any_ingest_body_that_is_not_a_batch_with_a_clear_415(device_client, body, gzipped, cut,
-                                                                         content_type):
+@given(
+    body=bodies,
+    gzipped=st.booleans(),
+    cut=st.integers(min_value=0, max_value=50),
+    content_type=st.sampled_from(["application/json", "text/plain", "", "application/vnd.zerg.batch+json"]),
+)
+def test_it_answers_any_ingest_body_that_is_not_a_batch_with_a_clear_415(
+    device_client, body, gzipped, cut, content_type
+):
     """JSON documents (the format dropped before the first release), gzipped, cut short, or noise,
     under any Content-Type but the batch's: 415 naming the batch type, nothing stored."""
     extra = {}
@@ -119,16 +184,33 @@ def test_it_answers_any_ingest_body_that_is_not_a_batch_with_a_clear_415(device_
 
 
 batch_headers = st.fixed_dictionaries(
-    {"device": st.one_of(st.text(max_size=30), json_values),
-     "files": st.one_of(st.lists(st.fixed_dictionaries(
-         {"provider": st.one_of(st.sampled_from(PROVIDERS), json_values), "path": st.one_of(st.text(max_size=60), json_values),
-          "length": st.one_of(st.integers(min_value=-3, max_value=700), json_values)},
-         optional={"offset": json_values, "generation": json_values, "git": json_values}), max_size=3), json_values)})
+    {
+        "device": st.one_of(st.text(max_size=30), json_values),
+        "files": st.one_of(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "provider": st.one_of(st.sampled_from(PROVIDERS), json_values),
+                        "path": st.one_of(st.text(max_size=60), json_values),
+                        "length": st.one_of(st.integers(min_value=-3, max_value=700), json_values),
+                    },
+                    optional={"offset": json_values, "generation": json_values, "git": json_values},
+                ),
+                max_size=3,
+            ),
+            json_values,
+        ),
+    }
+)
 
 
 @FUZZ
-@given(header=batch_headers, tail=st.one_of(documents, truncated, st.binary(max_size=600)), zstd=st.booleans(),
-       cut=st.integers(min_value=0, max_value=50))
+@given(
+    header=batch_headers,
+    tail=st.one_of(documents, truncated, st.binary(max_size=600)),
+    zstd=st.booleans(),
+    cut=st.integers(min_value=0, max_value=50),
+)
 def test_it_answers_any_batch_with_200_or_a_clear_4xx(device_client, header, tail, zstd, cut):
     """The batch format (a JSON header line naming lengths, then raw bytes), whole or cut short."""
     from agents_ingest import wire
@@ -171,8 +253,17 @@ def _mangled_batch(files: list[tuple[str, bytes]], mangle: tuple, encoding: str)
     n = next(_example)
     if kind == "deep_line":
         files = [(files[0][0], files[0][1] + b'{"type": "user", "x": ' + b"[" * arg + b"]" * arg + b"}\n"), *files[1:]]
-    entries = [{"provider": provider, "path": f"/fuzz/{n}/{i}.jsonl", "generation": 0, "offset": 0, "git": None,
-                "length": len(data)} for i, (provider, data) in enumerate(files)]
+    entries = [
+        {
+            "provider": provider,
+            "path": f"/fuzz/{n}/{i}.jsonl",
+            "generation": 0,
+            "offset": 0,
+            "git": None,
+            "length": len(data),
+        }
+        for i, (provider, data) in enumerate(files)
+    ]
     if kind == "length":
         entries[0]["length"] += arg
     header = json.dumps({"device": "fuzz-laptop", "files": entries, "x": "DEEP"}).encode()
@@ -186,17 +277,21 @@ def _mangled_batch(files: list[tuple[str, bytes]], mangle: tuple, encoding: str)
         body = body[: max(0, len(body) - arg)]
     elif kind == "flip":
         at = arg % len(body)
-        body = body[:at] + bytes([body[at] ^ 0x5A]) + body[at + 1:]
+        body = body[:at] + bytes([body[at] ^ 0x5A]) + body[at + 1 :]
     elif kind == "trail":
         body += arg
     return body, [data for _, data in files]
 
 
 @settings(FUZZ, max_examples=150)
-@given(files=st.lists(st.tuples(st.sampled_from(["claude", "codex"]), documents), min_size=1, max_size=3),
-       mangle=MANGLES, encoding=st.sampled_from(["zstd", "gzip", "identity"]))
+@given(
+    files=st.lists(st.tuples(st.sampled_from(["claude", "codex"]), documents), min_size=1, max_size=3),
+    mangle=MANGLES,
+    encoding=st.sampled_from(["zstd", "gzip", "identity"]),
+)
 def test_it_answers_a_mangled_batch_with_200_or_a_clear_4xx_and_stores_nothing_when_refused(
-        device_client, files, mangle, encoding):
+    device_client, files, mangle, encoding
+):
     """The wire format itself (agents_ingest/wire.py), through the real endpoint: never a 500; a
     refused batch stores nothing; an intact one is taken whole, a too-deep line kept as malformed."""
     from agents_ingest import wire
@@ -239,12 +334,21 @@ def test_it_refuses_an_oversized_ingest_body_with_413_and_stores_nothing(device_
 
 
 patches = st.fixed_dictionaries(
-    {"cwd": st.one_of(hostile_text, json_values), "base_commit": st.one_of(st.text("0123456789abcdefXYZ", max_size=70),
-                                                                        json_values),
-     "patch_b64": st.one_of(st.text(max_size=50), st.binary(max_size=200).map(
-         lambda b: base64.b64encode(b"diff --git a/x b/x\n" + b).decode()), json_values)},
-    optional={"device": st.one_of(hostile_text, json_values), "remote": hostile_text, "branch": hostile_text,
-              "head_commit": hostile_text},
+    {
+        "cwd": st.one_of(hostile_text, json_values),
+        "base_commit": st.one_of(st.text("0123456789abcdefXYZ", max_size=70), json_values),
+        "patch_b64": st.one_of(
+            st.text(max_size=50),
+            st.binary(max_size=200).map(lambda b: base64.b64encode(b"diff --git a/x b/x\n" + b).decode()),
+            json_values,
+        ),
+    },
+    optional={
+        "device": st.one_of(hostile_text, json_values),
+        "remote": hostile_text,
+        "branch": hostile_text,
+        "head_commit": hostile_text,
+    },
 )
 
 
@@ -263,8 +367,11 @@ def test_it_refuses_an_oversized_patch_with_413(device_client):
 
     data = base64.b64encode(b"diff --git a/x b/x\n" + b"+" * (MAX_PATCH + 10)).decode()
     before = counts()
-    response = device_client.post("/api/migrate/patch", {"cwd": "/w", "base_commit": "abcdef12", "patch_b64": data},
-                                  content_type="application/json")
+    response = device_client.post(
+        "/api/migrate/patch",
+        {"cwd": "/w", "base_commit": "abcdef12", "patch_b64": data},
+        content_type="application/json",
+    )
     assert response.status_code in (400, 413), response.content[:300]
     assert counts() == before
 
@@ -274,15 +381,19 @@ def test_it_refuses_an_oversized_patch_with_413(device_client):
 
 @pytest.fixture
 def forum_thread(token_client):
-    response = token_client.post("/api/forum/boards/general/threads", {"title": "fuzz", "text": "first"},
-                                 content_type="application/json")
+    response = token_client.post(
+        "/api/forum/boards/general/threads", {"title": "fuzz", "text": "first"}, content_type="application/json"
+    )
     assert response.status_code in (200, 201), response.content
     return response.json()["id"] if "id" in response.json() else response.json()["thread"]["id"]
 
 
 @FUZZ
-@given(body=st.one_of(st.fixed_dictionaries({"text": st.one_of(hostile_text, json_values)}).map(json.dumps),
-                      st.binary(max_size=200)))
+@given(
+    body=st.one_of(
+        st.fixed_dictionaries({"text": st.one_of(hostile_text, json_values)}).map(json.dumps), st.binary(max_size=200)
+    )
+)
 def test_it_answers_any_forum_post_with_success_or_a_clear_4xx(token_client, forum_thread, body):
     before = counts()
     response = token_client.post(f"/api/forum/threads/{forum_thread}/posts", body, content_type="application/json")
@@ -292,8 +403,11 @@ def test_it_answers_any_forum_post_with_success_or_a_clear_4xx(token_client, for
 
 
 @FUZZ
-@given(body=st.one_of(st.fixed_dictionaries({"text": st.one_of(hostile_text, json_values)}).map(json.dumps),
-                      st.binary(max_size=200)))
+@given(
+    body=st.one_of(
+        st.fixed_dictionaries({"text": st.one_of(hostile_text, json_values)}).map(json.dumps), st.binary(max_size=200)
+    )
+)
 def test_it_answers_any_oikos_message_with_success_or_a_clear_4xx(token_client, body):
     thread = token_client.post("/api/oikos/threads", {}, content_type="application/json").json()["id"]
     before = counts()
@@ -305,8 +419,11 @@ def test_it_answers_any_oikos_message_with_success_or_a_clear_4xx(token_client, 
 
 @pytest.mark.parametrize("path", ["/api/forum/threads/{thread}/posts", "/api/oikos/threads/{thread}/messages"])
 def test_it_refuses_an_oversized_text_with_a_clear_4xx(token_client, forum_thread, path):
-    thread = (forum_thread if "forum" in path else
-              token_client.post("/api/oikos/threads", {}, content_type="application/json").json()["id"])
+    thread = (
+        forum_thread
+        if "forum" in path
+        else token_client.post("/api/oikos/threads", {}, content_type="application/json").json()["id"]
+    )
     before = counts()
     response = token_client.post(path.format(thread=thread), {"text": "x" * 100_001}, content_type="application/json")
     assert 400 <= response.status_code < 500 and "longer than" in response.json()["detail"]

@@ -44,8 +44,15 @@ def fixture_files():
 
 
 def entry(provider, path, data: bytes, offset=0, generation=0, **extra):
-    item = {"provider": provider, "path": str(path), "generation": generation, "offset": offset,
-            "git": None, "parent_session": None, **extra}
+    item = {
+        "provider": provider,
+        "path": str(path),
+        "generation": generation,
+        "offset": offset,
+        "git": None,
+        "parent_session": None,
+        **extra,
+    }
     try:
         item["data"] = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -71,22 +78,39 @@ def post(client, body, gz=False, **headers):
 
 def post_batch(client, device, files, **headers):
     """The batch format, as ``zerg ship`` sends it: files as ``(entry without data, bytes)``."""
-    return client.post(URL, wire.encode_batch(device, files), content_type=wire.BATCH_TYPE,
-                       HTTP_CONTENT_ENCODING="zstd", **headers)
+    return client.post(
+        URL, wire.encode_batch(device, files), content_type=wire.BATCH_TYPE, HTTP_CONTENT_ENCODING="zstd", **headers
+    )
 
 
 def ship_all(client, gz=True, batch_format=False):
     totals = {"lines_stored": 0, "lines_duplicate": 0, "events_stored": 0}
     files = [(provider, path) for provider, path in fixture_files()]
     for start in range(0, len(files), 10):
-        group = files[start:start + 10]
+        group = files[start : start + 10]
         if batch_format:
-            r = post_batch(client, "laptop", [({"provider": provider, "path": str(path), "generation": 0, "offset": 0,
-                                                 "git": None, "parent_session": None}, path.read_bytes())
-                                               for provider, path in group])
+            r = post_batch(
+                client,
+                "laptop",
+                [
+                    (
+                        {
+                            "provider": provider,
+                            "path": str(path),
+                            "generation": 0,
+                            "offset": 0,
+                            "git": None,
+                            "parent_session": None,
+                        },
+                        path.read_bytes(),
+                    )
+                    for provider, path in group
+                ],
+            )
         else:
-            r = post(client, {"device": "laptop", "files": [entry(p, path, path.read_bytes()) for p, path in group]},
-                     gz=gz)
+            r = post(
+                client, {"device": "laptop", "files": [entry(p, path, path.read_bytes()) for p, path in group]}, gz=gz
+            )
         assert r.status_code == 200, r.content
         for k in totals:
             totals[k] += r.json()[k]
@@ -172,8 +196,22 @@ def _framed(header: bytes, tail: bytes) -> bytes:
     return _zstd(header + b"\n" + tail)
 
 
-@pytest.mark.parametrize("case", ["truncated_zstd", "corrupt_zstd", "trailing_zstd", "short", "long", "no_header",
-                                  "header_not_json", "bad_length", "bad_entry", "surrogate_git", "unknown_encoding"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "truncated_zstd",
+        "corrupt_zstd",
+        "trailing_zstd",
+        "short",
+        "long",
+        "no_header",
+        "header_not_json",
+        "bad_length",
+        "bad_entry",
+        "surrogate_git",
+        "unknown_encoding",
+    ],
+)
 def test_it_refuses_a_bad_batch_with_a_clear_error_and_stores_nothing(device, case):
     data = b'{"type":"user","message":{"content":"x"}}\n'
     meta = {"provider": "claude", "path": "/a/s.jsonl", "generation": 0, "offset": 0}
@@ -189,10 +227,19 @@ def test_it_refuses_a_bad_batch_with_a_clear_error_and_stores_nothing(device, ca
         "no_header": (_zstd(b'{"files": []}'), "header line"),
         "header_not_json": (_framed(b"{files", data), "not valid JSON"),
         "bad_length": (_framed(json.dumps({"files": [{**meta, "length": -1}]}).encode(), b""), "length"),
-        "bad_entry": (_framed(json.dumps({"files": [{**meta, "provider": "vim", "length": len(data)}]}).encode(), data),
-                      "vim"),
-        "surrogate_git": (_framed(json.dumps({"files": [{**meta, "length": len(data), "git": {"branch": "x"}}]})
-                                  .replace('"x"', '"\\ud800"').encode(), data), "not valid Unicode"),
+        "bad_entry": (
+            _framed(json.dumps({"files": [{**meta, "provider": "vim", "length": len(data)}]}).encode(), data),
+            "vim",
+        ),
+        "surrogate_git": (
+            _framed(
+                json.dumps({"files": [{**meta, "length": len(data), "git": {"branch": "x"}}]})
+                .replace('"x"', '"\\ud800"')
+                .encode(),
+                data,
+            ),
+            "not valid Unicode",
+        ),
         "unknown_encoding": (good, "not supported"),
     }[case]
     if case == "unknown_encoding":
@@ -232,8 +279,17 @@ def test_resend_after_crash_and_partial_trailing_line(device):
     assert session.event_count == 371 == Event.objects.count()
     assert export_bytes(session) == data
     # a chunk beyond a gap is not stored, and the ack stays at the contiguous end (0)
-    other = {"device": "d", "files": [entry("codex", "/x/rollout-2025-01-01T00-00-00-abc.jsonl",
-                                            b'{"type":"event_msg","payload":{"type":"x"}}\n', offset=500)]}
+    other = {
+        "device": "d",
+        "files": [
+            entry(
+                "codex",
+                "/x/rollout-2025-01-01T00-00-00-abc.jsonl",
+                b'{"type":"event_msg","payload":{"type":"x"}}\n',
+                offset=500,
+            )
+        ],
+    }
     before = stored()
     answer = post(device, other).json()["files"][0]
     assert (answer["acked_offset"], answer["lines_stored"]) == (0, 0) and stored() == before
@@ -246,8 +302,13 @@ def test_rewritten_file_new_generation_does_not_duplicate(device):
     events = Event.objects.count()
     # /rewind: the file was rewritten shorter, then grew with one new line
     lines = data.splitlines(keepends=True)
-    rewritten = b"".join(lines[:-3]) + json.dumps(
-        {"type": "user", "uuid": "new-1", "message": {"role": "user", "content": "a different path"}}).encode() + b"\n"
+    rewritten = (
+        b"".join(lines[:-3])
+        + json.dumps(
+            {"type": "user", "uuid": "new-1", "message": {"role": "user", "content": "a different path"}}
+        ).encode()
+        + b"\n"
+    )
     r = post(device, {"device": "d", "files": [entry("claude", path, rewritten, generation=1)]}).json()
     assert r["events_stored"] == 1 and r["files"][0]["acked_offset"] == len(rewritten)
     assert Event.objects.count() == events + 1
@@ -264,8 +325,11 @@ def test_rewritten_file_new_generation_does_not_duplicate(device):
 
 
 def test_gemini_document_rewrites(device):
-    doc = {"sessionId": "gem-1", "startTime": "2025-06-01T10:00:00Z", "messages": [
-        {"id": "m1", "timestamp": "2025-06-01T10:00:01Z", "type": "user", "content": "hello gemini"}]}
+    doc = {
+        "sessionId": "gem-1",
+        "startTime": "2025-06-01T10:00:00Z",
+        "messages": [{"id": "m1", "timestamp": "2025-06-01T10:00:01Z", "type": "user", "content": "hello gemini"}],
+    }
     path = "/h/.gemini/tmp/abc/chats/session-1.json"
     r = post(device, {"device": "d", "files": [entry("gemini", path, json.dumps(doc).encode())]}).json()
     assert r["events_stored"] == 1 and r["lines_stored"] == 1
@@ -303,8 +367,10 @@ def test_malformed_lines_are_kept_counted_and_reported(device):
     assert export_bytes(session) == data  # lossless, invalid bytes included
 
 
-@pytest.mark.parametrize("case", ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_generation",
-                                  "surrogate_path", "surrogate_device"])
+@pytest.mark.parametrize(
+    "case",
+    ["truncated_gzip", "bad_json", "bad_provider", "bad_entry", "bad_generation", "surrogate_path", "surrogate_device"],
+)
 def test_bad_requests_store_nothing(device, case):
     good = entry("claude", "/a/s.jsonl", b'{"type":"user","message":{"content":"x"}}\n')
     body = {"device": "d", "files": [good]}
@@ -382,8 +448,18 @@ def test_device_token_cannot_read_the_timeline(device):
 
 def test_direct_ingest_and_parent_from_wire(db):
     child = b'{"type":"user","message":{"content":"sub task"}}\n'
-    res = ingest_files("server", [FileChunk("claude", "/p/agent-zz.jsonl", child, parent_session="parent-1",
-                                            git={"remote": "git@h:r.git", "branch": "dev", "commit": "ab" * 20})])
+    res = ingest_files(
+        "server",
+        [
+            FileChunk(
+                "claude",
+                "/p/agent-zz.jsonl",
+                child,
+                parent_session="parent-1",
+                git={"remote": "git@h:r.git", "branch": "dev", "commit": "ab" * 20},
+            )
+        ],
+    )
     assert res["events_stored"] == 1
     session = Session.objects.get(provider_session_id="agent-zz")
     assert session.parent.provider_session_id == "parent-1"
@@ -394,8 +470,23 @@ def test_usage_counted_once_per_message_across_requests(device):
     usage = {"input_tokens": 3, "output_tokens": 11, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 7}
 
     def line(uuid, block):
-        return json.dumps({"type": "assistant", "uuid": uuid, "sessionId": "s-u", "message": {
-            "id": "msg_same", "role": "assistant", "model": "m", "usage": usage, "content": [block]}}).encode() + b"\n"
+        return (
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "uuid": uuid,
+                    "sessionId": "s-u",
+                    "message": {
+                        "id": "msg_same",
+                        "role": "assistant",
+                        "model": "m",
+                        "usage": usage,
+                        "content": [block],
+                    },
+                }
+            ).encode()
+            + b"\n"
+        )
 
     first = line("a1", {"type": "thinking", "thinking": "hm"})
     second = line("a2", {"type": "text", "text": "done"})
@@ -403,8 +494,12 @@ def test_usage_counted_once_per_message_across_requests(device):
     post(device, {"device": "d", "files": [entry("claude", path, first)]})
     post(device, {"device": "d", "files": [entry("claude", path, second, offset=len(first))]})
     session = Session.objects.get(provider_session_id="s-u")
-    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens,
-            session.cache_creation_tokens) == (3, 11, 5, 7)
+    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cache_creation_tokens) == (
+        3,
+        11,
+        5,
+        7,
+    )
     assert session.event_count == 2 and export_bytes(session) == first + second
 
 
@@ -415,13 +510,29 @@ def test_usage_of_a_response_is_its_final_snapshot_across_requests(device, split
     from timeline.pricing import reprice
 
     def line(uuid, block, output):
-        return json.dumps({"type": "assistant", "uuid": uuid, "sessionId": "s-g", "message": {
-            "id": "msg_grow", "role": "assistant", "model": "claude-sonnet-4-5-20250929", "content": [block],
-            "usage": {"input_tokens": 6, "output_tokens": output, "cache_creation_input_tokens": 15126}}}
-        ).encode() + b"\n"
+        return (
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "uuid": uuid,
+                    "sessionId": "s-g",
+                    "message": {
+                        "id": "msg_grow",
+                        "role": "assistant",
+                        "model": "claude-sonnet-4-5-20250929",
+                        "content": [block],
+                        "usage": {"input_tokens": 6, "output_tokens": output, "cache_creation_input_tokens": 15126},
+                    },
+                }
+            ).encode()
+            + b"\n"
+        )
 
-    lines = [line("a1", {"type": "thinking", "thinking": "hm"}, 5), line("a2", {"type": "text", "text": "x"}, 140),
-             line("a3", {"type": "text", "text": "y"}, 140)]
+    lines = [
+        line("a1", {"type": "thinking", "thinking": "hm"}, 5),
+        line("a2", {"type": "text", "text": "x"}, 140),
+        line("a3", {"type": "text", "text": "y"}, 140),
+    ]
     path = "/p/.claude/projects/-x/s-g.jsonl"
     if split == "one request":
         post(device, {"device": "d", "files": [entry("claude", path, b"".join(lines))]})
@@ -449,8 +560,14 @@ def test_migration_0008_recounts_sessions_stored_with_first_snapshots(db, settin
     path = next((FIXTURES / "claude" / "real_projects").rglob("agent-a4ca7529859c158c2.jsonl"))
     ingest_files("laptop", [FileChunk("claude", str(path), path.read_bytes())])
     session = Session.objects.get(files__path=str(path))
-    right = (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cache_creation_tokens,
-             session.cost_usd, session.cost_partial)
+    right = (
+        session.input_tokens,
+        session.output_tokens,
+        session.cache_read_tokens,
+        session.cache_creation_tokens,
+        session.cost_usd,
+        session.cost_partial,
+    )
     holders = dict(Event.objects.filter(usage__isnull=False).values_list("message_id", "id"))
     # as the code before stored it: each response's first line holds that line's usage, totals summed from them
     first = {}
@@ -467,8 +584,13 @@ def test_migration_0008_recounts_sessions_stored_with_first_snapshots(db, settin
 
     assert recount_claude(Session, Event, SourceChunk) == 1
     session.refresh_from_db()
-    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cache_creation_tokens,
-            session.cost_partial) == (*right[:4], False)
+    assert (
+        session.input_tokens,
+        session.output_tokens,
+        session.cache_read_tokens,
+        session.cache_creation_tokens,
+        session.cost_partial,
+    ) == (*right[:4], False)
     assert right[4] > 0 and session.cost_usd == pytest.approx(right[4])
     assert dict(Event.objects.filter(usage__isnull=False).values_list("message_id", "id")) == holders
     assert recount_claude(Session, Event, SourceChunk) == 0  # nothing left to move
@@ -479,8 +601,10 @@ def test_it_stores_a_file_sent_twice_in_one_request_once(device):
     data = path.read_bytes()
     cut = data.index(b"\n", len(data) // 3) + 1
     # the whole file, then an overlapping tail of it, then the whole file again: one request
-    body = {"device": "d", "files": [entry("codex", path, data), entry("codex", path, data[cut:], offset=cut),
-                                     entry("codex", path, data)]}
+    body = {
+        "device": "d",
+        "files": [entry("codex", path, data), entry("codex", path, data[cut:], offset=cut), entry("codex", path, data)],
+    }
     r = post(device, body, gz=True).json()
     lines = data.count(b"\n")
     assert [f["lines_stored"] for f in r["files"]] == [lines, 0, 0]
@@ -505,12 +629,32 @@ def test_it_counts_queries_per_request_not_per_line(device):
 
 
 def test_it_reads_timestamps_without_a_zone_as_utc(device):
-    lines = [json.dumps({"type": "user", "uuid": "n1", "timestamp": "2025-06-01T10:00:01",
-                         "message": {"role": "user", "content": "naive"}}),
-             json.dumps({"type": "user", "uuid": "n2", "timestamp": "2025-06-01T12:00:01.5+02:00",
-                         "message": {"role": "user", "content": "offset"}}),
-             json.dumps({"type": "user", "uuid": "n3", "timestamp": "2025-13-45T99:00:00Z",
-                         "message": {"role": "user", "content": "not a time"}})]
+    lines = [
+        json.dumps(
+            {
+                "type": "user",
+                "uuid": "n1",
+                "timestamp": "2025-06-01T10:00:01",
+                "message": {"role": "user", "content": "naive"},
+            }
+        ),
+        json.dumps(
+            {
+                "type": "user",
+                "uuid": "n2",
+                "timestamp": "2025-06-01T12:00:01.5+02:00",
+                "message": {"role": "user", "content": "offset"},
+            }
+        ),
+        json.dumps(
+            {
+                "type": "user",
+                "uuid": "n3",
+                "timestamp": "2025-13-45T99:00:00Z",
+                "message": {"role": "user", "content": "not a time"},
+            }
+        ),
+    ]
     data = "\n".join(lines).encode() + b"\n"
     r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-t.jsonl", data)]})
     assert r.status_code == 200 and r.json()["events_stored"] == 3
@@ -520,38 +664,87 @@ def test_it_reads_timestamps_without_a_zone_as_utc(device):
     assert times["n3"] is None
     session = Session.objects.get(provider_session_id="s-t")
     assert (session.started_at.isoformat(), session.ended_at.isoformat()) == (
-        "2025-06-01T10:00:01+00:00", "2025-06-01T10:00:01.500000+00:00")
+        "2025-06-01T10:00:01+00:00",
+        "2025-06-01T10:00:01.500000+00:00",
+    )
 
 
 def test_it_keeps_a_session_where_it_lives_when_it_is_continued_elsewhere(db):
     def line(uuid, cwd, branch, text):
-        return json.dumps({"type": "user", "uuid": uuid, "sessionId": "s-home", "cwd": cwd, "gitBranch": branch,
-                           "message": {"role": "user", "content": text}}).encode() + b"\n"
+        return (
+            json.dumps(
+                {
+                    "type": "user",
+                    "uuid": uuid,
+                    "sessionId": "s-home",
+                    "cwd": cwd,
+                    "gitBranch": branch,
+                    "message": {"role": "user", "content": text},
+                }
+            ).encode()
+            + b"\n"
+        )
 
     first = line("h1", "/home/me/proj", "feature", "started on the laptop")
-    ingest_files("laptop", [FileChunk("claude", "/home/me/.claude/projects/-home-me-proj/s-home.jsonl", first,
-                                      git={"remote": "git@h:me/proj.git", "branch": "feature", "commit": "ab" * 20})])
+    ingest_files(
+        "laptop",
+        [
+            FileChunk(
+                "claude",
+                "/home/me/.claude/projects/-home-me-proj/s-home.jsonl",
+                first,
+                git={"remote": "git@h:me/proj.git", "branch": "feature", "commit": "ab" * 20},
+            )
+        ],
+    )
     home = Session.objects.get(provider_session_id="s-home")
     # a commis resumed it on the server: its copy of the file grows in the job's workspace (the
     # continuation names the session it continues: ``FileChunk.session``)
     more = first + line("h2", "/srv/zerg/workspaces/job-7", "zerg/job-7", "continued on the server")
-    ingest_files("commis", [FileChunk("claude", "/srv/zerg/cli/projects/-srv-job-7/s-home.jsonl", more,
-                                      session=home.id)])
+    ingest_files(
+        "commis", [FileChunk("claude", "/srv/zerg/cli/projects/-srv-job-7/s-home.jsonl", more, session=home.id)]
+    )
     session = Session.objects.get(provider_session_id="s-home")
     assert (session.cwd, session.git_branch, session.git_remote, session.git_commit, session.device) == (
-        "/home/me/proj", "feature", "git@h:me/proj.git", "ab" * 20, "laptop")
+        "/home/me/proj",
+        "feature",
+        "git@h:me/proj.git",
+        "ab" * 20,
+        "laptop",
+    )
     assert session.event_count == 2 and session.project == "proj"
     # the laptop's own later lines still update it
-    ingest_files("laptop", [FileChunk("claude", "/home/me/.claude/projects/-home-me-proj/s-home.jsonl",
-                                      line("h3", "/home/me/proj2", "main", "back home"), offset=len(first))])
+    ingest_files(
+        "laptop",
+        [
+            FileChunk(
+                "claude",
+                "/home/me/.claude/projects/-home-me-proj/s-home.jsonl",
+                line("h3", "/home/me/proj2", "main", "back home"),
+                offset=len(first),
+            )
+        ],
+    )
     session.refresh_from_db()
     assert (session.cwd, session.git_branch) == ("/home/me/proj2", "main")
 
 
 @pytest.mark.parametrize("big", [123456789012345678901234567890, -9999999999999999999])  # beyond 64 bits either way
 def test_it_keeps_integers_beyond_64_bits_exact(device, big):
-    data = json.dumps({"type": "assistant", "uuid": "b1", "message": {"id": "m", "role": "assistant", "content": [
-        {"type": "tool_use", "id": "t1", "name": "Calc", "input": {"n": big}}]}}).encode() + b"\n"
+    data = (
+        json.dumps(
+            {
+                "type": "assistant",
+                "uuid": "b1",
+                "message": {
+                    "id": "m",
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "t1", "name": "Calc", "input": {"n": big}}],
+                },
+            }
+        ).encode()
+        + b"\n"
+    )
     r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-big.jsonl", data)]})
     assert r.status_code == 200 and r.json()["events_stored"] == 1
     assert json.loads(Event.objects.get(kind="tool_call").tool_input) == {"n": big}
@@ -559,28 +752,46 @@ def test_it_keeps_integers_beyond_64_bits_exact(device, big):
 
 def test_it_stores_a_line_with_an_escaped_lone_surrogate(device):
     """JSON may escape half a surrogate pair; no database takes it as text, so the event reads U+FFFD."""
-    data = (b'{"type":"user","uuid":"u1","message":{"role":"user","content":"half \\ud800 a pair"}}\n'
-            b'{"type":"user","uuid":"u2","message":{"role":"user","content":"whole \\ud83d\\ude00 pair"}}\n')
+    data = (
+        b'{"type":"user","uuid":"u1","message":{"role":"user","content":"half \\ud800 a pair"}}\n'
+        b'{"type":"user","uuid":"u2","message":{"role":"user","content":"whole \\ud83d\\ude00 pair"}}\n'
+    )
     r = post_batch(device, "d", [({"provider": "claude", "path": "/p/.claude/projects/-x/s-sur.jsonl"}, data)])
     assert r.status_code == 200, r.content
     assert r.json()["events_stored"] == 2 and r.json()["files"][0]["malformed"] == []
     assert list(Event.objects.order_by("ordinal").values_list("text", flat=True)) == [
-        "half \ufffd a pair", "whole \U0001f600 pair"]
+        "half \ufffd a pair",
+        "whole \U0001f600 pair",
+    ]
     assert export_bytes(Session.objects.get(provider_session_id="s-sur")) == data
 
 
 def test_it_ignores_token_counts_no_column_can_hold(device):
     """A count beyond 64 bits (or negative, or not an int) counts as 0 rather than failing the request."""
-    def line(mid, usage):
-        return json.dumps({"type": "assistant", "uuid": mid, "message": {
-            "id": mid, "role": "assistant", "usage": usage, "content": "x"}}).encode() + b"\n"
 
-    data = (line("m1", {"input_tokens": 2**64, "output_tokens": -5, "cache_read_input_tokens": True})
-            + line("m2", {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": 5,
-                          "cache_creation_input_tokens": 10**30}))
+    def line(mid, usage):
+        return (
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "uuid": mid,
+                    "message": {"id": mid, "role": "assistant", "usage": usage, "content": "x"},
+                }
+            ).encode()
+            + b"\n"
+        )
+
+    data = line("m1", {"input_tokens": 2**64, "output_tokens": -5, "cache_read_input_tokens": True}) + line(
+        "m2",
+        {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 10**30},
+    )
     r = post(device, {"device": "d", "files": [entry("claude", "/p/.claude/projects/-x/s-tok.jsonl", data)]})
     assert r.status_code == 200, r.content
     session = Session.objects.get(provider_session_id="s-tok")
-    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens,
-            session.cache_creation_tokens) == (3, 4, 5, 0)
+    assert (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cache_creation_tokens) == (
+        3,
+        4,
+        5,
+        0,
+    )
     assert export_bytes(session) == data

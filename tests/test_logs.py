@@ -52,8 +52,10 @@ def write_lines(path: str, name: str, count: int, max_bytes: int, backups: int) 
 
 def run_writers(path: Path, writers: int, count: int, max_bytes: int, backups: int) -> None:
     context = multiprocessing.get_context("fork")  # as django-q2 forks its workers
-    procs = [context.Process(target=write_lines, args=(str(path), f"p{i}", count, max_bytes, backups))
-             for i in range(writers)]
+    procs = [
+        context.Process(target=write_lines, args=(str(path), f"p{i}", count, max_bytes, backups))
+        for i in range(writers)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:

@@ -97,10 +97,16 @@ def test_it_merges_the_search_index_and_search_still_finds(transactional_db):
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO timeline_event_fts(timeline_event_fts) VALUES ('delete-all')")
     for n in range(30):  # one ingest, one transaction, one FTS5 segment each
-        line = {"type": "user", "uuid": f"u{n}", "timestamp": "2026-01-01T00:00:00Z", "cwd": "/w/opt",
-                "message": {"role": "user", "content": f"optimize the wombat{n} index please"}}
-        ingest_files("laptop", [FileChunk("claude", f"/h/.claude/projects/-w-opt/s{n}.jsonl",
-                                          json.dumps(line).encode() + b"\n")])
+        line = {
+            "type": "user",
+            "uuid": f"u{n}",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "cwd": "/w/opt",
+            "message": {"role": "user", "content": f"optimize the wombat{n} index please"},
+        }
+        ingest_files(
+            "laptop", [FileChunk("claude", f"/h/.claude/projects/-w-opt/s{n}.jsonl", json.dumps(line).encode() + b"\n")]
+        )
     before = fts_pages() if connection.vendor == "sqlite" else None
     out = StringIO()
     call_command("optimize_search", stdout=out)
@@ -135,14 +141,20 @@ def test_it_has_the_schedules_once_after_two_starts_and_the_cluster_runs_them(ze
             server.wait_worker()
             if attempt == 2:  # make one due: django-q2's scheduler (every 30 s) hands it to a worker
                 make_due(zerg_env, checkpoint)
-                wait_for(lambda: query(zerg_env, 'SELECT success FROM django_q_task WHERE "group" = ?',
-                                       (checkpoint,)), timeout=90, interval=1, message="the scheduled task")
+                wait_for(
+                    lambda: query(zerg_env, 'SELECT success FROM django_q_task WHERE "group" = ?', (checkpoint,)),
+                    timeout=90,
+                    interval=1,
+                    message="the scheduled task",
+                )
         finally:
             server.close()
-    found = query(zerg_env, "SELECT name, func, args FROM django_q_schedule WHERE name LIKE ?",
-                  (SCHEDULE_PREFIX + "%",))
+    found = query(
+        zerg_env, "SELECT name, func, args FROM django_q_schedule WHERE name LIKE ?", (SCHEDULE_PREFIX + "%",)
+    )
     assert sorted(found) == sorted((job.name, RUN_COMMAND, repr(job.command)) for job in JOBS)
-    assert [bool(row[0]) for row in query(zerg_env, 'SELECT success FROM django_q_task WHERE "group" = ?',
-                                          (checkpoint,))] == [True]
+    assert [
+        bool(row[0]) for row in query(zerg_env, 'SELECT success FROM django_q_task WHERE "group" = ?', (checkpoint,))
+    ] == [True]
     log = (Path(zerg_env["ZERG_HOME"]) / "logs" / "zerg.log").read_text()
     assert "INFO zerg.maintenance: checkpoint_wal: " in log

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(not CLAUDE_FILE.exists(), reason="shared fixture
 
 
 def laptop_zerg(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(zerg_command(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        zerg_command(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
 
 
 def test_it_migrates_the_newest_session_of_this_directory_and_pulls_it_back(tmp_path):
@@ -36,8 +37,13 @@ def test_it_migrates_the_newest_session_of_this_directory_and_pulls_it_back(tmp_
     local_file.write_bytes(session_bytes)
     resumed = tmp_path / "resumed.jsonl"
 
-    with commis_env(tmp_path / "server-home", ZERG_CLAUDE_BIN=str(BIN / "claude"), ANTHROPIC_API_KEY="sk-test",
-                    FAKE_CLI_RESUME_RECORD=str(resumed), FAKE_CLI_SLEEP="2") as env:
+    with commis_env(
+        tmp_path / "server-home",
+        ZERG_CLAUDE_BIN=str(BIN / "claude"),
+        ANTHROPIC_API_KEY="sk-test",
+        FAKE_CLI_RESUME_RECORD=str(resumed),
+        FAKE_CLI_SLEEP="2",
+    ) as env:
         server = ZergServer(env, log_dir=tmp_path / "logs")
         try:
             server.start()
@@ -54,7 +60,8 @@ def test_it_migrates_the_newest_session_of_this_directory_and_pulls_it_back(tmp_
             done = laptop_zerg(["ship", "--once"], me, laptop)
             assert done.returncode == 0, done.stderr
             assert query(env, "SELECT device, cwd, base_commit, head_commit FROM agents_ingest_workspacepatch") == [
-                ("laptop", str(laptop), repos["a"], repos["c"])]
+                ("laptop", str(laptop), repos["a"], repos["c"])
+            ]
 
             # a laptop without an API token gets told what to do
             done = laptop_zerg(["migrate", "--prompt", "x"], {**me, "ZERG_TOKEN": ""}, laptop)

@@ -22,7 +22,9 @@ from tests.procs import wait_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 CLAUDE_SID = "5ed31c36-bca8-40fd-8d24-f1a1f0af7901"
-CLAUDE_FILE = FIXTURES / "claude" / "real_projects" / "-Users-dain-workspace-danieldemmel-me-next" / f"{CLAUDE_SID}.jsonl"
+CLAUDE_FILE = (
+    FIXTURES / "claude" / "real_projects" / "-Users-dain-workspace-danieldemmel-me-next" / f"{CLAUDE_SID}.jsonl"
+)
 CODEX_SID = "019e1625-789d-76c0-80ab-3724b5ddb799"
 CODEX_FILE = FIXTURES / "codex" / f"rollout-2026-05-11T11-26-55-{CODEX_SID}.jsonl"
 LAPTOP_CWD = "/Users/dain/workspace/danieldemmel.me-next"  # the cwd recorded in the Claude fixture
@@ -31,8 +33,13 @@ pytestmark = pytest.mark.skipif(not CLAUDE_FILE.exists(), reason="shared fixture
 
 
 def git(cwd, *args) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args], cwd=cwd,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -70,8 +77,19 @@ def device(db):
 
 
 def ship(device: Client, provider: str, path: str, data: bytes, git_info: dict | None = None) -> dict:
-    body = {"device": "laptop", "files": [{"provider": provider, "path": path, "offset": 0, "generation": 0,
-                                           "data": data.decode("utf-8"), "git": git_info}]}
+    body = {
+        "device": "laptop",
+        "files": [
+            {
+                "provider": provider,
+                "path": path,
+                "offset": 0,
+                "generation": 0,
+                "data": data.decode("utf-8"),
+                "git": git_info,
+            }
+        ],
+    }
     r = post_ingest(device, body)
     assert r.status_code == 200, r.content
     return r.json()
@@ -79,8 +97,9 @@ def ship(device: Client, provider: str, path: str, data: bytes, git_info: dict |
 
 def ship_claude(device, repos=None) -> int:
     git_info = {"remote": repos["url"], "branch": "work", "commit": repos["c"]} if repos else None
-    answer = ship(device, "claude", f"/home/owner/.claude/projects/-laptop/{CLAUDE_SID}.jsonl",
-                  CLAUDE_FILE.read_bytes(), git_info)
+    answer = ship(
+        device, "claude", f"/home/owner/.claude/projects/-laptop/{CLAUDE_SID}.jsonl", CLAUDE_FILE.read_bytes(), git_info
+    )
     return answer["files"][0]["session_id"]
 
 
@@ -110,13 +129,15 @@ def lines(path: Path) -> list[dict]:
 
 
 def continue_(client, session_id, **body):
-    return client.post(f"/api/migrate/sessions/{session_id}/continue", json.dumps(body),
-                       content_type="application/json")
+    return client.post(
+        f"/api/migrate/sessions/{session_id}/continue", json.dumps(body), content_type="application/json"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_continues_a_claude_session_in_a_clone_at_its_commit_with_the_local_changes(
-        device, token_client, fake_clis, tmp_path):
+    device, token_client, fake_clis, tmp_path
+):
     from commis.models import Job
     from commis.runner import run_job
     from timeline.models import Session
@@ -181,15 +202,15 @@ def test_it_continues_a_claude_session_in_a_clone_at_its_commit_with_the_local_c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_continues_a_codex_rollout_and_its_turns_arrive_while_it_runs(device, token_client, fake_clis,
-                                                                       monkeypatch):
+def test_it_continues_a_codex_rollout_and_its_turns_arrive_while_it_runs(device, token_client, fake_clis, monkeypatch):
     from commis.models import Job
     from commis.runner import run_job
     from timeline.models import Session
 
     _, resumed = fake_clis
-    sid = ship(device, "codex", f"/home/owner/.codex/sessions/2026/05/11/{CODEX_FILE.name}",
-               CODEX_FILE.read_bytes())["files"][0]["session_id"]
+    sid = ship(device, "codex", f"/home/owner/.codex/sessions/2026/05/11/{CODEX_FILE.name}", CODEX_FILE.read_bytes())[
+        "files"
+    ][0]["session_id"]
     before = Session.objects.get(id=sid).event_count
     r = continue_(token_client, CODEX_SID, prompt="now the tests", workspace="scratch")
     assert r.status_code == 200, r.content
@@ -239,22 +260,35 @@ def test_it_refuses_what_cannot_be_continued(device, token_client, tmp_path):
     assert r.status_code == 400 and "does not exist on the server" in r.json()["detail"]
     assert continue_(token_client, sid, workspace="nowhere").status_code == 400
     sub = next((FIXTURES / "claude" / "real_projects" / "-experiments-worktrees").glob("*/subagents/agent-*.jsonl"))
-    body = {"device": "laptop", "files": [{"provider": "claude", "path": f"/l/{sub.parent.parent.name}/subagents/"
-                                           f"{sub.name}", "data": sub.read_text(encoding="utf-8"),
-                                           "parent_session": sub.parent.parent.name}]}
+    body = {
+        "device": "laptop",
+        "files": [
+            {
+                "provider": "claude",
+                "path": f"/l/{sub.parent.parent.name}/subagents/{sub.name}",
+                "data": sub.read_text(encoding="utf-8"),
+                "parent_session": sub.parent.parent.name,
+            }
+        ],
+    }
     sub_id = post_ingest(device, body).json()["files"][0]["session_id"]
     r = continue_(token_client, sub_id, prompt="x")
     assert r.status_code == 400 and "subagent" in r.json()["detail"]
-    assert Client().post(f"/api/migrate/sessions/{sid}/continue", "{}", content_type="application/json"
-                         ).status_code == 401
+    assert (
+        Client().post(f"/api/migrate/sessions/{sid}/continue", "{}", content_type="application/json").status_code == 401
+    )
     # a device token may upload patches and ship, never start a continuation
     assert continue_(device, sid, prompt="x").status_code == 401
     assert Job.objects.count() == 0
 
     # bad patches: 400 and nothing stored
     good = {"device": "laptop", "cwd": LAPTOP_CWD, "base_commit": "a" * 40, "patch_b64": ""}
-    for bad, needle in (({"patch_b64": "%%%"}, "base64"), ({"base_commit": "main"}, "commit id"),
-                        ({"patch_b64": base64.b64encode(b"rm -rf /").decode()}, "git diff"), ({"cwd": ""}, "cwd")):
+    for bad, needle in (
+        ({"patch_b64": "%%%"}, "base64"),
+        ({"base_commit": "main"}, "commit id"),
+        ({"patch_b64": base64.b64encode(b"rm -rf /").decode()}, "git diff"),
+        ({"cwd": ""}, "cwd"),
+    ):
         r = device.post("/api/migrate/patch", json.dumps({**good, **bad}), content_type="application/json")
         assert r.status_code == 400 and needle in r.json()["detail"], r.content
     assert WorkspacePatch.objects.count() == 0
@@ -265,8 +299,17 @@ def test_it_ships_with_an_api_token_for_zerg_migrate(device, token_client):
     from timeline.export import export_bytes
     from timeline.models import Session
 
-    body = {"device": "laptop", "files": [{"provider": "claude", "path": f"/l/{CLAUDE_SID}.jsonl", "offset": 0,
-                                           "data": CLAUDE_FILE.read_text(encoding="utf-8")}]}
+    body = {
+        "device": "laptop",
+        "files": [
+            {
+                "provider": "claude",
+                "path": f"/l/{CLAUDE_SID}.jsonl",
+                "offset": 0,
+                "data": CLAUDE_FILE.read_text(encoding="utf-8"),
+            }
+        ],
+    }
     assert post_ingest(device, body, url="/api/migrate/ingest").status_code == 401
     r = post_ingest(token_client, body, url="/api/migrate/ingest")
     assert r.status_code == 200 and r.json()["lines_stored"] == len(CLAUDE_FILE.read_bytes().splitlines())

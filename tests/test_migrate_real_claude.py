@@ -39,15 +39,29 @@ def test_it_resumes_a_restored_session_with_the_real_cli(device, token_client, t
     with FakeAnthropic(api_key="test") as fake:
         monkeypatch.setenv("ZERG_CLAUDE_BIN", str(cli))
         monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the developer's own ~/.claude
-        for var, value in {"ANTHROPIC_BASE_URL": fake.url, "CLAUDE_CODE_MAX_RETRIES": "0", "DISABLE_TELEMETRY": "1",
-                           "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}.items():
+        for var, value in {
+            "ANTHROPIC_BASE_URL": fake.url,
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }.items():
             monkeypatch.setenv(var, value)
-        for var in ("CLAUDE_CONFIG_DIR", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "HTTPS_PROXY",
-                    "HTTP_PROXY", "https_proxy", "http_proxy"):
+        for var in (
+            "CLAUDE_CONFIG_DIR",
+            "ANTHROPIC_AUTH_TOKEN",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "https_proxy",
+            "http_proxy",
+        ):
             monkeypatch.delenv(var, raising=False)
-        r = token_client.post(f"/api/migrate/sessions/{sid}/continue",
-                              json.dumps({"prompt": "Now also disable MD013.", "workspace": "scratch"}),
-                              content_type="application/json")
+        r = token_client.post(
+            f"/api/migrate/sessions/{sid}/continue",
+            json.dumps({"prompt": "Now also disable MD013.", "workspace": "scratch"}),
+            content_type="application/json",
+        )
         assert r.status_code == 200, r.content
         job_id = r.json()["job"]["id"]
         status = run_job(job_id)

@@ -23,9 +23,13 @@ from oikos.models import Turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STATE_ONLY = [("commis", "0004_status_choices_schedule_auto_now"), ("oikos", "0003_status_choices_thread_auto_now"),
-              ("forum", "0003_claim_auto_now"), ("timeline", "0011_updated_at_auto_now"),
-              ("agents_ingest", "0003_workspacepatch_auto_now")]
+STATE_ONLY = [
+    ("commis", "0004_status_choices_schedule_auto_now"),
+    ("oikos", "0003_status_choices_thread_auto_now"),
+    ("forum", "0003_claim_auto_now"),
+    ("timeline", "0011_updated_at_auto_now"),
+    ("agents_ingest", "0003_workspacepatch_auto_now"),
+]
 
 
 def test_it_keeps_the_status_strings_the_api_and_the_spa_read():
@@ -42,8 +46,11 @@ def test_it_keeps_the_status_strings_the_api_and_the_spa_read():
 def test_it_changes_no_table_when_it_migrates_to_the_new_idioms(app, name):
     out = io.StringIO()
     call_command("sqlmigrate", app, name, stdout=out)
-    statements = [line for line in out.getvalue().splitlines()
-                  if line.strip() and not line.startswith("--") and line.strip() not in ("BEGIN;", "COMMIT;")]
+    statements = [
+        line
+        for line in out.getvalue().splitlines()
+        if line.strip() and not line.startswith("--") and line.strip() not in ("BEGIN;", "COMMIT;")
+    ]
     assert statements == []
 
 

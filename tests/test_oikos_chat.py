@@ -17,9 +17,9 @@ from commis import jobs
 from commis.models import Job
 from oikos.graph import trim
 from oikos.models import Message, Thread, Turn
-from zerg_site.llm import HOW_TO_CONFIGURE
-from timeline.pricing import response_cost as cost_usd
 from tests.fakes.fake_anthropic import FakeAnthropic
+from timeline.pricing import response_cost as cost_usd
+from zerg_site.llm import HOW_TO_CONFIGURE
 from zerg_site.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,9 +158,13 @@ def test_it_answers_slash_commands_without_a_model(token_client, no_model):
     job.refresh_from_db()
     assert job.status == "cancelled"
 
-    for bad, expected in (("/logs", "usage: /logs JOB"), ("/cancel abc", "usage: /cancel JOB"),
-                          ("/spawn --backend nope echo", "unknown backend"), ("/frobnicate", "unknown command"),
-                          ("/status 999999", "no commis job 999999")):
+    for bad, expected in (
+        ("/logs", "usage: /logs JOB"),
+        ("/cancel abc", "usage: /cancel JOB"),
+        ("/spawn --backend nope echo", "unknown backend"),
+        ("/frobnicate", "unknown command"),
+        ("/status 999999", "no commis job 999999"),
+    ):
         say(token_client, thread_id, bad)
         assert expected in messages(thread_id)[-1].text, bad
     assert Job.objects.count() == 1
@@ -181,8 +185,9 @@ def test_it_reports_a_finished_commis_in_the_thread(token_client, no_model, sett
     notice = notices[0]
     assert f"Commis #{job.id} (shell) succeeded with exit code 0: all 12 tests pass" in notice.text
     assert notice.data["job_id"] == job.id and notice.data["link"] == f"/commis/{job.id}"
-    assert Event.objects.filter(topic=f"oikos:{thread_id}", kind="oikos.message",
-                                payload__message__id=notice.id).exists()
+    assert Event.objects.filter(
+        topic=f"oikos:{thread_id}", kind="oikos.message", payload__message__id=notice.id
+    ).exists()
 
     # the next model turn hears about it
     settings.ZERG = dataclasses.replace(settings.ZERG, anthropic_api_key="test")
@@ -280,25 +285,30 @@ def test_it_fails_a_turn_clearly_when_the_model_errors(token_client, fake):
 def test_it_trims_long_threads_keeping_tool_pairs():
     msgs = []
     for n in range(30):
-        msgs += [{"role": "user", "content": f"question {n} " + "x" * 100},
-                 {"role": "assistant",
-                  "content": [{"type": "tool_use", "id": f"t{n}", "name": "list_commis", "input": {}}]},
-                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{n}", "content": "y" * 100}]},
-                 {"role": "assistant", "content": [{"type": "text", "text": f"answer {n}"}]}]
+        msgs += [
+            {"role": "user", "content": f"question {n} " + "x" * 100},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": f"t{n}", "name": "list_commis", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{n}", "content": "y" * 100}]},
+            {"role": "assistant", "content": [{"type": "text", "text": f"answer {n}"}]},
+        ]
     assert trim(msgs, 10**9) == msgs
     kept = trim(msgs, 2000)
     assert 0 < len(kept) < len(msgs) and len(kept) % 4 == 0
     assert kept[0]["role"] == "user" and "earlier messages" in kept[0]["content"][0]["text"]
     assert kept[0]["content"][1]["text"].startswith("question")
-    assert kept[1:] == msgs[len(msgs) - len(kept) + 1:]
+    assert kept[1:] == msgs[len(msgs) - len(kept) + 1 :]
     # the current turn alone is over budget: it is kept whole
     assert trim(msgs, 10)[1:] == msgs[-3:]
 
 
 def test_it_prices_known_models_only():
     """Oikos prices its turns with the Timeline's list (timeline/pricing.py), in Anthropic's usage keys."""
-    usage = {"input_tokens": 50_000, "output_tokens": 50_000, "cache_read_input_tokens": 50_000,
-             "cache_creation_input_tokens": 50_000}
+    usage = {
+        "input_tokens": 50_000,
+        "output_tokens": 50_000,
+        "cache_read_input_tokens": 50_000,
+        "cache_creation_input_tokens": 50_000,
+    }
     assert cost_usd("claude", "claude-sonnet-4-5-20250929", usage) == pytest.approx((3 + 15 + 0.3 + 3.75) / 20)
     assert cost_usd("claude", "claude-haiku-4-5", {"input_tokens": 1000}) == pytest.approx(0.001)
     assert cost_usd("claude", "llama3.1:8b", usage) is None
@@ -306,10 +316,14 @@ def test_it_prices_known_models_only():
 
 def test_it_needs_auth_and_refuses_bad_input(client, token_client, no_model):
     thread_id = new_thread(token_client)
-    for method, url in (("get", "/api/oikos/threads"), ("post", "/api/oikos/threads"),
-                        ("get", f"/api/oikos/threads/{thread_id}"),
-                        ("post", f"/api/oikos/threads/{thread_id}/messages"),
-                        ("post", "/api/oikos/turns/1/answer"), ("get", "/api/oikos/messages/1/full")):
+    for method, url in (
+        ("get", "/api/oikos/threads"),
+        ("post", "/api/oikos/threads"),
+        ("get", f"/api/oikos/threads/{thread_id}"),
+        ("post", f"/api/oikos/threads/{thread_id}/messages"),
+        ("post", "/api/oikos/turns/1/answer"),
+        ("get", "/api/oikos/messages/1/full"),
+    ):
         if method == "get":
             response = client.get(url)
         else:
@@ -330,9 +344,11 @@ def test_it_needs_auth_and_refuses_bad_input(client, token_client, no_model):
 
 
 def test_it_keeps_the_idle_server_free_of_llm_imports():
-    code = ("import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'zerg_site.settings'; django.setup(); "
-            "import zerg_site.urls, zerg_site.asgi, oikos.api, oikos.turns, oikos.notify, oikos.slash; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'langgraph', 'anthropic', 'openai', 'httpx'}))")
+    code = (
+        "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'zerg_site.settings'; django.setup(); "
+        "import zerg_site.urls, zerg_site.asgi, oikos.api, oikos.turns, oikos.notify, oikos.slash; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'langgraph', 'anthropic', 'openai', 'httpx'}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -382,8 +398,10 @@ def test_it_answers_an_oikos_mention_in_the_forum(fake):
 def test_it_sends_a_finished_reply_as_sanitized_html_and_a_slash_answer_as_text(token_client, fake):
     """A model that replies with Markdown, a hostile link and raw HTML: the API sends the reply's text
     as it was and ``html`` rendered and sanitized; a slash command's answer keeps its lines (no html)."""
-    fake.reply_text("## Steps\n\n1. run `make`\n2. read [docs](https://example.com/x) and [bad](javascript:alert(1))"
-                    "\n\n<img src=x onerror=alert(1)>\n\n```sh\nmake test\n```\n\nsee /commis/7")
+    fake.reply_text(
+        "## Steps\n\n1. run `make`\n2. read [docs](https://example.com/x) and [bad](javascript:alert(1))"
+        "\n\n<img src=x onerror=alert(1)>\n\n```sh\nmake test\n```\n\nsee /commis/7"
+    )
     thread_id = new_thread(token_client)
     wait_turn(say(token_client, thread_id, "how?")["turn"]["id"])
     detail = token_client.get(f"/api/oikos/threads/{thread_id}").json()
@@ -396,8 +414,11 @@ def test_it_sends_a_finished_reply_as_sanitized_html_and_a_slash_answer_as_text(
     assert '<a href="/commis/7" rel="noopener noreferrer nofollow">/commis/7</a>' in html
     assert 'href="javascript' not in html and "<img" not in html and "&lt;img" in html
     # the event that finished the reply carried the same html (a live page needs no reload)
-    finished = [e.payload["message"] for e in Event.objects.filter(kind="oikos.message").order_by("id")
-                if e.payload["message"]["id"] == reply["id"] and not e.payload["message"]["streaming"]]
+    finished = [
+        e.payload["message"]
+        for e in Event.objects.filter(kind="oikos.message").order_by("id")
+        if e.payload["message"]["id"] == reply["id"] and not e.payload["message"]["streaming"]
+    ]
     assert finished and finished[-1]["html"] == html
     say(token_client, thread_id, "/help")
     answer = messages(thread_id, "assistant")[-1]

@@ -35,8 +35,13 @@ class Api:
         self.server, self.token = server, token
 
     def __call__(self, path, body=None, expect=200):
-        status, data = http_json(self.server.url + "/api/oikos" + path, "POST" if body is not None else "GET",
-                                 token=self.token, body=body, timeout=10)
+        status, data = http_json(
+            self.server.url + "/api/oikos" + path,
+            "POST" if body is not None else "GET",
+            token=self.token,
+            body=body,
+            timeout=10,
+        )
         assert status == expect, (status, data, self.server.output()[-3000:])
         return data
 
@@ -44,6 +49,7 @@ class Api:
         def check():
             detail = self(f"/threads/{thread_id}")
             return detail["turn"] and detail["turn"]["status"] in statuses and detail
+
         try:
             return wait_for(check, timeout, interval=0.2, message=f"a turn in {statuses}")
         except TimeoutError as exc:
@@ -57,8 +63,9 @@ def test_it_completes_a_turn_cut_off_by_a_kill_after_restart(env, fake, tmp_path
         api = Api(server, create_token(env))
         # the first model call hangs (the server dies during it); the restarted runner asks again
         fake.reply_text("never delivered", delay=60)
-        fake.reply_tool_use("spawn_commis", {"task": "echo hello-from-commis", "backend": "shell"},
-                            text="Spawning it now.")
+        fake.reply_tool_use(
+            "spawn_commis", {"task": "echo hello-from-commis", "backend": "shell"}, text="Spawning it now."
+        )
         fake.reply_text("The commis is on its way.")
         thread = api("/threads", {"title": "durable"})
         posted = api(f"/threads/{thread['id']}/messages", {"text": "run echo hello-from-commis"}, expect=202)
@@ -88,8 +95,12 @@ def test_it_completes_a_turn_cut_off_by_a_kill_after_restart(env, fake, tmp_path
         # the commis it spawned runs in the worker cluster and reports back in the thread
         job_id = said[2]["data"]["job_id"]
         assert job_id and wait_status(env, job_id, ("succeeded",))
-        notice = wait_for(lambda: [m for m in api(f"/threads/{thread['id']}")["messages"] if m["role"] == "system"],
-                          60, interval=0.2, message="the job-finished notice")[0]
+        notice = wait_for(
+            lambda: [m for m in api(f"/threads/{thread['id']}")["messages"] if m["role"] == "system"],
+            60,
+            interval=0.2,
+            message="the job-finished notice",
+        )[0]
         assert f"Commis #{job_id} (shell) succeeded" in notice["text"] and notice["data"]["link"] == f"/commis/{job_id}"
     finally:
         for s in servers:

@@ -22,8 +22,10 @@ from zerg_site.management.commands.export_openapi import openapi_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = ROOT / "frontend" / "openapi.json"
-REGENERATE = ("python manage.py export_openapi frontend/openapi.json && (cd frontend && npm run gen:api), "
-              "then commit frontend/openapi.json and frontend/src/api.gen.ts (and rebuild frontend/build/)")
+REGENERATE = (
+    "python manage.py export_openapi frontend/openapi.json && (cd frontend && npm run gen:api), "
+    "then commit frontend/openapi.json and frontend/src/api.gen.ts (and rebuild frontend/build/)"
+)
 OUR_APPS = ("zerg_site", "timeline", "commis", "forum", "oikos", "agents_ingest")
 
 
@@ -33,7 +35,8 @@ def _documented_operations(document: dict) -> list[tuple[str, str, dict]]:
 
 def test_it_keeps_the_committed_openapi_json_equal_to_the_servers_schemas():
     assert SNAPSHOT.read_text(encoding="utf-8") == openapi_text(), (
-        f"frontend/openapi.json is stale: the server's response schemas changed. Regenerate with: {REGENERATE}")
+        f"frontend/openapi.json is stale: the server's response schemas changed. Regenerate with: {REGENERATE}"
+    )
 
 
 def test_it_serves_the_same_document_it_commits(owner_client):
@@ -44,14 +47,24 @@ def test_it_serves_the_same_document_it_commits(owner_client):
 
 def test_it_documents_a_response_and_its_errors_for_every_operation():
     document = json.loads(openapi_text())
-    bare = [f"{m} {p}" for m, p, op in _documented_operations(document)
-            if not any(code.startswith("2") for code in op["responses"])]
+    bare = [
+        f"{m} {p}"
+        for m, p, op in _documented_operations(document)
+        if not any(code.startswith("2") for code in op["responses"])
+    ]
     assert bare == [], "operations without a declared success response"
-    undescribed = [f"{m} {p} {code}" for m, p, op in _documented_operations(document)
-                   for code, answer in op["responses"].items() if not answer.get("content")]
+    undescribed = [
+        f"{m} {p} {code}"
+        for m, p, op in _documented_operations(document)
+        for code, answer in op["responses"].items()
+        if not answer.get("content")
+    ]
     assert undescribed == [], "responses without a body schema"
-    owner_only = [f"{m} {p}" for m, p, op in _documented_operations(document)
-                  if op.get("security") and "401" not in op["responses"]]
+    owner_only = [
+        f"{m} {p}"
+        for m, p, op in _documented_operations(document)
+        if op.get("security") and "401" not in op["responses"]
+    ]
     assert owner_only == [], "authenticated operations that do not document their 401"
 
 

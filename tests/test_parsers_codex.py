@@ -23,10 +23,22 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ROLLOUT = "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
 
 EXPECTED = {
-    'codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl': ({'event_msg': 134, 'response_item': 249, 'session_meta': 1, 'turn_context': 2}, {'message': 17, 'meta': 122, 'thinking': 25, 'tool_call': 105, 'tool_result': 102}),
-    'codex/turn-1.jsonl': ({'event_msg': 6, 'response_item': 5, 'session_meta': 1, 'turn_context': 1}, {'message': 4, 'meta': 6, 'thinking': 1}),
-    'codex/turn-2.jsonl': ({'event_msg': 12, 'response_item': 10, 'session_meta': 1, 'turn_context': 2}, {'message': 8, 'meta': 11, 'thinking': 2}),
-    'codex/turn-spawn-skill.jsonl': ({'event_msg': 6, 'response_item': 4, 'session_meta': 1, 'turn_context': 1}, {'meta': 7, 'tool_call': 3, 'tool_result': 1}),
+    "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl": (
+        {"event_msg": 134, "response_item": 249, "session_meta": 1, "turn_context": 2},
+        {"message": 17, "meta": 122, "thinking": 25, "tool_call": 105, "tool_result": 102},
+    ),
+    "codex/turn-1.jsonl": (
+        {"event_msg": 6, "response_item": 5, "session_meta": 1, "turn_context": 1},
+        {"message": 4, "meta": 6, "thinking": 1},
+    ),
+    "codex/turn-2.jsonl": (
+        {"event_msg": 12, "response_item": 10, "session_meta": 1, "turn_context": 2},
+        {"message": 8, "meta": 11, "thinking": 2},
+    ),
+    "codex/turn-spawn-skill.jsonl": (
+        {"event_msg": 6, "response_item": 4, "session_meta": 1, "turn_context": 1},
+        {"meta": 7, "tool_call": 3, "tool_result": 1},
+    ),
 }
 
 # event_msg copies of messages per file (user_message / agent_message / agent_reasoning), counted with jq
@@ -80,9 +92,16 @@ def test_parsing_from_mid_file_finds_the_session_from_the_path():
 
 def test_compacted_unknown_malformed_and_git():
     lines = [
-        {"timestamp": "t1", "type": "session_meta", "payload": {"id": "abc", "cwd": "/w", "cli_version": "0.9",
-                                                                 "git": {"branch": "dev", "commit_hash": "c0ffee",
-                                                                         "repository_url": "git@x:y.git"}}},
+        {
+            "timestamp": "t1",
+            "type": "session_meta",
+            "payload": {
+                "id": "abc",
+                "cwd": "/w",
+                "cli_version": "0.9",
+                "git": {"branch": "dev", "commit_hash": "c0ffee", "repository_url": "git@x:y.git"},
+            },
+        },
         {"timestamp": "t2", "type": "compacted", "payload": {"message": "earlier work summarised"}},
         {"timestamp": "t3", "type": "response_item", "payload": {"type": "ghost_thing"}},
         {"timestamp": "t4", "type": "from_the_future", "payload": {}},
@@ -90,5 +109,10 @@ def test_compacted_unknown_malformed_and_git():
     data = b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"garbage\n"
     events, meta = parse_bytes("codex", data, "/x/rollout-2025-01-01T00-00-00-abc.jsonl")
     assert [e.kind for e in events] == ["meta", "compaction", "unknown", "unknown", "malformed"]
-    assert (meta.session_id, meta.git_branch, meta.git_commit, meta.git_remote) == ("abc", "dev", "c0ffee", "git@x:y.git")
+    assert (meta.session_id, meta.git_branch, meta.git_commit, meta.git_remote) == (
+        "abc",
+        "dev",
+        "c0ffee",
+        "git@x:y.git",
+    )
     assert meta.unknown == 2 and len(meta.malformed) == 1

@@ -14,13 +14,32 @@ DOC = {
     "lastUpdated": "2025-06-01T10:05:00Z",
     "messages": [
         {"id": "m1", "timestamp": "2025-06-01T10:00:01Z", "type": "user", "content": "list the files"},
-        {"id": "m2", "timestamp": "2025-06-01T10:00:05Z", "type": "gemini", "content": "Here they are.",
-         "model": "gemini-2.5-pro", "thoughts": [{"subject": "Plan", "description": "run ls"}],
-         "tokens": {"input": 100, "output": 20, "cached": 5, "thoughts": 3, "tool": 0, "total": 128},
-         "toolCalls": [{"id": "c1", "name": "run_shell_command", "args": {"command": "ls"},
-                        "result": [{"functionResponse": {"id": "c1", "name": "run_shell_command",
-                                                         "response": {"output": "a.txt\nb.txt"}}}],
-                        "status": "success"}]},
+        {
+            "id": "m2",
+            "timestamp": "2025-06-01T10:00:05Z",
+            "type": "gemini",
+            "content": "Here they are.",
+            "model": "gemini-2.5-pro",
+            "thoughts": [{"subject": "Plan", "description": "run ls"}],
+            "tokens": {"input": 100, "output": 20, "cached": 5, "thoughts": 3, "tool": 0, "total": 128},
+            "toolCalls": [
+                {
+                    "id": "c1",
+                    "name": "run_shell_command",
+                    "args": {"command": "ls"},
+                    "result": [
+                        {
+                            "functionResponse": {
+                                "id": "c1",
+                                "name": "run_shell_command",
+                                "response": {"output": "a.txt\nb.txt"},
+                            }
+                        }
+                    ],
+                    "status": "success",
+                }
+            ],
+        },
         {"id": "m3", "timestamp": "2025-06-01T10:00:06Z", "type": "info", "content": "Request cancelled."},
         {"id": "m4", "timestamp": "2025-06-01T10:00:07Z", "type": "sparkle", "content": "?"},
     ],
@@ -30,8 +49,13 @@ DOC = {
 def test_document_events_and_meta():
     events, meta = parse_document(json.dumps(DOC).encode(), "/h/.gemini/tmp/abc/chats/session-x.json")
     assert [(e.kind, e.role) for e in events] == [
-        ("message", "user"), ("thinking", "assistant"), ("message", "assistant"), ("tool_call", "assistant"),
-        ("tool_result", "tool"), ("system", "system"), ("unknown", ""),
+        ("message", "user"),
+        ("thinking", "assistant"),
+        ("message", "assistant"),
+        ("tool_call", "assistant"),
+        ("tool_result", "tool"),
+        ("system", "system"),
+        ("unknown", ""),
     ]
     assert [e.key for e in events] == ["m1:0", "m2:0", "m2:1", "m2:2", "m2:3", "m3:0", "m4:0"]
     assert [e.index for e in events] == list(range(7))

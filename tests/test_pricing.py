@@ -22,9 +22,23 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
 def claude_line(mid: str, model: str, usage: dict, text: str = "ok") -> bytes:
-    return json.dumps({"type": "assistant", "uuid": f"u-{mid}-{text}", "sessionId": "s-cost",
-                       "message": {"id": mid, "role": "assistant", "model": model, "usage": usage,
-                                   "content": [{"type": "text", "text": text}]}}).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "type": "assistant",
+                "uuid": f"u-{mid}-{text}",
+                "sessionId": "s-cost",
+                "message": {
+                    "id": mid,
+                    "role": "assistant",
+                    "model": model,
+                    "usage": usage,
+                    "content": [{"type": "text", "text": text}],
+                },
+            }
+        ).encode()
+        + b"\n"
+    )
 
 
 def ingest_claude(data: bytes, path: str = "/h/.claude/projects/-p/s-cost.jsonl") -> Session:
@@ -36,16 +50,22 @@ def ingest_claude(data: bytes, path: str = "/h/.claude/projects/-p/s-cost.jsonl"
 def prices(settings):
     def use(table: dict):
         settings.ZERG = dataclasses.replace(settings.ZERG, prices=table)
+
     return use
 
 
 def test_it_prices_claude_responses_once_per_message_with_both_cache_writes(db):
-    usage = {"input_tokens": 1000, "output_tokens": 2000, "cache_read_input_tokens": 10000,
-             "cache_creation_input_tokens": 4000,
-             "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 1000}}
+    usage = {
+        "input_tokens": 1000,
+        "output_tokens": 2000,
+        "cache_read_input_tokens": 10000,
+        "cache_creation_input_tokens": 4000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 1000},
+    }
     # one API response written as two lines (text, then tool use): its usage counts once
     data = claude_line("m1", "claude-sonnet-4-5-20250929", usage) + claude_line(
-        "m1", "claude-sonnet-4-5-20250929", usage, text="more")
+        "m1", "claude-sonnet-4-5-20250929", usage, text="more"
+    )
     data += claude_line("m2", "<synthetic>", {"input_tokens": 0, "output_tokens": 0})
     session = ingest_claude(data)
     # $3 / $15 / $0.30 / $3.75 per million; the one-hour write at twice the input price
@@ -76,13 +96,16 @@ def test_it_prices_a_resumed_codex_session_per_response(db):
 
 
 def codex_line(rtype: str, payload: dict, second: int = 0) -> bytes:
-    return json.dumps({"timestamp": f"2026-05-12T10:00:{second:02d}.000Z", "type": rtype,
-                       "payload": payload}).encode() + b"\n"
+    return (
+        json.dumps({"timestamp": f"2026-05-12T10:00:{second:02d}.000Z", "type": rtype, "payload": payload}).encode()
+        + b"\n"
+    )
 
 
 def token_count(last: dict, total: dict, second: int) -> bytes:
-    return codex_line("event_msg", {"type": "token_count", "info": {"total_token_usage": total,
-                                                                     "last_token_usage": last}}, second)
+    return codex_line(
+        "event_msg", {"type": "token_count", "info": {"total_token_usage": total, "last_token_usage": last}}, second
+    )
 
 
 def test_it_prices_each_codex_turn_at_its_model_and_counts_a_repeated_token_count_once(db):
@@ -90,12 +113,14 @@ def test_it_prices_each_codex_turn_at_its_model_and_counts_a_repeated_token_coun
     first = {"input_tokens": 10_000, "cached_input_tokens": 4_000, "output_tokens": 500, "total_tokens": 10_500}
     second = {"input_tokens": 20_000, "cached_input_tokens": 15_000, "output_tokens": 1_000, "total_tokens": 21_000}
     both = {k: first[k] + second[k] for k in first}
-    head = (codex_line("session_meta", {"id": sid, "cwd": "/w"})
-            + codex_line("turn_context", {"model": "gpt-5", "cwd": "/w"}, 1)
-            + token_count(first, first, 2)
-            + token_count(first, first, 3)  # written again without a new response (a rate-limit update)
-            + codex_line("turn_context", {"model": "gpt-5-mini", "cwd": "/w"}, 4)  # the owner's /model
-            + token_count(second, both, 5))
+    head = (
+        codex_line("session_meta", {"id": sid, "cwd": "/w"})
+        + codex_line("turn_context", {"model": "gpt-5", "cwd": "/w"}, 1)
+        + token_count(first, first, 2)
+        + token_count(first, first, 3)  # written again without a new response (a rate-limit update)
+        + codex_line("turn_context", {"model": "gpt-5-mini", "cwd": "/w"}, 4)  # the owner's /model
+        + token_count(second, both, 5)
+    )
     tail = token_count(second, both, 6) + codex_line("event_msg", {"type": "task_complete"}, 7)
     path = f"/h/.codex/sessions/2026/05/12/rollout-2026-05-12T10-00-00-{sid}.jsonl"
     ingest_files("laptop", [FileChunk("codex", path, head)])
@@ -106,8 +131,9 @@ def test_it_prices_each_codex_turn_at_its_model_and_counts_a_repeated_token_coun
     gpt5 = (6_000 * 1.25 + 4_000 * 0.125 + 500 * 10.0) / 1e6
     mini = (5_000 * 0.25 + 15_000 * 0.025 + 1_000 * 2.0) / 1e6
     assert session.cost_usd == pytest.approx(gpt5 + mini) and session.cost_partial is False
-    held = list(Event.objects.filter(session=session, usage__isnull=False).order_by("ordinal")
-                .values_list("model", "usage"))
+    held = list(
+        Event.objects.filter(session=session, usage__isnull=False).order_by("ordinal").values_list("model", "usage")
+    )
     assert held == [("gpt-5", first), ("gpt-5-mini", second)]
     assert Event.objects.filter(session=session, record_type="event_msg/token_count").count() == 4
     # reprice agrees with the ingest: it sums the same events at their own models
@@ -139,8 +165,9 @@ def test_migration_0009_recounts_codex_sessions_stored_as_running_totals(db):
         if info:
             event.usage, event.message_id, event.model = info["last_token_usage"], "", ""
             event.save(update_fields=["usage", "message_id", "model"])
-    Session.objects.filter(provider_session_id__startswith="a1b2").update(input_tokens=1100, cache_read_tokens=512,
-                                                                          output_tokens=20, cost_usd=0.0008)
+    Session.objects.filter(provider_session_id__startswith="a1b2").update(
+        input_tokens=1100, cache_read_tokens=512, output_tokens=20, cost_usd=0.0008
+    )
     Session.objects.filter(provider_session_id__startswith="0199").update(input_tokens=30_000, cost_usd=0.01)
 
     assert recount_codex(Session, Event, SourceChunk) == 2
@@ -168,8 +195,10 @@ def test_it_prices_gpt_5_5_from_the_library_and_the_owners_price_wins(db, prices
 
 
 def test_it_leaves_a_model_nobody_knows_unpriced_until_the_owner_adds_a_price(db, prices):
-    ingest_claude(claude_line("m1", "my-local-model", {"input_tokens": 1000, "output_tokens": 10})
-                  + claude_line("m2", "claude-haiku-4-5", {"input_tokens": 1000, "output_tokens": 0}))
+    ingest_claude(
+        claude_line("m1", "my-local-model", {"input_tokens": 1000, "output_tokens": 10})
+        + claude_line("m2", "claude-haiku-4-5", {"input_tokens": 1000, "output_tokens": 0})
+    )
     session = Session.objects.get(provider_session_id="s-cost")
     assert session.cost_usd == pytest.approx(1000 * 1.0 / 1e6) and session.cost_partial is True  # "≥ $0.001"
     prices({"my-local-model": (0.0, 0.0, 0.0, 0.0)})
@@ -223,23 +252,28 @@ def test_it_matches_a_model_by_its_name_or_its_dated_release_and_never_borrows_a
 
 
 def test_it_knows_the_models_the_old_table_did_not(db):
-    usage = {"input_tokens": 1000, "output_tokens": 2000, "cache_read_input_tokens": 10000,
-             "cache_creation_input_tokens": 4000,
-             "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 1000}}
+    usage = {
+        "input_tokens": 1000,
+        "output_tokens": 2000,
+        "cache_read_input_tokens": 10000,
+        "cache_creation_input_tokens": 4000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 1000},
+    }
     # Claude Opus 4.7 and 4.8: $5 input, $25 output, $0.50 cache read, $6.25 5-minute / $10 1-hour write
     opus = (1000 * 5 + 2000 * 25 + 10000 * 0.5 + 3000 * 6.25 + 1000 * 10) / 1e6
     assert response_cost("claude", "claude-opus-4-7", usage) == pytest.approx(opus) == 0.08875
     assert response_cost("claude", "claude-opus-4-8[1m]", usage) == pytest.approx(opus)
     # GPT-5.5: $5 input, $0.50 cached, $30 output; above 272k prompt tokens $10 / $1 / $45 for all of them
-    assert response_cost("codex", "gpt-5.5", {"input_tokens": 100_000, "cached_input_tokens": 40_000,
-                                              "output_tokens": 1000}) == pytest.approx(
-        (60_000 * 5 + 40_000 * 0.5 + 1000 * 30) / 1e6)
-    assert response_cost("codex", "gpt-5.5", {"input_tokens": 300_000, "cached_input_tokens": 100_000,
-                                              "output_tokens": 1000}) == pytest.approx(
-        (200_000 * 10 + 100_000 * 1.0 + 1000 * 45) / 1e6)
+    assert response_cost(
+        "codex", "gpt-5.5", {"input_tokens": 100_000, "cached_input_tokens": 40_000, "output_tokens": 1000}
+    ) == pytest.approx((60_000 * 5 + 40_000 * 0.5 + 1000 * 30) / 1e6)
+    assert response_cost(
+        "codex", "gpt-5.5", {"input_tokens": 300_000, "cached_input_tokens": 100_000, "output_tokens": 1000}
+    ) == pytest.approx((200_000 * 10 + 100_000 * 1.0 + 1000 * 45) / 1e6)
     # Oikos and the agent backend report Anthropic keys whatever the vendor: found by model name
     assert response_cost("zerg-agent", "gpt-5", {"input_tokens": 1000, "output_tokens": 100}) == pytest.approx(
-        (1000 * 1.25 + 100 * 10) / 1e6)
+        (1000 * 1.25 + 100 * 10) / 1e6
+    )
 
 
 def test_it_prices_as_the_library_does_for_every_token_priced_model():
@@ -261,11 +295,17 @@ def test_it_prices_as_the_library_does_for_every_token_priced_model():
                 continue
             for fresh in (1000, 400_000):
                 counts = (fresh, 2000, 30_000, 5000, 700)
-                usage = Usage(input_tokens=sum(counts) - 2000, output_tokens=2000, cache_read_tokens=30_000,
-                              cache_write_tokens=5700, cache_write_1h_tokens=700)
+                usage = Usage(
+                    input_tokens=sum(counts) - 2000,
+                    output_tokens=2000,
+                    cache_read_tokens=30_000,
+                    cache_write_tokens=5700,
+                    cache_write_1h_tokens=700,
+                )
                 expected = calc_price(usage, model.id, provider_id=vendor.id).total_price
-                assert Decimal(repr(cost_of(rates, counts))).quantize(Decimal("1e-9")) == \
-                    expected.quantize(Decimal("1e-9")), (vendor.id, model.id, fresh)
+                assert Decimal(repr(cost_of(rates, counts))).quantize(Decimal("1e-9")) == expected.quantize(
+                    Decimal("1e-9")
+                ), (vendor.id, model.id, fresh)
                 checked += 1
     assert checked > 100
 
@@ -289,25 +329,30 @@ def test_it_prices_long_prompts_and_premium_tiers_only_where_it_knows_the_rate(d
     long = {"input_tokens": 1000, "cache_read_input_tokens": 250_000, "output_tokens": 1000}
     # Sonnet 4.5 above 200k prompt tokens: $6 / $22.50 / $0.60 per million
     assert response_cost("claude", "claude-sonnet-4-5", long) == pytest.approx(
-        (1000 * 6 + 250_000 * 0.60 + 1000 * 22.5) / 1e6)
+        (1000 * 6 + 250_000 * 0.60 + 1000 * 22.5) / 1e6
+    )
     # Opus 4.6: one rate for its whole 1M context
     assert response_cost("claude", "claude-opus-4-6", long) == pytest.approx(
-        (1000 * 5 + 250_000 * 0.5 + 1000 * 25) / 1e6)
+        (1000 * 5 + 250_000 * 0.5 + 1000 * 25) / 1e6
+    )
     short = {"input_tokens": 1000, "output_tokens": 1000}
     # Opus 4.8's fast mode: $10 / $50 (listed); Opus 4.6's fast mode and a priority tier are not: unknown
     assert response_cost("claude", "claude-opus-4-8", {**short, "speed": "fast"}) == pytest.approx(0.06)
     assert response_cost("claude", "claude-opus-4-6", {**short, "speed": "fast"}) is None
     assert response_cost("claude", "claude-opus-4-6", {**short, "service_tier": "priority"}) is None
     assert response_cost("claude", "claude-opus-4-6", {**short, "speed": {"odd": 1}}) is None
-    assert response_cost("claude", "claude-opus-4-6", {**short, "speed": "standard",
-                                                       "service_tier": "standard"}) == pytest.approx(0.03)
-    assert response_cost("gemini", "gemini-2.5-pro", {"input": 300_000, "cached": 100_000, "output": 10}) == \
-        pytest.approx((200_000 * 2.5 + 100_000 * 0.25 + 10 * 15) / 1e6)
+    assert response_cost(
+        "claude", "claude-opus-4-6", {**short, "speed": "standard", "service_tier": "standard"}
+    ) == pytest.approx(0.03)
+    assert response_cost(
+        "gemini", "gemini-2.5-pro", {"input": 300_000, "cached": 100_000, "output": 10}
+    ) == pytest.approx((200_000 * 2.5 + 100_000 * 0.25 + 10 * 15) / 1e6)
 
 
 def test_it_reads_prices_from_config_and_explains_bad_ones(tmp_path):
-    (tmp_path / "config.toml").write_text('[timeline.prices]\n"my-local-model" = [0, 0]\n'
-                                          '"claude-opus-4-7" = [5, 25, 0.5, 6.25]\n')
+    (tmp_path / "config.toml").write_text(
+        '[timeline.prices]\n"my-local-model" = [0, 0]\n"claude-opus-4-7" = [5, 25, 0.5, 6.25]\n'
+    )
     cfg = load({"ZERG_HOME": str(tmp_path)})
     assert cfg.prices == {"my-local-model": (0.0, 0.0, 0.0, 0.0), "claude-opus-4-7": (5.0, 25.0, 0.5, 6.25)}
     env = load({"ZERG_HOME": str(tmp_path), "ZERG_PRICES": '{"x": [1, 2]}'})

@@ -49,7 +49,9 @@ class FakePushService:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                outer.received.append(
+                    {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                )
                 self.send_response(outer.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -82,10 +84,14 @@ class Device:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.auth = os.urandom(16)
         self.endpoint = f"{service.url}/push/{name}"
-        public = self.key.public_key().public_bytes(serialization.Encoding.X962,
-                                                    serialization.PublicFormat.UncompressedPoint)
-        self.json = {"endpoint": self.endpoint, "expirationTime": None,
-                     "keys": {"p256dh": b64(public), "auth": b64(self.auth)}}
+        public = self.key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        self.json = {
+            "endpoint": self.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": b64(public), "auth": b64(self.auth)},
+        }
 
     def decrypt(self, body: bytes) -> dict:
         return json.loads(http_ece.decrypt(body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"))
@@ -134,10 +140,17 @@ def test_it_pushes_an_encrypted_notification_for_a_finished_commis(owner_client,
     assert request["headers"]["content-encoding"] == "aes128gcm"
     assert int(request["headers"]["ttl"]) > 0
     # VAPID: the JWT is signed by the key the browser subscribed with
-    assert request["headers"]["authorization"].startswith("vapid t=") and f"k={key}" in request["headers"]["authorization"]
+    assert (
+        request["headers"]["authorization"].startswith("vapid t=") and f"k={key}" in request["headers"]["authorization"]
+    )
     message = device.decrypt(request["body"])
-    assert message == {"title": f"Commis #{job.id} finished", "body": "all good", "url": f"/commis/{job.id}",
-                       "tag": f"job-{job.id}", "kind": "job_finished"}
+    assert message == {
+        "title": f"Commis #{job.id} finished",
+        "body": "all good",
+        "url": f"/commis/{job.id}",
+        "tag": f"job-{job.id}",
+        "kind": "job_finished",
+    }
     assert PushSubscription.objects.get().last_sent_at is not None
 
 
@@ -183,15 +196,21 @@ def test_it_removes_a_subscription_the_push_service_reports_gone(owner_client, s
 
 def test_it_honours_the_per_kind_switches(owner_client, service, home):
     subscribe(owner_client, Device(service))
-    response = owner_client.put("/api/push/preferences", json.dumps({"job_finished": False}),
-                                content_type="application/json")
+    response = owner_client.put(
+        "/api/push/preferences", json.dumps({"job_finished": False}), content_type="application/json"
+    )
     assert response.status_code == 200 and response.json()["preferences"]["job_finished"] is False
     finished_job()
     assert service.received == []
     finished_job("exit 2")  # failures are another switch, still on
     assert len(service.received) == 1
     assert owner_client.get("/api/push").json()["preferences"] == {
-        "job_finished": False, "job_failed": True, "needs_input": True, "schedule_failed": True, "oikos_reply": True}
+        "job_finished": False,
+        "job_failed": True,
+        "needs_input": True,
+        "schedule_failed": True,
+        "oikos_reply": True,
+    }
     for bad in ({"nope": True}, {"job_failed": "yes"}, [1]):
         response = owner_client.put("/api/push/preferences", json.dumps(bad), content_type="application/json")
         assert response.status_code == 400 and response.json()["detail"]
@@ -321,12 +340,19 @@ def test_it_refuses_bad_subscriptions_and_stores_nothing(owner_client, service, 
 
 def test_it_requires_the_owner(owner, service, home):
     anonymous = Client()
-    for method, url in (("get", "/api/push"), ("get", "/api/push/key"), ("post", "/api/push/subscribe"),
-                        ("post", "/api/push/unsubscribe"), ("put", "/api/push/preferences"),
-                        ("post", "/api/push/test")):
+    for method, url in (
+        ("get", "/api/push"),
+        ("get", "/api/push/key"),
+        ("post", "/api/push/subscribe"),
+        ("post", "/api/push/unsubscribe"),
+        ("put", "/api/push/preferences"),
+        ("post", "/api/push/test"),
+    ):
         if method == "get":
             response = anonymous.get(url)
         else:
-            response = getattr(anonymous, method)(url, json.dumps(Device(service).json), content_type="application/json")
+            response = getattr(anonymous, method)(
+                url, json.dumps(Device(service).json), content_type="application/json"
+            )
         assert response.status_code == 401, url
     assert PushSubscription.objects.count() == 0

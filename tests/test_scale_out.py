@@ -22,8 +22,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.commis_helpers import FAST, query
-from tests.procs import (REPO, ZergServer, base_env, create_token, database_env, http_json, wait_for, ws_connect,
-                         ws_subscribe, zerg_command)
+from tests.procs import (
+    REPO,
+    ZergServer,
+    base_env,
+    create_token,
+    database_env,
+    http_json,
+    wait_for,
+    ws_connect,
+    ws_subscribe,
+    zerg_command,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,12 +100,29 @@ def test_it_runs_each_job_once_and_delivers_every_event_to_both_web_processes(tm
             webs[1].start()
             for name in ("worker1", "worker2"):
                 log = open(tmp_path / f"{name}.log", "wb")
-                workers.append(subprocess.Popen(zerg_command("worker"), env=envs[name], cwd=REPO, stdout=log,
-                                                stderr=log, stdin=subprocess.DEVNULL))
+                workers.append(
+                    subprocess.Popen(
+                        zerg_command("worker"),
+                        env=envs[name],
+                        cwd=REPO,
+                        stdout=log,
+                        stderr=log,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
                 log.close()
-            wait_for(lambda: query(envs["web1"], "SELECT COUNT(*) FROM zerg_site_processheartbeat WHERE kind ="
-                                   " 'worker' AND stopped_at IS NULL")[0][0] == 2, 60, interval=0.3,
-                     message="two live worker clusters")
+            wait_for(
+                lambda: (
+                    query(
+                        envs["web1"],
+                        "SELECT COUNT(*) FROM zerg_site_processheartbeat WHERE kind = 'worker' AND stopped_at IS NULL",
+                    )[0][0]
+                    == 2
+                ),
+                60,
+                interval=0.3,
+                message="two live worker clusters",
+            )
             token = create_token(envs["web1"])
             listeners = [Listener(web, token) for web in webs]
             for listener in listeners:
@@ -104,8 +131,13 @@ def test_it_runs_each_job_once_and_delivers_every_event_to_both_web_processes(tm
 
             def spawn(i: int) -> int:
                 web = webs[i % 2]
-                status, body = http_json(web.url + "/api/commis/jobs", "POST", token,
-                                         {"task": f'echo "$ZERG_JOB_ID" >> {marks}; echo job {i}'}, timeout=30)
+                status, body = http_json(
+                    web.url + "/api/commis/jobs",
+                    "POST",
+                    token,
+                    {"task": f'echo "$ZERG_JOB_ID" >> {marks}; echo job {i}'},
+                    timeout=30,
+                )
                 assert status == 200, (status, body)
                 return body["id"]
 
@@ -128,13 +160,23 @@ def test_it_runs_each_job_once_and_delivers_every_event_to_both_web_processes(tm
                 found = [n for n in ("worker1", "worker2") if (homes[n] / "workspaces" / str(job_id)).is_dir()]
                 assert len(found) == 1, (job_id, found)
 
-            expected = {r[0] for r in query(envs["web1"], "SELECT id FROM zerg_site_event WHERE topic = ANY(%s)",
-                                            ([f"commis:{i}" for i in ids],))}
+            expected = {
+                r[0]
+                for r in query(
+                    envs["web1"],
+                    "SELECT id FROM zerg_site_event WHERE topic = ANY(%s)",
+                    ([f"commis:{i}" for i in ids],),
+                )
+            }
             assert len(expected) >= 2 * JOBS  # at least queued and a final status per job
             for listener in listeners:
                 try:
-                    wait_for(lambda: listener.job_event_ids() >= expected, 20, interval=0.2,
-                             message=f"every job event on {listener.server.url}")
+                    wait_for(
+                        lambda: listener.job_event_ids() >= expected,
+                        20,
+                        interval=0.2,
+                        message=f"every job event on {listener.server.url}",
+                    )
                 except TimeoutError:
                     missing = sorted(expected - listener.job_event_ids())
                     raise AssertionError(f"{len(missing)} events never reached {listener.server.url}: {missing[:20]}")

@@ -31,7 +31,12 @@ def test_it_adds_lists_edits_and_removes(token_client):
     assert made.status_code == 200, made.content
     s = made.json()
     assert (s["name"], s["cron"], s["tz"], s["missed"], s["enabled"]) == (
-        "nightly", "0 3 * * *", "Europe/Berlin", "run_once", True)
+        "nightly",
+        "0 3 * * *",
+        "Europe/Berlin",
+        "run_once",
+        True,
+    )
     assert len(s["next_runs"]) == 5 and s["last_run"] is None and s["last_missed"] is None
     listing = token_client.get("/api/schedules").json()["schedules"]
     assert [x["name"] for x in listing] == ["nightly"]
@@ -94,10 +99,22 @@ def test_it_reports_failed_scheduled_runs_for_the_dashboard(owner_client):
 
 
 def test_it_adds_and_edits_schedules_in_the_admin_with_the_same_checks(owner_client):
-    form = {"name": "adm", "cron": "0 3 * * *", "tz": "Nowhere/Land", "interval": "", "task": "echo a",
-            "backend": "shell", "repo_url": "", "timeout": "", "missed": "skip", "enabled": "on",
-            "runs-TOTAL_FORMS": "0", "runs-INITIAL_FORMS": "0", "misses-TOTAL_FORMS": "0",
-            "misses-INITIAL_FORMS": "0"}
+    form = {
+        "name": "adm",
+        "cron": "0 3 * * *",
+        "tz": "Nowhere/Land",
+        "interval": "",
+        "task": "echo a",
+        "backend": "shell",
+        "repo_url": "",
+        "timeout": "",
+        "missed": "skip",
+        "enabled": "on",
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+        "misses-TOTAL_FORMS": "0",
+        "misses-INITIAL_FORMS": "0",
+    }
     bad = owner_client.post("/admin/commis/schedule/add/", form)
     assert bad.status_code == 200 and "unknown time zone" in bad.content.decode()
     assert Schedule.objects.count() == 0

@@ -18,17 +18,35 @@ def ok(env, *args) -> str:
 
 
 def test_it_manages_schedules_on_the_server(zerg_env):
-    out = ok(zerg_env, "add", "nightly", "--cron", "0 3 * * *", "--tz", "Europe/Berlin", "--missed", "run_once",
-             "--json", "--", "echo", "hello world")
+    out = ok(
+        zerg_env,
+        "add",
+        "nightly",
+        "--cron",
+        "0 3 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--missed",
+        "run_once",
+        "--json",
+        "--",
+        "echo",
+        "hello world",
+    )
     s = json.loads(out)
-    assert (s["cron"], s["tz"], s["missed"], s["task"]) == ("0 3 * * *", "Europe/Berlin", "run_once",
-                                                            "echo 'hello world'")
+    assert (s["cron"], s["tz"], s["missed"], s["task"]) == (
+        "0 3 * * *",
+        "Europe/Berlin",
+        "run_once",
+        "echo 'hello world'",
+    )
     assert all(t.endswith(("02:00:00+00:00", "01:00:00+00:00")) for t in s["next_runs"])  # 03:00 CET/CEST
 
     bad_cron = run_zerg(["schedule", "add", "x", "--cron", "0 3 * *", "--", "echo"], zerg_env)
     assert bad_cron.returncode == 2
-    assert bad_cron.stderr.strip().splitlines() == ["zerg: invalid cron expression '0 3 * *': expected 5 fields "
-                                                    "(minute hour day month weekday)"]
+    assert bad_cron.stderr.strip().splitlines() == [
+        "zerg: invalid cron expression '0 3 * *': expected 5 fields (minute hour day month weekday)"
+    ]
     bad_tz = run_zerg(["schedule", "add", "x", "--cron", "0 3 * * *", "--tz", "Berlin", "--", "echo"], zerg_env)
     assert bad_tz.returncode == 2 and len(bad_tz.stderr.strip().splitlines()) == 1
     assert "unknown time zone 'Berlin'" in bad_tz.stderr

@@ -7,8 +7,7 @@ would; the tick itself runs for real (spawning queued commis jobs).
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import close_old_connections, connection
@@ -20,7 +19,7 @@ from commis.runner import run_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-UTC = dt_timezone.utc
+UTC = UTC
 
 
 def make_due(name: str, ago: timedelta = timedelta(seconds=1)) -> datetime:
@@ -33,8 +32,14 @@ def worker_up(hours: int) -> None:
     """A worker cluster's heartbeat row: up for the last ``hours`` and still beating."""
     from zerg_site.models import ProcessHeartbeat
 
-    ProcessHeartbeat.objects.create(kind="worker", name="worker:h:1:x", host="h", pid=1,
-                                    started_at=timezone.now() - timedelta(hours=hours), last_seen=timezone.now())
+    ProcessHeartbeat.objects.create(
+        kind="worker",
+        name="worker:h:1:x",
+        host="h",
+        pid=1,
+        started_at=timezone.now() - timedelta(hours=hours),
+        last_seen=timezone.now(),
+    )
 
 
 def test_it_rejects_bad_input_with_a_clear_message_and_stores_nothing():
@@ -70,7 +75,10 @@ def test_it_computes_next_runs_in_the_schedules_time_zone_across_dst():
     # Spring forward (29 March 2026): 02:30 does not exist that night; it runs at 03:00 CEST.
     spring = schedules.following(s, datetime(2026, 3, 28, 12, tzinfo=UTC), 3)
     assert [t.isoformat() for t in spring] == [
-        "2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00", "2026-03-31T00:30:00+00:00"]
+        "2026-03-29T01:00:00+00:00",
+        "2026-03-30T00:30:00+00:00",
+        "2026-03-31T00:30:00+00:00",
+    ]
     # Fall back (25 October 2026): 02:30 happens twice; a fixed-hour job runs once, like cron.
     fall = schedules.following(s, datetime(2026, 10, 24, 12, tzinfo=UTC), 2)
     assert [t.isoformat() for t in fall] == ["2026-10-25T00:30:00+00:00", "2026-10-26T01:30:00+00:00"]
@@ -78,7 +86,10 @@ def test_it_computes_next_runs_in_the_schedules_time_zone_across_dst():
     every = Schedule(cron="30 * * * *", tz="Europe/Berlin")
     hours = schedules.following(every, datetime(2026, 10, 24, 23, 0, tzinfo=UTC), 3)
     assert [t.isoformat() for t in hours] == [
-        "2026-10-24T23:30:00+00:00", "2026-10-25T00:30:00+00:00", "2026-10-25T01:30:00+00:00"]
+        "2026-10-24T23:30:00+00:00",
+        "2026-10-25T00:30:00+00:00",
+        "2026-10-25T01:30:00+00:00",
+    ]
     added = schedules.add("nightly", task="echo", cron="0 3 * * *", tz="America/New_York").as_dict()
     assert len(added["next_runs"]) == 5
     first = datetime.fromisoformat(added["next_runs"][0])

@@ -31,8 +31,8 @@ POLICY = (
 HOSTILE = (
     "visible words stay\n\n"
     "<script>window.__pwned = 'script'</script>\n\n"
-    "<img src=\"/missing.png\" onerror=\"window.__pwned = 'img'\">\n\n"
-    "<p style=\"position:fixed;inset:0;z-index:99;background:red\">covers the page</p>\n\n"
+    '<img src="/missing.png" onerror="window.__pwned = \'img\'">\n\n'
+    '<p style="position:fixed;inset:0;z-index:99;background:red">covers the page</p>\n\n'
     "[click me](javascript:window.__pwned='link')\n\n"
     "<a href=\"javascript:window.__pwned='raw-link'\">raw link</a>\n\n"
     "| left | right |\n|:--|--:|\n| a | b |\n"
@@ -59,8 +59,20 @@ def assert_safe_headers(response) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/", "/forum/t/42", "/commis/7", "/admin/login/", "/index.html", "/sw.js",
-                                  "/manifest.webmanifest", "/api/health", "/api/timeline/sessions"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/forum/t/42",
+        "/commis/7",
+        "/admin/login/",
+        "/index.html",
+        "/sw.js",
+        "/manifest.webmanifest",
+        "/api/health",
+        "/api/timeline/sessions",
+    ],
+)
 def test_it_cannot_frame_or_inline_into_any_page_each_response_carries_the_policy(client, path):
     response = client.get(path)
     assert response.status_code in (200, 401), (path, response.status_code)
@@ -74,12 +86,13 @@ def test_it_cannot_inline_into_the_admin_or_the_api_docs_logged_in_either(owner_
         assert_safe_headers(response)
         html = response.content.decode()
         # the policy allows them: every script of these pages is a file (the JSON one is data)
-        assert "<script>" not in html and "<script type=\"text/javascript\">" not in html and " style=" not in html
+        assert "<script>" not in html and '<script type="text/javascript">' not in html and " style=" not in html
 
 
 def test_it_stores_a_hostile_post_as_text_and_renders_no_live_html(owner_client):
-    made = owner_client.post("/api/forum/boards/general/threads", {"title": "Plan", "text": HOSTILE},
-                             content_type="application/json")
+    made = owner_client.post(
+        "/api/forum/boards/general/threads", {"title": "Plan", "text": HOSTILE}, content_type="application/json"
+    )
     assert made.status_code == 200, made.content
     post = owner_client.get(f"/api/forum/threads/{made.json()['id']}").json()["posts"][0]
     assert post["text"] == HOSTILE  # stored as written: nothing lost
@@ -106,8 +119,9 @@ def small_phone():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         csp = CspWatch(browser)
-        context = browser.new_context(viewport={"width": 360, "height": 780}, device_scale_factor=1,
-                                      is_mobile=True, has_touch=True)
+        context = browser.new_context(
+            viewport={"width": 360, "height": 780}, device_scale_factor=1, is_mobile=True, has_touch=True
+        )
         try:
             yield context, csp
         finally:
@@ -140,8 +154,12 @@ def next_violation(page, inject: str, field: str = "effectiveDirective") -> str:
 def test_it_runs_no_script_from_a_hostile_post_and_shows_its_text(zerg_server, small_phone, tmp_path):
     context, csp = small_phone
     token = create_token(zerg_server.env)
-    status, made = http_json(zerg_server.url + "/api/forum/boards/general/threads", "POST", token=token,
-                             body={"title": "Hostile", "text": HOSTILE})
+    status, made = http_json(
+        zerg_server.url + "/api/forum/boards/general/threads",
+        "POST",
+        token=token,
+        body={"title": "Hostile", "text": HOSTILE},
+    )
     assert status == 200, made
     page = open_thread(context, zerg_server, made["id"])
     post = page.get_by_test_id("post").first
@@ -163,8 +181,12 @@ def test_it_is_refused_by_the_browser_when_markup_gets_past_the_sanitiser(zerg_s
     """As if the sanitiser had a bug: markup inserted into a post as the app inserts post HTML."""
     context, csp = small_phone
     token = create_token(zerg_server.env)
-    status, made = http_json(zerg_server.url + "/api/forum/boards/general/threads", "POST", token=token,
-                             body={"title": "Plain", "text": "nothing to see"})
+    status, made = http_json(
+        zerg_server.url + "/api/forum/boards/general/threads",
+        "POST",
+        token=token,
+        body={"title": "Plain", "text": "nothing to see"},
+    )
     assert status == 200, made
     page = open_thread(context, zerg_server, made["id"])
     page.get_by_text("nothing to see").wait_for(timeout=10000)
@@ -173,7 +195,7 @@ def test_it_is_refused_by_the_browser_when_markup_gets_past_the_sanitiser(zerg_s
     add = "document.querySelector('.md').insertAdjacentHTML('beforeend', {!r});".format
     inserts = {
         "script-src-elem": "const s = document.createElement('script'); s.textContent = \"window.__pwned = 'script'\";"
-                           " document.querySelector('.md').append(s);",
+        " document.querySelector('.md').append(s);",
         "script-src-attr": add('<img src="/missing.png" onerror="window.__pwned = 1">'),
         "style-src-attr": add('<p style="display:none">styled</p>'),
         "style-src-elem": add("<style>body { display: none }</style>"),

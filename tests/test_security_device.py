@@ -29,14 +29,30 @@ PATH_A = f"/home/a/.claude/projects/-home-a-proj/{SID}.jsonl"
 
 
 def git(cwd, *args) -> str:
-    done = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args], cwd=cwd,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
 def line(uuid: str, text: str, cwd: str = "/home/a/proj") -> bytes:
-    return json.dumps({"type": "user", "uuid": uuid, "sessionId": SID, "cwd": cwd, "gitBranch": "main",
-                       "message": {"role": "user", "content": text}}).encode() + b"\n"
+    return (
+        json.dumps(
+            {
+                "type": "user",
+                "uuid": uuid,
+                "sessionId": SID,
+                "cwd": cwd,
+                "gitBranch": "main",
+                "message": {"role": "user", "content": text},
+            }
+        ).encode()
+        + b"\n"
+    )
 
 
 def device_client(name: str) -> Client:
@@ -44,10 +60,21 @@ def device_client(name: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
 
 
-def ship(client: Client, path: str, data: bytes, git_info: dict | None = None, device: str | None = None,
-         offset: int = 0) -> dict:
-    body = {"files": [{"provider": "claude", "path": path, "offset": offset, "generation": 0,
-                       "data": data.decode(), "git": git_info}]}
+def ship(
+    client: Client, path: str, data: bytes, git_info: dict | None = None, device: str | None = None, offset: int = 0
+) -> dict:
+    body = {
+        "files": [
+            {
+                "provider": "claude",
+                "path": path,
+                "offset": offset,
+                "generation": 0,
+                "data": data.decode(),
+                "git": git_info,
+            }
+        ]
+    }
     if device is not None:
         body["device"] = device
     r = post_ingest(client, body)
@@ -56,8 +83,9 @@ def ship(client: Client, path: str, data: bytes, git_info: dict | None = None, d
 
 
 def continue_(client: Client, session_id, **body):
-    return client.post(f"/api/migrate/sessions/{session_id}/continue", json.dumps(body),
-                       content_type="application/json")
+    return client.post(
+        f"/api/migrate/sessions/{session_id}/continue", json.dumps(body), content_type="application/json"
+    )
 
 
 @pytest.fixture
@@ -100,10 +128,12 @@ def snapshot(session) -> dict:
     from timeline.models import Event, Session
 
     s = Session.objects.get(id=session.id)
-    return {"row": (s.device, s.cwd, s.git_remote, s.git_branch, s.git_commit, s.event_count),
-            "events": list(Event.objects.filter(session=s).order_by("ordinal").values_list("key", "text")),
-            "files": sorted(s.files.values_list("device", "path", "generation")),
-            "bytes": export_bytes(s)}
+    return {
+        "row": (s.device, s.cwd, s.git_remote, s.git_branch, s.git_commit, s.event_count),
+        "events": list(Event.objects.filter(session=s).order_by("ordinal").values_list("key", "text")),
+        "files": sorted(s.files.values_list("device", "path", "generation")),
+        "bytes": export_bytes(s),
+    }
 
 
 def test_it_stores_device_bs_session_apart_when_b_ships_as_device_a_with_as_session_id(device_a):
@@ -111,8 +141,9 @@ def test_it_stores_device_bs_session_apart_when_b_ships_as_device_a_with_as_sess
 
     b = device_client("B")
     hostile = line("b1", "injected by B", cwd="/") + line("a2", "second on A", cwd="/")
-    answer = ship(b, PATH_A, hostile, {"remote": ".", "branch": "main", "commit": "--upload-pack=touch /tmp/x;:"},
-                  device="A")
+    answer = ship(
+        b, PATH_A, hostile, {"remote": ".", "branch": "main", "commit": "--upload-pack=touch /tmp/x;:"}, device="A"
+    )
     # the token's name is the device, whatever the body says
     assert answer["device"] == "B"
     b_session = Session.objects.get(id=answer["files"][0]["session_id"])
@@ -128,16 +159,18 @@ def test_it_stores_device_bs_session_apart_when_b_ships_as_device_a_with_as_sess
     assert Session.objects.filter(provider_session_id=SID).count() == 2
 
 
-def test_it_shows_no_command_run_when_continue_on_server_meets_an_option_as_commit(device_a, token_client, origin,
-                                                                                     marker, monkeypatch):
+def test_it_shows_no_command_run_when_continue_on_server_meets_an_option_as_commit(
+    device_a, token_client, origin, marker, monkeypatch
+):
     from commis.models import Job
 
     attack = f"--upload-pack=touch {marker};:"
     monkeypatch.chdir(origin["path"])  # the server started inside a git checkout, as the quick start does
     # B's own session with remote "." (the server runs inside a git checkout) and the option as commit
     b = device_client("B")
-    answer = ship(b, "/home/b/s.jsonl", line("b1", "continue me", cwd="/nowhere"),
-                  {"remote": ".", "commit": attack}, device="A")
+    answer = ship(
+        b, "/home/b/s.jsonl", line("b1", "continue me", cwd="/nowhere"), {"remote": ".", "commit": attack}, device="A"
+    )
     assert answer["files"][0]["ignored"]
     r = continue_(token_client, answer["files"][0]["session_id"], prompt="go", workspace="clone")
     assert r.status_code == 400 and "no git remote to clone" in r.json()["detail"]
@@ -149,8 +182,7 @@ def test_it_shows_no_command_run_when_continue_on_server_meets_an_option_as_comm
     r = continue_(token_client, answer["files"][0]["session_id"], prompt="go")
     assert r.status_code == 400
     assert "git remote '.' is not a URL" in r.json()["detail"] and "workspace=scratch" in r.json()["detail"]
-    Session.objects.filter(id=answer["files"][0]["session_id"]).update(
-        git_remote=origin["url"], git_commit=attack)
+    Session.objects.filter(id=answer["files"][0]["session_id"]).update(git_remote=origin["url"], git_commit=attack)
     r = continue_(token_client, answer["files"][0]["session_id"], prompt="go")
     assert r.status_code == 400 and "is not a git commit id" in r.json()["detail"]
     assert Job.objects.count() == 0 and not marker.exists()
@@ -167,9 +199,16 @@ def test_it_fails_a_continuation_queued_with_an_option_as_commit_before_git_sees
     monkeypatch.chdir(origin["path"])
     client = device_client("A")
     sid = ship(client, PATH_A, line("a1", "hello"))["files"][0]["session_id"]
-    job = jobs.spawn("true", "shell", repo_url=origin["url"], options={
-        "continues_session": sid, "resume_session": SID,
-        "continue_from": {"device": "A", "remote": ".", "commit": f"--upload-pack=touch {marker};:"}})
+    job = jobs.spawn(
+        "true",
+        "shell",
+        repo_url=origin["url"],
+        options={
+            "continues_session": sid,
+            "resume_session": SID,
+            "continue_from": {"device": "A", "remote": ".", "commit": f"--upload-pack=touch {marker};:"},
+        },
+    )
     assert run_job(job.id) == Job.FAILED
     summary = Job.objects.get(id=job.id).summary
     assert "not checking out the session's commit" in summary and "is not a git commit id" in summary
@@ -192,11 +231,17 @@ def test_it_refuses_a_repo_url_that_git_would_read_as_an_option(token_client, tm
     from commis.models import Job, Schedule
 
     attack = f"--upload-pack=touch {tmp_path / 'pwned'};:"
-    r = token_client.post("/api/commis/jobs", json.dumps({"task": "true", "backend": "shell", "repo_url": attack}),
-                          content_type="application/json")
+    r = token_client.post(
+        "/api/commis/jobs",
+        json.dumps({"task": "true", "backend": "shell", "repo_url": attack}),
+        content_type="application/json",
+    )
     assert r.status_code == 400 and "begins with '-'" in r.json()["detail"]
-    r = token_client.post("/api/schedules", json.dumps({"name": "nightly", "task": "true", "interval": "1h",
-                                                         "repo_url": attack}), content_type="application/json")
+    r = token_client.post(
+        "/api/schedules",
+        json.dumps({"name": "nightly", "task": "true", "interval": "1h", "repo_url": attack}),
+        content_type="application/json",
+    )
     assert r.status_code == 400 and "begins with '-'" in r.json()["detail"]
     assert Job.objects.count() == 0 and Schedule.objects.count() == 0
 
@@ -211,22 +256,33 @@ def test_it_keeps_device_bs_patch_away_from_device_as_session(device_a, token_cl
     from agents_ingest.models import WorkspacePatch
 
     diff = b"diff --git a/README.md b/README.md\n"
-    good = {"device": "A", "cwd": "/home/a/proj", "remote": origin["url"], "branch": "main",
-            "base_commit": origin["commit"], "patch_b64": base64.b64encode(diff).decode()}
+    good = {
+        "device": "A",
+        "cwd": "/home/a/proj",
+        "remote": origin["url"],
+        "branch": "main",
+        "base_commit": origin["commit"],
+        "patch_b64": base64.b64encode(diff).decode(),
+    }
     r = device_a["client"].post("/api/migrate/patch", json.dumps(good), content_type="application/json")
     assert r.status_code == 200
     mine = WorkspacePatch.objects.get(device="A")
     b = device_client("B")
     # option-like git values: refused with the field and the reason, nothing stored
-    for bad, needle in (({"base_commit": "--upload-pack=x"}, "base_commit: '--upload-pack=x' is not a git commit"),
-                        ({"remote": "."}, "remote: git remote '.' is not a URL"),
-                        ({"remote": "ext::sh -c touch% /tmp/x"}, "remote: git remote"),
-                        ({"head_commit": "-x"}, "head_commit")):
+    for bad, needle in (
+        ({"base_commit": "--upload-pack=x"}, "base_commit: '--upload-pack=x' is not a git commit"),
+        ({"remote": "."}, "remote: git remote '.' is not a URL"),
+        ({"remote": "ext::sh -c touch% /tmp/x"}, "remote: git remote"),
+        ({"head_commit": "-x"}, "head_commit"),
+    ):
         r = b.post("/api/migrate/patch", json.dumps({**good, **bad}), content_type="application/json")
         assert r.status_code == 400 and needle in r.json()["detail"], r.content
     # B naming device A: stored as B's own patch, never A's
-    r = b.post("/api/migrate/patch", json.dumps({**good, "patch_b64": base64.b64encode(diff + b"evil\n").decode()}),
-               content_type="application/json")
+    r = b.post(
+        "/api/migrate/patch",
+        json.dumps({**good, "patch_b64": base64.b64encode(diff + b"evil\n").decode()}),
+        content_type="application/json",
+    )
     assert r.status_code == 200 and r.json()["device"] == "B"
     theirs = WorkspacePatch.objects.get(device="B")
     assert WorkspacePatch.objects.get(id=mine.id).sha256 == mine.sha256
@@ -267,7 +323,6 @@ def test_it_asks_which_device_when_two_devices_shipped_the_same_session_id(devic
     assert r.status_code == 200 and r.json()["session"]["id"] == device_a["session"].id
     r = continue_(token_client, SID, prompt="go", workspace="scratch")
     assert r.status_code == 409
-
 
 
 def test_it_refuses_a_device_token_named_as_the_servers_own_commis_device(zerg_env):

@@ -78,8 +78,10 @@ def serve(env: dict) -> subprocess.CompletedProcess:
 
 
 def unusable(path: Path, what: str, cost: str) -> str:
-    return (f"zerg: {path.name} in {path.parent} {what}. {COPY_BACK.format(name=path.name)}, "
-            f"or delete it to make a new one ({cost})")
+    return (
+        f"zerg: {path.name} in {path.parent} {what}. {COPY_BACK.format(name=path.name)}, "
+        f"or delete it to make a new one ({cost})"
+    )
 
 
 # --- item 5: other users of the machine
@@ -167,8 +169,14 @@ def test_it_writes_backups_and_restores_readable_by_the_owner_only(tmp_path):
         assert forced.returncode == 0, forced.stderr
 
     copies = sorted(path.name for path in backups.iterdir())
-    assert copies == ["old.checkpoints.db", "old.db", "old.secret_key", "zerg.checkpoints.db", "zerg.db",
-                      "zerg.secret_key"]  # and no temporary file left behind
+    assert copies == [
+        "old.checkpoints.db",
+        "old.db",
+        "old.secret_key",
+        "zerg.checkpoints.db",
+        "zerg.db",
+        "zerg.secret_key",
+    ]  # and no temporary file left behind
     assert {name: mode(backups / name) for name in copies} == dict.fromkeys(copies, 0o600)
 
     for path in backups.iterdir():  # copied around by hand since: a restore must not inherit that
@@ -243,8 +251,11 @@ def test_it_refuses_to_start_on_a_secret_key_a_full_disk_left_empty_until_restor
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("content, what", [(b"", "is empty: it was cut short (a full disk?)"),
-                                           (b"\0" * 64, "is not a PEM key")], ids=["empty", "garbage"])
+@pytest.mark.parametrize(
+    "content, what",
+    [(b"", "is empty: it was cut short (a full disk?)"), (b"\0" * 64, "is not a PEM key")],
+    ids=["empty", "garbage"],
+)
 def test_it_refuses_to_start_on_a_damaged_push_key_and_says_what_to_do(zerg_env, tmp_path, content, what):
     home = Path(zerg_env["ZERG_HOME"])
     home.mkdir(mode=0o700)
@@ -278,8 +289,9 @@ def test_it_answers_503_not_500_when_the_push_key_is_emptied_while_running(zerg_
     for path in ("/api/push/key", "/api/push"):
         status, error = http_json(zerg_server.url + path, token=token)
         assert status == 503, (path, status, error)
-        assert "zerg: " + error["detail"] == unusable(key, "is empty: it was cut short (a full disk?)",
-                                                      "every device must then turn notifications on again")
+        assert "zerg: " + error["detail"] == unusable(
+            key, "is empty: it was cut short (a full disk?)", "every device must then turn notifications on again"
+        )
     assert key.read_bytes() == b""
     key.write_bytes(saved)  # copied back from a backup: the same key, so every subscription still holds
     assert http_json(zerg_server.url + "/api/push/key", token=token) == (200, body)
@@ -296,8 +308,10 @@ def test_it_leaves_no_empty_push_key_when_a_write_fails_on_a_full_disk(owner_cli
     monkeypatch.undo()
 
     assert response.status_code == 503
-    assert response.json()["detail"] == (f"cannot write vapid_private.pem in {tmp_path}: No space left on device; "
-                                         "free some space (or fix the folder) and try again")
+    assert response.json()["detail"] == (
+        f"cannot write vapid_private.pem in {tmp_path}: No space left on device; "
+        "free some space (or fix the folder) and try again"
+    )
     assert list(tmp_path.iterdir()) == []  # no empty key, no temporary file
     response = owner_client.get("/api/push/key")
     assert response.status_code == 200
@@ -318,8 +332,10 @@ def test_it_leaves_no_empty_secret_key_when_zerg_home_is_full(zerg_env, tmp_path
         done = serve(env)
 
         assert done.returncode == 1
-        assert one_line(done) == (f"zerg: cannot write secret_key in {home}: No space left on device; "
-                                  "free some space (or fix the folder) and try again")
+        assert one_line(done) == (
+            f"zerg: cannot write secret_key in {home}: No space left on device; "
+            "free some space (or fix the folder) and try again"
+        )
         assert [path.name for path in home.iterdir() if "secret_key" in path.name] == []
         filler.unlink()
         server = ZergServer(env, log_dir=tmp_path / "serve-logs")

@@ -31,8 +31,17 @@ def counts() -> dict[str, int]:
 
 
 def record(session: str, text: str) -> bytes:
-    return (json.dumps({"type": "user", "sessionId": session, "uuid": f"{session}-{text}",
-                        "message": {"role": "user", "content": text}}) + "\n").encode()
+    return (
+        json.dumps(
+            {
+                "type": "user",
+                "sessionId": session,
+                "uuid": f"{session}-{text}",
+                "message": {"role": "user", "content": text},
+            }
+        )
+        + "\n"
+    ).encode()
 
 
 def nested(depth: int, inner: bytes = b"1") -> bytes:
@@ -41,8 +50,13 @@ def nested(depth: int, inner: bytes = b"1") -> bytes:
 
 def deep_line(session: str, depth: int) -> bytes:
     """A Claude record whose content nests ``depth`` levels, with a word to search for inside."""
-    return (b'{"type":"user","sessionId":"' + session.encode() + b'","message":{"role":"user","content":'
-            + nested(depth, b'"needleword"') + b"}}\n")
+    return (
+        b'{"type":"user","sessionId":"'
+        + session.encode()
+        + b'","message":{"role":"user","content":'
+        + nested(depth, b'"needleword"')
+        + b"}}\n"
+    )
 
 
 @pytest.fixture
@@ -52,8 +66,7 @@ def device(db):
 
 
 def entry(path: str, offset: int = 0) -> dict:
-    return {"provider": "claude", "path": path, "generation": 0, "offset": offset, "git": None,
-            "parent_session": None}
+    return {"provider": "claude", "path": path, "generation": 0, "offset": offset, "git": None, "parent_session": None}
 
 
 def ship(device, files: list[tuple[str, bytes]], encoding: str = "zstd"):
@@ -90,12 +103,19 @@ def assert_intact(client, stored) -> None:
 @pytest.mark.parametrize("encoding", ["zstd", "gzip"])
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1_000, 1_025, 100_000])
 def test_it_keeps_a_line_nested_thousands_deep_raw_and_stores_the_rest_of_the_batch(
-        device, token_client, stored_before, depth, encoding):
+    device, token_client, stored_before, depth, encoding
+):
     head, tail = record("deep", "before the bomb"), record("deep", "after the bomb")
     bomb = deep_line("deep", depth)
     other = record("other", "another session")
-    response = ship(device, [("/home/u/.claude/projects/p/deep.jsonl", head + bomb + tail),
-                             ("/home/u/.claude/projects/p/other.jsonl", other)], encoding)
+    response = ship(
+        device,
+        [
+            ("/home/u/.claude/projects/p/deep.jsonl", head + bomb + tail),
+            ("/home/u/.claude/projects/p/other.jsonl", other),
+        ],
+        encoding,
+    )
 
     assert response.status_code == 200, response.content[:500]
     deep_file, other_file = response.json()["files"]
@@ -123,8 +143,9 @@ def test_it_keeps_a_line_nested_thousands_deep_raw_and_stores_the_rest_of_the_ba
 
 def test_it_keeps_a_gemini_document_nested_too_deeply_raw(device, token_client):
     document = b'{"sessionId": "g1", "messages": ' + nested(5_000) + b"}"
-    body = wire.encode_batch("laptop", [({**entry("/home/u/.gemini/tmp/x/chats/session-g1.json"),
-                                          "provider": "gemini"}, document)])
+    body = wire.encode_batch(
+        "laptop", [({**entry("/home/u/.gemini/tmp/x/chats/session-g1.json"), "provider": "gemini"}, document)]
+    )
     response = device.post(URL, body, content_type=wire.BATCH_TYPE, HTTP_CONTENT_ENCODING="zstd")
     assert response.status_code == 200, response.content[:300]
     file = response.json()["files"][0]
@@ -133,14 +154,24 @@ def test_it_keeps_a_gemini_document_nested_too_deeply_raw(device, token_client):
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5_000])
-def test_it_refuses_a_batch_header_nested_too_deeply_with_400_and_stores_nothing(device, token_client,
-                                                                                 stored_before, depth):
+def test_it_refuses_a_batch_header_nested_too_deeply_with_400_and_stores_nothing(
+    device, token_client, stored_before, depth
+):
     data = record("hdr", "words")
-    header = (b'{"device":"laptop","files":[{"provider":"claude","path":"/h.jsonl","length":'
-              + str(len(data)).encode() + b',"git":{"remote":' + nested(depth) + b"}}]}\n")
+    header = (
+        b'{"device":"laptop","files":[{"provider":"claude","path":"/h.jsonl","length":'
+        + str(len(data)).encode()
+        + b',"git":{"remote":'
+        + nested(depth)
+        + b"}}]}\n"
+    )
     before = counts()
-    response = device.post(URL, zstandard.ZstdCompressor().compress(header + data), content_type=wire.BATCH_TYPE,
-                           HTTP_CONTENT_ENCODING="zstd")
+    response = device.post(
+        URL,
+        zstandard.ZstdCompressor().compress(header + data),
+        content_type=wire.BATCH_TYPE,
+        HTTP_CONTENT_ENCODING="zstd",
+    )
     assert response.status_code == 400
     assert response.json()["detail"].startswith("the batch header is not valid JSON: nested too deeply")
     assert counts() == before
@@ -148,17 +179,22 @@ def test_it_refuses_a_batch_header_nested_too_deeply_with_400_and_stores_nothing
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5_000])
-def test_it_refuses_a_json_ingest_body_nested_too_deeply_with_415_unread_and_stores_nothing(device, token_client,
-                                                                                           stored_before, depth):
+def test_it_refuses_a_json_ingest_body_nested_too_deeply_with_415_unread_and_stores_nothing(
+    device, token_client, stored_before, depth
+):
     """A JSON document is no ingest body (only the batch format is): it is refused for its Content-Type
     before a byte of it is parsed, however deep it nests."""
-    body = (b'{"device":"laptop","files":[{"provider":"claude","path":"/j.jsonl","data":"{}\\n","git":'
-            + nested(depth) + b"}]}")
+    body = (
+        b'{"device":"laptop","files":[{"provider":"claude","path":"/j.jsonl","data":"{}\\n","git":'
+        + nested(depth)
+        + b"}]}"
+    )
     before = counts()
     response = device.post(URL, body, content_type="application/json")
     assert response.status_code == 415
-    assert response.json()["detail"].startswith(f"Content-Type 'application/json' is not an ingest body: send "
-                                                f"{wire.BATCH_TYPE}")
+    assert response.json()["detail"].startswith(
+        f"Content-Type 'application/json' is not an ingest body: send {wire.BATCH_TYPE}"
+    )
     assert counts() == before
     assert_intact(token_client, stored_before)
 
@@ -196,13 +232,19 @@ def test_it_lets_the_shipper_move_on_past_a_deeply_nested_line(zerg_server, zerg
     project.mkdir(parents=True)
     laptop = base_env(tmp_path / "laptop-zerg", HOME=str(home))
     deep = project / "deep.jsonl"
-    deep.write_bytes(deep_line("deep", 5_000) + b'{"cwd": "/work/p", "x": ' + nested(5_000) + b"}\n"
-                     + record("deep", "after the bombs"))
+    deep.write_bytes(
+        deep_line("deep", 5_000)
+        + b'{"cwd": "/work/p", "x": '
+        + nested(5_000)
+        + b"}\n"
+        + record("deep", "after the bombs")
+    )
     other = project / "other.jsonl"
     other.write_bytes(record("other", "first"))
 
-    done = run_zerg(["connect", zerg_server.url, "--token", json.loads(made.stdout)["token"], "--device", "laptop"],
-                    laptop)
+    done = run_zerg(
+        ["connect", zerg_server.url, "--token", json.loads(made.stdout)["token"], "--device", "laptop"], laptop
+    )
     assert done.returncode == 0, done.stderr
     done = run_zerg(["ship", "--once"], laptop, timeout=300)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -215,8 +257,9 @@ def test_it_lets_the_shipper_move_on_past_a_deeply_nested_line(zerg_server, zerg
     assert done.returncode == 0, done.stderr + done.stdout
 
     def exported(sid: str) -> bytes:
-        request = urllib.request.Request(f"{zerg_server.url}/api/timeline/sessions/{sid}/export",
-                                         headers={"Authorization": f"Bearer {api_token}"})
+        request = urllib.request.Request(
+            f"{zerg_server.url}/api/timeline/sessions/{sid}/export", headers={"Authorization": f"Bearer {api_token}"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read()
 
@@ -294,15 +337,19 @@ def test_it_reads_a_job_log_from_an_offset_past_its_end_as_nothing_yet(token_cli
     assert response.content == b"llo\n" and response["X-Log-Offset"] == "6"
 
 
-@pytest.mark.parametrize("name,plain,exact", [
-    ("evil\r\nSet-Cookie: owned=1.jsonl", "evilSet-Cookie: owned=1.jsonl", None),
-    ("a\x07b\x1b[31m\u202egpj.jsonl", "ab[31mgpj.jsonl", None),  # (NUL: Postgres refuses the path, 400)
-    ('quote"d.jsonl', "quote_d.jsonl", "quote%22d.jsonl"),
-    ("caf\u00e9 \u2713.jsonl", "caf_ _.jsonl", "caf%C3%A9%20%E2%9C%93.jsonl"),
-    ("\r\n", "session-{sid}.jsonl", None),
-])
+@pytest.mark.parametrize(
+    "name,plain,exact",
+    [
+        ("evil\r\nSet-Cookie: owned=1.jsonl", "evilSet-Cookie: owned=1.jsonl", None),
+        ("a\x07b\x1b[31m\u202egpj.jsonl", "ab[31mgpj.jsonl", None),  # (NUL: Postgres refuses the path, 400)
+        ('quote"d.jsonl', "quote_d.jsonl", "quote%22d.jsonl"),
+        ("caf\u00e9 \u2713.jsonl", "caf_ _.jsonl", "caf%C3%A9%20%E2%9C%93.jsonl"),
+        ("\r\n", "session-{sid}.jsonl", None),
+    ],
+)
 def test_it_exports_a_session_whose_shipped_path_holds_control_characters_under_a_safe_name(
-        device, token_client, name, plain, exact):
+    device, token_client, name, plain, exact
+):
     data = record("named", "hello")
     response = ship(device, [(f"/home/u/.claude/projects/p/{name}", data)])
     assert response.status_code == 200, response.content[:300]

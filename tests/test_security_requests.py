@@ -45,8 +45,9 @@ def pieces(total: int, size: int = MiB):
         yield chunk
 
 
-def raw_post(port: int, path: str, headers: dict[str, str], body, *, chunked: bool = False,
-             give_up: bool = False) -> tuple[http.client.HTTPResponse, bytes, bytes]:
+def raw_post(
+    port: int, path: str, headers: dict[str, str], body, *, chunked: bool = False, give_up: bool = False
+) -> tuple[http.client.HTTPResponse, bytes, bytes]:
     """POST over a raw socket (``Connection: close``), streaming ``body`` (an iterable of bytes).
 
     ``chunked``: each piece is sent as one chunk, then the last chunk. ``give_up``: the
@@ -84,9 +85,18 @@ def session_lines(size: int, session: str) -> bytes:
     lines, total, number = [], 0, 0
     while total < size:
         text = os.urandom(2000).hex()
-        line = json.dumps({"type": "user", "sessionId": session, "uuid": f"{session}-{number}",
-                           "timestamp": "2025-01-01T00:00:00Z",
-                           "message": {"role": "user", "content": text}}).encode() + b"\n"
+        line = (
+            json.dumps(
+                {
+                    "type": "user",
+                    "sessionId": session,
+                    "uuid": f"{session}-{number}",
+                    "timestamp": "2025-01-01T00:00:00Z",
+                    "message": {"role": "user", "content": text},
+                }
+            ).encode()
+            + b"\n"
+        )
         lines.append(line)
         total += len(line)
         number += 1
@@ -99,8 +109,7 @@ def ship(server: ZergServer, token: str, session: str, size: int) -> tuple[dict,
     from agents_ingest.shipper.client import Client as ShipClient
 
     data = session_lines(size, session)
-    meta = {"provider": "claude", "path": f"/home/me/.claude/projects/-p/{session}.jsonl",
-            "generation": 0, "offset": 0}
+    meta = {"provider": "claude", "path": f"/home/me/.claude/projects/-p/{session}.jsonl", "generation": 0, "offset": 0}
     wire_bytes = len(wire.encode_batch("laptop", [(meta, data)]))
     return ShipClient(server.url, token).ingest_files("laptop", [(meta, data)]), wire_bytes
 
@@ -125,16 +134,18 @@ def test_it_refuses_oversized_anonymous_bodies_before_reading_them_and_memory_st
     answer, on_wire = ship(server, token, "warm-up", 8 * MiB)
     assert on_wire > 3 * MiB and answer["lines_stored"] > 0
     for path in ("/api/health", "/admin/login/"):
-        response, _, _ = raw_post(server.port, path, {"Content-Length": "5", "Content-Type": "text/plain"},
-                                  [b"hello"])
+        response, _, _ = raw_post(server.port, path, {"Content-Length": "5", "Content-Type": "text/plain"}, [b"hello"])
         assert response.status in (200, 403, 405)
     before = rss_kib(server.pid)
 
     # 1 GiB declared to the ingest, anonymous: 413 from the headers alone; 8 MiB sent.
     response, content, after = raw_post(
-        server.port, "/api/agents/ingest",
-        {"Content-Length": str(1024 * MiB), "Content-Type": "application/vnd.zerg.batch"}, pieces(8 * MiB),
-        give_up=True)
+        server.port,
+        "/api/agents/ingest",
+        {"Content-Length": str(1024 * MiB), "Content-Type": "application/vnd.zerg.batch"},
+        pieces(8 * MiB),
+        give_up=True,
+    )
     assert response.status == 413
     assert response.getheader("Content-Type") == "application/json"
     detail = json.loads(content)["detail"]
@@ -144,9 +155,12 @@ def test_it_refuses_oversized_anonymous_bodies_before_reading_them_and_memory_st
     # Chunked, no length announced: counted as it streams and cut at the limit. The client
     # streams 64 MiB; the server keeps none of it.
     response, content, after = raw_post(
-        server.port, "/api/agents/ingest",
+        server.port,
+        "/api/agents/ingest",
         {"Transfer-Encoding": "chunked", "Content-Type": "application/vnd.zerg.batch"},
-        pieces(64 * MiB), chunked=True)
+        pieces(64 * MiB),
+        chunked=True,
+    )
     assert response.status == 413
     assert json.loads(content)["detail"].startswith(f"the request body exceeds {16 * MiB} bytes")
     assert response.getheader("Connection") == "close" and after == b""
@@ -154,13 +168,18 @@ def test_it_refuses_oversized_anonymous_bodies_before_reading_them_and_memory_st
     # 400 MiB declared to paths that take no large body: refused at Django's 2.5 MiB.
     for path in ("/api/health", "/admin/login/"):
         response, content, after = raw_post(
-            server.port, path, {"Content-Length": str(400 * MiB), "Content-Type": "application/x-www-form-urlencoded"},
-            pieces(4 * MiB), give_up=True)
+            server.port,
+            path,
+            {"Content-Length": str(400 * MiB), "Content-Type": "application/x-www-form-urlencoded"},
+            pieces(4 * MiB),
+            give_up=True,
+        )
         assert response.status == 413, path
         assert f"the limit for {path} is {int(2.5 * MiB)} bytes" in json.loads(content)["detail"]
         assert after == b""
-    response, content, _ = raw_post(server.port, "/api/health", {"Transfer-Encoding": "chunked"},
-                                    pieces(8 * MiB), chunked=True)
+    response, content, _ = raw_post(
+        server.port, "/api/health", {"Transfer-Encoding": "chunked"}, pieces(8 * MiB), chunked=True
+    )
     assert response.status == 413
 
     after_kib = rss_kib(server.pid)
@@ -195,8 +214,12 @@ def proxied(tmp_path_factory):
     share it: each uses its own client addresses, so their failed logins do not mix."""
     home = tmp_path_factory.mktemp("proxied")
     with database_env() as overrides:
-        env = base_env(home / "zerg-home", ZERG_PUBLIC_URL="https://zerg.example.com",
-                       ZERG_TRUSTED_PROXIES="127.0.0.1", **overrides)
+        env = base_env(
+            home / "zerg-home",
+            ZERG_PUBLIC_URL="https://zerg.example.com",
+            ZERG_TRUSTED_PROXIES="127.0.0.1",
+            **overrides,
+        )
         server = ZergServer(env, log_dir=home / "serve-logs", args=["--no-worker"])
         try:
             server.start()
@@ -223,9 +246,14 @@ class Browser:
         return http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30, source_address=(self.source, 0))
 
     def login(self, password: str, forwarded_for: str | None) -> int:
-        headers = {"Host": "zerg.example.com", "Content-Type": "application/json", "X-CSRFToken": self.csrf,
-                   "Cookie": f"csrftoken={self.csrf}", "Origin": "https://zerg.example.com",
-                   "X-Forwarded-Proto": "https"}
+        headers = {
+            "Host": "zerg.example.com",
+            "Content-Type": "application/json",
+            "X-CSRFToken": self.csrf,
+            "Cookie": f"csrftoken={self.csrf}",
+            "Origin": "https://zerg.example.com",
+            "X-Forwarded-Proto": "https",
+        }
         if forwarded_for is not None:
             headers["X-Forwarded-For"] = forwarded_for
         conn = self._connection()
@@ -279,9 +307,15 @@ def forged_origin_login(remote_addr: str):
     client = Client(enforce_csrf_checks=True, REMOTE_ADDR=remote_addr)
     client.get("/")
     token = client.cookies["csrftoken"].value
-    return client.post("/api/auth/login", {"password": "guess"}, content_type="application/json",
-                       HTTP_X_CSRFTOKEN=token, HTTP_ORIGIN="http://evil.example",
-                       HTTP_X_FORWARDED_HOST="evil.example", HTTP_X_FORWARDED_PROTO="http")
+    return client.post(
+        "/api/auth/login",
+        {"password": "guess"},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+        HTTP_ORIGIN="http://evil.example",
+        HTTP_X_FORWARDED_HOST="evil.example",
+        HTTP_X_FORWARDED_PROTO="http",
+    )
 
 
 def test_it_ignores_a_forged_forwarded_host_from_a_direct_client(owner, behind_proxy):

@@ -38,8 +38,11 @@ from zerg_site.models import ApiToken
 
 PROJECTS = FIXTURES / "claude" / "real_projects"
 PROJECT = "-Users-dain-workspace-danieldemmel-me-next"
-SESSIONS = ("9e953218-585f-4692-89df-9e0747a31c68", "4379d1bf-ccb1-414e-a856-9791b73f3af2",
-            "b25638d7-b104-4f06-a797-70ac33d069ed")
+SESSIONS = (
+    "9e953218-585f-4692-89df-9e0747a31c68",
+    "4379d1bf-ccb1-414e-a856-9791b73f3af2",
+    "b25638d7-b104-4f06-a797-70ac33d069ed",
+)
 
 pytestmark = pytest.mark.skipif(not PROJECTS.exists(), reason="shared fixtures not present")
 
@@ -82,8 +85,9 @@ class Laptop:
 
 
 def export(server: ZergServer, token: str, sid: str) -> bytes | None:
-    request = urllib.request.Request(f"{server.url}/api/timeline/sessions/{sid}/export",
-                                     headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{server.url}/api/timeline/sessions/{sid}/export", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read()
@@ -215,8 +219,11 @@ def test_it_puts_back_a_pg_dump_and_the_shipper_sends_back_every_line_shipped_af
         subprocess.run([pg_tool("pg_dump"), "-Fc", "-f", str(dump), url], check=True, timeout=120)
 
     def restore():
-        subprocess.run([pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-d", url, str(dump)],
-                       check=True, timeout=120)
+        subprocess.run(
+            [pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "-d", url, str(dump)],
+            check=True,
+            timeout=120,
+        )
 
     _, log = ship_restore_and_ship_again(zerg_env, tmp_path, backup, restore)
     assert "the server's archive went back from epoch" in log
@@ -249,7 +256,8 @@ def laptop_home(tmp_path, monkeypatch):
 
 
 def test_it_rechecks_every_file_when_the_recorded_archive_is_not_the_servers_and_resends_nothing_it_holds(
-        zerg_server, zerg_env, laptop_home, tmp_path):
+    zerg_server, zerg_env, laptop_home, tmp_path
+):
     token = device_token(zerg_env)
     state = State(tmp_path / "shipper.db")
     logs: list[str] = []
@@ -318,18 +326,26 @@ def devices(db):
 
 def ingest(client, path: str, data: bytes, offset: int = 0, device: str = "laptop"):
     """One file in the batch format; ``device`` is the token's name (the server takes it from the token)."""
-    meta = {"provider": "claude", "path": path, "generation": 0, "offset": offset, "git": None,
-            "parent_session": None}
-    return client.post("/api/agents/ingest", wire.encode_batch(device, [(meta, data)]),
-                       content_type=wire.BATCH_TYPE, HTTP_CONTENT_ENCODING="zstd")
+    meta = {"provider": "claude", "path": path, "generation": 0, "offset": offset, "git": None, "parent_session": None}
+    return client.post(
+        "/api/agents/ingest",
+        wire.encode_batch(device, [(meta, data)]),
+        content_type=wire.BATCH_TYPE,
+        HTTP_CONTENT_ENCODING="zstd",
+    )
 
 
 def test_it_refuses_the_archive_identity_to_a_stranger_an_api_token_and_the_owner_session(
-        devices, token_client, owner_client):
+    devices, token_client, owner_client
+):
     laptop, _ = devices
     assert ingest(laptop, "/a.jsonl", b'{"type":"user","sessionId":"s1"}\n').status_code == 200
-    for client in (DjangoClient(), token_client, owner_client,
-                   DjangoClient(HTTP_AUTHORIZATION="Bearer zerg_not_a_token")):
+    for client in (
+        DjangoClient(),
+        token_client,
+        owner_client,
+        DjangoClient(HTTP_AUTHORIZATION="Bearer zerg_not_a_token"),
+    ):
         response = client.get("/api/agents/archive")
         assert response.status_code == 401 and response.json()["detail"], response.content
     assert list(DeviceEpoch.objects.values_list("device", "epoch")) == [("laptop", 1)]  # untouched

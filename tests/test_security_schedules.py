@@ -28,8 +28,9 @@ MINUTE = timedelta(minutes=1)
 
 def minutely(name: str, *, cron: bool = False, missed: str = "skip") -> Schedule:
     """A schedule due every minute from BASE (by interval, or by cron)."""
-    s = schedules.add(name, task="true", cron="* * * * *" if cron else None, interval=None if cron else "1m",
-                      missed=missed)
+    s = schedules.add(
+        name, task="true", cron="* * * * *" if cron else None, interval=None if cron else "1m", missed=missed
+    )
     Schedule.objects.filter(id=s.id).update(next_run_at=BASE)
     return Schedule.objects.get(id=s.id)
 
@@ -150,8 +151,13 @@ def test_it_claims_a_long_outage_of_a_cron_schedule_in_stretches_and_runs_once(m
     assert sauron.fire_due(s.id, now) == 2  # 199 and 200 are within GRACE
     assert sorted(ScheduleRun.objects.values_list("due_at", flat=True)) == [BASE + 199 * MINUTE, BASE + 200 * MINUTE]
     misses = [(m.count, m.reason) for m in ScheduleMiss.objects.order_by("id")]
-    assert misses == [(50, ScheduleMiss.MISSED_FOLDED), (50, ScheduleMiss.MISSED_FOLDED), (31, ScheduleMiss.FOLDED),
-                      (19, ScheduleMiss.MISSED_FOLDED), (49, ScheduleMiss.MISSED_FOLDED)]
+    assert misses == [
+        (50, ScheduleMiss.MISSED_FOLDED),
+        (50, ScheduleMiss.MISSED_FOLDED),
+        (31, ScheduleMiss.FOLDED),
+        (19, ScheduleMiss.MISSED_FOLDED),
+        (49, ScheduleMiss.MISSED_FOLDED),
+    ]
     assert accounted(s, now) == (2, 199)
     assert sauron.fire_due(s.id, now) == 0
 
@@ -164,7 +170,9 @@ def test_it_shows_each_record_and_its_reason_in_the_api(token_client):
     assert response.status_code == 200
     body = response.json()
     assert [(m["count"], m["reason"]) for m in body["misses"]] == [
-        (2, ScheduleMiss.SKIPPED), (2, ScheduleMiss.FOLDED)]  # newest first
+        (2, ScheduleMiss.SKIPPED),
+        (2, ScheduleMiss.FOLDED),
+    ]  # newest first
     assert body["misses"][1]["run_due_at"] == (BASE + 4 * MINUTE).isoformat()
     assert body["misses"][0]["run_due_at"] is None
     assert body["last_missed"]["reason"] == ScheduleMiss.SKIPPED
@@ -187,17 +195,22 @@ def test_it_gives_records_written_before_the_reason_field_their_reason():
     latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
     try:
         apps = migrate([("commis", "0002_schedules")])
-        old_schedule, old_run, old_miss = (apps.get_model("commis", m) for m in ("Schedule", "ScheduleRun",
-                                                                                 "ScheduleMiss"))
+        old_schedule, old_run, old_miss = (
+            apps.get_model("commis", m) for m in ("Schedule", "ScheduleRun", "ScheduleMiss")
+        )
         s = old_schedule.objects.create(name="old", interval=60, task="true", missed="run_once")
         run = old_run.objects.create(schedule=s, due_at=BASE, trigger="missed")
         for policy, linked in (("skip", None), ("run_once", run), ("run_once", None)):
-            old_miss.objects.create(schedule=s, count=2, first_at=BASE, last_at=BASE + MINUTE, policy=policy,
-                                    run=linked)
+            old_miss.objects.create(
+                schedule=s, count=2, first_at=BASE, last_at=BASE + MINUTE, policy=policy, run=linked
+            )
     finally:
         migrate(latest)
     assert [m.reason for m in ScheduleMiss.objects.order_by("id")] == [
-        ScheduleMiss.SKIPPED, ScheduleMiss.RAN_ONCE, ScheduleMiss.MISSED_FOLDED]
+        ScheduleMiss.SKIPPED,
+        ScheduleMiss.RAN_ONCE,
+        ScheduleMiss.MISSED_FOLDED,
+    ]
 
 
 # --- across restarts: each phase is its own process, with only the database in common
@@ -238,8 +251,15 @@ def drive(env: dict, **plan) -> int:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(plan)], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(plan)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode in (0, 9), done.stderr
     return done.returncode
 
@@ -253,14 +273,24 @@ def test_it_accounts_every_due_time_across_crashes_restarts_and_an_outage(zerg_e
     rng = random.Random(18)
 
     def ticks(first: int, last: int, stalled: range = range(0)) -> list[str]:
-        return [(BASE + k * MINUTE + timedelta(seconds=rng.uniform(0, 59.999))).isoformat()
-                for k in range(first, last) if k not in stalled]
+        return [
+            (BASE + k * MINUTE + timedelta(seconds=rng.uniform(0, 59.999))).isoformat()
+            for k in range(first, last)
+            if k not in stalled
+        ]
 
     up = [(BASE - timedelta(hours=1)).isoformat(), (BASE + 60 * MINUTE).isoformat()]
     phase1 = ticks(0, 41, stalled=range(20, 26))  # six minutes with every slot busy: no tick ran
     assert drive(zerg_env, phase=1, start=BASE.isoformat(), workers=[up], ticks=phase1, crash_at=len(phase1) - 1) == 9
-    assert query(zerg_env, "SELECT COUNT(*) FROM commis_schedulerun r JOIN commis_schedule s ON s.id = r.schedule_id"
-                           " WHERE r.due_at >= ?", (db_time(zerg_env, BASE + 40 * MINUTE),))[0][0] == 0
+    assert (
+        query(
+            zerg_env,
+            "SELECT COUNT(*) FROM commis_schedulerun r JOIN commis_schedule s ON s.id = r.schedule_id"
+            " WHERE r.due_at >= ?",
+            (db_time(zerg_env, BASE + 40 * MINUTE),),
+        )[0][0]
+        == 0
+    )
     assert drive(zerg_env, phase=2, workers=[], ticks=ticks(40, 60)) == 0  # restarted: picks up at the same due time
     back = [(BASE + 120 * MINUTE).isoformat(), (BASE + 200 * MINUTE).isoformat()]
     phase3 = ticks(120, 200)  # down from minute 60 to 120: no worker, no tick
@@ -269,11 +299,19 @@ def test_it_accounts_every_due_time_across_crashes_restarts_and_an_outage(zerg_e
     due = int((until - BASE) / MINUTE) + 1
 
     for name in ("restart", "restart-once"):
-        ran = query(zerg_env, "SELECT r.due_at FROM commis_schedulerun r JOIN commis_schedule s ON s.id = r.schedule_id"
-                              " WHERE s.name = ? AND r.trigger = 'schedule'", (name,))
+        ran = query(
+            zerg_env,
+            "SELECT r.due_at FROM commis_schedulerun r JOIN commis_schedule s ON s.id = r.schedule_id"
+            " WHERE s.name = ? AND r.trigger = 'schedule'",
+            (name,),
+        )
         assert len({r[0] for r in ran}) == len(ran)
-        misses = query(zerg_env, "SELECT m.count, m.reason FROM commis_schedulemiss m JOIN commis_schedule s"
-                                 " ON s.id = m.schedule_id WHERE s.name = ? ORDER BY m.id", (name,))
+        misses = query(
+            zerg_env,
+            "SELECT m.count, m.reason FROM commis_schedulemiss m JOIN commis_schedule s"
+            " ON s.id = m.schedule_id WHERE s.name = ? ORDER BY m.id",
+            (name,),
+        )
         assert len(ran) + sum(m[0] for m in misses) == due, (len(ran), misses, due)
         reasons = [m[1] for m in misses]
         assert reasons[0] == ScheduleMiss.FOLDED  # the busy stretch

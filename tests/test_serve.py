@@ -86,9 +86,7 @@ def test_it_delivers_an_event_published_by_a_worker_to_a_websocket_client(zerg_s
         try:
             await ws_subscribe(ws, topics=["*"], after=0)
             sent = time.monotonic()
-            status, body = await asyncio.to_thread(
-                http_json, zerg_server.url + "/api/system/ping", "POST", token
-            )
+            status, body = await asyncio.to_thread(http_json, zerg_server.url + "/api/system/ping", "POST", token)
             assert status == 200, body
             event = await ws_wait_event(
                 ws,
@@ -124,8 +122,7 @@ def test_it_stops_on_a_signal_and_leaves_no_process_behind(zerg_server, zerg_env
     status = zerg_status(zerg_env)
     assert status["server"]["alive"] is False
     assert status["workers"] == [], (
-        "the worker cluster did not shut down cleanly and was killed: "
-        f"{status['workers']}\n{zerg_server.output()}"
+        f"the worker cluster did not shut down cleanly and was killed: {status['workers']}\n{zerg_server.output()}"
     )
 
 

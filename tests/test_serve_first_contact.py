@@ -37,8 +37,12 @@ def default_route_source() -> str | None:
 
 
 def interface_addresses() -> set[str]:
-    return {info["local"] for link in ip_json("-4", "addr") for info in link.get("addr_info", [])
-            if info.get("scope") == "global"}
+    return {
+        info["local"]
+        for link in ip_json("-4", "addr")
+        for info in link.get("addr_info", [])
+        if info.get("scope") == "global"
+    }
 
 
 def browser():
@@ -61,8 +65,10 @@ def start(env, tmp_path, name: str, *args: str) -> ZergServer:
     return server
 
 
-@pytest.mark.skipif(shutil.which("ip") is None or default_route_source() is None,
-                    reason="needs iproute2 and a default route to know the address a phone would use")
+@pytest.mark.skipif(
+    shutil.which("ip") is None or default_route_source() is None,
+    reason="needs iproute2 and a default route to know the address a phone would use",
+)
 def test_it_prints_a_link_at_the_address_a_phone_can_open_and_zerg_link_uses_the_real_port(zerg_env, tmp_path):
     address = default_route_source()
     server = start(zerg_env, tmp_path, "lan", "--host", "0.0.0.0")
@@ -121,12 +127,14 @@ def test_it_warns_that_a_link_made_while_no_server_runs_assumes_the_configured_p
 
 
 def test_it_tells_the_owner_at_first_start_what_is_missing_and_how_to_fix_it(zerg_env, tmp_path):
-    bare = {**{k: v for k, v in zerg_env.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))},
-            "PATH": "/usr/bin:/bin"}
+    bare = {
+        **{k: v for k, v in zerg_env.items() if not k.startswith(("ANTHROPIC_", "OPENAI_"))},
+        "PATH": "/usr/bin:/bin",
+    }
     server = start(bare, tmp_path, "bare")
     try:
         out = server.stdout()
-        setup = out[out.index("Still to set up"):]
+        setup = out[out.index("Still to set up") :]
         assert "no LLM is configured" in setup and "ANTHROPIC_API_KEY" in setup
         assert "the claude backend cannot run" in setup and "ZERG_CLAUDE_BIN" in setup
         assert "the codex backend cannot run" in setup and "ZERG_CODEX_BIN" in setup

@@ -29,10 +29,16 @@ SCOPE = [] if ROOT else ["--user"]
 @pytest.fixture
 def env(zerg_env, tmp_path):
     units = tmp_path / "units"
-    return {**zerg_env, "PATH": f"{FAKE_BIN}:{zerg_env['PATH']}", "ZERG_UNIT_DIR": str(units),
-            "FAKE_SYSTEMCTL_LOG": str(tmp_path / "systemctl.log"), "HOME": str(tmp_path / "home"),
-            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/anthropic", "ANTHROPIC_API_KEY": 'sk-test "quoted" $HOME',
-            "OPENAI_API_KEY": "sk-multi\nline"}
+    return {
+        **zerg_env,
+        "PATH": f"{FAKE_BIN}:{zerg_env['PATH']}",
+        "ZERG_UNIT_DIR": str(units),
+        "FAKE_SYSTEMCTL_LOG": str(tmp_path / "systemctl.log"),
+        "HOME": str(tmp_path / "home"),
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/anthropic",
+        "ANTHROPIC_API_KEY": 'sk-test "quoted" $HOME',
+        "OPENAI_API_KEY": "sk-multi\nline",
+    }
 
 
 def calls(env) -> list[list[str]]:
@@ -55,7 +61,10 @@ def test_it_installs_a_systemd_unit_that_starts_this_zerg_with_its_home_host_and
     assert f"EnvironmentFile=-{env['ZERG_HOME']}/zerg.env\n" in text
     assert "Restart=on-failure\n" in text and "KillMode=mixed\n" in text
     assert f"WantedBy={'multi-user.target' if ROOT else 'default.target'}\n" in text
-    assert calls(env) == [["systemctl", *SCOPE, "daemon-reload"], ["systemctl", *SCOPE, "enable", "--now", "zerg.service"]]
+    assert calls(env) == [
+        ["systemctl", *SCOPE, "daemon-reload"],
+        ["systemctl", *SCOPE, "enable", "--now", "zerg.service"],
+    ]
     assert "zerg serve now runs as zerg.service" in done.stdout
 
     env_file = Path(env["ZERG_HOME"]) / "zerg.env"
@@ -72,8 +81,13 @@ def test_it_installs_a_systemd_unit_that_starts_this_zerg_with_its_home_host_and
 def test_it_writes_a_unit_that_systemd_itself_accepts(env):
     assert run_zerg(["serve", "--install", "--port", "18471"], env).returncode == 0
 
-    verify = subprocess.run(["systemd-analyze", "verify", *([] if ROOT else ["--user"]), str(unit(env))],
-                            check=False, capture_output=True, text=True, timeout=60)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", *([] if ROOT else ["--user"]), str(unit(env))],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     problems = [line for line in verify.stderr.splitlines() if str(unit(env)) in line or "zerg.service" in line]
     assert verify.returncode == 0 and not problems, verify.stderr
@@ -100,8 +114,10 @@ def test_it_uninstalls_the_unit_and_keeps_the_data(env):
 
     assert done.returncode == 0, done.stderr
     assert not unit(env).exists()
-    assert calls(env)[before:] == [["systemctl", *SCOPE, "disable", "--now", "zerg.service"],
-                                   ["systemctl", *SCOPE, "daemon-reload"]]
+    assert calls(env)[before:] == [
+        ["systemctl", *SCOPE, "disable", "--now", "zerg.service"],
+        ["systemctl", *SCOPE, "daemon-reload"],
+    ]
     assert (Path(env["ZERG_HOME"]) / "zerg.env").exists() and (Path(env["ZERG_HOME"]) / "secret_key").exists()
 
 
@@ -162,8 +178,9 @@ def test_it_installs_a_launchd_agent_on_macos(tmp_path, monkeypatch, settings):
 
 def test_it_installs_the_readme_caddy_setup_on_loopback_with_the_public_url(env):
     # README, Quick start: ZERG_HOST=127.0.0.1 ZERG_PUBLIC_URL=https://zerg.example.com zerg serve --install
-    done = run_zerg(["serve", "--install"],
-                    {**env, "ZERG_HOST": "127.0.0.1", "ZERG_PUBLIC_URL": "https://zerg.example.com"})
+    done = run_zerg(
+        ["serve", "--install"], {**env, "ZERG_HOST": "127.0.0.1", "ZERG_PUBLIC_URL": "https://zerg.example.com"}
+    )
 
     assert done.returncode == 0, done.stderr
     assert " serve --host 127.0.0.1 --port 8080\n" in unit(env).read_text()  # Caddy's reverse_proxy 127.0.0.1:8080

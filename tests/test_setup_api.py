@@ -19,8 +19,11 @@ def bare(monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     for name in ("ZERG_CLAUDE_BIN", "ZERG_CODEX_BIN"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(settings, "ZERG", dataclasses.replace(
-        settings.ZERG, anthropic_api_key="", openai_api_key="", openai_base_url=""))
+    monkeypatch.setattr(
+        settings,
+        "ZERG",
+        dataclasses.replace(settings.ZERG, anthropic_api_key="", openai_api_key="", openai_base_url=""),
+    )
 
 
 def test_it_refuses_an_anonymous_caller_who_asks_what_the_server_lacks(db):

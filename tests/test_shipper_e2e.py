@@ -46,8 +46,13 @@ def test_it_ships_the_fixtures_to_a_real_server_once_and_exports_them_unchanged(
 
     # A main (non-subagent, non-empty) session file comes back byte for byte.
     main_file = next(
-        f for f in files if f.suffix == ".jsonl" and not f.name.startswith("agent-")
-        and "subagents" not in f.parts and f.stat().st_size > 10_000 and ".claude" in f.parts
+        f
+        for f in files
+        if f.suffix == ".jsonl"
+        and not f.name.startswith("agent-")
+        and "subagents" not in f.parts
+        and f.stat().st_size > 10_000
+        and ".claude" in f.parts
     )
     assert export(zerg_server, api_token, main_file.stem) == main_file.read_bytes()
 

@@ -156,8 +156,11 @@ def test_claude_config_dir_and_codex_home_are_respected(home, fake, tmp_path, mo
     assert make_shipper(fake).run_once()
     paths = sorted(f["path"] for r in fake.ingest_requests() for f in r["document"]["files"])
     assert paths == sorted(
-        [str(custom / "projects/p/a.jsonl"), str(other / "projects/q/b.jsonl"),
-         str(tmp_path / "codex/sessions/rollout-1.jsonl")]
+        [
+            str(custom / "projects/p/a.jsonl"),
+            str(other / "projects/q/b.jsonl"),
+            str(tmp_path / "codex/sessions/rollout-1.jsonl"),
+        ]
     )
 
 
@@ -382,7 +385,11 @@ def test_gemini_documents_ship_whole_and_rewrites_bump_the_generation(home, fake
     doc.write_text('{"sessionId": "g1", "messages": [')  # mid-rewrite: not a document yet
     assert shipper.run_once()
     assert len(fake.ingest_requests()) == 1
-    doc.write_text(json.dumps({"sessionId": "g1", "messages": [{"type": "user", "content": "hi"}, {"type": "gemini", "content": "yo"}]}))
+    doc.write_text(
+        json.dumps(
+            {"sessionId": "g1", "messages": [{"type": "user", "content": "hi"}, {"type": "gemini", "content": "yo"}]}
+        )
+    )
     assert shipper.run_once()
     assert fake.sent(str(doc), 1) == [(0, doc.read_bytes())]
     assert fake.ingest_requests()[-1]["document"]["files"][0]["provider"] == "gemini"
@@ -431,8 +438,14 @@ def test_state_file_is_private(home):
 def test_streamed_body_is_the_wire_format():
     text = 'é"\\\n{"a":"\u2028 😀 \t"}\n' * 5
     raw_bad = b'{"x":"\xff\xfe"}\n' * 3
-    meta = {"provider": "claude", "path": "/p/é.jsonl", "generation": 2, "offset": 10, "git": None,
-            "parent_session": "s"}
+    meta = {
+        "provider": "claude",
+        "path": "/p/é.jsonl",
+        "generation": 2,
+        "offset": 10,
+        "git": None,
+        "parent_session": "s",
+    }
     body = wire.encode_batch("dev ü", [(meta, text.encode()), (dict(meta, path="/q"), raw_bad)])
     header, files = wire.decode_batch(wire.decompress(body, "zstd", 1 << 20), loads=json.loads)
     assert header["device"] == "dev ü"
@@ -496,8 +509,10 @@ def test_watch_without_file_events_falls_back_to_rescans(home, fake):
     path.write_bytes(line(1))
     stop = threading.Event()
     thread = threading.Thread(
-        target=watch, args=(make_shipper(fake),),
-        kwargs={"stop": stop, "use_events": False, "rescan_interval": 0.2}, daemon=True,
+        target=watch,
+        args=(make_shipper(fake),),
+        kwargs={"stop": stop, "use_events": False, "rescan_interval": 0.2},
+        daemon=True,
     )
     thread.start()
     try:

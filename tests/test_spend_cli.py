@@ -14,12 +14,36 @@ def ship_today(server) -> dict:
     done = run_zerg(["token", "create", "--device", "laptop", "--json"], server.env)
     assert done.returncode == 0, done.stderr
     now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z")
-    line = {"type": "assistant", "uuid": "u1", "sessionId": "s-cli", "cwd": "/home/o/work/widget", "timestamp": now,
-            "message": {"id": "m1", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
-                        "usage": {"input_tokens": 200_000, "output_tokens": 10_000}, "content": []}}
-    status, reply = http_ingest(server.url + "/api/agents/ingest", json.loads(done.stdout)["token"], {
-        "device": "laptop", "files": [{"provider": "claude", "path": "/h/.claude/projects/-w/s-cli.jsonl",
-                                       "generation": 0, "offset": 0, "data": json.dumps(line) + "\n"}]})
+    line = {
+        "type": "assistant",
+        "uuid": "u1",
+        "sessionId": "s-cli",
+        "cwd": "/home/o/work/widget",
+        "timestamp": now,
+        "message": {
+            "id": "m1",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "usage": {"input_tokens": 200_000, "output_tokens": 10_000},
+            "content": [],
+        },
+    }
+    status, reply = http_ingest(
+        server.url + "/api/agents/ingest",
+        json.loads(done.stdout)["token"],
+        {
+            "device": "laptop",
+            "files": [
+                {
+                    "provider": "claude",
+                    "path": "/h/.claude/projects/-w/s-cli.jsonl",
+                    "generation": 0,
+                    "offset": 0,
+                    "data": json.dumps(line) + "\n",
+                }
+            ],
+        },
+    )
     assert status == 200, reply
     status, listing = http_json(server.url + "/api/timeline/sessions", token=create_token(server.env))
     assert status == 200

@@ -32,9 +32,12 @@ def archive(db):
 
 def test_everything_needs_the_owner(archive, token_client):
     device = Client(HTTP_AUTHORIZATION=f"Bearer {create_token('lap', kind=ApiToken.DEVICE)[1]}")
-    for url in ("/api/timeline/sessions", "/api/timeline/search?q=plan",
-                "/api/timeline/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1",
-                "/api/timeline/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1/export"):
+    for url in (
+        "/api/timeline/sessions",
+        "/api/timeline/search?q=plan",
+        "/api/timeline/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1",
+        "/api/timeline/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1/export",
+    ):
         assert Client().get(url).status_code == 401, url
         assert device.get(url).status_code == 401, url
         assert token_client.get(url).status_code == 200, url
@@ -70,8 +73,10 @@ def test_session_detail_by_either_id_with_paged_events(archive, owner_client):
         page = owner_client.get(f"/api/timeline/sessions/{session.id}?limit=200&after={after}").json()
         seen += [e["ordinal"] for e in page["events"]]
         after = page["next_after"]
-    assert seen == list(range(session.event_count)) and session.event_count == Event.objects.filter(
-        session=session).count()
+    assert (
+        seen == list(range(session.event_count))
+        and session.event_count == Event.objects.filter(session=session).count()
+    )
     child = owner_client.get(f"/api/timeline/sessions/{a['subagents'][0]['id']}").json()
     assert child["parent"]["id"] == session.id
     assert owner_client.get("/api/timeline/sessions/nope").status_code == 404
@@ -92,8 +97,10 @@ def test_search_links_to_the_event(archive, owner_client):
 
 
 def test_export_is_byte_for_byte(archive, owner_client):
-    for sid, path in (("019e1625-789d-76c0-80ab-3724b5ddb799", ROLLOUT),
-                      ("ef958aa1-0e93-49f0-bb71-150f63befcd1", PARENT)):
+    for sid, path in (
+        ("019e1625-789d-76c0-80ab-3724b5ddb799", ROLLOUT),
+        ("ef958aa1-0e93-49f0-bb71-150f63befcd1", PARENT),
+    ):
         response = owner_client.get(f"/api/timeline/sessions/{sid}/export")
         assert response.status_code == 200
         assert b"".join(response.streaming_content) == path.read_bytes()
@@ -130,9 +137,14 @@ def test_ingest_publishes_for_the_ui(db):
 def test_admin_pages(archive, owner_client):
     session = Session.objects.get(provider_session_id="ef958aa1-0e93-49f0-bb71-150f63befcd1")
     event = Event.objects.filter(session=session).first()
-    for url in ("/admin/timeline/session/", f"/admin/timeline/session/{session.id}/change/",
-                "/admin/timeline/event/", f"/admin/timeline/event/{event.id}/change/",
-                "/admin/timeline/sourcefile/", "/admin/timeline/session/?provider__exact=codex"):
+    for url in (
+        "/admin/timeline/session/",
+        f"/admin/timeline/session/{session.id}/change/",
+        "/admin/timeline/event/",
+        f"/admin/timeline/event/{event.id}/change/",
+        "/admin/timeline/sourcefile/",
+        "/admin/timeline/session/?provider__exact=codex",
+    ):
         assert owner_client.get(url).status_code == 200, url
 
 

@@ -21,9 +21,18 @@ from zerg_site.models import ApiToken
 
 
 def lines(session: str, words: list[str]) -> bytes:
-    return b"".join(json.dumps({"type": "user", "uuid": f"{session}-{i}", "sessionId": session,
-                                "message": {"role": "user", "content": word}}).encode() + b"\n"
-                    for i, word in enumerate(words))
+    return b"".join(
+        json.dumps(
+            {
+                "type": "user",
+                "uuid": f"{session}-{i}",
+                "sessionId": session,
+                "message": {"role": "user", "content": word},
+            }
+        ).encode()
+        + b"\n"
+        for i, word in enumerate(words)
+    )
 
 
 def indexed(word: str) -> int:
@@ -50,8 +59,11 @@ sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="Postgres
 
 @sqlite_only
 def test_it_queues_the_range_and_search_indexes_it_first(db):
-    ingest_files("d", [FileChunk("claude", "/p/s-1.jsonl", lines("s-1", ["aardvark", "aardvark tapir", "zebu"]))],
-                 index_later=True)
+    ingest_files(
+        "d",
+        [FileChunk("claude", "/p/s-1.jsonl", lines("s-1", ["aardvark", "aardvark tapir", "zebu"]))],
+        index_later=True,
+    )
     assert indexed("aardvark") == 0 and len(pending()) == 1
     hits = search("aardvark")["hits"]  # catches up before it queries
     assert len(hits) == 2 and pending() == [] and indexed("aardvark") == 2
@@ -60,8 +72,11 @@ def test_it_queues_the_range_and_search_indexes_it_first(db):
 
 @sqlite_only
 def test_it_keeps_the_index_whole_when_pending_events_change(db):
-    ingest_files("d", [FileChunk("claude", "/p/s-2.jsonl", lines("s-2", ["okapi one", "okapi two", "okapi three"]))],
-                 index_later=True)
+    ingest_files(
+        "d",
+        [FileChunk("claude", "/p/s-2.jsonl", lines("s-2", ["okapi one", "okapi two", "okapi three"]))],
+        index_later=True,
+    )
     first, second, third = Event.objects.order_by("id")
     first.delete()  # pruned before it was indexed: the delete trigger must not touch the index
     Event.objects.filter(id=second.id).update(text="quokka now")  # edited: indexed with its new text
@@ -81,8 +96,17 @@ def test_it_indexes_in_the_background_after_an_http_ingest():
     _, secret = create_token("laptop", kind=ApiToken.DEVICE)
     assert indexer.start()
     try:
-        body = {"device": "laptop", "files": [{"provider": "claude", "path": "/p/s-4.jsonl", "offset": 0,
-                                               "data": lines("s-4", ["capybara", "capybara two"]).decode()}]}
+        body = {
+            "device": "laptop",
+            "files": [
+                {
+                    "provider": "claude",
+                    "path": "/p/s-4.jsonl",
+                    "offset": 0,
+                    "data": lines("s-4", ["capybara", "capybara two"]).decode(),
+                }
+            ],
+        }
         r = post_ingest(Client(HTTP_AUTHORIZATION=f"Bearer {secret}"), body)
         assert r.status_code == 200 and r.json()["events_stored"] == 2
         deadline = time.monotonic() + 20

@@ -4,7 +4,7 @@ and the index kept current on insert and delete. Runs on both databases."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -18,7 +18,9 @@ from timeline.search import Filters, fts5_query, search
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 ROLLOUT = FIXTURES / "codex/rollout-2026-05-11T11-26-55-019e1625-789d-76c0-80ab-3724b5ddb799.jsonl"
 CLAUDE = FIXTURES / "claude/real_projects/-src-deep-manifest/a7da6a22-facc-4fcd-8bab-f83c87862004.jsonl"
-SOUND = FIXTURES / "claude/real_projects/-Users-dain-workspace-JSSoundRecorder/7acd37a8-2745-4b58-a8a9-46164b22ad9e.jsonl"
+SOUND = (
+    FIXTURES / "claude/real_projects/-Users-dain-workspace-JSSoundRecorder/7acd37a8-2745-4b58-a8a9-46164b22ad9e.jsonl"
+)
 
 
 def load(*paths):
@@ -34,18 +36,47 @@ def line(obj) -> bytes:
 @pytest.fixture
 def archive(db):
     load(ROLLOUT, CLAUDE, SOUND)
-    extra = b"".join([
-        line({"type": "user", "uuid": "x1", "timestamp": "2024-01-01T00:00:00Z", "cwd": "/w/zebra",
-              "message": {"role": "user", "content": "please fix the <script>alert(1)</script> quokka parser"}}),
-        line({"type": "assistant", "uuid": "x2", "timestamp": "2024-01-02T00:00:00Z",
-              "message": {"id": "m", "role": "assistant", "content": [
-                  {"type": "tool_use", "id": "t", "name": "Grep", "input": {"pattern": "quokka"}}]}}),
-        line({"type": "user", "uuid": "x3", "timestamp": "2024-01-03T00:00:00Z",
-              "message": {"role": "user", "content": [
-                  {"type": "tool_result", "tool_use_id": "t", "content": "src/quokka.py:1: the quokka parser"}]}}),
-    ])
-    ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w-zebra/zz-1.jsonl", extra,
-                                    git={"branch": "feature/q"})])
+    extra = b"".join(
+        [
+            line(
+                {
+                    "type": "user",
+                    "uuid": "x1",
+                    "timestamp": "2024-01-01T00:00:00Z",
+                    "cwd": "/w/zebra",
+                    "message": {"role": "user", "content": "please fix the <script>alert(1)</script> quokka parser"},
+                }
+            ),
+            line(
+                {
+                    "type": "assistant",
+                    "uuid": "x2",
+                    "timestamp": "2024-01-02T00:00:00Z",
+                    "message": {
+                        "id": "m",
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t", "name": "Grep", "input": {"pattern": "quokka"}}],
+                    },
+                }
+            ),
+            line(
+                {
+                    "type": "user",
+                    "uuid": "x3",
+                    "timestamp": "2024-01-03T00:00:00Z",
+                    "message": {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "t", "content": "src/quokka.py:1: the quokka parser"}
+                        ],
+                    },
+                }
+            ),
+        ]
+    )
+    ingest_files(
+        "desk", [FileChunk("claude", "/h/.claude/projects/-w-zebra/zz-1.jsonl", extra, git={"branch": "feature/q"})]
+    )
 
 
 def test_fts5_query_is_safe():
@@ -84,7 +115,7 @@ def test_filters(archive):
     assert len(search("quokka", Filters(provider="claude", device="desk"))["hits"]) == 3
     assert len(search("quokka", Filters(project="zebra", branch="feature/q"))["hits"]) == 3
     assert search("quokka", Filters(branch="main"))["hits"] == []
-    jan2 = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    jan2 = datetime(2024, 1, 2, tzinfo=UTC)
     assert [h["ordinal"] for h in search("quokka", Filters(since=jan2), sort="recency")["hits"]] == [2, 1]
     assert [h["ordinal"] for h in search("quokka", Filters(until=jan2))["hits"]] == [0]
     assert len(search("quokka", Filters(role="user"))["hits"]) == 2
@@ -107,7 +138,7 @@ def test_sort_and_paging(archive):
 
 def test_index_follows_deletes_and_rebuilds(archive):
     # a cutoff of 2025-01-01 whatever today is: the 2024 session goes, the fixtures' 2025-2026 ones stay
-    days = (datetime.now(timezone.utc) - datetime(2025, 1, 1, tzinfo=timezone.utc)).days
+    days = (datetime.now(UTC) - datetime(2025, 1, 1, tzinfo=UTC)).days
     call_command("prune_sessions", "--days", str(days), stdout=StringIO())
     assert not Session.objects.filter(provider_session_id="zz-1").exists()
     assert search("quokka")["hits"] == []
@@ -146,12 +177,33 @@ def test_it_indexes_every_ingested_event_once_in_the_same_transaction(archive):
 
 def test_it_indexes_the_head_of_huge_tool_outputs_and_stores_them_whole(db):
     output = "headword " + "filler " * 2000 + "tailword"  # ~14,000 characters: beyond the 4,000 indexed
-    data = b"".join([
-        line({"type": "assistant", "uuid": "h1", "message": {"id": "m", "role": "assistant", "content": [
-            {"type": "tool_use", "id": "t", "name": "Bash", "input": {"command": "cat big.log"}}]}}),
-        line({"type": "user", "uuid": "h2", "message": {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "t", "content": output}]}}),
-    ])
+    data = b"".join(
+        [
+            line(
+                {
+                    "type": "assistant",
+                    "uuid": "h1",
+                    "message": {
+                        "id": "m",
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "t", "name": "Bash", "input": {"command": "cat big.log"}}
+                        ],
+                    },
+                }
+            ),
+            line(
+                {
+                    "type": "user",
+                    "uuid": "h2",
+                    "message": {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "t", "content": output}],
+                    },
+                }
+            ),
+        ]
+    )
     ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w/huge-1.jsonl", data)])
     assert Event.objects.get(kind="tool_result").tool_output == output
     hits = search("headword")["hits"]
@@ -161,8 +213,16 @@ def test_it_indexes_the_head_of_huge_tool_outputs_and_stores_them_whole(db):
 
 def test_it_finds_the_same_hits_with_session_and_event_filters_combined(archive):
     # session filters (provider, project, device, branch) and event filters (role, tool, dates) at once
-    hits = search("quokka", Filters(provider="claude", project="zebra", device="desk", role="user",
-                                    since=datetime(2024, 1, 1, tzinfo=timezone.utc)))["hits"]
+    hits = search(
+        "quokka",
+        Filters(
+            provider="claude",
+            project="zebra",
+            device="desk",
+            role="user",
+            since=datetime(2024, 1, 1, tzinfo=UTC),
+        ),
+    )["hits"]
     assert sorted(h["ordinal"] for h in hits) == [0, 2]
     session = Session.objects.get(provider_session_id="zz-1")
     assert len(search("quokka", Filters(session_id=session.id))["hits"]) == 3
@@ -173,11 +233,24 @@ def test_it_filters_by_any_tool_name_and_never_matches_the_filter_tokens(db):
     from timeline.search import facet
 
     tool = "mcp__docs-server__fetch page"  # underscores, a dash and a space: still one filter token
-    data = b"".join([
-        line({"type": "assistant", "uuid": "f1", "message": {"id": "m", "role": "assistant", "content": [
-            {"type": "tool_use", "id": "t1", "name": tool, "input": {"query": "platypus habitat"}},
-            {"type": "tool_use", "id": "t2", "name": "Read", "input": {"note": "the platypus file"}}]}}),
-    ])
+    data = b"".join(
+        [
+            line(
+                {
+                    "type": "assistant",
+                    "uuid": "f1",
+                    "message": {
+                        "id": "m",
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "t1", "name": tool, "input": {"query": "platypus habitat"}},
+                            {"type": "tool_use", "id": "t2", "name": "Read", "input": {"note": "the platypus file"}},
+                        ],
+                    },
+                }
+            ),
+        ]
+    )
     ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w/tools-1.jsonl", data)])
     assert [h["tool_name"] for h in search("platypus", Filters(tool=tool))["hits"]] == [tool]
     assert [h["tool_name"] for h in search("platypus", Filters(tool="Read", role="assistant"))["hits"]] == ["Read"]
@@ -192,13 +265,22 @@ def test_it_applies_every_filter_inside_the_index_with_the_same_hits(archive, mo
     import timeline.search as ts
 
     odd = "it's a \\ tool"
-    data = line({"type": "assistant", "uuid": "o1", "timestamp": "2024-03-05T00:00:00Z", "message": {
-        "id": "m", "role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": odd,
-                                                     "input": {"q": "quokka numbat"}}]}})
+    data = line(
+        {
+            "type": "assistant",
+            "uuid": "o1",
+            "timestamp": "2024-03-05T00:00:00Z",
+            "message": {
+                "id": "m",
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": odd, "input": {"q": "quokka numbat"}}],
+            },
+        }
+    )
     ingest_files("desk", [FileChunk("claude", "/h/.claude/projects/-w-zebra/zz-2.jsonl", data)])
     assert [h["tool_name"] for h in search("quokka", Filters(tool=odd))["hits"]] == [odd]
-    jan1, jan3 = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 3, tzinfo=timezone.utc)
-    year = Filters(since=jan1, until=datetime(2024, 12, 1, tzinfo=timezone.utc))  # 12 30-day buckets
+    jan1, jan3 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC)
+    year = Filters(since=jan1, until=datetime(2024, 12, 1, tzinfo=UTC))  # 12 30-day buckets
     assert len(search("quokka", year)["hits"]) == 4
     assert [h["ordinal"] for h in search("quokka", Filters(since=jan1, until=jan3), sort="recency")["hits"]] == [1, 0]
     assert search("quokka", Filters(since=jan3, until=jan1))["hits"] == []
@@ -218,8 +300,9 @@ def test_it_applies_every_filter_inside_the_index_with_the_same_hits(archive, mo
 def test_it_ranks_only_the_newest_matches_on_postgres_when_there_are_many(archive, monkeypatch):
     """Postgres ranks the newest PG_RANK_CANDIDATES matches that pass the filters (ranking reads each
     candidate's search vector); recency order and SQLite see every match."""
-    import timeline.search as ts
     from django.db import connection
+
+    import timeline.search as ts
 
     monkeypatch.setattr(ts, "PG_RANK_CANDIDATES", 2)
     hits = search("quokka", Filters(device="desk"))["hits"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -19,7 +19,7 @@ from timeline.models import Event, Session
 from timeline.search import Filters, search
 
 BEFORE = ("timeline", "0005_source_chunks")
-DAY = datetime(2026, 3, 1, tzinfo=timezone.utc)
+DAY = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def line(obj) -> bytes:
@@ -32,10 +32,12 @@ def session_file(sid: str, words: list[str], start: datetime) -> bytes:
     for i, text in enumerate(words):
         role = "user" if i % 2 == 0 else "assistant"
         stamp = (start + timedelta(days=20 * i)).isoformat().replace("+00:00", "Z")
-        message = {"role": role, "content": text} if role == "user" else {
-            "id": f"m{i}", "role": role, "content": [{"type": "text", "text": text}]}
-        out.append(line({"type": role, "uuid": f"{sid}-{i}", "sessionId": sid, "timestamp": stamp,
-                         "message": message}))
+        message = (
+            {"role": role, "content": text}
+            if role == "user"
+            else {"id": f"m{i}", "role": role, "content": [{"type": "text", "text": text}]}
+        )
+        out.append(line({"type": role, "uuid": f"{sid}-{i}", "sessionId": sid, "timestamp": stamp, "message": message}))
     return b"".join(out)
 
 
@@ -48,8 +50,15 @@ def archive(db):
         ingest_files(device, [FileChunk("claude", f"/h/.claude/projects/-w/{sid}.jsonl", data)])
     codex = Session.objects.create(provider="codex", provider_session_id="s-codex", device="desk")
     for i in range(5):
-        Event.objects.create(session=codex, ordinal=i, key=f"c{i}", kind="message", role="user",
-                             text=f"the okapi s-codex note {i}", timestamp=DAY + timedelta(days=20 * i))
+        Event.objects.create(
+            session=codex,
+            ordinal=i,
+            key=f"c{i}",
+            kind="message",
+            role="user",
+            text=f"the okapi s-codex note {i}",
+            timestamp=DAY + timedelta(days=20 * i),
+        )
 
 
 def expected(word: str, f: Filters) -> set[int]:
@@ -82,8 +91,14 @@ def test_it_filters_by_provider_and_device_with_the_same_hits_as_checking_the_se
 
     assert len(expected("okapi", Filters())) == 15
     since, until = DAY + timedelta(days=10), DAY + timedelta(days=70)  # parts of 3 buckets
-    combos = list(itertools.product((None, "claude", "codex", "gemini"), (None, "laptop", "desk", "phone"),
-                                    (None, "user"), ((None, None), (since, None), (since, until))))
+    combos = list(
+        itertools.product(
+            (None, "claude", "codex", "gemini"),
+            (None, "laptop", "desk", "phone"),
+            (None, "user"),
+            ((None, None), (since, None), (since, until)),
+        )
+    )
     for per_row in (False, True):
         if per_row:  # the date range checked per row instead of as bucket lexemes: the same hits
             monkeypatch.setattr(ts, "PG_FACET_BUCKETS", 0)
@@ -94,8 +109,14 @@ def test_it_filters_by_provider_and_device_with_the_same_hits_as_checking_the_se
         assert search("the", Filters(provider="claude"))["hits"] == []  # stop words only: nothing, not every event
         event = Event.objects.select_related("session").filter(session__provider_session_id="s-laptop").first()
         bucket = int(event.timestamp.timestamp() // ts.BUCKET_SECONDS)
-        assert {"#p:claude", "#d:laptop", f"#pm:{bucket}:claude", f"#dm:{bucket}:laptop",
-                f"#b:{event.id >> ts.PG_BLOCK_BITS}", f"#s:{event.session_id}"} <= lexemes(event.id)
+        assert {
+            "#p:claude",
+            "#d:laptop",
+            f"#pm:{bucket}:claude",
+            f"#dm:{bucket}:laptop",
+            f"#b:{event.id >> ts.PG_BLOCK_BITS}",
+            f"#s:{event.session_id}",
+        } <= lexemes(event.id)
     for spelled in ("#p:claude", "#d:laptop", "#b:0"):  # a query spelling a lexeme searches its words only
         assert search(spelled)["hits"] == [], spelled
 
@@ -135,14 +156,23 @@ def test_it_ranks_the_same_newest_matches_block_by_block_or_at_once(db, monkeypa
     block = 1 << ts.PG_BLOCK_BITS
     ids = [5, block - 1, block, block + 7, 2 * block + 3, 3 * block, 3 * block + 1, 3 * block + 2]
     for n, event_id in enumerate(ids):  # explicit ids: events spread over four blocks
-        Event.objects.create(id=event_id, session=session if n % 4 else other, ordinal=n, key=f"k{n}",
-                             kind="message", role="user", text="okapi " * (1 + n % 3) + f"note {n}")
+        Event.objects.create(
+            id=event_id,
+            session=session if n % 4 else other,
+            ordinal=n,
+            key=f"k{n}",
+            kind="message",
+            role="user",
+            text="okapi " * (1 + n % 3) + f"note {n}",
+        )
     claude = sorted((i for n, i in enumerate(ids) if n % 4), reverse=True)
     everything = sorted(ids, reverse=True)
     postgres = connection.vendor == "postgresql"
     for cap, cost, f in itertools.product(
-            (1, 2, 3, 5, 100), (-10**12, ts.PG_BLOCK_COST, 10**12),
-            (Filters(), Filters(provider="claude"), Filters(device="desk", role="user"))):
+        (1, 2, 3, 5, 100),
+        (-(10**12), ts.PG_BLOCK_COST, 10**12),
+        (Filters(), Filters(provider="claude"), Filters(device="desk", role="user")),
+    ):
         monkeypatch.setattr(ts, "PG_RANK_CANDIDATES", cap)
         monkeypatch.setattr(ts, "PG_BLOCK_COST", cost)  # always one block more / as the costs say / never
         pool = claude if f.provider else everything
@@ -170,12 +200,22 @@ def test_it_fills_the_lexemes_of_events_stored_before_the_migration():
         apps = MigrationExecutor(connection).loader.project_state([BEFORE]).apps
         session_m, event_m = apps.get_model("timeline", "Session"), apps.get_model("timeline", "Event")
         session = session_m.objects.create(provider="codex", provider_session_id="old", device="attic")
-        event = event_m.objects.create(session=session, ordinal=0, key="k", kind="message", role="user",
-                                       text="a capybara", timestamp=DAY)
+        event = event_m.objects.create(
+            session=session, ordinal=0, key="k", kind="message", role="user", text="a capybara", timestamp=DAY
+        )
         MigrationExecutor(connection).migrate(latest)
         bucket = int(DAY.timestamp() // 2592000)
-        assert {"#p:codex", "#d:attic", f"#pm:{bucket}:codex", f"#dm:{bucket}:attic", "#b:0",
-                f"#s:{session.id}", "#r:user", "#k:message", f"#m:{bucket}"} <= lexemes(event.id)
+        assert {
+            "#p:codex",
+            "#d:attic",
+            f"#pm:{bucket}:codex",
+            f"#dm:{bucket}:attic",
+            "#b:0",
+            f"#s:{session.id}",
+            "#r:user",
+            "#k:message",
+            f"#m:{bucket}",
+        } <= lexemes(event.id)
         assert found("capybara", Filters(provider="codex", device="attic")) == {event.id}
         assert found("capybara", Filters(device="attic", since=DAY, until=DAY + timedelta(days=1))) == {event.id}
         assert found("capybara", Filters(provider="claude")) == set()

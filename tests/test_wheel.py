@@ -88,8 +88,11 @@ def test_the_wheel_installs_in_a_fresh_venv_and_serves_the_app(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(REPO, src, ignore=_ignore, symlinks=True)
     dist = tmp_path / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-w", dist, "--disable-pip-version-check"],
-         timeout=900, cwd=src)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-w", dist, "--disable-pip-version-check"],
+        timeout=900,
+        cwd=src,
+    )
     wheels = list(dist.glob("zerg-*.whl"))
     assert len(wheels) == 1, f"expected one zerg wheel in {dist}: {os.listdir(dist)}"
     wheel = wheels[0]
@@ -109,9 +112,9 @@ def test_the_wheel_installs_in_a_fresh_venv_and_serves_the_app(tmp_path):
     assert any(re.fullmatch(r"frontend/build/assets/[^/]+\.js", n) for n in names), (
         f"no frontend/build/assets/*.js in {wheel.name}"
     )
-    assert not any(n.startswith(("frontend/node_modules/", "frontend/src/", "tests/")) for n in names), (
-        sorted(n for n in names if n.startswith(("frontend/node_modules/", "frontend/src/", "tests/")))[:20]
-    )
+    assert not any(n.startswith(("frontend/node_modules/", "frontend/src/", "tests/")) for n in names), sorted(
+        n for n in names if n.startswith(("frontend/node_modules/", "frontend/src/", "tests/"))
+    )[:20]
     assert re.search(r"^\s*zerg\s*=\s*zerg_site\.cli:main\s*$", scripts, re.M), scripts
 
     # --- install into a fresh venv (no system site packages), from outside the repo
@@ -123,7 +126,9 @@ def test_the_wheel_installs_in_a_fresh_venv_and_serves_the_app(tmp_path):
     _run([python, "-m", "pip", "install", wheel], timeout=1800, cwd=tmp_path, env=env)
     where = _run(
         [python, "-c", "import zerg_site, frontend; print(zerg_site.__file__); print(frontend.__file__)"],
-        timeout=60, cwd=tmp_path, env=env,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
     ).stdout.split()
     for module_file in where:
         assert Path(module_file).resolve().is_relative_to(venv.resolve()), (
@@ -139,7 +144,11 @@ def test_the_wheel_installs_in_a_fresh_venv_and_serves_the_app(tmp_path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(zerg), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
     def output() -> str:

@@ -15,9 +15,22 @@ class SubagentInline(admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "provider", "provider_session_id", "project", "device", "git_branch", "title",
-                    "started_at", "ended_at", "event_count", "cost_usd", "cost_partial", "malformed_count",
-                    "unknown_count")
+    list_display = (
+        "id",
+        "provider",
+        "provider_session_id",
+        "project",
+        "device",
+        "git_branch",
+        "title",
+        "started_at",
+        "ended_at",
+        "event_count",
+        "cost_usd",
+        "cost_partial",
+        "malformed_count",
+        "unknown_count",
+    )
     list_filter = ("provider", "device", "project")
     search_fields = ("provider_session_id", "title", "cwd", "project")
     raw_id_fields = ("parent",)

@@ -60,15 +60,26 @@ def get_session(session_id: str, device: str | None = None) -> Session:
         raise Http404("no such session")
     if len({s.device for s in matches}) > 1:
         listed = ", ".join(f"{s.id} (device {s.device})" for s in matches)
-        raise HttpError(409, f"sessions of several devices have the id {session_id}: name one by Zerg's session "
-                             f"id: {listed}")
+        raise HttpError(
+            409, f"sessions of several devices have the id {session_id}: name one by Zerg's session id: {listed}"
+        )
     return matches[0]
 
 
 @router.get("/sessions", response=owner(SessionsOut, 400))
-def list_sessions(request, provider: str | None = None, project: str | None = None, device: str | None = None,
-                  branch: str | None = None, since: str | None = None, until: str | None = None,
-                  subagents: bool = False, empty: bool = False, limit: Int64 = 50, offset: Int64 = 0):
+def list_sessions(
+    request,
+    provider: str | None = None,
+    project: str | None = None,
+    device: str | None = None,
+    branch: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    subagents: bool = False,
+    empty: bool = False,
+    limit: Int64 = 50,
+    offset: Int64 = 0,
+):
     """Sessions, newest activity first. Subagent sessions are left out unless ``subagents=true``; sessions
     that hold no events (a parent file left empty whose subagents hold the work) unless ``empty=true``:
     ``hidden_empty`` says how many the filters matched but left out."""
@@ -89,9 +100,13 @@ def list_sessions(request, provider: str | None = None, project: str | None = No
     if not empty:
         qs = qs.filter(event_count__gt=0)
     total = qs.count()
-    rows = list(qs.order_by("-ended_at", "-id")[offset:offset + limit])
-    counts = dict(Session.objects.filter(parent__in=[s.id for s in rows]).values("parent")
-                  .annotate(n=Count("id")).values_list("parent", "n"))
+    rows = list(qs.order_by("-ended_at", "-id")[offset : offset + limit])
+    counts = dict(
+        Session.objects.filter(parent__in=[s.id for s in rows])
+        .values("parent")
+        .annotate(n=Count("id"))
+        .values_list("parent", "n")
+    )
     titles = _titles_from_subagents([s for s in rows if not s.display_title and counts.get(s.id)])
     sessions = [{**s.as_dict(), "subagent_count": counts.get(s.id, 0)} for s in rows]
     for row in sessions:
@@ -105,8 +120,12 @@ def _titles_from_subagents(parents: list[Session]) -> dict[int, str]:
     if not parents:
         return {}
     titles: dict[int, str] = {}
-    for child in (Session.objects.filter(parent__in=parents).exclude(prompt="", title="")
-                  .order_by("started_at", "id").only("parent_id", "prompt", "title")):
+    for child in (
+        Session.objects.filter(parent__in=parents)
+        .exclude(prompt="", title="")
+        .order_by("started_at", "id")
+        .only("parent_id", "prompt", "title")
+    ):
         if titles.get(child.parent_id, WARMUP) == WARMUP:  # Claude Code's "Warmup" pings name nothing
             titles[child.parent_id] = child.display_title
     return titles
@@ -120,7 +139,7 @@ def session_detail(request, session_id: str, after: Int64 = -1, limit: Int64 = 2
     events = Event.objects.filter(session=session, ordinal__gt=after)
     if kind:
         events = events.filter(kind=kind)
-    page = list(events.order_by("ordinal")[:limit + 1])
+    page = list(events.order_by("ordinal")[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     return {
@@ -135,23 +154,47 @@ def session_detail(request, session_id: str, after: Int64 = -1, limit: Int64 = 2
 
 
 @router.get("/search", response=owner(EventSearchOut, 400, 404, 409))
-def search_view(request, q: str, provider: str | None = None, project: str | None = None,
-                device: str | None = None, branch: str | None = None, since: str | None = None,
-                until: str | None = None, role: str | None = None, tool: str | None = None,
-                kind: str | None = None, session: str | None = None, sort: str = "relevance",
-                limit: Int64 = 20, offset: Int64 = 0):
+def search_view(
+    request,
+    q: str,
+    provider: str | None = None,
+    project: str | None = None,
+    device: str | None = None,
+    branch: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    role: str | None = None,
+    tool: str | None = None,
+    kind: str | None = None,
+    session: str | None = None,
+    sort: str = "relevance",
+    limit: Int64 = 20,
+    offset: Int64 = 0,
+):
     """Events matching ``q`` (all words; "quoted phrases"), with a highlighted snippet each."""
     if sort not in ("relevance", "recency"):
         raise HttpError(400, "sort must be relevance or recency")
-    filters = Filters(provider=provider, project=project, device=device, branch=branch,
-                      since=_when(since, "since"), until=_when(until, "until"), role=role, tool=tool, kind=kind,
-                      session_id=get_session(session).id if session else None)
+    filters = Filters(
+        provider=provider,
+        project=project,
+        device=device,
+        branch=branch,
+        since=_when(since, "since"),
+        until=_when(until, "until"),
+        role=role,
+        tool=tool,
+        kind=kind,
+        session_id=get_session(session).id if session else None,
+    )
     result = search(q, filters, sort=sort, limit=limit, offset=offset)
     return {"q": q, "sort": sort, "limit": max(1, min(limit, 200)), "offset": max(0, offset), **result}
 
 
-@router.get("/sessions/{session_id}/export", response=owner(TEXT, 400, 404, 409),
-            openapi_extra=text_body("application/x-ndjson", "application/json", binary=True))
+@router.get(
+    "/sessions/{session_id}/export",
+    response=owner(TEXT, 400, 404, 409),
+    openapi_extra=text_body("application/x-ndjson", "application/json", binary=True),
+)
 def export_view(request, session_id: str, file: Int64 | None = None):
     """The original session file, byte for byte (its current generation): the one most recently
     shipped, or ``file`` (an id from the session's ``files``) for a session that spans several."""

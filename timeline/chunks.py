@@ -54,5 +54,4 @@ def line_at(chunk_offset: int, data: bytes, offset: int) -> bytes:
     if start < 0 or start >= len(data):
         return b""
     end = data.find(b"\n", start)
-    return data[start:] if end < 0 else data[start:end + 1]
-
+    return data[start:] if end < 0 else data[start : end + 1]

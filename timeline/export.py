@@ -30,7 +30,8 @@ def iter_file_bytes(source: SourceFile, generation: int | None = None) -> Iterat
     while True:
         rows = list(
             SourceChunk.objects.filter(file=source, generation=generation, superseded=False, offset__gt=after)
-            .order_by("offset").values_list("offset", "data")[:PAGE]
+            .order_by("offset")
+            .values_list("offset", "data")[:PAGE]
         )
         if not rows:
             return

@@ -30,8 +30,11 @@ COLUMNS = "text, tool_name, tool_input, tool_output, facets"
 
 def index_range(cursor, start: int, end: int) -> None:
     """Index events ``start..end`` from the capped view FTS5 reads (inside the caller's transaction)."""
-    cursor.execute(f"INSERT INTO timeline_event_fts (rowid, {COLUMNS}) SELECT id, {COLUMNS} "
-                   "FROM timeline_event_fts_src WHERE id BETWEEN %s AND %s", [start, end])
+    cursor.execute(
+        f"INSERT INTO timeline_event_fts (rowid, {COLUMNS}) SELECT id, {COLUMNS} "
+        "FROM timeline_event_fts_src WHERE id BETWEEN %s AND %s",
+        [start, end],
+    )
 
 
 def has_pending() -> bool:
@@ -47,8 +50,9 @@ def index_pending() -> int:
     done = 0
     while has_pending():
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT start_id, end_id FROM timeline_fts_pending ORDER BY start_id "
-                           f"LIMIT {RANGES_PER_TRANSACTION}")
+            cursor.execute(
+                f"SELECT start_id, end_id FROM timeline_fts_pending ORDER BY start_id LIMIT {RANGES_PER_TRANSACTION}"
+            )
             ranges = cursor.fetchall()
             for start, end in ranges:
                 index_range(cursor, start, end)

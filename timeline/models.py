@@ -40,8 +40,9 @@ class Session(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_creation_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.FloatField(null=True, blank=True,
-                                 help_text="null: no token has a known price (timeline/pricing.py)")
+    cost_usd = models.FloatField(
+        null=True, blank=True, help_text="null: no token has a known price (timeline/pricing.py)"
+    )
     cost_partial = models.BooleanField(default=False, help_text="some tokens are of a model with no known price")
     event_count = models.IntegerField(default=0)
     malformed_count = models.IntegerField(default=0)
@@ -52,8 +53,11 @@ class Session(models.Model):
     class Meta:
         # A device's session id names a session of that device only: another device shipping the same id
         # gets a session of its own, never lines in this one (timeline migration 0010).
-        constraints = [models.UniqueConstraint(fields=["provider", "provider_session_id", "device"],
-                                               name="session_provider_sid_device")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_session_id", "device"], name="session_provider_sid_device"
+            )
+        ]
         indexes = [
             models.Index(fields=["-ended_at"], name="session_ended"),
             models.Index(fields=["project", "-ended_at"], name="session_project"),
@@ -63,9 +67,23 @@ class Session(models.Model):
             # sources it leaves out, the keys it groups by, the sums and the count), so a year's ~100,000
             # sessions are added up from the index alone instead of one table lookup each (timeline
             # migration 0014, bench/README.md "Spend"). id: Postgres counts it (SQLite has it anyway).
-            models.Index(fields=["ended_at", "provider", "device", "model", "project", "cost_usd", "cost_partial",
-                                 "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "id"],
-                         name="session_spend"),
+            models.Index(
+                fields=[
+                    "ended_at",
+                    "provider",
+                    "device",
+                    "model",
+                    "project",
+                    "cost_usd",
+                    "cost_partial",
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_read_tokens",
+                    "cache_creation_tokens",
+                    "id",
+                ],
+                name="session_spend",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,8 +112,12 @@ class Session(models.Model):
             "version": self.version,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
-            "tokens": {"input": self.input_tokens, "output": self.output_tokens,
-                       "cache_read": self.cache_read_tokens, "cache_creation": self.cache_creation_tokens},
+            "tokens": {
+                "input": self.input_tokens,
+                "output": self.output_tokens,
+                "cache_read": self.cache_read_tokens,
+                "cache_creation": self.cache_creation_tokens,
+            },
             "cost_usd": self.cost_usd,
             "cost_partial": self.cost_partial,
             "event_count": self.event_count,
@@ -122,8 +144,15 @@ class SourceFile(models.Model):
         return f"{self.device}:{self.path}"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "device": self.device, "path": self.path, "provider": self.provider,
-                "generation": self.generation, "size": self.size, "updated_at": self.updated_at.isoformat()}
+        return {
+            "id": self.id,
+            "device": self.device,
+            "path": self.path,
+            "provider": self.provider,
+            "generation": self.generation,
+            "size": self.size,
+            "updated_at": self.updated_at.isoformat(),
+        }
 
 
 class SourceChunk(models.Model):
@@ -145,8 +174,11 @@ class SourceChunk(models.Model):
     data = models.BinaryField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["file", "generation", "offset"], name="chunk_pos",
-                                               condition=models.Q(superseded=False))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["file", "generation", "offset"], name="chunk_pos", condition=models.Q(superseded=False)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.file_id}@{self.generation}:{self.offset}+{self.length}"
@@ -180,8 +212,15 @@ class Event(models.Model):
     # The chunk holding the event's source line. No database constraint or index: chunks are only
     # deleted with their file's session (prune deletes the events first), and nothing looks events
     # up by chunk.
-    chunk = models.ForeignKey(SourceChunk, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+",
-                              db_constraint=False, db_index=False)
+    chunk = models.ForeignKey(
+        SourceChunk,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     offset = models.BigIntegerField(null=True, blank=True)  # of the source line in its file
 
     class Meta:

@@ -190,13 +190,23 @@ def parts(provider: str, usage: dict[str, Any]) -> tuple[int, int, int, int, int
         return (prompt - cached, tokens(usage, "output_tokens"), cached, 0, 0)
     if provider == "gemini":
         cached = tokens(usage, "cached")
-        return (max(0, tokens(usage, "input") - cached) + tokens(usage, "tool"),
-                tokens(usage, "output") + tokens(usage, "thoughts"), cached, 0, 0)
+        return (
+            max(0, tokens(usage, "input") - cached) + tokens(usage, "tool"),
+            tokens(usage, "output") + tokens(usage, "thoughts"),
+            cached,
+            0,
+            0,
+        )
     write = tokens(usage, "cache_creation_input_tokens")
     split = usage.get("cache_creation")
     hour = min(tokens(split, "ephemeral_1h_input_tokens") if isinstance(split, dict) else 0, write)
-    return (tokens(usage, "input_tokens"), tokens(usage, "output_tokens"),
-            tokens(usage, "cache_read_input_tokens"), write - hour, hour)
+    return (
+        tokens(usage, "input_tokens"),
+        tokens(usage, "output_tokens"),
+        tokens(usage, "cache_read_input_tokens"),
+        write - hour,
+        hour,
+    )
 
 
 def cost_of(rates: Rates, counts: tuple[int, int, int, int, int]) -> float:
@@ -251,18 +261,19 @@ def reprice(session_model, event_model, session_ids=None) -> int:
     for pk in list(sessions.values_list("id", flat=True)):
         with transaction.atomic():
             query = session_model.objects.filter(id=pk)
-            session = (query.select_for_update() if transaction.get_connection().features.has_select_for_update
-                       else query).first()
+            session = (
+                query.select_for_update() if transaction.get_connection().features.has_select_for_update else query
+            ).first()
             if session is None:
                 continue
             before = (session.cost_usd, session.cost_partial)
             recompute_cost(session, event_model)
             same = before[1] == session.cost_partial and (
                 before[0] == session.cost_usd
-                or (None not in (before[0], session.cost_usd) and abs(before[0] - session.cost_usd) < 1e-9))
+                or (None not in (before[0], session.cost_usd) and abs(before[0] - session.cost_usd) < 1e-9)
+            )
             if not same:
-                session_model.objects.filter(id=pk).update(cost_usd=session.cost_usd,
-                                                           cost_partial=session.cost_partial)
+                session_model.objects.filter(id=pk).update(cost_usd=session.cost_usd, cost_partial=session.cost_partial)
                 changed += 1
     return changed
 

@@ -76,8 +76,12 @@ def _resum(session, provider: str, event_model) -> None:
 
 def _recount(pk: int, session_model, event_model, chunk_model) -> bool:
     groups = defaultdict(list)
-    for row in (event_model.objects.filter(session_id=pk).exclude(message_id="").order_by("ordinal")
-                .values_list("id", "message_id", "usage", "chunk_id", "offset")):
+    for row in (
+        event_model.objects.filter(session_id=pk)
+        .exclude(message_id="")
+        .order_by("ordinal")
+        .values_list("id", "message_id", "usage", "chunk_id", "offset")
+    ):
         groups[row[1]].append(row)
     line = _Lines(chunk_model)
     moves = []
@@ -104,9 +108,15 @@ def _recount(pk: int, session_model, event_model, chunk_model) -> bool:
 def recount_codex(session_model, event_model, chunk_model) -> int:
     """Give stored Codex token_count events their identity and turn model, count each response's usage
     once, and sum every Codex session again; returns how many sessions' figures changed."""
+
     def figures(session) -> tuple:
-        return (session.input_tokens, session.output_tokens, session.cache_read_tokens, session.cost_usd,
-                session.cost_partial)
+        return (
+            session.input_tokens,
+            session.output_tokens,
+            session.cache_read_tokens,
+            session.cost_usd,
+            session.cost_partial,
+        )
 
     changed = 0
     for pk in list(session_model.objects.filter(provider="codex").values_list("id", flat=True)):
@@ -126,9 +136,11 @@ def _restamp_codex(pk: int, event_model, chunk_model) -> None:
     of its turn (the last turn_context before it); a repeated identity holds no usage."""
     line = _Lines(chunk_model)
     model, counted = "", set()
-    rows = (event_model.objects.filter(session_id=pk, record_type__in=("turn_context", "event_msg/token_count"))
-            .order_by("ordinal").values_list("id", "record_type", "text", "usage", "message_id", "model", "chunk_id",
-                                             "offset"))
+    rows = (
+        event_model.objects.filter(session_id=pk, record_type__in=("turn_context", "event_msg/token_count"))
+        .order_by("ordinal")
+        .values_list("id", "record_type", "text", "usage", "message_id", "model", "chunk_id", "offset")
+    )
     for eid, record_type, text, usage, message_id, old_model, chunk_id, offset in rows:
         if record_type == "turn_context":
             model = text[:100] or model  # the events' model column, as the ingest clips it

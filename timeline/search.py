@@ -55,8 +55,12 @@ class Filters:
 
     def session_where(self, prefix: str = "") -> tuple[list[str], list]:
         clauses, params = [], []
-        for column, value in (("provider", self.provider), ("project", self.project), ("device", self.device),
-                              ("git_branch", self.branch)):
+        for column, value in (
+            ("provider", self.provider),
+            ("project", self.project),
+            ("device", self.device),
+            ("git_branch", self.branch),
+        ):
             if value not in (None, ""):
                 clauses.append(f"{prefix}{column} = %s")
                 params.append(value)
@@ -64,8 +68,12 @@ class Filters:
 
     def event_where(self) -> tuple[list[str], list]:
         clauses, params = [], []
-        for column, value in (("e.role", self.role), ("e.tool_name", self.tool), ("e.kind", self.kind),
-                              ("e.session_id", self.session_id)):
+        for column, value in (
+            ("e.role", self.role),
+            ("e.tool_name", self.tool),
+            ("e.kind", self.kind),
+            ("e.session_id", self.session_id),
+        ):
             if value not in (None, ""):
                 clauses.append(f"{column} = %s")
                 params.append(value)
@@ -106,8 +114,7 @@ def _adapt(value):
     return value
 
 
-def search(q: str, filters: Filters | None = None, sort: str = "relevance", limit: int = 20,
-           offset: int = 0) -> dict:
+def search(q: str, filters: Filters | None = None, sort: str = "relevance", limit: int = 20, offset: int = 0) -> dict:
     """Hits, best first (or newest first): ``{"hits": [...], "has_more": bool}``."""
     filters = filters or Filters()
     limit = max(1, min(int(limit), 200))
@@ -126,17 +133,43 @@ def search(q: str, filters: Filters | None = None, sort: str = "relevance", limi
         return {"hits": [], "has_more": False}
     hits = []
     for row in rows[:limit]:
-        (event_id, session_id, ordinal, kind, role, tool_name, ts, snippet, score,
-         provider, provider_sid, title, project) = row
+        (
+            event_id,
+            session_id,
+            ordinal,
+            kind,
+            role,
+            tool_name,
+            ts,
+            snippet,
+            score,
+            provider,
+            provider_sid,
+            title,
+            project,
+        ) = row
         if isinstance(ts, str):
             ts = datetime.fromisoformat(ts)
-        hits.append({
-            "event_id": event_id, "session_id": session_id, "ordinal": ordinal, "kind": kind, "role": role,
-            "tool_name": tool_name, "timestamp": ts.isoformat() if ts else None,
-            "snippet": render_snippet(snippet), "score": float(score or 0),
-            "session": {"id": session_id, "provider": provider, "provider_session_id": provider_sid,
-                        "title": title, "project": project},
-        })
+        hits.append(
+            {
+                "event_id": event_id,
+                "session_id": session_id,
+                "ordinal": ordinal,
+                "kind": kind,
+                "role": role,
+                "tool_name": tool_name,
+                "timestamp": ts.isoformat() if ts else None,
+                "snippet": render_snippet(snippet),
+                "score": float(score or 0),
+                "session": {
+                    "id": session_id,
+                    "provider": provider,
+                    "provider_session_id": provider_sid,
+                    "title": title,
+                    "project": project,
+                },
+            }
+        )
     return {"hits": hits, "has_more": len(rows) > limit}
 
 
@@ -176,8 +209,11 @@ def _sqlite(q, filters, sort, limit, offset):
     session_clauses, session_params = filters.session_where()
     if session_clauses:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id, event_count FROM timeline_session WHERE {' AND '.join(session_clauses)} "
-                           f"LIMIT {FACET_SESSIONS + 1}", session_params)
+            cursor.execute(
+                f"SELECT id, event_count FROM timeline_session WHERE {' AND '.join(session_clauses)} "
+                f"LIMIT {FACET_SESSIONS + 1}",
+                session_params,
+            )
             selected = cursor.fetchall()
         if not selected:
             return []
@@ -254,6 +290,7 @@ def pg_lexeme(kind: str, value) -> str:
 def _bucket(moment: datetime) -> int:
     if moment.tzinfo is None:
         from django.utils import timezone
+
         moment = timezone.make_aware(moment)
     return int(moment.timestamp() // BUCKET_SECONDS)
 
@@ -272,8 +309,10 @@ def _postgres_filters(filters: Filters):
     if other_clauses:
         session_clauses, session_params = filters.session_where()
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)} "
-                           f"LIMIT {PG_FACET_SESSIONS + 1}", session_params)
+            cursor.execute(
+                f"SELECT id FROM timeline_session WHERE {' AND '.join(session_clauses)} LIMIT {PG_FACET_SESSIONS + 1}",
+                session_params,
+            )
             selected = [i for (i,) in cursor.fetchall()]
         if not selected:
             return None
@@ -292,8 +331,9 @@ def _postgres_filters(filters: Filters):
     params += time_params
     # The session's provider and device are lexemes of its events (migration 0006); with a date range,
     # per 30-day bucket ('#dm:<bucket>:<device>'): one short posting list per month, not two long ones.
-    session_facets = [(kind, value) for kind, value in (("p", filters.provider), ("d", filters.device))
-                      if value not in (None, "")]
+    session_facets = [
+        (kind, value) for kind, value in (("p", filters.provider), ("d", filters.device)) if value not in (None, "")
+    ]
     buckets = None
     if filters.since is not None and filters.until is not None:
         first, last = _bucket(filters.since), _bucket(filters.until)
@@ -319,7 +359,7 @@ def _postgres(q, filters, sort, limit, offset):
         return []
     terms, clauses, params, narrow = built
     if sort == "relevance":
-        hits = _postgres_ranked(q, terms, clauses, params, narrow)[offset:offset + limit]
+        hits = _postgres_ranked(q, terms, clauses, params, narrow)[offset : offset + limit]
         if not hits:
             return []
         ids, scores = [h[0] for h in hits], [h[1] for h in hits]
@@ -367,6 +407,7 @@ def _postgres_ranked(q, terms, clauses, params, narrow) -> list[tuple[int, float
     complete the candidates, in one search (GIN skips to the blocks in every posting list: ~1-2 ms a
     block plus its matches), as long as that costs less than the rest at once (PG_BLOCK_COST); the
     rest is then one search of the older events. The candidates are the same either way."""
+
     def candidates(blocks: range | None, below: int | None, wanted: int):
         # ``e.id + 0``: a bitmap scan of the matches, never a walk down the primary key testing every event
         keys = terms + (["(" + " | ".join(pg_lexeme("b", b) for b in blocks) + ")"] if blocks else [])

@@ -46,4 +46,4 @@ def prompt_title(text: str) -> str:
     line = SPACE.sub(" ", text).strip()
     if not line:
         return ""
-    return line if len(line) <= LIMIT else line[:LIMIT - 1].rstrip() + "…"
+    return line if len(line) <= LIMIT else line[: LIMIT - 1].rstrip() + "…"

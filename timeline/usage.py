@@ -44,10 +44,17 @@ def tokens(usage: dict, key: str) -> int:
 # (total's attribute, key in one response's usage): a session's parser and the ingest add them up
 # alike. Codex's input_tokens include the cached ones (Claude's and Gemini's do not).
 USAGE_KEYS = {
-    "codex": (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
-              ("cache_read_tokens", "cached_input_tokens")),
-    "claude": (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
-               ("cache_read_tokens", "cache_read_input_tokens"), ("cache_creation_tokens", "cache_creation_input_tokens")),
+    "codex": (
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("cache_read_tokens", "cached_input_tokens"),
+    ),
+    "claude": (
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("cache_read_tokens", "cache_read_input_tokens"),
+        ("cache_creation_tokens", "cache_creation_input_tokens"),
+    ),
     "gemini": (("input_tokens", "input"), ("output_tokens", "output"), ("cache_read_tokens", "cached")),
 }
 USAGE_KEYS["zerg-agent"] = USAGE_KEYS["claude"]  # Zerg's agent reports Anthropic's keys, whichever provider answered

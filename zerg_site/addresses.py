@@ -69,8 +69,12 @@ def resolver_addresses() -> list[str]:
 
 def lan_addresses() -> list[str]:
     """Every usable address, the default route's first, each once (IPv4 before IPv6)."""
-    candidates = [default_route_address(socket.AF_INET), *fib_trie_addresses(), *resolver_addresses(),
-                  default_route_address(socket.AF_INET6)]
+    candidates = [
+        default_route_address(socket.AF_INET),
+        *fib_trie_addresses(),
+        *resolver_addresses(),
+        default_route_address(socket.AF_INET6),
+    ]
     seen: list[str] = []
     for address in candidates:
         if address and usable(address) and address not in seen:

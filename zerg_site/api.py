@@ -8,7 +8,6 @@ from ninja import NinjaAPI, Swagger
 from agents_ingest.api import router as agents_router
 from commis.api import router as commis_router
 from timeline.api import router as timeline_router
-
 from zerg_site import __version__
 from zerg_site.auth.api import router as auth_router
 from zerg_site.auth.api import tokens_router
@@ -110,6 +109,7 @@ def _http_error(request, exc):
     detail = str(cause) if isinstance(cause, _HttpError) and cause.status_code == exc.status_code else str(exc)
     return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
+
 from zerg_site.attention import router as attention_router  # noqa: E402
 from zerg_site.push.api import router as push_router  # noqa: E402
 
@@ -138,8 +138,8 @@ _DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskful
 
 def _disk_full(request):
     return api.create_response(
-        request, {"detail": "the server's disk is full: nothing was stored. Free some space and try again."},
-        status=507)
+        request, {"detail": "the server's disk is full: nothing was stored. Free some space and try again."}, status=507
+    )
 
 
 @api.exception_handler(OperationalError)
@@ -147,7 +147,8 @@ def _database_unavailable(request, exc):
     if any(marker in str(exc).lower() for marker in _DISK_FULL) or type(exc.__cause__).__name__ == "DiskFull":
         return _disk_full(request)
     return api.create_response(
-        request, {"detail": f"the database is unavailable, nothing was stored; try again: {exc}"}, status=503)
+        request, {"detail": f"the database is unavailable, nothing was stored; try again: {exc}"}, status=503
+    )
 
 
 @api.exception_handler(OSError)

@@ -40,8 +40,7 @@ def _iso(value):
 def failed_jobs():
     from commis.models import Job
 
-    return _unseen(Job.objects.filter(status__in=(Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)), "job:",
-                   "finished_at")
+    return _unseen(Job.objects.filter(status__in=(Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)), "job:", "finished_at")
 
 
 def failed_runs():
@@ -59,30 +58,61 @@ def items(limit: int = LIMIT) -> tuple[list[dict], int]:
     count = 0
     waiting = Turn.objects.filter(status=Turn.WAITING, interrupt__isnull=False)
     for turn in waiting.order_by("-id")[:limit]:
-        out.append({"key": f"turn:{turn.id}", "kind": "interrupt", "title": "Oikos needs your answer",
-                    "detail": (turn.interrupt or {}).get("question", ""), "url": f"/chat/{turn.thread_id}",
-                    "at": _iso(turn.created_at), "dismissable": False})
+        out.append(
+            {
+                "key": f"turn:{turn.id}",
+                "kind": "interrupt",
+                "title": "Oikos needs your answer",
+                "detail": (turn.interrupt or {}).get("question", ""),
+                "url": f"/chat/{turn.thread_id}",
+                "at": _iso(turn.created_at),
+                "dismissable": False,
+            }
+        )
     count += waiting.count()
     queued = Job.objects.filter(status=Job.QUEUED)
     if queued.exists() and not ProcessHeartbeat.live(ProcessHeartbeat.WORKER).exists():
         n = queued.count()
-        out.append({"key": "no-worker", "kind": "blocked", "title": f"{n} commis queued, no worker running",
-                    "detail": "Start `zerg serve` or `zerg worker` to run them.", "url": "/commis",
-                    "at": _iso(queued.order_by("created_at").values_list("created_at", flat=True).first()),
-                    "dismissable": False})
+        out.append(
+            {
+                "key": "no-worker",
+                "kind": "blocked",
+                "title": f"{n} commis queued, no worker running",
+                "detail": "Start `zerg serve` or `zerg worker` to run them.",
+                "url": "/commis",
+                "at": _iso(queued.order_by("created_at").values_list("created_at", flat=True).first()),
+                "dismissable": False,
+            }
+        )
         count += 1
     jobs = failed_jobs()
     for job in jobs.order_by("-finished_at", "-id")[:limit]:
         label = f"Scheduled job {job.origin_ref}" if job.origin == "schedule" else f"Commis #{job.id}"
-        out.append({"key": f"job:{job.id}", "kind": "schedule_failed" if job.origin == "schedule" else "job_failed",
-                    "title": f"{label} {job.status.replace('_', ' ')}", "detail": (job.summary or job.task)[:300],
-                    "url": f"/commis/{job.id}", "at": _iso(job.finished_at or job.created_at), "dismissable": True})
+        out.append(
+            {
+                "key": f"job:{job.id}",
+                "kind": "schedule_failed" if job.origin == "schedule" else "job_failed",
+                "title": f"{label} {job.status.replace('_', ' ')}",
+                "detail": (job.summary or job.task)[:300],
+                "url": f"/commis/{job.id}",
+                "at": _iso(job.finished_at or job.created_at),
+                "dismissable": True,
+            }
+        )
     count += jobs.count()
     runs = failed_runs().select_related("schedule")
     for run in runs.order_by("-id")[:limit]:
-        out.append({"key": f"schedule-run:{run.id}", "kind": "schedule_failed",
-                    "title": f"Schedule {run.schedule.name} could not run", "detail": run.error[:300],
-                    "url": "/schedules", "at": _iso(run.created_at), "dismissable": True})
+        out.append(
+            {
+                "key": f"schedule-run:{run.id}",
+                "kind": "schedule_failed",
+                "title": f"Schedule {run.schedule.name} could not run",
+                "detail": run.error[:300],
+                "url": "/schedules",
+                "at": _iso(run.created_at),
+                "dismissable": True,
+            }
+        )
     count += runs.count()
     return out, count
 
@@ -118,6 +148,5 @@ def seen(request):
     now = timezone.now()
     with transaction.atomic():
         SeenItem.objects.filter(key__in=keys).update(seen_at=now)
-        SeenItem.objects.bulk_create([SeenItem(key=k, seen_at=now) for k in dict.fromkeys(keys)],
-                                     ignore_conflicts=True)
+        SeenItem.objects.bulk_create([SeenItem(key=k, seen_at=now) for k in dict.fromkeys(keys)], ignore_conflicts=True)
     return {"seen": len(keys), "count": items(limit=0)[1]}

@@ -99,8 +99,10 @@ class LimitedRequest(WebRequest):
         """Twisted calls this once the headers are in; ``length`` is None for a chunked body."""
         self._path_for_limit, self._limit = self.server.body_limits.for_target(self.channel._path or b"")
         if length is not None and length > self._limit:
-            self._refuse(f"the request body is {length} bytes; the limit for {self._path_for_limit} "
-                         f"is {self._limit} bytes{_advice(self._path_for_limit)}")
+            self._refuse(
+                f"the request body is {length} bytes; the limit for {self._path_for_limit} "
+                f"is {self._limit} bytes{_advice(self._path_for_limit)}"
+            )
             return
         super().gotLength(length)
 
@@ -110,8 +112,10 @@ class LimitedRequest(WebRequest):
             return
         self._received += len(data)
         if self._received > self._limit:
-            self._refuse(f"the request body exceeds {self._limit} bytes, the limit for "
-                         f"{self._path_for_limit}{_advice(self._path_for_limit)}")
+            self._refuse(
+                f"the request body exceeds {self._limit} bytes, the limit for "
+                f"{self._path_for_limit}{_advice(self._path_for_limit)}"
+            )
             self._drain(len(data))
             return
         super().handleContentChunk(data)

@@ -60,8 +60,9 @@ def save(daily: float | None, monthly: float | None) -> None:
 
     from zerg_site.models import BudgetSetting
 
-    BudgetSetting.objects.update_or_create(id=1, defaults={"daily_usd": daily, "monthly_usd": monthly,
-                                                           "updated_at": timezone.now()})
+    BudgetSetting.objects.update_or_create(
+        id=1, defaults={"daily_usd": daily, "monthly_usd": monthly, "updated_at": timezone.now()}
+    )
 
 
 def reset() -> None:
@@ -83,8 +84,12 @@ class Period:
         return self.budget is not None and self.spent >= self.budget
 
     def as_dict(self) -> dict:
-        return {"budget_usd": self.budget, "spent_usd": round(self.spent, 6), "partial": self.partial,
-                "over": self.over}
+        return {
+            "budget_usd": self.budget,
+            "spent_usd": round(self.spent, 6),
+            "partial": self.partial,
+            "over": self.over,
+        }
 
     def sentence(self) -> str:
         label = {"daily": "today's", "monthly": "this month's"}[self.name]
@@ -107,8 +112,14 @@ class Status:
         return " and ".join(p.sentence() for p in (self.daily, self.monthly) if p.over)
 
     def as_dict(self) -> dict:
-        return {"currency": "USD", "daily": self.daily.as_dict(), "monthly": self.monthly.as_dict(),
-                "over": self.over, "reason": self.reason(), "source": self.source}
+        return {
+            "currency": "USD",
+            "daily": self.daily.as_dict(),
+            "monthly": self.monthly.as_dict(),
+            "over": self.over,
+            "reason": self.reason(),
+            "source": self.source,
+        }
 
 
 def status() -> Status:

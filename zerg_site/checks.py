@@ -12,7 +12,7 @@ def check_public_url(app_configs, **kwargs):
         messages.append(
             Warning(
                 "public_url is plain http://; session cookies travel unencrypted.",
-                hint="Put Zerg behind an HTTPS reverse proxy and set [server] public_url = \"https://...\".",
+                hint='Put Zerg behind an HTTPS reverse proxy and set [server] public_url = "https://...".',
                 id="zerg.W001",
             )
         )

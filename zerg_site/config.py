@@ -16,10 +16,11 @@ import os
 import re
 import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from zerg_site import private_files
@@ -115,8 +116,7 @@ def _database_url(value: Any) -> str:
     text = _str(value).strip()
     if text and not re.match(r"^(postgres|postgresql|pgsql|sqlite)://", text):
         raise ValueError(
-            "expected postgresql://user:password@host:port/name or sqlite:////path/zerg.db, "
-            f"got {redact_url(text)!r}"
+            f"expected postgresql://user:password@host:port/name or sqlite:////path/zerg.db, got {redact_url(text)!r}"
         )
     return text
 
@@ -139,7 +139,7 @@ def _networks(value: Any) -> tuple[Network, ...]:
     """
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else None
     if items is None:
-        raise ValueError(f"expected IP addresses or networks such as \"127.0.0.1, 10.0.0.0/8\", got {value!r}")
+        raise ValueError(f'expected IP addresses or networks such as "127.0.0.1, 10.0.0.0/8", got {value!r}')
     if isinstance(value, str) and not value.strip():
         items = []
     networks = []
@@ -162,15 +162,22 @@ def _prices(value: Any) -> dict[str, tuple[float, float, float, float]]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"expected a JSON object of model: [input, output, cache read, cache write], {exc}")
     if not isinstance(value, dict):
-        raise ValueError("expected a table of model = [input, output, cache read, cache write] "
-                         "(USD per million tokens)")
+        raise ValueError(
+            "expected a table of model = [input, output, cache read, cache write] (USD per million tokens)"
+        )
     prices = {}
     for model, price in value.items():
         numbers = price if isinstance(price, list) else None
-        if (not model.strip() or numbers is None or len(numbers) not in (2, 4)
-                or not all(type(n) in (int, float) and 0 <= n < 1e6 for n in numbers)):
-            raise ValueError(f"{model!r}: expected [input, output] or [input, output, cache read, cache write], "
-                             f"non-negative USD per million tokens, got {price!r}")
+        if (
+            not model.strip()
+            or numbers is None
+            or len(numbers) not in (2, 4)
+            or not all(type(n) in (int, float) and 0 <= n < 1e6 for n in numbers)
+        ):
+            raise ValueError(
+                f"{model!r}: expected [input, output] or [input, output, cache read, cache write], "
+                f"non-negative USD per million tokens, got {price!r}"
+            )
         full = numbers if len(numbers) == 4 else [numbers[0], numbers[1], numbers[0], numbers[0]]
         prices[model.strip().lower()] = tuple(float(n) for n in full)
     return prices
@@ -196,30 +203,56 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "host", "ZERG_HOST", _str, "0.0.0.0", "address zerg serve listens on"),
     Setting("server", "port", "ZERG_PORT", _port, 8080, "port zerg serve listens on"),
     Setting(
-        "server", "public_url", "ZERG_PUBLIC_URL", _url, "",
+        "server",
+        "public_url",
+        "ZERG_PUBLIC_URL",
+        _url,
+        "",
         "origin users reach behind an HTTPS reverse proxy; turns on secure cookies",
     ),
     Setting(
-        "server", "trusted_proxies", "ZERG_TRUSTED_PROXIES", _networks, "127.0.0.0/8, ::1",
+        "server",
+        "trusted_proxies",
+        "ZERG_TRUSTED_PROXIES",
+        _networks,
+        "127.0.0.0/8, ::1",
         "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For/-Proto/-Host are believed "
         "when public_url is set",
     ),
     Setting(
-        "server", "event_retention_days", "ZERG_EVENT_RETENTION_DAYS", _positive_int, 30,
+        "server",
+        "event_retention_days",
+        "ZERG_EVENT_RETENTION_DAYS",
+        _positive_int,
+        30,
         "live events older than this are pruned",
     ),
     Setting(
-        "server", "max_upload_mb", "ZERG_MAX_UPLOAD_MB", _positive_int, 16,
+        "server",
+        "max_upload_mb",
+        "ZERG_MAX_UPLOAD_MB",
+        _positive_int,
+        16,
         "largest ingest request in MiB, compressed and unpacked; a session line longer than this cannot ship",
     ),
-    Setting("server", "time_zone", "ZERG_TIME_ZONE", _time_zone, "UTC",
-            "the owner's IANA time zone: where spend's days begin and end"),
+    Setting(
+        "server",
+        "time_zone",
+        "ZERG_TIME_ZONE",
+        _time_zone,
+        "UTC",
+        "the owner's IANA time zone: where spend's days begin and end",
+    ),
     Setting("commis", "max_concurrent", "ZERG_MAX_CONCURRENT", _positive_int, 5, "commis running at once"),
     Setting("commis", "heartbeat_interval", "ZERG_HEARTBEAT_INTERVAL", _seconds, 10.0, "seconds between heartbeats"),
     Setting("commis", "stale_threshold", "ZERG_STALE_THRESHOLD", _seconds, 60.0, "heartbeat age that counts as dead"),
     Setting("database", "url", "DATABASE_URL", _database_url, "", "empty: SQLite at $ZERG_HOME/zerg.db"),
     Setting(
-        "database", "synchronous", "ZERG_SQLITE_SYNCHRONOUS", _synchronous, "FULL",
+        "database",
+        "synchronous",
+        "ZERG_SQLITE_SYNCHRONOUS",
+        _synchronous,
+        "FULL",
         "FULL survives a power cut; NORMAL only a crash, with cheaper commits",
     ),
     Setting("llm", "anthropic_api_key", "ANTHROPIC_API_KEY", _str, "", "Anthropic API key"),
@@ -227,17 +260,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm", "openai_base_url", "OPENAI_BASE_URL", _str, "", "OpenAI-compatible endpoint"),
     Setting("llm", "model", "ZERG_MODEL", _str, "", "model name; empty picks the provider's default"),
     Setting(
-        "commis", "workspace_retention_days", "ZERG_WORKSPACE_RETENTION_DAYS", _positive_int, 14,
+        "commis",
+        "workspace_retention_days",
+        "ZERG_WORKSPACE_RETENTION_DAYS",
+        _positive_int,
+        14,
         "workspaces of jobs finished longer ago are deleted by prune_workspaces",
     ),
     Setting(
-        "timeline", "prices", "ZERG_PRICES", _prices, {},
+        "timeline",
+        "prices",
+        "ZERG_PRICES",
+        _prices,
+        {},
         "model = [input, output, cache read, cache write] USD per million tokens, over the built-in prices",
     ),
-    Setting("budget", "daily_usd", "ZERG_BUDGET_DAILY_USD", _usd, None,
-            "spend per day (the owner's days) above which schedules and spawns stop; Settings can change it"),
-    Setting("budget", "monthly_usd", "ZERG_BUDGET_MONTHLY_USD", _usd, None,
-            "spend per calendar month above which schedules and spawns stop; Settings can change it"),
+    Setting(
+        "budget",
+        "daily_usd",
+        "ZERG_BUDGET_DAILY_USD",
+        _usd,
+        None,
+        "spend per day (the owner's days) above which schedules and spawns stop; Settings can change it",
+    ),
+    Setting(
+        "budget",
+        "monthly_usd",
+        "ZERG_BUDGET_MONTHLY_USD",
+        _usd,
+        None,
+        "spend per calendar month above which schedules and spawns stop; Settings can change it",
+    ),
 )
 
 
@@ -325,8 +378,7 @@ def _read_file(path: Path) -> tuple[dict[tuple[str, str], tuple[Any, int | None]
     for section, table in data.items():
         if not isinstance(table, dict) or section not in sections:
             raise ConfigError(
-                f"{path}: unknown section [{section}]; the sections are "
-                + ", ".join(f"[{s}]" for s in sections)
+                f"{path}: unknown section [{section}]; the sections are " + ", ".join(f"[{s}]" for s in sections)
             )
         for key, value in table.items():
             line = _line_of(text, section, key)
@@ -372,8 +424,7 @@ def prepare_home(config: Config) -> None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
-                f"cannot create {folder}: {exc.strerror or exc}; "
-                "set ZERG_HOME to a directory you can write to"
+                f"cannot create {folder}: {exc.strerror or exc}; set ZERG_HOME to a directory you can write to"
             ) from None
     probe = config.home / f".write-test-{os.getpid()}"
     try:
@@ -381,8 +432,7 @@ def prepare_home(config: Config) -> None:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(
-            f"cannot write to {config.home}: {exc.strerror or exc}; "
-            "set ZERG_HOME to a directory you can write to"
+            f"cannot write to {config.home}: {exc.strerror or exc}; set ZERG_HOME to a directory you can write to"
         ) from None
 
 

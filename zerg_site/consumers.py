@@ -59,8 +59,9 @@ def _socket_opened(channel_name: str) -> None:
     from zerg_site.push.models import OwnerSocket
 
     close_old_connections()
-    OwnerSocket.objects.get_or_create(channel_name=channel_name,
-                                      defaults={"host": socket.gethostname(), "pid": os.getpid()})
+    OwnerSocket.objects.get_or_create(
+        channel_name=channel_name, defaults={"host": socket.gethostname(), "pid": os.getpid()}
+    )
 
 
 def _socket_closed(channel_name: str) -> None:

@@ -109,11 +109,18 @@ def active_jobs() -> list[dict]:
     out = []
     for job in rows:
         full = job.as_dict()
-        out.append({
-            "id": job.id, "task": (job.task.strip().splitlines() or [""])[0][:LINE_CHARS], "backend": job.backend,
-            "status": job.status, "created_at": full["created_at"], "started_at": full["started_at"],
-            "elapsed": full["elapsed"], "last_line": last_line(job) if job.status == Job.RUNNING else "",
-        })
+        out.append(
+            {
+                "id": job.id,
+                "task": (job.task.strip().splitlines() or [""])[0][:LINE_CHARS],
+                "backend": job.backend,
+                "status": job.status,
+                "created_at": full["created_at"],
+                "started_at": full["started_at"],
+                "elapsed": full["elapsed"],
+                "last_line": last_line(job) if job.status == Job.RUNNING else "",
+            }
+        )
     return out
 
 
@@ -126,11 +133,23 @@ def devices() -> list[dict]:
     out = []
     for row in per_device:
         latest = top.filter(device=row["device"]).order_by("-updated_at", "-id")[:PER_DEVICE]
-        out.append({
-            "device": row["device"], "sessions": row["n"], "last_shipped": row["last"].isoformat() if row["last"] else None,
-            "latest": [{"id": s.id, "provider": s.provider, "title": s.display_title[:200], "project": s.project,
-                        "updated_at": s.updated_at.isoformat() if s.updated_at else None} for s in latest],
-        })
+        out.append(
+            {
+                "device": row["device"],
+                "sessions": row["n"],
+                "last_shipped": row["last"].isoformat() if row["last"] else None,
+                "latest": [
+                    {
+                        "id": s.id,
+                        "provider": s.provider,
+                        "title": s.display_title[:200],
+                        "project": s.project,
+                        "updated_at": s.updated_at.isoformat() if s.updated_at else None,
+                    }
+                    for s in latest
+                ],
+            }
+        )
     return out
 
 
@@ -144,8 +163,13 @@ def spend() -> dict:
     today = datetime.now(zone).date()
     day, day_partial = query.total(today, today, zone)
     week, week_partial = query.total(today - timedelta(days=today.weekday()), today, zone)
-    return {"today_usd": day, "today_partial": day_partial, "week_usd": week, "week_partial": week_partial,
-            "budget": budget.status().as_dict()}
+    return {
+        "today_usd": day,
+        "today_partial": day_partial,
+        "week_usd": week,
+        "week_partial": week_partial,
+        "budget": budget.status().as_dict(),
+    }
 
 
 def threads() -> list[dict]:

@@ -77,7 +77,7 @@ class EventTailer:
         """Sleep one interval, or less if :meth:`wake` is called."""
         try:
             await asyncio.wait_for(self.woken.wait(), self.interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         self.woken.clear()
 

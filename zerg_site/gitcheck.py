@@ -41,9 +41,10 @@ def check_commit(value: str) -> str:
 
 def is_git_repo(path: str) -> bool:
     """A work tree (``.git`` directory or file) or a bare repository, judged without running git."""
-    return os.path.isdir(path) and (os.path.exists(os.path.join(path, ".git"))
-                                    or (os.path.isfile(os.path.join(path, "HEAD"))
-                                        and os.path.isdir(os.path.join(path, "objects"))))
+    return os.path.isdir(path) and (
+        os.path.exists(os.path.join(path, ".git"))
+        or (os.path.isfile(os.path.join(path, "HEAD")) and os.path.isdir(os.path.join(path, "objects")))
+    )
 
 
 def check_remote(value: str) -> str:
@@ -90,8 +91,10 @@ def check_repo_url(value: str) -> str:
     GitValueError when git would read it as an option or it holds control characters."""
     url = (value or "").strip()
     if url.startswith("-"):
-        raise GitValueError(f"repo_url {_show(url)} begins with '-': git would read it as an option; "
-                            "give a URL or a path (./-name for a directory named so)")
+        raise GitValueError(
+            f"repo_url {_show(url)} begins with '-': git would read it as an option; "
+            "give a URL or a path (./-name for a directory named so)"
+        )
     if _CONTROL.search(url):
         raise GitValueError("repo_url contains control characters")
     if len(url) > MAX_REMOTE:

@@ -27,9 +27,7 @@ class Heartbeat:
 
     def start(self) -> None:
         close_old_connections()
-        ProcessHeartbeat.objects.create(
-            kind=self.kind, name=self.name, host=self.host, pid=self.pid, info=self.info
-        )
+        ProcessHeartbeat.objects.create(kind=self.kind, name=self.name, host=self.host, pid=self.pid, info=self.info)
         publish("system", f"{self.kind}.started", {"name": self.name, "host": self.host, "pid": self.pid})
 
     def beat(self) -> None:

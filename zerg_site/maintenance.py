@@ -19,7 +19,7 @@ import fcntl
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from logging.handlers import RotatingFileHandler
 
 log = logging.getLogger("zerg.maintenance")
@@ -54,7 +54,7 @@ def first_run(job: Job, now: datetime) -> datetime:
     """Not at once (every start would prune), but one interval on, daily ones at a quiet hour."""
     if job.first_hour_utc is None:
         return now + timedelta(hours=1)
-    at = now.astimezone(dt_timezone.utc).replace(hour=job.first_hour_utc, minute=0, second=0, microsecond=0)
+    at = now.astimezone(UTC).replace(hour=job.first_hour_utc, minute=0, second=0, microsecond=0)
     return at if at > now else at + timedelta(days=1)
 
 
@@ -102,8 +102,12 @@ def ensure_schedules() -> list[str]:
             args = repr(job.command)
             if not rows:
                 Schedule.objects.create(
-                    name=job.name, func=RUN_COMMAND, args=args, schedule_type=job.schedule_type,
-                    repeats=-1, next_run=first_run(job, now),
+                    name=job.name,
+                    func=RUN_COMMAND,
+                    args=args,
+                    schedule_type=job.schedule_type,
+                    repeats=-1,
+                    next_run=first_run(job, now),
                 )
                 created.append(job.name)
                 continue

@@ -21,8 +21,32 @@ import re
 from functools import lru_cache
 
 TAGS = {
-    "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td",
+    "p",
+    "br",
+    "hr",
+    "em",
+    "strong",
+    "del",
+    "s",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
 }
 ATTRIBUTES = {"a": {"href", "title", "class"}, "ol": {"start"}, "code": {"class"}}
 # A table column's alignment is a class, never a ``style=""``: the Content-Security-Policy
@@ -77,7 +101,7 @@ def _link_matches(state, pattern, href_of, css: str) -> None:
             pos = 0
             for match in pattern.finditer(tok.content):
                 if match.start() > pos:
-                    out.append(_text(tok.content[pos:match.start()]))
+                    out.append(_text(tok.content[pos : match.start()]))
                 link = Token("link_open", "a", 1)
                 link.attrs = {"href": href_of(match), **({"class": css} if css else {})}
                 out += [link, _text(match.group(0)), Token("link_close", "a", -1)]
@@ -121,8 +145,15 @@ def _parser(app_paths: bool = False):
 def sanitize(html: str) -> str:
     import nh3
 
-    return nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, allowed_classes=CLASSES, url_schemes=URL_SCHEMES,
-                     link_rel="noopener noreferrer nofollow", strip_comments=True)
+    return nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        allowed_classes=CLASSES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
 
 
 @lru_cache(maxsize=2048)

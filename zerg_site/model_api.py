@@ -26,8 +26,13 @@ def described() -> dict:
     picked = llm.choice()
     if picked is None:
         return {"configured": False, "provider": "", "model": "", "base_url": "", "fix": llm.HOW_TO_CONFIGURE}
-    return {"configured": True, "provider": picked["kind"], "model": picked["model"] or llm.default_model(picked["kind"]),
-            "base_url": picked["base_url"], "fix": ""}
+    return {
+        "configured": True,
+        "provider": picked["kind"],
+        "model": picked["model"] or llm.default_model(picked["kind"]),
+        "base_url": picked["base_url"],
+        "fix": "",
+    }
 
 
 @router.get("", response=owner(ModelOut))
@@ -49,10 +54,20 @@ def model_test(request):
     about = described()
     try:
         provider = llm.make_provider(kind, **picked, **options)
-        reply = provider.stream(system="", messages=[{"role": "user", "content": PROMPT}], tools=[],
-                                max_tokens=MAX_TOKENS, on_text=lambda _text: None)
+        reply = provider.stream(
+            system="",
+            messages=[{"role": "user", "content": PROMPT}],
+            tools=[],
+            max_tokens=MAX_TOKENS,
+            on_text=lambda _text: None,
+        )
     except ProviderError as exc:
         return {"ok": False, "provider": kind, "model": about["model"], "reply": "", "detail": exc.message}
     text = "".join(b.get("text", "") for b in reply.content if b.get("type") == "text").strip()
-    return {"ok": True, "provider": kind, "model": reply.model or about["model"], "reply": text[:REPLY_CHARS],
-            "detail": ""}
+    return {
+        "ok": True,
+        "provider": kind,
+        "model": reply.model or about["model"],
+        "reply": text[:REPLY_CHARS],
+        "detail": "",
+    }

@@ -155,5 +155,4 @@ class BudgetSetting(models.Model):
         return f"budget: {self.daily_usd} a day, {self.monthly_usd} a month"
 
 
-
 from zerg_site.push.models import OwnerSocket, PushPreference, PushSubscription, SeenItem  # noqa: E402,F401

@@ -26,9 +26,16 @@ from pathlib import Path
 PRIVATE_UMASK = 0o077
 # Zerg's own files in ZERG_HOME that must stay the owner's alone (tightened on start).
 PRIVATE_FILES = (
-    "zerg.db", "zerg.db-wal", "zerg.db-shm", "zerg.db-journal",
-    "checkpoints.db", "checkpoints.db-wal", "checkpoints.db-shm", "checkpoints.db-journal",
-    "secret_key", "vapid_private.pem",
+    "zerg.db",
+    "zerg.db-wal",
+    "zerg.db-shm",
+    "zerg.db-journal",
+    "checkpoints.db",
+    "checkpoints.db-wal",
+    "checkpoints.db-shm",
+    "checkpoints.db-journal",
+    "secret_key",
+    "vapid_private.pem",
 )
 # Each key file, and what making a new one costs the owner.
 KEY_FILES = {
@@ -90,14 +97,17 @@ def _tighten_one(path: Path, info: os.stat_result, uid: int) -> list[tuple[Path,
 def unusable(path: Path, what: str) -> str:
     """The one line a person reads about a key file that cannot be used."""
     cost = KEY_FILES.get(path.name)
-    return (f"{path.name} in {path.parent} {what}. Copy it back from a backup (`zerg backup` saves it beside "
-            f"the database copy as <name>.{path.name}), or delete it to make a new one"
-            + (f" ({cost})" if cost else ""))
+    return (
+        f"{path.name} in {path.parent} {what}. Copy it back from a backup (`zerg backup` saves it beside "
+        f"the database copy as <name>.{path.name}), or delete it to make a new one" + (f" ({cost})" if cost else "")
+    )
 
 
 def cannot_write(path: Path, exc: OSError) -> str:
-    return f"cannot write {path.name} in {path.parent}: {exc.strerror or exc}; free some space (or fix the folder) " \
-           "and try again"
+    return (
+        f"cannot write {path.name} in {path.parent}: {exc.strerror or exc}; free some space (or fix the folder) "
+        "and try again"
+    )
 
 
 def read_key(path: Path) -> bytes | None:
@@ -146,7 +156,7 @@ def _write_temp(path: Path, data: bytes) -> Path:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     except BaseException:
         os.close(fd)

@@ -37,8 +37,16 @@ def systemd_quote(text: str) -> str:
     return quoted.replace("$", "$$")
 
 
-def systemd_unit(description: str, command: list[str], env: dict[str, str], *, restart: str,
-                 wanted_by: str, service: tuple[str, ...] = (), unit: tuple[str, ...] = ()) -> str:
+def systemd_unit(
+    description: str,
+    command: list[str],
+    env: dict[str, str],
+    *,
+    restart: str,
+    wanted_by: str,
+    service: tuple[str, ...] = (),
+    unit: tuple[str, ...] = (),
+) -> str:
     """A ``[Unit]/[Service]/[Install]`` file; ``service`` and ``unit`` add raw lines to their sections."""
     env_lines = "".join(f"Environment={systemd_quote(f'{key}={value}')}\n" for key, value in env.items())
     extra_unit = "".join(f"{line}\n" for line in unit)
@@ -59,8 +67,9 @@ def systemd_unit(description: str, command: list[str], env: dict[str, str], *, r
     )
 
 
-def launchd_plist(label: str, command: list[str], env: dict[str, str], log: Path, *,
-                  keep_alive: bool | str = True) -> str:
+def launchd_plist(
+    label: str, command: list[str], env: dict[str, str], log: Path, *, keep_alive: bool | str = True
+) -> str:
     """A launchd agent: started at load, restarted per ``keep_alive`` (True: always; "failure": on a crash)."""
     args = "".join(f"    <string>{escape(arg)}</string>\n" for arg in command)
     env_xml = "".join(f"    <key>{escape(k)}</key><string>{escape(v)}</string>\n" for k, v in env.items())

@@ -215,7 +215,9 @@ if _maintenance.log_to_file(_sys.argv):
         "encoding": "utf-8",
     }
     LOGGING["handlers"]["console_warnings"] = {
-        "class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING",
+        "class": "logging.StreamHandler",
+        "formatter": "plain",
+        "level": "WARNING",
     }
     LOGGING["root"]["handlers"].append("file")
     # django-q2 logs as "django-q": cluster start/stop and each task into the file, only warnings to the console.

@@ -20,8 +20,11 @@ def check_password(user) -> doctor.Check:
     if user is not None and user.has_usable_password():
         return doctor.Check("password", doctor.OK, "the owner has a password")
     return doctor.Check(
-        "password", doctor.WARN, "no password is set: you can log in only with a one-time link",
-        "run `zerg passwd` on the server (`zerg link` prints a new link meanwhile)")
+        "password",
+        doctor.WARN,
+        "no password is set: you can log in only with a one-time link",
+        "run `zerg passwd` on the server (`zerg link` prints a new link meanwhile)",
+    )
 
 
 def checks(cfg, user) -> list[doctor.Check]:

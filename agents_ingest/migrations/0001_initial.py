@@ -5,29 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='WorkspacePatch',
+            name="WorkspacePatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('device', models.CharField(max_length=100)),
-                ('cwd', models.TextField()),
-                ('remote', models.TextField(blank=True, default='')),
-                ('branch', models.CharField(blank=True, default='', max_length=300)),
-                ('base_commit', models.CharField(help_text='the commit the patch applies to (pushed to the remote)', max_length=64)),
-                ('head_commit', models.CharField(blank=True, default='', help_text='HEAD on the device', max_length=64)),
-                ('data', models.BinaryField(help_text='git diff --binary from base_commit to the work tree, untracked files included')),
-                ('sha256', models.CharField(max_length=64)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("device", models.CharField(max_length=100)),
+                ("cwd", models.TextField()),
+                ("remote", models.TextField(blank=True, default="")),
+                ("branch", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "base_commit",
+                    models.CharField(help_text="the commit the patch applies to (pushed to the remote)", max_length=64),
+                ),
+                (
+                    "head_commit",
+                    models.CharField(blank=True, default="", help_text="HEAD on the device", max_length=64),
+                ),
+                (
+                    "data",
+                    models.BinaryField(
+                        help_text="git diff --binary from base_commit to the work tree, untracked files included"
+                    ),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('device', 'cwd'), name='workspacepatch_device_cwd')],
+                "constraints": [models.UniqueConstraint(fields=("device", "cwd"), name="workspacepatch_device_cwd")],
             },
         ),
     ]

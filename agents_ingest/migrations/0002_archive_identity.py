@@ -11,7 +11,6 @@ def create_identity(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("agents_ingest", "0001_initial"),
     ]

@@ -33,5 +33,17 @@ def parse_bytes(provider: str, data: bytes, path: str = "", offset: int = 0) -> 
     return events, parser.meta
 
 
-__all__ = ["PROVIDERS", "ClaudeParser", "CodexParser", "LineParser", "ParsedEvent", "SessionMeta", "ZergAgentParser",
-           "complete_length", "iter_lines", "line_parser", "parse_bytes", "parse_document"]
+__all__ = [
+    "PROVIDERS",
+    "ClaudeParser",
+    "CodexParser",
+    "LineParser",
+    "ParsedEvent",
+    "SessionMeta",
+    "ZergAgentParser",
+    "complete_length",
+    "iter_lines",
+    "line_parser",
+    "parse_bytes",
+    "parse_document",
+]

@@ -55,8 +55,17 @@ from zerg_site.safejson import (  # noqa: F401
 )
 
 KINDS = (
-    "message", "thinking", "tool_call", "tool_result", "image", "system", "summary",
-    "compaction", "meta", "unknown", "malformed",
+    "message",
+    "thinking",
+    "tool_call",
+    "tool_result",
+    "image",
+    "system",
+    "summary",
+    "compaction",
+    "meta",
+    "unknown",
+    "malformed",
 )
 TEXT_LIMIT = 200_000  # characters of text kept per event field (the raw line keeps everything)
 
@@ -196,8 +205,16 @@ class LineParser:
 
     def unknown(self, record: dict, rtype: str, offset: int) -> list[ParsedEvent]:
         self.meta.unknown += 1
-        return [ParsedEvent(offset, 0, "unknown", record_type=rtype, text=clip(record)[:2000],
-                            timestamp=record.get("timestamp") if isinstance(record.get("timestamp"), str) else None)]
+        return [
+            ParsedEvent(
+                offset,
+                0,
+                "unknown",
+                record_type=rtype,
+                text=clip(record)[:2000],
+                timestamp=record.get("timestamp") if isinstance(record.get("timestamp"), str) else None,
+            )
+        ]
 
     def parse(self, record: dict, rtype: str, offset: int) -> list[ParsedEvent]:  # pragma: no cover
         raise NotImplementedError
@@ -211,7 +228,7 @@ def iter_lines(data: bytes, offset: int = 0):
         end = data.find(b"\n", start)
         if end < 0:
             return
-        yield data[start:end + 1], offset + start
+        yield data[start : end + 1], offset + start
         start = end + 1
 
 

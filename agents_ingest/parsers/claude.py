@@ -21,12 +21,28 @@ import os
 from agents_ingest.parsers.base import LineParser, ParsedEvent, add_usage, clip, later_snapshot
 
 META_TYPES = {
-    "attachment", "progress", "file-history-snapshot", "queue-operation", "permission-mode",
-    "last-prompt", "custom-title", "ai-title", "result", "agent-name", "tag",
+    "attachment",
+    "progress",
+    "file-history-snapshot",
+    "queue-operation",
+    "permission-mode",
+    "last-prompt",
+    "custom-title",
+    "ai-title",
+    "result",
+    "agent-name",
+    "tag",
 }
-BLOCK_KINDS = {"text": "message", "thinking": "thinking", "redacted_thinking": "thinking",
-               "tool_use": "tool_call", "server_tool_use": "tool_call", "tool_result": "tool_result",
-               "image": "image", "document": "image"}
+BLOCK_KINDS = {
+    "text": "message",
+    "thinking": "thinking",
+    "redacted_thinking": "thinking",
+    "tool_use": "tool_call",
+    "server_tool_use": "tool_call",
+    "tool_result": "tool_result",
+    "image": "image",
+    "document": "image",
+}
 
 
 def is_subagent_path(path: str) -> bool:
@@ -99,8 +115,13 @@ class ClaudeParser(LineParser):
         self._common(record, ts)
         if not isinstance(ts, str):
             ts = None
-        base = dict(record_type=rtype, timestamp=ts, uuid=str(record.get("uuid") or ""),
-                    parent_uuid=str(record.get("parentUuid") or ""), is_sidechain=bool(record.get("isSidechain")))
+        base = dict(
+            record_type=rtype,
+            timestamp=ts,
+            uuid=str(record.get("uuid") or ""),
+            parent_uuid=str(record.get("parentUuid") or ""),
+            is_sidechain=bool(record.get("isSidechain")),
+        )
         if rtype in ("user", "assistant"):
             return self._message(record, rtype, offset, base)
         if rtype == "system":

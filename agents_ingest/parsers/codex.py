@@ -128,25 +128,63 @@ class CodexParser(LineParser):
     def _response_item(self, payload: dict, ptype: str, offset: int, base: dict, record: dict) -> list[ParsedEvent]:
         if ptype == "message":
             role = payload.get("role") if isinstance(payload.get("role"), str) else ""
-            return [ParsedEvent(offset, 0, "message", role=role, text=clip(_content_text(payload.get("content"))),
-                                model=self.meta.model if role == "assistant" else "", **base)]
+            return [
+                ParsedEvent(
+                    offset,
+                    0,
+                    "message",
+                    role=role,
+                    text=clip(_content_text(payload.get("content"))),
+                    model=self.meta.model if role == "assistant" else "",
+                    **base,
+                )
+            ]
         if ptype == "reasoning":
-            text = "\n".join(filter(None, [_content_text(payload.get("summary")),
-                                           _content_text(payload.get("content"))]))
+            text = "\n".join(
+                filter(None, [_content_text(payload.get("summary")), _content_text(payload.get("content"))])
+            )
             return [ParsedEvent(offset, 0, "thinking", role="assistant", text=clip(text), **base)]
         if ptype in ("function_call", "custom_tool_call"):
             tool_input = payload.get("arguments") if ptype == "function_call" else payload.get("input")
-            return [ParsedEvent(offset, 0, "tool_call", role="assistant", tool_name=clip(payload.get("name")),
-                                tool_input=clip(tool_input), tool_call_id=clip(payload.get("call_id")), **base)]
+            return [
+                ParsedEvent(
+                    offset,
+                    0,
+                    "tool_call",
+                    role="assistant",
+                    tool_name=clip(payload.get("name")),
+                    tool_input=clip(tool_input),
+                    tool_call_id=clip(payload.get("call_id")),
+                    **base,
+                )
+            ]
         if ptype in ("function_call_output", "custom_tool_call_output"):
             output = payload.get("output")
             if isinstance(output, dict) and isinstance(output.get("content"), str):
                 output = output["content"]
-            return [ParsedEvent(offset, 0, "tool_result", role="tool", tool_output=clip(output),
-                                tool_call_id=clip(payload.get("call_id")), **base)]
+            return [
+                ParsedEvent(
+                    offset,
+                    0,
+                    "tool_result",
+                    role="tool",
+                    tool_output=clip(output),
+                    tool_call_id=clip(payload.get("call_id")),
+                    **base,
+                )
+            ]
         if ptype in ("web_search_call", "local_shell_call"):
             name = "web_search" if ptype == "web_search_call" else "local_shell"
-            return [ParsedEvent(offset, 0, "tool_call", role="assistant", tool_name=name,
-                                tool_input=clip(payload.get("action")), tool_call_id=clip(payload.get("call_id")),
-                                **base)]
+            return [
+                ParsedEvent(
+                    offset,
+                    0,
+                    "tool_call",
+                    role="assistant",
+                    tool_name=name,
+                    tool_input=clip(payload.get("action")),
+                    tool_call_id=clip(payload.get("call_id")),
+                    **base,
+                )
+            ]
         return self.unknown(record, base["record_type"], offset)

@@ -17,8 +17,14 @@ import os
 
 from agents_ingest.parsers.base import ParsedEvent, SessionMeta, add_usage, clip, decode_line
 
-ROLES = {"user": "user", "gemini": "assistant", "model": "assistant", "info": "system", "error": "system",
-         "warning": "system"}
+ROLES = {
+    "user": "user",
+    "gemini": "assistant",
+    "model": "assistant",
+    "info": "system",
+    "error": "system",
+    "warning": "system",
+}
 
 
 def _parts_text(content) -> str:
@@ -101,13 +107,27 @@ def parse_document(raw: bytes, path: str = "") -> tuple[list[ParsedEvent], Sessi
                 if not isinstance(call, dict):
                     continue
                 cid = clip(call.get("id"))
-                mine.append(ParsedEvent(0, 0, "tool_call", role=role, tool_name=clip(call.get("name")),
-                                        tool_input=clip(call.get("args")), tool_call_id=cid, **common))
+                mine.append(
+                    ParsedEvent(
+                        0,
+                        0,
+                        "tool_call",
+                        role=role,
+                        tool_name=clip(call.get("name")),
+                        tool_input=clip(call.get("args")),
+                        tool_call_id=cid,
+                        **common,
+                    )
+                )
                 if call.get("result") is not None or call.get("resultDisplay") is not None:
-                    output = _result_text(call.get("result")) if call.get("result") is not None \
+                    output = (
+                        _result_text(call.get("result"))
+                        if call.get("result") is not None
                         else clip(call.get("resultDisplay"))
-                    mine.append(ParsedEvent(0, 0, "tool_result", role="tool", tool_output=output,
-                                            tool_call_id=cid, **common))
+                    )
+                    mine.append(
+                        ParsedEvent(0, 0, "tool_result", role="tool", tool_output=output, tool_call_id=cid, **common)
+                    )
         usage = message.get("tokens")
         if isinstance(usage, dict) and mine:
             mine[0].usage = usage

@@ -47,8 +47,10 @@ class ZergAgentParser(LineParser):
             meta = self.meta
             meta.cwd = _str(record.get("cwd")) or meta.cwd
             meta.model = _str(record.get("model")) or meta.model
-            text = f"attempt {record.get('attempt', '?')} of job {record.get('job', '?')}: " \
-                   f"{_str(record.get('provider'))} {_str(record.get('model'))}".rstrip()
+            text = (
+                f"attempt {record.get('attempt', '?')} of job {record.get('job', '?')}: "
+                f"{_str(record.get('provider'))} {_str(record.get('model'))}".rstrip()
+            )
             return [ParsedEvent(offset, 0, "system", role="system", record_type=rtype, text=clip(text), timestamp=ts)]
         if rtype == "end":
             text = f"{_str(record.get('status')) or 'ended'}: {_str(record.get('summary'))}".rstrip(": ")

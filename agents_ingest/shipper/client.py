@@ -30,8 +30,9 @@ class Client(ApiClient):
         try:
             return json.loads(reply.body)
         except ValueError:
-            raise BadRequest(reply.status, f"{self.server}/api/health did not answer JSON (is this a Zerg server?)"
-                             ) from None
+            raise BadRequest(
+                reply.status, f"{self.server}/api/health did not answer JSON (is this a Zerg server?)"
+            ) from None
 
     def archive(self) -> dict | None:
         """``GET /api/agents/archive``: the server's archive identity for this device token
@@ -63,5 +64,8 @@ class Client(ApiClient):
 
     def upload_patch(self, device: str, state) -> dict:
         """``POST /api/migrate/patch``: a :class:`~.patch.WorkState` of one cwd (device or API token)."""
-        return self.call("POST", "/api/migrate/patch", {"device": device, **state.meta(),
-                                                        "patch_b64": base64.b64encode(state.patch).decode("ascii")})
+        return self.call(
+            "POST",
+            "/api/migrate/patch",
+            {"device": device, **state.meta(), "patch_b64": base64.b64encode(state.patch).decode("ascii")},
+        )

@@ -17,9 +17,9 @@ import random
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from agents_ingest.apiclient import BadRequest, RetryLater, TooLarge
 
@@ -178,8 +178,10 @@ class Shipper:
         if (size, mtime_ns) == (fs.size, fs.mtime_ns) and fs.acked_offset >= size:
             return None
         if tail.rewritten(path, size, fs.acked_offset, fs.head_hash, fs.tail_hash):
-            self.log(f"{path}: rewritten (size {size}, had acknowledged {fs.acked_offset}); "
-                     f"shipping it again as generation {fs.generation + 1}")
+            self.log(
+                f"{path}: rewritten (size {size}, had acknowledged {fs.acked_offset}); "
+                f"shipping it again as generation {fs.generation + 1}"
+            )
             fs.generation += 1
             fs.acked_offset = fs.queued_offset = 0
             fs.head_hash = fs.tail_hash = None
@@ -305,14 +307,17 @@ class Shipper:
             if middle < 0:
                 middle = data.find(b"\n", len(data) // 2)
             if 0 <= middle < len(data) - 1:
-                first, second = data[: middle + 1], data[middle + 1:]
+                first, second = data[: middle + 1], data[middle + 1 :]
                 self.log(f"server said 413: splitting {len(data)} bytes of {item.fs.path}")
                 self.send([Item(item.fs, item.offset, first, item.git)])
                 if item.fs.acked_offset >= item.offset + len(first):
                     self.send([Item(item.fs, item.offset + len(first), second, item.git)])
                 return
-        self._block(item, f"a single record of {len(data)} bytes is larger than the server accepts (413); "
-                          "raise [server] max_upload_mb (ZERG_MAX_UPLOAD_MB) on the server, then ship again")
+        self._block(
+            item,
+            f"a single record of {len(data)} bytes is larger than the server accepts (413); "
+            "raise [server] max_upload_mb (ZERG_MAX_UPLOAD_MB) on the server, then ship again",
+        )
 
     def _block(self, item: Item, reason: str) -> None:
         self.log(f"{item.fs.path}: {reason}")
@@ -330,7 +335,7 @@ class Shipper:
                 parts.append(handle.read(min(end, item.offset) - start))
             start = item.offset
         if start < end:
-            parts.append(item.data[start - item.offset: end - item.offset])
+            parts.append(item.data[start - item.offset : end - item.offset])
         return b"".join(parts)
 
     def apply_ack(self, items: list[Item], answer: dict) -> None:
@@ -356,8 +361,9 @@ class Shipper:
                 if result.get("stale"):
                     # The server has a newer generation of this path (shipper.db was lost or
                     # reset): nothing was stored. Climb above it and send the file again.
-                    self.log(f"{fs.path}: the server has a newer generation than {fs.generation}; "
-                             "sending the file again")
+                    self.log(
+                        f"{fs.path}: the server has a newer generation than {fs.generation}; sending the file again"
+                    )
                     fs.generation += 1
                     fs.acked_offset = fs.queued_offset = 0
                     fs.head_hash = fs.tail_hash = fs.doc_hash = None
@@ -443,8 +449,10 @@ class Shipper:
             if not progressed:
                 break
             work = [
-                fs for fs in work
-                if fs.path not in blocked and fs.path not in self.stats.blocked
+                fs
+                for fs in work
+                if fs.path not in blocked
+                and fs.path not in self.stats.blocked
                 and (fs.path in self.rewound or (fs.provider != "gemini" and fs.size > fs.acked_offset))
             ]
         if self.patches is not None:

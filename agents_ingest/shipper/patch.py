@@ -41,14 +41,24 @@ class WorkState:
         return hashlib.sha256(self.patch).hexdigest()
 
     def meta(self) -> dict:
-        return {"cwd": self.cwd, "remote": self.remote, "branch": self.branch, "head_commit": self.head_commit,
-                "base_commit": self.base_commit}
+        return {
+            "cwd": self.cwd,
+            "remote": self.remote,
+            "branch": self.branch,
+            "head_commit": self.head_commit,
+            "base_commit": self.base_commit,
+        }
 
 
 def _git(cwd: str, *args: str, env: dict | None = None, text: bool = True, timeout: float = 60):
-    done = subprocess.run(["git", "-C", cwd, *args], capture_output=True, text=text, timeout=timeout,
-                          stdin=subprocess.DEVNULL,
-                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})})
+    done = subprocess.run(
+        ["git", "-C", cwd, *args],
+        capture_output=True,
+        text=text,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})},
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -98,13 +108,16 @@ def work_state(cwd: str) -> WorkState:
             code, _, err = _git(top, *args, env=env, timeout=300)
             if code != 0:
                 raise PatchError(f"git {args[0]} failed in {top}: {err.strip()[-300:]}")
-        code, patch, err = _git(top, "diff", "--cached", "--binary", "--no-color", "--no-ext-diff", base,
-                                env=env, text=False, timeout=300)
+        code, patch, err = _git(
+            top, "diff", "--cached", "--binary", "--no-color", "--no-ext-diff", base, env=env, text=False, timeout=300
+        )
     if code != 0:
         raise PatchError(f"git diff failed in {top}: {err.decode('utf-8', 'replace').strip()[-300:]}")
     if len(patch) > MAX_PATCH:
-        raise PatchError(f"the uncommitted changes of {top} are {len(patch)} bytes, more than {MAX_PATCH}: "
-                         "commit and push some of them (or ignore large files)")
+        raise PatchError(
+            f"the uncommitted changes of {top} are {len(patch)} bytes, more than {MAX_PATCH}: "
+            "commit and push some of them (or ignore large files)"
+        )
     branch = _out(cwd, "rev-parse", "--abbrev-ref", "HEAD")
     return WorkState(cwd=cwd, remote=remote, branch=branch, head_commit=head, base_commit=base, patch=patch)
 
@@ -120,8 +133,10 @@ def apply(cwd: str, patch: bytes) -> None:
     if code != 0:
         code, _, err3 = _git(cwd, "apply", "--3way", "--whitespace=nowarn", name)
         if code != 0:
-            raise PatchError(f"the server's changes do not apply to {cwd}: {err.strip()[-300:]} "
-                             f"{err3.strip()[-300:]} (the patch is kept at {name})")
+            raise PatchError(
+                f"the server's changes do not apply to {cwd}: {err.strip()[-300:]} "
+                f"{err3.strip()[-300:]} (the patch is kept at {name})"
+            )
     os.unlink(name)
 
 

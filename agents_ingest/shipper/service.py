@@ -26,8 +26,12 @@ def _env() -> dict[str, str]:
 
 def systemd_unit() -> str:
     return service_units.systemd_unit(
-        "Zerg Shipper: ship local agent sessions to a Zerg server", zerg_command(), _env(),
-        restart="always", wanted_by="default.target")
+        "Zerg Shipper: ship local agent sessions to a Zerg server",
+        zerg_command(),
+        _env(),
+        restart="always",
+        wanted_by="default.target",
+    )
 
 
 def launchd_plist() -> str:

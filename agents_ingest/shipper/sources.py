@@ -14,9 +14,9 @@ Everything is resolved against ``HOME`` at call time, so tests point HOME at a t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,7 @@ def classify(path: Path) -> str | None:
             return "claude"
         if root.provider == "codex" and path.suffix == ".jsonl" and path.name.startswith("rollout-"):
             return "codex"
-        if (
-            root.provider == "gemini"
-            and path.suffix == ".json"
-            and len(parts) == 3
-            and parts[1] == "chats"
-        ):
+        if root.provider == "gemini" and path.suffix == ".json" and len(parts) == 3 and parts[1] == "chats":
             return "gemini"
     return None
 

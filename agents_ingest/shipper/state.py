@@ -107,9 +107,7 @@ class State:
     # --- files
 
     def file(self, path: str) -> FileState | None:
-        row = self.db.execute(
-            f"SELECT {', '.join(_FIELDS)} FROM files WHERE path = ?", (path,)
-        ).fetchone()
+        row = self.db.execute(f"SELECT {', '.join(_FIELDS)} FROM files WHERE path = ?", (path,)).fetchone()
         return FileState(*row) if row else None
 
     def files(self) -> list[FileState]:

@@ -105,13 +105,14 @@ class ArchiveWatch:
 
     def reverify(self, mark: tuple[str, int] | None, why: str) -> None:
         """Ask the server what it holds of every acknowledged file; move each back to that."""
-        files = [fs for fs in self.shipper.state.files()
-                 if (fs.acked_offset > 0 or fs.doc_hash) and os.path.exists(fs.path)]
+        files = [
+            fs for fs in self.shipper.state.files() if (fs.acked_offset > 0 or fs.doc_hash) and os.path.exists(fs.path)
+        ]
         if files:
             self.shipper.log(f"{why}: checking what it holds of {len(files)} files")
         rewound: list[str] = []
         for start in range(0, len(files), PROBE_FILES):
-            mark = self._probe(files[start:start + PROBE_FILES], rewound) or mark
+            mark = self._probe(files[start : start + PROBE_FILES], rewound) or mark
         if mark is None:
             mark = _mark(self.shipper.client.archive())
         if mark is not None:
@@ -122,9 +123,20 @@ class ArchiveWatch:
             self.shipper.log(f"the server is missing data of {len(rewound)} of {len(files)} files: sending it again")
 
     def _probe(self, group: list[FileState], rewound: list[str]) -> tuple[str, int] | None:
-        metas = [({"provider": fs.provider, "path": fs.path, "generation": fs.generation,
-                   "offset": 0 if fs.provider == "gemini" else fs.acked_offset, "git": None,
-                   "parent_session": fs.parent_session}, b"") for fs in group]
+        metas = [
+            (
+                {
+                    "provider": fs.provider,
+                    "path": fs.path,
+                    "generation": fs.generation,
+                    "offset": 0 if fs.provider == "gemini" else fs.acked_offset,
+                    "git": None,
+                    "parent_session": fs.parent_session,
+                },
+                b"",
+            )
+            for fs in group
+        ]
         try:
             answer = self.shipper.client.ingest_files(self.shipper.device, metas)
         except (BadRequest, TooLarge) as exc:  # split the group to find the file, or fit the server's limit

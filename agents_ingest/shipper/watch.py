@@ -83,8 +83,13 @@ def watch(
     events = _Events(max_dirty)
     observer, watched = _start_observer(events) if use_events else (None, [])
     shipper.log(
-        "watching " + (", ".join(map(str, watched)) if watched else "nothing yet")
-        + (f" (rescan every {rescan_interval:.0f}s)" if observer else f" (no watchdog: rescan every {rescan_interval:.0f}s)")
+        "watching "
+        + (", ".join(map(str, watched)) if watched else "nothing yet")
+        + (
+            f" (rescan every {rescan_interval:.0f}s)"
+            if observer
+            else f" (no watchdog: rescan every {rescan_interval:.0f}s)"
+        )
     )
     last_scan = 0.0
     retry_at = 0.0
@@ -130,8 +135,9 @@ def watch(
                 pending_full = False
                 retry_at = 0.0
                 if shipper.stats.bytes_sent > sent_before:
-                    shipper.log(f"shipped {shipper.stats.bytes_sent - sent_before} bytes; "
-                                f"so far {shipper.stats.summary()}")
+                    shipper.log(
+                        f"shipped {shipper.stats.bytes_sent - sent_before} bytes; so far {shipper.stats.summary()}"
+                    )
             except RetryLater as exc:
                 shipper.failures += 1
                 delay = shipper.backoff_delay(exc)

@@ -57,7 +57,9 @@ def tool_calls(message: dict | None) -> list[dict]:
     if not message or message.get("role") != "assistant":
         return []
     content = message.get("content")
-    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"] if isinstance(content, list) else []
+    return (
+        [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"] if isinstance(content, list) else []
+    )
 
 
 @dataclass
@@ -92,14 +94,24 @@ def _model_node(state: AgentState, runtime: Runtime[AgentDeps]) -> dict:
 
     # streamed, so a cancel or timeout cuts a long answer short instead of waiting for it
     try:
-        reply = deps.provider.stream(system=system_text, messages=state["messages"], tools=SCHEMAS,
-                                     max_tokens=deps.max_tokens, on_text=_ignore_text, should_stop=should_stop)
+        reply = deps.provider.stream(
+            system=system_text,
+            messages=state["messages"],
+            tools=SCHEMAS,
+            max_tokens=deps.max_tokens,
+            on_text=_ignore_text,
+            should_stop=should_stop,
+        )
     except ProviderStopped:
         raise Stopped(reasons[-1] if reasons else "stopped") from None
     usage = dict(reply.usage or {})
-    return {"messages": [{"role": "assistant", "content": reply.content}], "usage": usage, "steps": 1,
-            "stop_reason": reply.stop_reason or "",
-            "calls": [{"model": reply.model or deps.provider.model, "usage": usage}]}
+    return {
+        "messages": [{"role": "assistant", "content": reply.content}],
+        "usage": usage,
+        "steps": 1,
+        "stop_reason": reply.stop_reason or "",
+        "calls": [{"model": reply.model or deps.provider.model, "usage": usage}],
+    }
 
 
 def _tools_node(state: AgentState, runtime: Runtime[AgentDeps]) -> dict:

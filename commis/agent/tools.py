@@ -41,8 +41,17 @@ def clip(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
 
 def _default_run(argv: list[str], cwd: str, timeout: float | None = None, env: dict | None = None) -> tuple[int, str]:
     try:
-        done = subprocess.run(argv, check=False, cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
+        done = subprocess.run(
+            argv,
+            check=False,
+            cwd=cwd,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
     except subprocess.TimeoutExpired as exc:
         out = exc.output.decode("utf-8", "replace") if exc.output else ""
         return -9, out + f"\n[killed after {timeout}s]"
@@ -53,36 +62,58 @@ SCHEMAS: list[dict[str, Any]] = [
     {
         "name": "run_command",
         "description": "Run a bash command in the workspace directory and return its exit code and output "
-                       "(stdout and stderr). Use it for builds, tests, git, and anything else a shell does.",
-        "input_schema": {"type": "object", "properties": {
-            "command": {"type": "string", "description": "the bash command"},
-            "timeout": {"type": "integer", "description": f"seconds before it is killed (default {DEFAULT_TIMEOUT})"},
-        }, "required": ["command"]},
+        "(stdout and stderr). Use it for builds, tests, git, and anything else a shell does.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "command": {"type": "string", "description": "the bash command"},
+                "timeout": {
+                    "type": "integer",
+                    "description": f"seconds before it is killed (default {DEFAULT_TIMEOUT})",
+                },
+            },
+            "required": ["command"],
+        },
     },
     {
         "name": "read_file",
         "description": "Read a text file of the workspace. Lines are numbered. Use offset/limit (lines) for big files.",
-        "input_schema": {"type": "object", "properties": {
-            "path": {"type": "string", "description": "path relative to the workspace"},
-            "offset": {"type": "integer", "description": "first line, 1-based"},
-            "limit": {"type": "integer", "description": "number of lines"},
-        }, "required": ["path"]},
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "path relative to the workspace"},
+                "offset": {"type": "integer", "description": "first line, 1-based"},
+                "limit": {"type": "integer", "description": "number of lines"},
+            },
+            "required": ["path"],
+        },
     },
     {
         "name": "write_file",
         "description": "Create or overwrite a file of the workspace with the given content (parent folders are made).",
-        "input_schema": {"type": "object", "properties": {
-            "path": {"type": "string"}, "content": {"type": "string"},
-        }, "required": ["path", "content"]},
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "content": {"type": "string"},
+            },
+            "required": ["path", "content"],
+        },
     },
     {
         "name": "edit_file",
         "description": "Replace old_text by new_text in a workspace file. old_text must occur exactly once "
-                       "unless replace_all is true.",
-        "input_schema": {"type": "object", "properties": {
-            "path": {"type": "string"}, "old_text": {"type": "string"}, "new_text": {"type": "string"},
-            "replace_all": {"type": "boolean"},
-        }, "required": ["path", "old_text", "new_text"]},
+        "unless replace_all is true.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "old_text": {"type": "string"},
+                "new_text": {"type": "string"},
+                "replace_all": {"type": "boolean"},
+            },
+            "required": ["path", "old_text", "new_text"],
+        },
     },
     {
         "name": "list_dir",
@@ -92,10 +123,15 @@ SCHEMAS: list[dict[str, Any]] = [
     {
         "name": "grep",
         "description": "Search workspace files for a regular expression; returns path:line: text matches.",
-        "input_schema": {"type": "object", "properties": {
-            "pattern": {"type": "string"}, "path": {"type": "string", "description": "folder or file, default ."},
-            "glob": {"type": "string", "description": "only files whose name matches, e.g. *.py"},
-        }, "required": ["pattern"]},
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "pattern": {"type": "string"},
+                "path": {"type": "string", "description": "folder or file, default ."},
+                "glob": {"type": "string", "description": "only files whose name matches, e.g. *.py"},
+            },
+            "required": ["pattern"],
+        },
     },
 ]
 
@@ -250,30 +286,45 @@ FORUM_SCHEMAS: list[dict[str, Any]] = [
     {
         "name": "forum_read",
         "description": "Read the Forum, where other agents and the owner leave messages: a board's threads "
-                       "(board, e.g. 'commis' or 'general') or one thread's posts (thread id). Also shows the "
-                       "job's own thread id.",
-        "input_schema": {"type": "object", "properties": {
-            "board": {"type": "string"}, "thread": {"type": "integer"},
-            "limit": {"type": "integer", "description": "default 20"},
-        }},
+        "(board, e.g. 'commis' or 'general') or one thread's posts (thread id). Also shows the "
+        "job's own thread id.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "board": {"type": "string"},
+                "thread": {"type": "integer"},
+                "limit": {"type": "integer", "description": "default 20"},
+            },
+        },
     },
     {
         "name": "forum_post",
         "description": "Post Markdown in a Forum thread (default: this job's own thread), or start a new thread "
-                       "with board and title. Mention @oikos to hand a question to the coordinator.",
-        "input_schema": {"type": "object", "properties": {
-            "text": {"type": "string"}, "thread": {"type": "integer"},
-            "board": {"type": "string"}, "title": {"type": "string"},
-        }, "required": ["text"]},
+        "with board and title. Mention @oikos to hand a question to the coordinator.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string"},
+                "thread": {"type": "integer"},
+                "board": {"type": "string"},
+                "title": {"type": "string"},
+            },
+            "required": ["text"],
+        },
     },
     {
         "name": "forum_claim",
         "description": "Claim a named resource (a file path, a repository) so other agents know you are changing "
-                       "it. Fails, naming the holder, if someone else holds it: then work on something else or "
-                       "ask in the Forum. Claims are released when this job ends.",
-        "input_schema": {"type": "object", "properties": {
-            "resource": {"type": "string"}, "note": {"type": "string", "description": "what you are doing"},
-        }, "required": ["resource"]},
+        "it. Fails, naming the holder, if someone else holds it: then work on something else or "
+        "ask in the Forum. Claims are released when this job ends.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "resource": {"type": "string"},
+                "note": {"type": "string", "description": "what you are doing"},
+            },
+            "required": ["resource"],
+        },
     },
     {
         "name": "forum_release",

@@ -46,7 +46,7 @@ def availability(name: str) -> dict:
 
 
 def unavailable(name: str) -> str:
-    """"" if backend ``name`` can run here, else why not and the fix, as one sentence for a 400."""
+    """ "" if backend ``name`` can run here, else why not and the fix, as one sentence for a 400."""
     found = availability(name)
     if found["available"]:
         return ""

@@ -53,10 +53,14 @@ from commis.backends.base import FAILED, Backend, BackendUnavailable, JobEvent, 
 from zerg_site import llm
 
 DEFAULT_MAX_STEPS = 50
-NO_KEY = ("set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or point [llm] openai_base_url "
-          "(OPENAI_BASE_URL) at an OpenAI-compatible endpoint, to use the agent backend")
-NO_KEY_FIX = ("set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or [llm] openai_base_url "
-              "(OPENAI_BASE_URL) for an OpenAI-compatible endpoint")
+NO_KEY = (
+    "set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or point [llm] openai_base_url "
+    "(OPENAI_BASE_URL) at an OpenAI-compatible endpoint, to use the agent backend"
+)
+NO_KEY_FIX = (
+    "set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, or [llm] openai_base_url "
+    "(OPENAI_BASE_URL) for an OpenAI-compatible endpoint"
+)
 HOST_START_TIMEOUT = 90.0  # seconds for the agent host to import the LLM stack (a busy machine)
 #: what each provider's client needs installed (the OpenAI-compatible one speaks plain httpx)
 NEEDS = {"anthropic": ("anthropic", "langgraph"), "openai": ("httpx", "langgraph")}
@@ -96,8 +100,13 @@ def _postgres_conninfo() -> str | None:
     from psycopg.conninfo import make_conninfo
 
     s = connection.settings_dict
-    params = {"dbname": s.get("NAME"), "user": s.get("USER"), "password": s.get("PASSWORD"),
-              "host": s.get("HOST"), "port": str(s.get("PORT") or "")}
+    params = {
+        "dbname": s.get("NAME"),
+        "user": s.get("USER"),
+        "password": s.get("PASSWORD"),
+        "host": s.get("HOST"),
+        "port": str(s.get("PORT") or ""),
+    }
     return make_conninfo(**{k: v for k, v in params.items() if v})
 
 
@@ -119,8 +128,10 @@ def socket_path() -> str:
     folder.mkdir(mode=0o700, exist_ok=True)
     info = folder.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise BackendUnavailable(f"{folder} must be a folder of this user with mode 0700 (it holds the agent "
-                                 "host's socket): remove it or fix its mode")
+        raise BackendUnavailable(
+            f"{folder} must be a folder of this user with mode 0700 (it holds the agent "
+            "host's socket): remove it or fix its mode"
+        )
     return str(folder / f"agent-{digest}.sock")
 
 
@@ -139,9 +150,8 @@ def _start_host(path: str, postgres: bool) -> None:
                 return
             if code not in (0, -9, -15):
                 raise BackendUnavailable(f"the agent host exited with code {code}: see {host_log()}")
-        from zerg_site.pdeathsig import die_with_parent  # SIGKILL with this worker: no orphan host
-
         import commis
+        from zerg_site.pdeathsig import die_with_parent  # SIGKILL with this worker: no orphan host
 
         root = str(Path(commis.__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
@@ -149,7 +159,11 @@ def _start_host(path: str, postgres: bool) -> None:
         with open(host_log(), "ab") as log:
             _hosts[path] = subprocess.Popen(
                 [sys.executable, "-m", "commis.backends.agent_host", path, *(["--postgres"] if postgres else [])],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
                 preexec_fn=die_with_parent,
             )
 
@@ -205,8 +219,9 @@ def connect(spec: dict) -> HostedProcess:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             sock.close()  # no host, or one that is exiting: start another
             if time.monotonic() > deadline:
-                raise BackendUnavailable(f"the agent host did not answer within {HOST_START_TIMEOUT:.0f} s "
-                                         f"({exc}): see {host_log()}") from None
+                raise BackendUnavailable(
+                    f"the agent host did not answer within {HOST_START_TIMEOUT:.0f} s ({exc}): see {host_log()}"
+                ) from None
             _start_host(path, "postgres" in spec["checkpoint"])
             time.sleep(0.1)
 
@@ -235,24 +250,32 @@ class AgentBackend(Backend):
             raise BackendUnavailable(NO_KEY, reason="no model is configured on the server", fix=NO_KEY_FIX)
         missing = [name for name in NEEDS[picked["kind"]] if util.find_spec(name) is None]
         if missing:
-            raise BackendUnavailable(f"the agent backend needs {' and '.join(missing)}: pip install zerg",
-                                     reason=f"{' and '.join(missing)} is not installed on the server",
-                                     fix="pip install zerg")
+            raise BackendUnavailable(
+                f"the agent backend needs {' and '.join(missing)}: pip install zerg",
+                reason=f"{' and '.join(missing)} is not installed on the server",
+                fix="pip install zerg",
+            )
 
     def spec(self, job, workspace, env: dict | None = None) -> dict:
         """Everything the child needs to run the job (it has no Django): the provider
         ``[llm]`` names (as for Oikos: ``openai_base_url`` wins over an Anthropic key)."""
         picked = llm.choice(_config()) or {"kind": "anthropic", "base_url": "", "api_key": "", "model": ""}
         return {
-            "job_id": job.id, "thread_id": thread_id(job), "task": job.task,
-            "attempts": int(getattr(job, "attempts", 1) or 1), "workspace": str(workspace.path),
+            "job_id": job.id,
+            "thread_id": thread_id(job),
+            "task": job.task,
+            "attempts": int(getattr(job, "attempts", 1) or 1),
+            "workspace": str(workspace.path),
             "model": self.option(job, "model") or picked["model"] or llm.default_model(picked["kind"]),
             "max_steps": int(self.option(job, "max_steps", DEFAULT_MAX_STEPS)),
             "max_tokens": int(self.option(job, "max_tokens", 8192)),
             "max_retries": int(self.option(job, "max_retries", 2)),
             "request_timeout": float(self.option(job, "request_timeout", 600)),
-            "provider": picked["kind"], "api_key": picked["api_key"], "base_url": picked["base_url"],
-            "checkpoint": checkpoint_target(), "env": env or {},
+            "provider": picked["kind"],
+            "api_key": picked["api_key"],
+            "base_url": picked["base_url"],
+            "checkpoint": checkpoint_target(),
+            "env": env or {},
             "transcript": str(transcript_path(workspace)) if getattr(workspace, "artifacts", None) else "",
         }
 
@@ -328,11 +351,19 @@ class AgentBackend(Backend):
         result = self._outcome
         if result is None:
             why = f"exit code {exit_code}" if exit_code is not None else "killed, or it crashed"
-            return Outcome(FAILED, f"the agent process ended without a result ({why})"
-                           + (f": {self._last_line}" if self._last_line else ""), session_id=thread_id(job))
-        return Outcome(str(result.get("status") or FAILED), str(result.get("summary") or ""),
-                       dict(result.get("usage") or {}), cost_usd=self._cost,
-                       session_id=str(result.get("session_id") or thread_id(job)))
+            return Outcome(
+                FAILED,
+                f"the agent process ended without a result ({why})"
+                + (f": {self._last_line}" if self._last_line else ""),
+                session_id=thread_id(job),
+            )
+        return Outcome(
+            str(result.get("status") or FAILED),
+            str(result.get("summary") or ""),
+            dict(result.get("usage") or {}),
+            cost_usd=self._cost,
+            session_id=str(result.get("session_id") or thread_id(job)),
+        )
 
 
 def price(calls) -> float | None:

@@ -146,10 +146,15 @@ def make_provider(spec: dict):
     built without Django from what ``AgentBackend.spec`` put there."""
     from zerg_site.llm import make_provider
 
-    return make_provider(spec.get("provider") or "anthropic", api_key=spec.get("api_key") or "",
-                         base_url=spec.get("base_url") or "", model=spec["model"],
-                         max_retries=int(spec["max_retries"]), timeout=float(spec["request_timeout"]),
-                         ssl_context=ssl_context())
+    return make_provider(
+        spec.get("provider") or "anthropic",
+        api_key=spec.get("api_key") or "",
+        base_url=spec.get("base_url") or "",
+        model=spec["model"],
+        max_retries=int(spec["max_retries"]),
+        timeout=float(spec["request_timeout"]),
+        ssl_context=ssl_context(),
+    )
 
 
 def run(spec: dict, ctx, provider=None) -> Outcome:
@@ -204,8 +209,13 @@ def _run(spec: dict, ctx, provider, transcript: Transcript) -> Outcome:
                     text = block.get("content", "")
                     if len(text) >= TOOL_RESULT_EVENT_CHARS:
                         text = text[:TOOL_RESULT_EVENT_CHARS] + " …"
-                    ctx.emit(JobEvent("tool_result", text, {"tool_use_id": block.get("tool_use_id"),
-                                                            "is_error": block.get("is_error")}))
+                    ctx.emit(
+                        JobEvent(
+                            "tool_result",
+                            text,
+                            {"tool_use_id": block.get("tool_use_id"), "is_error": block.get("is_error")},
+                        )
+                    )
         if delta.get("usage"):
             for key, value in delta["usage"].items():
                 usage_total[key] = usage_total.get(key, 0) + value
@@ -224,17 +234,23 @@ def _run(spec: dict, ctx, provider, transcript: Transcript) -> Outcome:
 
     with Checkpointer(spec["checkpoint"]) as checkpointer:
         graph = compiled_graph(checkpointer)
-        deps = AgentDeps(provider=provider, tools=tools, max_steps=max_steps,
-                         max_tokens=int(spec["max_tokens"]), should_stop=ctx.should_stop,
-                         on_tool=lambda call: ctx.emit(JobEvent("tool_use", _describe(call), dict(call))))
+        deps = AgentDeps(
+            provider=provider,
+            tools=tools,
+            max_steps=max_steps,
+            max_tokens=int(spec["max_tokens"]),
+            should_stop=ctx.should_stop,
+            on_tool=lambda call: ctx.emit(JobEvent("tool_use", _describe(call), dict(call))),
+        )
         snapshot = graph.get_state(config)
         done_messages = (snapshot.values or {}).get("messages") or []
         usage_total.update((snapshot.values or {}).get("usage") or {})
         calls.extend((snapshot.values or {}).get("calls") or [])
         ctx.emit(JobEvent("session", f"agent thread {thread}", {"session_id": thread}))
         conversation.extend(done_messages)
-        transcript.start(spec.get("job_id"), int(spec.get("attempts") or 1), str(spec["workspace"]),
-                         provider.name, provider.model)
+        transcript.start(
+            spec.get("job_id"), int(spec.get("attempts") or 1), str(spec["workspace"]), provider.name, provider.model
+        )
         if calls:  # the earlier attempts' calls count in this attempt's cost too
             emit_calls()
         if done_messages and not snapshot.next:
@@ -242,19 +258,31 @@ def _run(spec: dict, ctx, provider, transcript: Transcript) -> Outcome:
             ctx.emit(JobEvent("system", f"running again in the same conversation ({len(done_messages)} messages)"))
             text = RERUN_PROMPT.format(task=spec["task"], attempt=spec.get("attempts") or 2)
             # calls left unanswered at the step limit must get a result before any new text
-            content = [{"type": "tool_result", "tool_use_id": call["id"], "is_error": True,
-                        "content": "not run: the previous attempt stopped at its step limit"}
-                       for call in tool_calls(done_messages[-1])]
+            content = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call["id"],
+                    "is_error": True,
+                    "content": "not run: the previous attempt stopped at its step limit",
+                }
+                for call in tool_calls(done_messages[-1])
+            ]
             content = content + [{"type": "text", "text": text}] if content else text
-            inputs = {"messages": [{"role": "user", "content": content}],
-                      "step_limit": int(snapshot.values.get("steps") or 0) + max_steps}
+            inputs = {
+                "messages": [{"role": "user", "content": content}],
+                "step_limit": int(snapshot.values.get("steps") or 0) + max_steps,
+            }
         elif done_messages:
             ctx.emit(JobEvent("system", f"resuming from the last checkpoint ({len(done_messages)} messages)"))
             inputs = None
         else:
             ctx.emit(JobEvent("system", f"agent started ({provider.name}: {provider.model})"))
-            inputs = {"messages": [{"role": "user", "content": spec["task"]}], "usage": {}, "steps": 0,
-                      "step_limit": max_steps}
+            inputs = {
+                "messages": [{"role": "user", "content": spec["task"]}],
+                "usage": {},
+                "steps": 0,
+                "step_limit": max_steps,
+            }
         conversation.extend((inputs or {}).get("messages") or [])
         transcript.sync(conversation, calls)  # a resumed attempt first catches up with its checkpoint
         try:
@@ -273,8 +301,13 @@ def _run(spec: dict, ctx, provider, transcript: Transcript) -> Outcome:
     usage = dict(values.get("usage") or {})
     summary = _last_text(messages)
     if messages and tool_calls(messages[-1]):
-        return Outcome(FAILED, f"step limit reached ({values.get('steps', 0)} model calls) before the agent finished"
-                               + (f"; last text: {summary}" if summary else ""), usage, session_id=thread)
+        return Outcome(
+            FAILED,
+            f"step limit reached ({values.get('steps', 0)} model calls) before the agent finished"
+            + (f"; last text: {summary}" if summary else ""),
+            usage,
+            session_id=thread,
+        )
     return Outcome(SUCCEEDED, summary[:2000] or "(no final text)", usage, session_id=thread)
 
 
@@ -284,7 +317,7 @@ def _run(spec: dict, ctx, provider, transcript: Transcript) -> Outcome:
 def _write(fd: int, record: dict) -> None:
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 class ProcessContext:
@@ -316,9 +349,16 @@ class ProcessContext:
         return None  # a stop is a SIGTERM: the process ends at once
 
     def run_subprocess(self, argv, cwd, timeout=None, env=None) -> tuple[int, str]:
-        proc = subprocess.Popen(argv, cwd=cwd, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=die_with_parent)
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         self.groups.add(proc.pid)
         try:
             out, _ = proc.communicate(timeout=timeout)
@@ -334,8 +374,6 @@ class ProcessContext:
     def kill_tools(self) -> None:
         for pgid in list(self.groups):
             _killpg(pgid)
-
-
 
 
 def _killpg(pgid: int) -> None:
@@ -404,9 +442,19 @@ def serve_one(fd_in: int = 0) -> int:
         outcome = Outcome(FAILED, f"{exc.__class__.__name__}: {exc}", session_id=spec.get("thread_id", ""))
     ctx.kill_tools()
     with ctx.lock:
-        _write(1, {"kind": "outcome", "text": "", "payload": {
-            "status": outcome.status, "summary": outcome.summary, "usage": outcome.usage,
-            "session_id": outcome.session_id}})
+        _write(
+            1,
+            {
+                "kind": "outcome",
+                "text": "",
+                "payload": {
+                    "status": outcome.status,
+                    "summary": outcome.summary,
+                    "usage": outcome.usage,
+                    "session_id": outcome.session_id,
+                },
+            },
+        )
     return 0
 
 

@@ -85,8 +85,16 @@ def _sse(content: list[dict], stop_reason: str) -> bytes:
     """A streamed Messages API answer (the events the SDK parses), for the warm-up."""
     import json
 
-    message = {"id": "msg_warmup", "type": "message", "role": "assistant", "model": "warm-up", "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+    message = {
+        "id": "msg_warmup",
+        "type": "message",
+        "role": "assistant",
+        "model": "warm-up",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
     events = [("message_start", {"type": "message_start", "message": message})]
     for index, block in enumerate(content):
         if block["type"] == "text":
@@ -94,12 +102,22 @@ def _sse(content: list[dict], stop_reason: str) -> bytes:
         else:
             start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-        events += [("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}),
-                   ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}),
-                   ("content_block_stop", {"type": "content_block_stop", "index": index})]
-    events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                  "usage": {"output_tokens": 2}}),
-               ("message_stop", {"type": "message_stop"})]
+        events += [
+            ("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}),
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}),
+            ("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+    events += [
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": 2},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
 
@@ -119,8 +137,13 @@ def warm_up() -> None:
     def answer(request):
         body = json.loads(request.content)
         if len(body["messages"]) == 1:
-            data = _sse([{"type": "text", "text": "Looking."},
-                         {"type": "tool_use", "id": "toolu_warmup", "name": "list_dir", "input": {}}], "tool_use")
+            data = _sse(
+                [
+                    {"type": "text", "text": "Looking."},
+                    {"type": "tool_use", "id": "toolu_warmup", "name": "list_dir", "input": {}},
+                ],
+                "tool_use",
+            )
         else:
             data = _sse([{"type": "text", "text": "Done."}], "end_turn")
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=data)
@@ -138,11 +161,25 @@ def warm_up() -> None:
     folder = tempfile.mkdtemp(prefix="zerg-agent-warmup-")
     try:
         http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
-        provider = AnthropicProvider(api_key="warm-up", model="warm-up", base_url="http://warm-up.invalid",
-                                     max_retries=0, http_client=http_client)
-        spec = {"thread_id": "warm-up", "task": "warm up", "workspace": folder, "model": "warm-up",
-                "max_steps": 3, "max_tokens": 64, "max_retries": 0, "request_timeout": 10, "api_key": "warm-up",
-                "checkpoint": {"sqlite": os.path.join(folder, "checkpoints.db")}}
+        provider = AnthropicProvider(
+            api_key="warm-up",
+            model="warm-up",
+            base_url="http://warm-up.invalid",
+            max_retries=0,
+            http_client=http_client,
+        )
+        spec = {
+            "thread_id": "warm-up",
+            "task": "warm up",
+            "workspace": folder,
+            "model": "warm-up",
+            "max_steps": 3,
+            "max_tokens": 64,
+            "max_retries": 0,
+            "request_timeout": 10,
+            "api_key": "warm-up",
+            "checkpoint": {"sqlite": os.path.join(folder, "checkpoints.db")},
+        }
         outcome = run(spec, Quiet(), provider=provider)
         http_client.close()
         if outcome.status != "succeeded":
@@ -176,8 +213,12 @@ def serve(path: str, postgres: bool = False) -> int:
     try:
         warm_up()
     except Exception as exc:  # noqa: BLE001 - only memory is at stake: say so and go on
-        print(f"agent host: the warm-up run failed ({exc.__class__.__name__}: {exc}); children will "
-              "build what it would have", file=sys.stderr, flush=True)
+        print(
+            f"agent host: the warm-up run failed ({exc.__class__.__name__}: {exc}); children will "
+            "build what it would have",
+            file=sys.stderr,
+            flush=True,
+        )
     gc.collect()
     gc.freeze()  # the collector must not write to the shared pages in every child
     if os.path.exists(path):

@@ -58,13 +58,14 @@ class Transcript:
     def _write(self, record: dict) -> None:
         if not self.path:
             return
-        data = (json.dumps({**record, "session_id": self.session_id, "timestamp": now()}, ensure_ascii=False)
-                + "\n").encode("utf-8")
+        data = (
+            json.dumps({**record, "session_id": self.session_id, "timestamp": now()}, ensure_ascii=False) + "\n"
+        ).encode("utf-8")
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -72,8 +73,7 @@ class Transcript:
             self.path = ""
 
     def start(self, job, attempt: int, cwd: str, provider: str, model: str) -> None:
-        self._write({"type": "start", "job": job, "attempt": attempt, "cwd": cwd, "provider": provider,
-                     "model": model})
+        self._write({"type": "start", "job": job, "attempt": attempt, "cwd": cwd, "provider": provider, "model": model})
 
     def sync(self, conversation: list[dict], calls: list[dict]) -> None:
         """Write the messages of ``conversation`` (the whole of it so far) that the file lacks.

@@ -58,8 +58,9 @@ Statuses: ``on_exit`` returns an :class:`Outcome` with ``status`` "succeeded" or
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -133,7 +134,9 @@ class RunContext(Protocol):
         use ``ctx.run_subprocess`` so cancel can kill their process group.
         """
 
-    def run_subprocess(self, argv: list[str], cwd: str, timeout: float | None = None, env: dict | None = None) -> tuple[int, str]:
+    def run_subprocess(
+        self, argv: list[str], cwd: str, timeout: float | None = None, env: dict | None = None
+    ) -> tuple[int, str]:
         """Run a command in its own process group, killed on cancel/timeout; returns (code, output)."""
 
 
@@ -225,8 +228,9 @@ def require_binary(name: str, hint: str) -> str:
     """The full path of executable ``name`` on PATH, else BackendUnavailable(hint)."""
     path = shutil.which(name)
     if not path:
-        raise BackendUnavailable(f"`{name}` was not found on PATH: {hint}",
-                                 reason=f"{name} is not on PATH on the server", fix=hint)
+        raise BackendUnavailable(
+            f"`{name}` was not found on PATH: {hint}", reason=f"{name} is not on PATH on the server", fix=hint
+        )
     return path
 
 

@@ -32,8 +32,19 @@ NO_CREDENTIALS = (
     "Claude Code has no credentials: set ANTHROPIC_API_KEY or [llm] anthropic_api_key in config.toml, "
     "or log in once with `claude` (or `claude setup-token`) as the user running zerg"
 )
-DEFAULT_ALLOWED_TOOLS = ["Bash", "Edit", "Write", "Read", "Glob", "Grep", "NotebookEdit", "WebFetch", "WebSearch",
-                         "TodoWrite", "Task"]
+DEFAULT_ALLOWED_TOOLS = [
+    "Bash",
+    "Edit",
+    "Write",
+    "Read",
+    "Glob",
+    "Grep",
+    "NotebookEdit",
+    "WebFetch",
+    "WebSearch",
+    "TodoWrite",
+    "Task",
+]
 
 
 def user_claude_dir() -> Path:
@@ -42,8 +53,15 @@ def user_claude_dir() -> Path:
 
 def has_login() -> bool:
     """Credentials other than an API key that Claude Code would use."""
-    if any(os.environ.get(k) for k in ("ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
-                                       "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")):
+    if any(
+        os.environ.get(k)
+        for k in (
+            "ANTHROPIC_AUTH_TOKEN",
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            "CLAUDE_CODE_USE_BEDROCK",
+            "CLAUDE_CODE_USE_VERTEX",
+        )
+    ):
         return True
     if (user_claude_dir() / ".credentials.json").is_file():
         return True

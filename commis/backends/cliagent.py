@@ -7,8 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from commis.backends.base import Backend, BackendUnavailable, JobEvent, Outcome, require_binary
 from commis.backends import sessionfiles
+from commis.backends.base import Backend, BackendUnavailable, JobEvent, Outcome, require_binary
 
 
 def zerg_config():
@@ -57,9 +57,11 @@ class CLIAgentBackend(Backend):
         override = os.environ.get(self.binary_env, "")
         if override:
             if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-                raise BackendUnavailable(f"{self.binary_env}={override} is not an executable file",
-                                         reason=f"{self.binary_env} names no executable file on the server",
-                                         fix=f"point {self.binary_env} at the {self.binary_name} CLI, or unset it")
+                raise BackendUnavailable(
+                    f"{self.binary_env}={override} is not an executable file",
+                    reason=f"{self.binary_env} names no executable file on the server",
+                    fix=f"point {self.binary_env} at the {self.binary_name} CLI, or unset it",
+                )
             return override
         return require_binary(self.binary_name, self.install_hint)
 

@@ -79,8 +79,7 @@ class CodexBackend(CLIAgentBackend):
             argv += ["resume", resume]
         argv += ["--", prompt]
 
-        env = {"CODEX_HOME": str(self.config_dir), "ZERG_JOB_ID": str(job.id),
-               "ZERG_WORKSPACE": str(workspace.path)}
+        env = {"CODEX_HOME": str(self.config_dir), "ZERG_JOB_ID": str(job.id), "ZERG_WORKSPACE": str(workspace.path)}
         key = self.api_key()
         if key:
             env.setdefault("OPENAI_API_KEY", key)

@@ -42,8 +42,6 @@ def find_codex_session_file(codex_home: Path, session_id: str) -> Path | None:
     return None
 
 
-
-
 def continued_session(job) -> int | None:
     """The Timeline session a continuation job continues (its turns are added there, although that
     session is another device's), else None (a job's own session is a ``COMMIS_DEVICE`` session)."""
@@ -69,8 +67,11 @@ def timeline_session(job) -> int | None:
     provider = TIMELINE_PROVIDERS.get(job.backend)
     if not provider or not job.session_id:
         return None
-    return (Session.objects.filter(device=COMMIS_DEVICE, provider=provider, provider_session_id=job.session_id)
-            .values_list("id", flat=True).first())
+    return (
+        Session.objects.filter(device=COMMIS_DEVICE, provider=provider, provider_session_id=job.session_id)
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def session_file_ready(job, path: Path, source: str) -> None:
@@ -137,8 +138,10 @@ class LiveIngest:
                 return
             from agents_ingest.ingest import FileChunk, ingest_files
 
-            result = ingest_files(COMMIS_DEVICE, [FileChunk(self.source, str(self.path), data, offset=self.offset,
-                                                            session=continued_session(job))])
+            result = ingest_files(
+                COMMIS_DEVICE,
+                [FileChunk(self.source, str(self.path), data, offset=self.offset, session=continued_session(job))],
+            )
             self.offset = max(self.offset, int(result["files"][0]["acked_offset"]))
         except Exception:
             log.exception("job %s: live ingest of the session file failed", getattr(job, "id", "?"))

@@ -64,10 +64,16 @@ def claude_cost(record: dict, model: str) -> float | None:
         total = 0.0
         for name, used in per_model.items():
             used = used if isinstance(used, dict) else {}
-            cost = response_cost("claude", str(name), {
-                "input_tokens": used.get("inputTokens"), "output_tokens": used.get("outputTokens"),
-                "cache_read_input_tokens": used.get("cacheReadInputTokens"),
-                "cache_creation_input_tokens": used.get("cacheCreationInputTokens")})
+            cost = response_cost(
+                "claude",
+                str(name),
+                {
+                    "input_tokens": used.get("inputTokens"),
+                    "output_tokens": used.get("outputTokens"),
+                    "cache_read_input_tokens": used.get("cacheReadInputTokens"),
+                    "cache_creation_input_tokens": used.get("cacheCreationInputTokens"),
+                },
+            )
             if cost is None:
                 return None
             total += cost
@@ -149,11 +155,15 @@ class ClaudeStreamParser:
         if subtype == "init":
             self.model = record.get("model", "") or ""
             text = f"Claude Code {record.get('claude_code_version', '?')} started ({self.model or 'default model'})"
-            payload = {k: record.get(k) for k in ("cwd", "model", "tools", "permissionMode", "claude_code_version",
-                                                  "apiKeySource") if k in record}
+            payload = {
+                k: record.get(k)
+                for k in ("cwd", "model", "tools", "permissionMode", "claude_code_version", "apiKeySource")
+                if k in record
+            }
             return [JobEvent("system", text, payload)]
-        return [JobEvent("system", _one_line(f"{subtype}: {record.get('message') or ''}".strip(": ")),
-                         {"record": record})]
+        return [
+            JobEvent("system", _one_line(f"{subtype}: {record.get('message') or ''}".strip(": ")), {"record": record})
+        ]
 
     def _on_assistant(self, record: dict) -> list[JobEvent]:
         message = record.get("message") or {}
@@ -167,9 +177,13 @@ class ClaudeStreamParser:
                 self.last_text = block.get("text", "")
                 events.append(JobEvent("text", block.get("text", "")))
             elif btype == "tool_use":
-                events.append(JobEvent("tool_use", describe_tool_call(block.get("name", "?"), block.get("input")),
-                                       {"id": block.get("id"), "name": block.get("name"),
-                                        "input": block.get("input")}))
+                events.append(
+                    JobEvent(
+                        "tool_use",
+                        describe_tool_call(block.get("name", "?"), block.get("input")),
+                        {"id": block.get("id"), "name": block.get("name"), "input": block.get("input")},
+                    )
+                )
             elif btype in ("thinking", "redacted_thinking"):
                 events.append(JobEvent("thinking", _clip(block.get("thinking", ""))))
             else:
@@ -187,9 +201,13 @@ class ClaudeStreamParser:
         for block in content or []:
             if block.get("type") == "tool_result":
                 text = _tool_result_text(block.get("content"))
-                events.append(JobEvent("tool_result", _clip(text),
-                                       {"tool_use_id": block.get("tool_use_id"),
-                                        "is_error": bool(block.get("is_error"))}))
+                events.append(
+                    JobEvent(
+                        "tool_result",
+                        _clip(text),
+                        {"tool_use_id": block.get("tool_use_id"), "is_error": bool(block.get("is_error"))},
+                    )
+                )
             elif block.get("type") == "text":
                 events.append(JobEvent("user", _clip(block.get("text", ""))))
         return events
@@ -206,9 +224,16 @@ class ClaudeStreamParser:
         if not ok and not text:
             text = "; ".join(map(str, record.get("errors") or [])) or record.get("subtype", "error")
         return [
-            JobEvent("result", _clip(text), {"is_error": not ok, "subtype": record.get("subtype"),
-                                             "num_turns": record.get("num_turns"),
-                                             "duration_ms": record.get("duration_ms")}),
+            JobEvent(
+                "result",
+                _clip(text),
+                {
+                    "is_error": not ok,
+                    "subtype": record.get("subtype"),
+                    "num_turns": record.get("num_turns"),
+                    "duration_ms": record.get("duration_ms"),
+                },
+            ),
             JobEvent("usage", "", usage_payload),
         ]
 
@@ -238,12 +263,25 @@ class ClaudeStreamParser:
         summary = record.get("result") or ""
         if not ok and not summary:
             summary = "; ".join(map(str, record.get("errors") or [])) or f"Claude Code error ({record.get('subtype')})"
-        return Outcome(SUCCEEDED if ok else FAILED, _clip(summary, 2000), usage, claude_cost(record, self.model),
-                       record.get("session_id") or self.session_id)
+        return Outcome(
+            SUCCEEDED if ok else FAILED,
+            _clip(summary, 2000),
+            usage,
+            claude_cost(record, self.model),
+            record.get("session_id") or self.session_id,
+        )
 
 
-ROLLOUT_DUPLICATES = {"exec_command_begin", "exec_command_end", "patch_apply_begin", "patch_apply_end",
-                      "web_search_begin", "web_search_end", "agent_reasoning", "agent_message_delta"}
+ROLLOUT_DUPLICATES = {
+    "exec_command_begin",
+    "exec_command_end",
+    "patch_apply_begin",
+    "patch_apply_end",
+    "web_search_begin",
+    "web_search_end",
+    "agent_reasoning",
+    "agent_message_delta",
+}
 
 
 class CodexStreamParser:
@@ -308,8 +346,13 @@ class CodexStreamParser:
     def _on_item_started(self, record: dict) -> list[JobEvent]:
         item = record.get("item") or {}
         if item.get("type") == "command_execution":
-            return [JobEvent("tool_use", f"$ {_one_line(item.get('command', ''))}",
-                             {"id": item.get("id"), "name": "command", "input": {"command": item.get("command")}})]
+            return [
+                JobEvent(
+                    "tool_use",
+                    f"$ {_one_line(item.get('command', ''))}",
+                    {"id": item.get("id"), "name": "command", "input": {"command": item.get("command")}},
+                )
+            ]
         return []
 
     def _on_item_updated(self, record: dict) -> list[JobEvent]:
@@ -329,23 +372,31 @@ class CodexStreamParser:
         if itype == "reasoning":
             return [JobEvent("thinking", _clip(item.get("text", "")))]
         if itype == "command_execution":
-            return [JobEvent("tool_result", _clip(item.get("aggregated_output", "")),
-                             {"tool_use_id": item.get("id"), "command": item.get("command"),
-                              "exit_code": item.get("exit_code"),
-                              "is_error": item.get("status") == "failed" or item.get("exit_code") not in (0, None)})]
+            return [
+                JobEvent(
+                    "tool_result",
+                    _clip(item.get("aggregated_output", "")),
+                    {
+                        "tool_use_id": item.get("id"),
+                        "command": item.get("command"),
+                        "exit_code": item.get("exit_code"),
+                        "is_error": item.get("status") == "failed" or item.get("exit_code") not in (0, None),
+                    },
+                )
+            ]
         if itype == "file_change":
             changes = item.get("changes") or []
             text = ", ".join(f"{c.get('kind', '?')} {c.get('path', '?')}" for c in changes if isinstance(c, dict))
             return [JobEvent("file_change", text or "file change", {"changes": changes, "status": item.get("status")})]
         if itype == "mcp_tool_call":
-            return [JobEvent("tool_use", f"{item.get('server', '')}.{item.get('tool', '')}".strip("."),
-                             {"item": item})]
+            return [JobEvent("tool_use", f"{item.get('server', '')}.{item.get('tool', '')}".strip("."), {"item": item})]
         if itype == "web_search":
             return [JobEvent("tool_use", f"web search: {_one_line(item.get('query', ''))}", {"item": item})]
         if itype == "todo_list":
             items = item.get("items") or []
-            text = "\n".join(f"[{'x' if t.get('completed') else ' '}] {t.get('text', '')}" for t in items
-                             if isinstance(t, dict))
+            text = "\n".join(
+                f"[{'x' if t.get('completed') else ' '}] {t.get('text', '')}" for t in items if isinstance(t, dict)
+            )
             return [JobEvent("todo", text, {"items": items})]
         if itype == "error":
             return [JobEvent("error", item.get("message", "error"), {"item": item})]
@@ -400,8 +451,13 @@ class CodexStreamParser:
                 args = json_value(args) if isinstance(args, str) else args
             except ValueError:
                 pass
-            return [JobEvent("tool_use", describe_tool_call(payload.get("name", "?"), args),
-                             {"id": payload.get("call_id"), "name": payload.get("name"), "input": args})]
+            return [
+                JobEvent(
+                    "tool_use",
+                    describe_tool_call(payload.get("name", "?"), args),
+                    {"id": payload.get("call_id"), "name": payload.get("name"), "input": args},
+                )
+            ]
         if ptype in ("function_call_output", "custom_tool_call_output"):
             output = payload.get("output")
             if isinstance(output, dict):
@@ -415,7 +471,10 @@ class CodexStreamParser:
             summary = self.error
             if not summary:
                 tail = "\n".join(self.tail[-5:])
-                summary = (f"Codex exited with code {exit_code}" if exit_code != 0
-                           else "Codex ended without completing its turn") + (f":\n{tail}" if tail else "")
+                summary = (
+                    f"Codex exited with code {exit_code}"
+                    if exit_code != 0
+                    else "Codex ended without completing its turn"
+                ) + (f":\n{tail}" if tail else "")
             return Outcome(FAILED, _clip(summary, 2000), usage, None, self.session_id)
         return Outcome(SUCCEEDED, _clip(self.last_text, 2000), usage, None, self.session_id)

@@ -5,50 +5,89 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task', models.TextField(help_text='the prompt, or the command for the shell backend')),
-                ('backend', models.CharField(default='shell', max_length=20)),
-                ('options', models.JSONField(blank=True, default=dict, help_text='backend options (model, resume, push, ...)')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('cancelled', 'cancelled'), ('timed_out', 'timed_out')], default='queued', max_length=12)),
-                ('repo_url', models.CharField(blank=True, default='', max_length=1000)),
-                ('branch', models.CharField(blank=True, default='', max_length=200)),
-                ('base_commit', models.CharField(blank=True, default='', max_length=64)),
-                ('workdir', models.CharField(blank=True, default='', help_text='an existing directory to run in', max_length=1000)),
-                ('workspace', models.CharField(blank=True, default='', help_text='where the job runs', max_length=1000)),
-                ('artifacts_dir', models.CharField(blank=True, default='', max_length=1000)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveIntegerField(default=5)),
-                ('lease', models.CharField(blank=True, default='', max_length=64)),
-                ('worker', models.CharField(blank=True, default='', help_text='worker cluster name', max_length=200)),
-                ('host', models.CharField(blank=True, default='', max_length=200)),
-                ('pid', models.IntegerField(blank=True, help_text='process group of the running attempt', null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('timeout', models.PositiveIntegerField(blank=True, help_text='seconds per attempt', null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('exit_code', models.IntegerField(blank=True, null=True)),
-                ('summary', models.TextField(blank=True, default='')),
-                ('usage', models.JSONField(blank=True, default=dict)),
-                ('cost_usd', models.FloatField(blank=True, null=True)),
-                ('session_id', models.CharField(blank=True, default='', max_length=200)),
-                ('origin', models.CharField(choices=[('owner', 'owner'), ('oikos', 'oikos'), ('schedule', 'schedule'), ('forum', 'forum'), ('api', 'api')], default='owner', max_length=20)),
-                ('origin_ref', models.CharField(blank=True, default='', max_length=200)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("task", models.TextField(help_text="the prompt, or the command for the shell backend")),
+                ("backend", models.CharField(default="shell", max_length=20)),
+                (
+                    "options",
+                    models.JSONField(blank=True, default=dict, help_text="backend options (model, resume, push, ...)"),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("cancelled", "cancelled"),
+                            ("timed_out", "timed_out"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("repo_url", models.CharField(blank=True, default="", max_length=1000)),
+                ("branch", models.CharField(blank=True, default="", max_length=200)),
+                ("base_commit", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "workdir",
+                    models.CharField(
+                        blank=True, default="", help_text="an existing directory to run in", max_length=1000
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.CharField(blank=True, default="", help_text="where the job runs", max_length=1000),
+                ),
+                ("artifacts_dir", models.CharField(blank=True, default="", max_length=1000)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("max_attempts", models.PositiveIntegerField(default=5)),
+                ("lease", models.CharField(blank=True, default="", max_length=64)),
+                ("worker", models.CharField(blank=True, default="", help_text="worker cluster name", max_length=200)),
+                ("host", models.CharField(blank=True, default="", max_length=200)),
+                ("pid", models.IntegerField(blank=True, help_text="process group of the running attempt", null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("timeout", models.PositiveIntegerField(blank=True, help_text="seconds per attempt", null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("exit_code", models.IntegerField(blank=True, null=True)),
+                ("summary", models.TextField(blank=True, default="")),
+                ("usage", models.JSONField(blank=True, default=dict)),
+                ("cost_usd", models.FloatField(blank=True, null=True)),
+                ("session_id", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("owner", "owner"),
+                            ("oikos", "oikos"),
+                            ("schedule", "schedule"),
+                            ("forum", "forum"),
+                            ("api", "api"),
+                        ],
+                        default="owner",
+                        max_length=20,
+                    ),
+                ),
+                ("origin_ref", models.CharField(blank=True, default="", max_length=200)),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['status', 'heartbeat_at'], name='commis_job_status_hb'), models.Index(fields=['backend', 'status'], name='commis_job_backend_status')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["status", "heartbeat_at"], name="commis_job_status_hb"),
+                    models.Index(fields=["backend", "status"], name="commis_job_backend_status"),
+                ],
             },
         ),
     ]

@@ -6,67 +6,131 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('commis', '0001_initial'),
+        ("commis", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Schedule',
+            name="Schedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('cron', models.CharField(blank=True, default='', help_text='five cron fields, or @daily etc.', max_length=200)),
-                ('tz', models.CharField(default='UTC', help_text='IANA time zone the cron expression is read in', max_length=64)),
-                ('interval', models.PositiveIntegerField(blank=True, help_text='seconds between runs (instead of cron)', null=True)),
-                ('task', models.TextField(help_text='the prompt, or the command for the shell backend')),
-                ('backend', models.CharField(default='shell', max_length=20)),
-                ('repo_url', models.CharField(blank=True, default='', max_length=1000)),
-                ('timeout', models.PositiveIntegerField(blank=True, help_text='seconds per job attempt', null=True)),
-                ('missed', models.CharField(choices=[('skip', 'skip'), ('run_once', 'run once on start')], default='skip', help_text='what to do with runs missed while no worker was up', max_length=10)),
-                ('enabled', models.BooleanField(default=True)),
-                ('next_run_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "cron",
+                    models.CharField(
+                        blank=True, default="", help_text="five cron fields, or @daily etc.", max_length=200
+                    ),
+                ),
+                (
+                    "tz",
+                    models.CharField(
+                        default="UTC", help_text="IANA time zone the cron expression is read in", max_length=64
+                    ),
+                ),
+                (
+                    "interval",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="seconds between runs (instead of cron)", null=True
+                    ),
+                ),
+                ("task", models.TextField(help_text="the prompt, or the command for the shell backend")),
+                ("backend", models.CharField(default="shell", max_length=20)),
+                ("repo_url", models.CharField(blank=True, default="", max_length=1000)),
+                ("timeout", models.PositiveIntegerField(blank=True, help_text="seconds per job attempt", null=True)),
+                (
+                    "missed",
+                    models.CharField(
+                        choices=[("skip", "skip"), ("run_once", "run once on start")],
+                        default="skip",
+                        help_text="what to do with runs missed while no worker was up",
+                        max_length=10,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("next_run_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ScheduleRun',
+            name="ScheduleRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('due_at', models.DateTimeField(blank=True, help_text='the due time fired (empty for run now)', null=True)),
-                ('trigger', models.CharField(choices=[('schedule', 'schedule'), ('manual', 'manual'), ('missed', 'missed')], default='schedule', max_length=10)),
-                ('error', models.TextField(blank=True, default='', help_text='why no job was spawned')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='commis.job')),
-                ('schedule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='commis.schedule')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "due_at",
+                    models.DateTimeField(blank=True, help_text="the due time fired (empty for run now)", null=True),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[("schedule", "schedule"), ("manual", "manual"), ("missed", "missed")],
+                        default="schedule",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, default="", help_text="why no job was spawned")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="commis.job",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="commis.schedule"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='ScheduleMiss',
+            name="ScheduleMiss",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('count', models.PositiveIntegerField()),
-                ('first_at', models.DateTimeField()),
-                ('last_at', models.DateTimeField()),
-                ('policy', models.CharField(choices=[('skip', 'skip'), ('run_once', 'run once on start')], max_length=10)),
-                ('noticed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('schedule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='misses', to='commis.schedule')),
-                ('run', models.ForeignKey(blank=True, help_text='the catch-up run (run_once policy)', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='commis.schedulerun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("count", models.PositiveIntegerField()),
+                ("first_at", models.DateTimeField()),
+                ("last_at", models.DateTimeField()),
+                (
+                    "policy",
+                    models.CharField(choices=[("skip", "skip"), ("run_once", "run once on start")], max_length=10),
+                ),
+                ("noticed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="misses", to="commis.schedule"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="the catch-up run (run_once policy)",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="commis.schedulerun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='schedulerun',
-            constraint=models.UniqueConstraint(fields=('schedule', 'due_at'), name='commis_schedulerun_once'),
+            model_name="schedulerun",
+            constraint=models.UniqueConstraint(fields=("schedule", "due_at"), name="commis_schedulerun_once"),
         ),
     ]

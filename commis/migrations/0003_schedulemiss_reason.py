@@ -9,8 +9,9 @@ from django.db import migrations, models
 
 SKIPPED = "skipped: no worker was running (--missed skip)"
 RAN_ONCE = "no worker was running: ran once on start (--missed run_once)"
-MISSED_FOLDED = ("no worker was running: folded into another due time of this schedule run at the same tick"
-                 " (--missed run_once)")
+MISSED_FOLDED = (
+    "no worker was running: folded into another due time of this schedule run at the same tick (--missed run_once)"
+)
 
 
 def fill_reasons(apps, schema_editor):
@@ -21,7 +22,6 @@ def fill_reasons(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [  # noqa: RUF012 - Django reads these class attributes
         ("commis", "0002_schedules"),
     ]
@@ -30,15 +30,21 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="schedulemiss",
             name="reason",
-            field=models.CharField(blank=True, default="", help_text="why they did not run on their own",
-                                   max_length=200),
+            field=models.CharField(
+                blank=True, default="", help_text="why they did not run on their own", max_length=200
+            ),
         ),
         migrations.AlterField(
             model_name="schedulemiss",
             name="run",
-            field=models.ForeignKey(blank=True, help_text="the catch-up run (run_once policy), or the run they were"
-                                    " folded into", null=True, on_delete=django.db.models.deletion.SET_NULL,
-                                    related_name="+", to="commis.schedulerun"),
+            field=models.ForeignKey(
+                blank=True,
+                help_text="the catch-up run (run_once policy), or the run they were folded into",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="commis.schedulerun",
+            ),
         ),
         migrations.RunPython(fill_reasons, migrations.RunPython.noop),
     ]

@@ -12,22 +12,38 @@ from django.db import migrations, models
 def auto_now(model_name):
     field = models.DateTimeField(auto_now=True)
     return migrations.SeparateDatabaseAndState(
-        state_operations=[migrations.AlterField(model_name=model_name, name="updated_at", field=field)])
+        state_operations=[migrations.AlterField(model_name=model_name, name="updated_at", field=field)]
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [("commis", "0003_schedulemiss_reason")]
 
     operations = [
         migrations.AlterField(
-            model_name="job", name="status",
-            field=models.CharField(choices=[("queued", "Queued"), ("running", "Running"), ("succeeded", "Succeeded"),
-                                        ("failed", "Failed"), ("cancelled", "Cancelled"), ("timed_out", "Timed Out")],
-                                   default="queued", max_length=12)),
+            model_name="job",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled"),
+                    ("timed_out", "Timed Out"),
+                ],
+                default="queued",
+                max_length=12,
+            ),
+        ),
         auto_now("schedule"),
         migrations.AlterField(
-            model_name="schedulerun", name="trigger",
-            field=models.CharField(choices=[("schedule", "Scheduled"), ("manual", "Manual"), ("missed", "Catch Up")],
-                                   default="schedule", max_length=10)),
+            model_name="schedulerun",
+            name="trigger",
+            field=models.CharField(
+                choices=[("schedule", "Scheduled"), ("manual", "Manual"), ("missed", "Catch Up")],
+                default="schedule",
+                max_length=10,
+            ),
+        ),
     ]

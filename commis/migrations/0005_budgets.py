@@ -4,30 +4,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('commis', '0004_status_choices_schedule_auto_now'),
+        ("commis", "0004_status_choices_schedule_auto_now"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='budget_note',
-            field=models.CharField(blank=True, default='', help_text="a budget decision about it: spawned over the day's budget by override", max_length=500),
+            model_name="job",
+            name="budget_note",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="a budget decision about it: spawned over the day's budget by override",
+                max_length=500,
+            ),
         ),
         migrations.AddField(
-            model_name='job',
-            name='budget_usd',
-            field=models.FloatField(blank=True, help_text='stopped (over_budget) once its cost passes this', null=True),
+            model_name="job",
+            name="budget_usd",
+            field=models.FloatField(blank=True, help_text="stopped (over_budget) once its cost passes this", null=True),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='budget_usd',
+            model_name="schedule",
+            name="budget_usd",
             field=models.FloatField(blank=True, help_text="each run's budget (the job's budget_usd)", null=True),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('timed_out', 'Timed Out'), ('over_budget', 'Over Budget')], default='queued', max_length=12),
+            model_name="job",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled"),
+                    ("timed_out", "Timed Out"),
+                    ("over_budget", "Over Budget"),
+                ],
+                default="queued",
+                max_length=12,
+            ),
         ),
     ]

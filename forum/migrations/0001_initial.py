@@ -6,84 +6,116 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('commis', '0001_initial'),
+        ("commis", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Board',
+            name="Board",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=100)),
-                ('description', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=100)),
+                ("description", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Claim',
+            name="Claim",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('resource', models.CharField(max_length=500, unique=True)),
-                ('holder', models.CharField(max_length=200)),
-                ('note', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("resource", models.CharField(max_length=500, unique=True)),
+                ("holder", models.CharField(max_length=200)),
+                ("note", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['resource'],
+                "ordering": ["resource"],
             },
         ),
         migrations.CreateModel(
-            name='Thread',
+            name="Thread",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300)),
-                ('author_kind', models.CharField(choices=[('owner', 'owner'), ('oikos', 'oikos'), ('commis', 'commis'), ('system', 'system')], max_length=10)),
-                ('author_ref', models.CharField(blank=True, default='', max_length=200)),
-                ('key', models.CharField(blank=True, default='', max_length=250)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_post_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('post_count', models.PositiveIntegerField(default=0)),
-                ('read_upto', models.BigIntegerField(default=0, help_text='the last post id the owner has read')),
-                ('board', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='threads', to='forum.board')),
-                ('job', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='forum_thread', to='commis.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=300)),
+                (
+                    "author_kind",
+                    models.CharField(
+                        choices=[("owner", "owner"), ("oikos", "oikos"), ("commis", "commis"), ("system", "system")],
+                        max_length=10,
+                    ),
+                ),
+                ("author_ref", models.CharField(blank=True, default="", max_length=200)),
+                ("key", models.CharField(blank=True, default="", max_length=250)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_post_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("post_count", models.PositiveIntegerField(default=0)),
+                ("read_upto", models.BigIntegerField(default=0, help_text="the last post id the owner has read")),
+                (
+                    "board",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="threads", to="forum.board"
+                    ),
+                ),
+                (
+                    "job",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="forum_thread",
+                        to="commis.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-last_post_at', '-id'],
+                "ordering": ["-last_post_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('author_kind', models.CharField(choices=[('owner', 'owner'), ('oikos', 'oikos'), ('commis', 'commis'), ('system', 'system')], max_length=10)),
-                ('author_ref', models.CharField(blank=True, default='', max_length=200)),
-                ('text', models.TextField(help_text='Markdown; rendered and sanitized on the server when read')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='posts', to='forum.thread')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "author_kind",
+                    models.CharField(
+                        choices=[("owner", "owner"), ("oikos", "oikos"), ("commis", "commis"), ("system", "system")],
+                        max_length=10,
+                    ),
+                ),
+                ("author_ref", models.CharField(blank=True, default="", max_length=200)),
+                ("text", models.TextField(help_text="Markdown; rendered and sanitized on the server when read")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="posts", to="forum.thread"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='thread',
-            index=models.Index(fields=['board', '-last_post_at'], name='forum_thread_board_last'),
+            model_name="thread",
+            index=models.Index(fields=["board", "-last_post_at"], name="forum_thread_board_last"),
         ),
         migrations.AddConstraint(
-            model_name='thread',
-            constraint=models.UniqueConstraint(condition=models.Q(('key', ''), _negated=True), fields=('key',), name='forum_thread_unique_key'),
+            model_name="thread",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("key", ""), _negated=True), fields=("key",), name="forum_thread_unique_key"
+            ),
         ),
         migrations.AddIndex(
-            model_name='post',
-            index=models.Index(fields=['thread', 'id'], name='forum_post_thread_id'),
+            model_name="post",
+            index=models.Index(fields=["thread", "id"], name="forum_post_thread_id"),
         ),
     ]

@@ -6,79 +6,145 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Thread',
+            name="Thread",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(blank=True, default='', max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('usage', models.JSONField(blank=True, default=dict, help_text='token totals over all turns')),
-                ('cost_usd', models.FloatField(blank=True, help_text="None while any model's price is unknown", null=True)),
-                ('forum_thread', models.IntegerField(blank=True, help_text='the Forum thread whose @oikos mentions it answers', null=True, unique=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(blank=True, default="", max_length=300)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("usage", models.JSONField(blank=True, default=dict, help_text="token totals over all turns")),
+                (
+                    "cost_usd",
+                    models.FloatField(blank=True, help_text="None while any model's price is unknown", null=True),
+                ),
+                (
+                    "forum_thread",
+                    models.IntegerField(
+                        blank=True,
+                        help_text="the Forum thread whose @oikos mentions it answers",
+                        null=True,
+                        unique=True,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', '-id'],
+                "ordering": ["-updated_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'owner'), ('assistant', 'assistant'), ('tool_call', 'tool_call'), ('tool_result', 'tool_result'), ('system', 'system')], max_length=12)),
-                ('text', models.TextField(blank=True, default='')),
-                ('full_text', models.TextField(blank=True, default='', help_text='a large tool output in full (text is cut)')),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('streaming', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='oikos.thread')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "owner"),
+                            ("assistant", "assistant"),
+                            ("tool_call", "tool_call"),
+                            ("tool_result", "tool_result"),
+                            ("system", "system"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("text", models.TextField(blank=True, default="")),
+                (
+                    "full_text",
+                    models.TextField(blank=True, default="", help_text="a large tool output in full (text is cut)"),
+                ),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("streaming", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="oikos.thread"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Turn',
+            name="Turn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('waiting', 'waiting'), ('done', 'done'), ('failed', 'failed')], default='queued', max_length=10)),
-                ('error', models.TextField(blank=True, default='')),
-                ('usage', models.JSONField(blank=True, default=dict)),
-                ('cost_usd', models.FloatField(blank=True, null=True)),
-                ('lease', models.CharField(blank=True, default='', max_length=64)),
-                ('runner', models.CharField(blank=True, default='', help_text='host:pid of the runner', max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('interrupt', models.JSONField(blank=True, null=True)),
-                ('answer', models.CharField(blank=True, default='', max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('message', models.ForeignKey(blank=True, help_text='the owner message that started it', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='oikos.message')),
-                ('thread', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='turns', to='oikos.thread')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("waiting", "waiting"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, default="")),
+                ("usage", models.JSONField(blank=True, default=dict)),
+                ("cost_usd", models.FloatField(blank=True, null=True)),
+                ("lease", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "runner",
+                    models.CharField(blank=True, default="", help_text="host:pid of the runner", max_length=200),
+                ),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("interrupt", models.JSONField(blank=True, null=True)),
+                ("answer", models.CharField(blank=True, default="", max_length=20)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="the owner message that started it",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="oikos.message",
+                    ),
+                ),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="turns", to="oikos.thread"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddField(
-            model_name='message',
-            name='turn',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='oikos.turn'),
+            model_name="message",
+            name="turn",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="messages",
+                to="oikos.turn",
+            ),
         ),
         migrations.AddIndex(
-            model_name='turn',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='oikos_turn_status_hb'),
+            model_name="turn",
+            index=models.Index(fields=["status", "heartbeat_at"], name="oikos_turn_status_hb"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['thread', 'id'], name='oikos_msg_thread'),
+            model_name="message",
+            index=models.Index(fields=["thread", "id"], name="oikos_msg_thread"),
         ),
     ]

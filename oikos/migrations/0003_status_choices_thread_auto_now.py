@@ -12,18 +12,28 @@ from django.db import migrations, models
 def auto_now(model_name):
     field = models.DateTimeField(auto_now=True)
     return migrations.SeparateDatabaseAndState(
-        state_operations=[migrations.AlterField(model_name=model_name, name="updated_at", field=field)])
+        state_operations=[migrations.AlterField(model_name=model_name, name="updated_at", field=field)]
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [("oikos", "0002_message_role_untrusted")]
 
     operations = [
         auto_now("thread"),
         migrations.AlterField(
-            model_name="turn", name="status",
-            field=models.CharField(choices=[("queued", "Queued"), ("running", "Running"), ("waiting", "Waiting"),
-                                            ("done", "Done"), ("failed", "Failed")],
-                                   default="queued", max_length=10)),
+            model_name="turn",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("running", "Running"),
+                    ("waiting", "Waiting"),
+                    ("done", "Done"),
+                    ("failed", "Failed"),
+                ],
+                default="queued",
+                max_length=10,
+            ),
+        ),
     ]

@@ -105,8 +105,9 @@ def default_responder(body: dict, default_text: str = DEFAULT_TEXT) -> Reply:
         calls = []
         for match in re.finditer(r"^TOOL (\S+) (\{.*\})\s*$", _text_of(content), re.M):
             try:
-                calls.append({"type": "tool_use", "id": _tool_id(), "name": match.group(1),
-                              "input": json.loads(match.group(2))})
+                calls.append(
+                    {"type": "tool_use", "id": _tool_id(), "name": match.group(1), "input": json.loads(match.group(2))}
+                )
             except ValueError:
                 pass
         if calls:
@@ -125,8 +126,7 @@ def _msg_id() -> str:
 class FakeAnthropic(FakeServer):
     thread_name = "fake-anthropic"
 
-    def __init__(self, *, api_key: str | None = None, default_text: str = DEFAULT_TEXT,
-                 model: str = "claude-fake-1"):
+    def __init__(self, *, api_key: str | None = None, default_text: str = DEFAULT_TEXT, model: str = "claude-fake-1"):
         super().__init__(api_key=api_key, default_text=default_text, model=model)
 
     # --- scripting
@@ -134,8 +134,7 @@ class FakeAnthropic(FakeServer):
     def reply_text(self, text: str, **kw) -> None:
         self.reply(Reply(content=[{"type": "text", "text": text}], **kw))
 
-    def reply_tool_use(self, name: str, input: dict, *, text: str | None = None,
-                       id: str | None = None, **kw) -> str:
+    def reply_tool_use(self, name: str, input: dict, *, text: str | None = None, id: str | None = None, **kw) -> str:
         """Queue a tool call; returns its id."""
         tool_id = id or _tool_id()
         content = [{"type": "text", "text": text}] if text else []
@@ -149,8 +148,14 @@ class FakeAnthropic(FakeServer):
         return [c["id"] for c in content]
 
     def reply_error(self, status: int, message: str = "", error_type: str | None = None, **kw) -> None:
-        self.reply(Reply(error_status=status, error_type=error_type or ERROR_TYPES.get(status, "api_error"),
-                         error_message=message or f"fake error {status}", **kw))
+        self.reply(
+            Reply(
+                error_status=status,
+                error_type=error_type or ERROR_TYPES.get(status, "api_error"),
+                error_message=message or f"fake error {status}",
+                **kw,
+            )
+        )
 
     @property
     def message_requests(self) -> list[RecordedRequest]:
@@ -187,8 +192,9 @@ def _make_handler(fake: FakeAnthropic):
 
         def _record(self, body: Any) -> RecordedRequest:
             parts = urlsplit(self.path)
-            req = RecordedRequest(self.command, parts.path, parts.query,
-                                  {k.lower(): v for k, v in self.headers.items()}, body)
+            req = RecordedRequest(
+                self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body
+            )
             with fake._lock:
                 fake.requests.append(req)
             return req
@@ -265,34 +271,78 @@ def _make_handler(fake: FakeAnthropic):
         def _send_stream(self, message: dict) -> None:
             usage = message["usage"]
             events: list[tuple[str, dict]] = []
-            start = dict(message, content=[], stop_reason=None,
-                         usage={"input_tokens": usage["input_tokens"], "output_tokens": 1})
+            start = dict(
+                message, content=[], stop_reason=None, usage={"input_tokens": usage["input_tokens"], "output_tokens": 1}
+            )
             events.append(("message_start", {"type": "message_start", "message": start}))
             events.append(("ping", {"type": "ping"}))
             for index, block in enumerate(message["content"]):
                 if block["type"] == "text":
-                    events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                                           "content_block": {"type": "text", "text": ""}}))
+                    events.append(
+                        (
+                            "content_block_start",
+                            {
+                                "type": "content_block_start",
+                                "index": index,
+                                "content_block": {"type": "text", "text": ""},
+                            },
+                        )
+                    )
                     text = block["text"]
                     for i in range(0, max(len(text), 1), 16):
-                        events.append(("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                               "delta": {"type": "text_delta", "text": text[i:i + 16]}}))
+                        events.append(
+                            (
+                                "content_block_delta",
+                                {
+                                    "type": "content_block_delta",
+                                    "index": index,
+                                    "delta": {"type": "text_delta", "text": text[i : i + 16]},
+                                },
+                            )
+                        )
                 elif block["type"] == "tool_use":
-                    events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                                           "content_block": {"type": "tool_use", "id": block["id"],
-                                                                             "name": block["name"], "input": {}}}))
+                    events.append(
+                        (
+                            "content_block_start",
+                            {
+                                "type": "content_block_start",
+                                "index": index,
+                                "content_block": {
+                                    "type": "tool_use",
+                                    "id": block["id"],
+                                    "name": block["name"],
+                                    "input": {},
+                                },
+                            },
+                        )
+                    )
                     raw = json.dumps(block["input"])
                     for i in range(0, len(raw), 12):
-                        events.append(("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                               "delta": {"type": "input_json_delta",
-                                                                         "partial_json": raw[i:i + 12]}}))
+                        events.append(
+                            (
+                                "content_block_delta",
+                                {
+                                    "type": "content_block_delta",
+                                    "index": index,
+                                    "delta": {"type": "input_json_delta", "partial_json": raw[i : i + 12]},
+                                },
+                            )
+                        )
                 else:  # pass other blocks through whole
-                    events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                                           "content_block": block}))
+                    events.append(
+                        ("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+                    )
                 events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-            events.append(("message_delta", {"type": "message_delta",
-                                             "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                             "usage": {"output_tokens": usage["output_tokens"]}}))
+            events.append(
+                (
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                        "usage": {"output_tokens": usage["output_tokens"]},
+                    },
+                )
+            )
             events.append(("message_stop", {"type": "message_stop"}))
             data = "".join(f"event: {name}\ndata: {json.dumps(payload)}\n\n" for name, payload in events).encode()
             self.send_response(200)

@@ -110,8 +110,9 @@ def _make_handler(fake: FakeOpenAI):
 
         def _record(self, body: Any) -> RecordedRequest:
             parts = urlsplit(self.path)
-            req = RecordedRequest(self.command, parts.path, parts.query,
-                                  {k.lower(): v for k, v in self.headers.items()}, body)
+            req = RecordedRequest(
+                self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body
+            )
             with fake._lock:
                 fake.requests.append(req)
             return req
@@ -155,19 +156,35 @@ def _make_handler(fake: FakeOpenAI):
             if reply.raw_lines is not None:
                 return self._send_sse("".join(line + "\n\n" for line in reply.raw_lines))
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
-            base = {"id": "chatcmpl-" + uuid.uuid4().hex[:20], "created": int(time.time()),
-                    "model": body.get("model") or fake.model}
+            base = {
+                "id": "chatcmpl-" + uuid.uuid4().hex[:20],
+                "created": int(time.time()),
+                "model": body.get("model") or fake.model,
+            }
             usage = fake._usage(body, reply)
             if not body.get("stream"):
                 message = {"role": "assistant", "content": reply.text or None}
                 if reply.tool_calls:
-                    message["tool_calls"] = [{"id": c["id"], "type": "function",
-                                              "function": {"name": c["name"], "arguments": c["arguments"]}}
-                                             for c in reply.tool_calls]
-                return self._send_json(200, dict(base, object="chat.completion", usage=usage, choices=[
-                    {"index": 0, "message": message, "finish_reason": finish}]))
-            self._send_sse(_stream_body(base, reply, finish, usage,
-                                        bool((body.get("stream_options") or {}).get("include_usage"))))
+                    message["tool_calls"] = [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for c in reply.tool_calls
+                    ]
+                return self._send_json(
+                    200,
+                    dict(
+                        base,
+                        object="chat.completion",
+                        usage=usage,
+                        choices=[{"index": 0, "message": message, "finish_reason": finish}],
+                    ),
+                )
+            self._send_sse(
+                _stream_body(base, reply, finish, usage, bool((body.get("stream_options") or {}).get("include_usage")))
+            )
 
         def _send_sse(self, text: str) -> None:
             data = text.encode()
@@ -193,13 +210,25 @@ def _stream_body(base: dict, reply: Reply, finish: str, usage: dict, include_usa
 
     out = [one({"role": "assistant", "content": ""})]
     for i in range(0, len(reply.text), 8):
-        out.append(one({"content": reply.text[i:i + 8]}))
+        out.append(one({"content": reply.text[i : i + 8]}))
     for index, call in enumerate(reply.tool_calls):
-        out.append(one({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                        "function": {"name": call["name"], "arguments": ""}}]}))
+        out.append(
+            one(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         args = call["arguments"]
         for i in range(0, len(args), 10):
-            out.append(one({"tool_calls": [{"index": index, "function": {"arguments": args[i:i + 10]}}]}))
+            out.append(one({"tool_calls": [{"index": index, "function": {"arguments": args[i : i + 10]}}]}))
     out.append(one({}, finish))
     if include_usage:
         out.append("data: " + json.dumps(dict(chunk, choices=[], usage=usage)) + "\n\n")

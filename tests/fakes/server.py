@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 
 class FakeServer:
@@ -40,8 +41,9 @@ class FakeServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._server.block_on_close = False  # a reply still in its delay must not hold up stop()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=self.thread_name, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

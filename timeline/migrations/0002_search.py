@@ -41,7 +41,10 @@ POSTGRES_UP = [
     ) STORED""",
     "CREATE INDEX timeline_event_search ON timeline_event USING GIN (search)",
 ]
-POSTGRES_DOWN = ["DROP INDEX IF EXISTS timeline_event_search", "ALTER TABLE timeline_event DROP COLUMN IF EXISTS search"]
+POSTGRES_DOWN = [
+    "DROP INDEX IF EXISTS timeline_event_search",
+    "ALTER TABLE timeline_event DROP COLUMN IF EXISTS search",
+]
 
 
 def run(statements_by_vendor):

@@ -42,13 +42,17 @@ COLUMNS = "text, tool_name, tool_input, tool_output, facets"
 
 def facets(row: str = "") -> str:
     """The ``facets`` column (see timeline.search.facet): zzs<session id>, zzr/zzk/zzt + hex of role, kind, tool."""
-    return (f"'zzs' || {row}session_id || ' zzr' || lower(hex({row}role)) || ' zzk' || lower(hex({row}kind)) "
-            f"|| ' zzt' || lower(hex({row}tool_name))")
+    return (
+        f"'zzs' || {row}session_id || ' zzr' || lower(hex({row}role)) || ' zzk' || lower(hex({row}kind)) "
+        f"|| ' zzt' || lower(hex({row}tool_name))"
+    )
 
 
 def capped(row: str = "") -> str:
-    return (f"substr({row}text, 1, {TEXT_CAP}), {row}tool_name, substr({row}tool_input, 1, {TOOL_CAP}), "
-            f"substr({row}tool_output, 1, {TOOL_CAP}), {facets(row)}")
+    return (
+        f"substr({row}text, 1, {TEXT_CAP}), {row}tool_name, substr({row}tool_input, 1, {TOOL_CAP}), "
+        f"substr({row}tool_output, 1, {TOOL_CAP}), {facets(row)}"
+    )
 
 
 CAPPED_OLD, CAPPED_NEW = capped("old."), capped("new.")
@@ -116,11 +120,17 @@ def search_down(apps, schema_editor):
     previous = import_module("timeline.migrations.0002_search")
     vendor = schema_editor.connection.vendor
     if vendor == "sqlite":
-        for sql in ["DROP INDEX IF EXISTS timeline_event_filter", "DROP TABLE IF EXISTS timeline_fts_deferred",
-                    "DROP TRIGGER IF EXISTS timeline_event_fts_au", "DROP TRIGGER IF EXISTS timeline_event_fts_ad",
-                    "DROP TRIGGER IF EXISTS timeline_event_fts_ai", "DROP TABLE IF EXISTS timeline_event_fts",
-                    "DROP VIEW IF EXISTS timeline_event_fts_src", *previous.SQLITE_UP,
-                    "INSERT INTO timeline_event_fts(timeline_event_fts) VALUES ('rebuild')"]:
+        for sql in [
+            "DROP INDEX IF EXISTS timeline_event_filter",
+            "DROP TABLE IF EXISTS timeline_fts_deferred",
+            "DROP TRIGGER IF EXISTS timeline_event_fts_au",
+            "DROP TRIGGER IF EXISTS timeline_event_fts_ad",
+            "DROP TRIGGER IF EXISTS timeline_event_fts_ai",
+            "DROP TABLE IF EXISTS timeline_event_fts",
+            "DROP VIEW IF EXISTS timeline_event_fts_src",
+            *previous.SQLITE_UP,
+            "INSERT INTO timeline_event_fts(timeline_event_fts) VALUES ('rebuild')",
+        ]:
             schema_editor.execute(sql)
     elif vendor == "postgresql":
         for sql in previous.POSTGRES_DOWN + previous.POSTGRES_UP:
@@ -134,14 +144,24 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AlterField(
-                    model_name="event", name="session",
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE,
-                                            related_name="events", to="timeline.session"),
+                    model_name="event",
+                    name="session",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="timeline.session",
+                    ),
                 ),
                 migrations.AlterField(
-                    model_name="fileline", name="file",
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE,
-                                            related_name="lines", to="timeline.sourcefile"),
+                    model_name="fileline",
+                    name="file",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="timeline.sourcefile",
+                    ),
                 ),
             ],
             database_operations=[migrations.RunPython(drop_single_column_indexes, recreate_single_column_indexes)],

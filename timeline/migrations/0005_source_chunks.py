@@ -47,31 +47,40 @@ def _digest(data: bytes) -> str:
 
 def lines_to_chunks(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT f.file_id, f.generation, s.session_id FROM timeline_fileline f "
-                       "JOIN timeline_sourcefile s ON s.id = f.file_id GROUP BY f.file_id, f.generation, s.session_id "
-                       "ORDER BY f.file_id, f.generation")
+        cursor.execute(
+            "SELECT f.file_id, f.generation, s.session_id FROM timeline_fileline f "
+            "JOIN timeline_sourcefile s ON s.id = f.file_id GROUP BY f.file_id, f.generation, s.session_id "
+            "ORDER BY f.file_id, f.generation"
+        )
         generations = cursor.fetchall()
 
         def flush(file_id, generation, session_id, run, superseded):
             data = b"".join(bytes(d) for _, _, d in run)
-            cursor.execute('INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, '
-                           "superseded, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                           [file_id, generation, run[0][0], len(data), len(run), _digest(data), superseded,
-                            _compress(data)])
+            cursor.execute(
+                'INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, '
+                "superseded, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [file_id, generation, run[0][0], len(data), len(run), _digest(data), superseded, _compress(data)],
+            )
             chunk_id = cursor.fetchone()[0]
             line_ids = sorted({line_id for _, line_id, _ in run})
             for start in range(0, len(line_ids), 500):
-                part = line_ids[start:start + 500]
-                cursor.execute(f"UPDATE timeline_event SET chunk_id = %s WHERE session_id = %s AND chunk_id IS NULL "
-                               f"AND line_id IN ({', '.join(['%s'] * len(part))})", [chunk_id, session_id, *part])
+                part = line_ids[start : start + 500]
+                cursor.execute(
+                    f"UPDATE timeline_event SET chunk_id = %s WHERE session_id = %s AND chunk_id IS NULL "
+                    f"AND line_id IN ({', '.join(['%s'] * len(part))})",
+                    [chunk_id, session_id, *part],
+                )
 
         for file_id, generation, session_id in generations:
             run, size, end, after, gap = [], 0, 0, -1, False
             while True:
-                cursor.execute('SELECT f."offset", f.line_id, r.data FROM timeline_fileline f '
-                               "JOIN timeline_rawline r ON r.id = f.line_id "
-                               'WHERE f.file_id = %s AND f.generation = %s AND f."offset" > %s '
-                               f'ORDER BY f."offset" LIMIT {PAGE}', [file_id, generation, after])
+                cursor.execute(
+                    'SELECT f."offset", f.line_id, r.data FROM timeline_fileline f '
+                    "JOIN timeline_rawline r ON r.id = f.line_id "
+                    'WHERE f.file_id = %s AND f.generation = %s AND f."offset" > %s '
+                    f'ORDER BY f."offset" LIMIT {PAGE}',
+                    [file_id, generation, after],
+                )
                 rows = cursor.fetchall()
                 if not rows:
                     break
@@ -89,23 +98,29 @@ def lines_to_chunks(apps, schema_editor):
                 flush(file_id, generation, session_id, run, gap)
 
         # Lines that only events name (not at any position of their session's files): kept, superseded.
-        cursor.execute("SELECT e.line_id, e.session_id, min(e.\"offset\") FROM timeline_event e "
-                       "WHERE e.line_id IS NOT NULL AND e.chunk_id IS NULL GROUP BY e.line_id, e.session_id")
+        cursor.execute(
+            'SELECT e.line_id, e.session_id, min(e."offset") FROM timeline_event e '
+            "WHERE e.line_id IS NOT NULL AND e.chunk_id IS NULL GROUP BY e.line_id, e.session_id"
+        )
         for line_id, session_id, offset in cursor.fetchall():
-            cursor.execute("SELECT id, generation FROM timeline_sourcefile WHERE session_id = %s ORDER BY id",
-                           [session_id])
+            cursor.execute(
+                "SELECT id, generation FROM timeline_sourcefile WHERE session_id = %s ORDER BY id", [session_id]
+            )
             found = cursor.fetchone()
             if found is None:
                 continue
             cursor.execute("SELECT data FROM timeline_rawline WHERE id = %s", [line_id])
             data = bytes(cursor.fetchone()[0])
-            cursor.execute('INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, '
-                           "superseded, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                           [found[0], found[1], offset or 0, len(data), 1, _digest(data), True,
-                            _compress(data)])
+            cursor.execute(
+                'INSERT INTO timeline_sourcechunk (file_id, generation, "offset", length, lines, digest, '
+                "superseded, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [found[0], found[1], offset or 0, len(data), 1, _digest(data), True, _compress(data)],
+            )
             chunk_id = cursor.fetchone()[0]
-            cursor.execute("UPDATE timeline_event SET chunk_id = %s WHERE session_id = %s AND line_id = %s",
-                           [chunk_id, session_id, line_id])
+            cursor.execute(
+                "UPDATE timeline_event SET chunk_id = %s WHERE session_id = %s AND line_id = %s",
+                [chunk_id, session_id, line_id],
+            )
 
 
 def chunks_to_lines(apps, schema_editor):
@@ -113,9 +128,12 @@ def chunks_to_lines(apps, schema_editor):
         cursor.execute("CREATE INDEX timeline_event_chunk_tmp ON timeline_event (chunk_id)")
         cursor.execute("SELECT c.id FROM timeline_sourcechunk c ORDER BY c.id")
         for (chunk_id,) in cursor.fetchall():
-            cursor.execute('SELECT c.file_id, c.generation, c."offset", c.superseded, c.data, f.provider '
-                           "FROM timeline_sourcechunk c JOIN timeline_sourcefile f ON f.id = c.file_id "
-                           "WHERE c.id = %s", [chunk_id])
+            cursor.execute(
+                'SELECT c.file_id, c.generation, c."offset", c.superseded, c.data, f.provider '
+                "FROM timeline_sourcechunk c JOIN timeline_sourcefile f ON f.id = c.file_id "
+                "WHERE c.id = %s",
+                [chunk_id],
+            )
             file_id, generation, start, superseded, data, provider = cursor.fetchone()
             data = _decompress(bytes(data))
             if provider == "gemini":
@@ -129,18 +147,24 @@ def chunks_to_lines(apps, schema_editor):
                     at = end
             for line, offset in lines:
                 digest = _digest(line)
-                cursor.execute("INSERT INTO timeline_rawline (digest, data) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                               [digest, line])
+                cursor.execute(
+                    "INSERT INTO timeline_rawline (digest, data) VALUES (%s, %s) ON CONFLICT DO NOTHING", [digest, line]
+                )
                 cursor.execute("SELECT id FROM timeline_rawline WHERE digest = %s", [digest])
                 line_id = cursor.fetchone()[0]
                 if not superseded:
-                    cursor.execute('INSERT INTO timeline_fileline (file_id, generation, "offset", line_id) '
-                                   "VALUES (%s, %s, %s, %s)", [file_id, generation, offset, line_id])
+                    cursor.execute(
+                        'INSERT INTO timeline_fileline (file_id, generation, "offset", line_id) '
+                        "VALUES (%s, %s, %s, %s)",
+                        [file_id, generation, offset, line_id],
+                    )
                 if provider == "gemini":
                     cursor.execute("UPDATE timeline_event SET line_id = %s WHERE chunk_id = %s", [line_id, chunk_id])
                 else:
-                    cursor.execute('UPDATE timeline_event SET line_id = %s WHERE chunk_id = %s AND "offset" = %s',
-                                   [line_id, chunk_id, offset])
+                    cursor.execute(
+                        'UPDATE timeline_event SET line_id = %s WHERE chunk_id = %s AND "offset" = %s',
+                        [line_id, chunk_id, offset],
+                    )
         cursor.execute("DROP INDEX timeline_event_chunk_tmp")
 
 
@@ -212,57 +236,73 @@ def drop_objects(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:  # index what is pending before the table goes
         cursor.execute("SELECT start_id, end_id FROM timeline_fts_pending")
         for start, end in cursor.fetchall():
-            cursor.execute(f"INSERT INTO timeline_event_fts (rowid, {columns}) SELECT id, {columns} "
-                           "FROM timeline_event_fts_src WHERE id BETWEEN %s AND %s", [start, end])
+            cursor.execute(
+                f"INSERT INTO timeline_event_fts (rowid, {columns}) SELECT id, {columns} "
+                "FROM timeline_event_fts_src WHERE id BETWEEN %s AND %s",
+                [start, end],
+            )
     for sql in SQLITE_OBJECTS_DROP + ["DROP TABLE timeline_fts_pending"]:
         schema_editor.execute(sql)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('timeline', '0004_postgres_search_facets'),
+        ("timeline", "0004_postgres_search_facets"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SourceChunk',
+            name="SourceChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('generation', models.IntegerField()),
-                ('offset', models.BigIntegerField()),
-                ('length', models.BigIntegerField(help_text='uncompressed bytes')),
-                ('lines', models.IntegerField()),
-                ('digest', models.CharField(blank=True, max_length=32)),
-                ('superseded', models.BooleanField(default=False)),
-                ('data', models.BinaryField()),
-                ('file', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE,
-                                           related_name='chunks', to='timeline.sourcefile')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("generation", models.IntegerField()),
+                ("offset", models.BigIntegerField()),
+                ("length", models.BigIntegerField(help_text="uncompressed bytes")),
+                ("lines", models.IntegerField()),
+                ("digest", models.CharField(blank=True, max_length=32)),
+                ("superseded", models.BooleanField(default=False)),
+                ("data", models.BinaryField()),
+                (
+                    "file",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="timeline.sourcefile",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='sourcechunk',
-            constraint=models.UniqueConstraint(condition=models.Q(('superseded', False)),
-                                               fields=('file', 'generation', 'offset'), name='chunk_pos'),
+            model_name="sourcechunk",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("superseded", False)), fields=("file", "generation", "offset"), name="chunk_pos"
+            ),
         ),
         migrations.AddField(
-            model_name='event',
-            name='chunk',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True,
-                                    on_delete=django.db.models.deletion.DO_NOTHING, related_name='+',
-                                    to='timeline.sourcechunk'),
+            model_name="event",
+            name="chunk",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="timeline.sourcechunk",
+            ),
         ),
         migrations.RunPython(lines_to_chunks, chunks_to_lines),
         migrations.RunPython(drop_0003_objects, create_0003_objects),
         migrations.RemoveField(
-            model_name='event',
-            name='line',
+            model_name="event",
+            name="line",
         ),
         migrations.RunPython(create_objects, drop_objects),
         migrations.DeleteModel(
-            name='FileLine',
+            name="FileLine",
         ),
         migrations.DeleteModel(
-            name='RawLine',
+            name="RawLine",
         ),
     ]

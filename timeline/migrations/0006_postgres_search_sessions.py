@@ -74,7 +74,7 @@ UP = [
     # One rewrite: each row keeps its vector (no text is parsed again) plus the new lexemes; the GIN
     # index is rebuilt.
     "ALTER TABLE timeline_event ALTER COLUMN search TYPE tsvector"
-    " USING search || timeline_event_lexemes(session_id, id, \"timestamp\")",
+    ' USING search || timeline_event_lexemes(session_id, id, "timestamp")',
     """CREATE TRIGGER timeline_event_search BEFORE INSERT OR UPDATE OF
            text, tool_name, tool_input, tool_output, id, session_id, role, kind, "timestamp", search
        ON timeline_event FOR EACH ROW EXECUTE FUNCTION timeline_event_search()""",
@@ -94,7 +94,8 @@ DOWN = [
     "DROP INDEX IF EXISTS timeline_event_search",
     "ALTER TABLE timeline_event DROP COLUMN IF EXISTS search",
     "ALTER TABLE timeline_event ADD COLUMN search tsvector GENERATED ALWAYS AS ("
-    + (WORDS + " ||" + FACETS).replace("NEW.", "") + "\n    ) STORED",
+    + (WORDS + " ||" + FACETS).replace("NEW.", "")
+    + "\n    ) STORED",
     "CREATE INDEX timeline_event_search ON timeline_event USING GIN (search)",
     "ANALYZE timeline_event",
 ]
@@ -105,6 +106,7 @@ def run(statements):
         if schema_editor.connection.vendor == "postgresql":
             for sql in statements:
                 schema_editor.execute(sql)
+
     return apply
 
 

@@ -15,7 +15,6 @@ def price_sessions(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("timeline", "0006_postgres_search_sessions"),
     ]
@@ -29,8 +28,9 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="session",
             name="cost_usd",
-            field=models.FloatField(blank=True, help_text="null: no token has a known price (timeline/pricing.py)",
-                                    null=True),
+            field=models.FloatField(
+                blank=True, help_text="null: no token has a known price (timeline/pricing.py)", null=True
+            ),
         ),
         migrations.RunPython(price_sessions, migrations.RunPython.noop),
     ]

@@ -8,12 +8,14 @@ from django.db import migrations
 def recount(apps, schema_editor):
     from timeline.recount import recount_claude
 
-    recount_claude(apps.get_model("timeline", "Session"), apps.get_model("timeline", "Event"),
-                   apps.get_model("timeline", "SourceChunk"))
+    recount_claude(
+        apps.get_model("timeline", "Session"),
+        apps.get_model("timeline", "Event"),
+        apps.get_model("timeline", "SourceChunk"),
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("timeline", "0007_session_cost"),
     ]

@@ -8,12 +8,14 @@ from django.db import migrations
 def recount(apps, schema_editor):
     from timeline.recount import recount_codex
 
-    recount_codex(apps.get_model("timeline", "Session"), apps.get_model("timeline", "Event"),
-                  apps.get_model("timeline", "SourceChunk"))
+    recount_codex(
+        apps.get_model("timeline", "Session"),
+        apps.get_model("timeline", "Event"),
+        apps.get_model("timeline", "SourceChunk"),
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("timeline", "0008_recount_claude_usage"),
     ]

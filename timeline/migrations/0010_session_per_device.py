@@ -12,8 +12,9 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddConstraint(
             model_name="session",
-            constraint=models.UniqueConstraint(fields=("provider", "provider_session_id", "device"),
-                                               name="session_provider_sid_device"),
+            constraint=models.UniqueConstraint(
+                fields=("provider", "provider_session_id", "device"), name="session_provider_sid_device"
+            ),
         ),
         migrations.RemoveConstraint(model_name="session", name="session_provider_sid"),
     ]

@@ -12,11 +12,11 @@ from django.db import migrations, models
 def auto_now(model_name):
     field = models.DateTimeField(auto_now=True)
     return migrations.SeparateDatabaseAndState(
-        state_operations=[migrations.AlterField(model_name=model_name, name="updated_at", field=field)])
+        state_operations=[migrations.AlterField(model_name=model_name, name="updated_at", field=field)]
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [("timeline", "0010_session_per_device")]
 
     operations = [

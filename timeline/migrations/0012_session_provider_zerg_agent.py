@@ -8,13 +8,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [("timeline", "0011_updated_at_auto_now")]
 
     operations = [
-        migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(
-            model_name="session", name="provider",
-            field=models.CharField(choices=[("claude", "Claude Code"), ("codex", "Codex"), ("gemini", "Gemini CLI"),
-                                            ("zerg-agent", "Zerg agent")], max_length=16),
-        )]),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="session",
+                    name="provider",
+                    field=models.CharField(
+                        choices=[
+                            ("claude", "Claude Code"),
+                            ("codex", "Codex"),
+                            ("gemini", "Gemini CLI"),
+                            ("zerg-agent", "Zerg agent"),
+                        ],
+                        max_length=16,
+                    ),
+                )
+            ]
+        ),
     ]

@@ -25,25 +25,36 @@ def backfill(apps, schema_editor):
             return
         last = ids[-1]
         for session_id in ids:
-            texts = (Event.objects.filter(session_id=session_id, kind="message", role="user").order_by("ordinal")
-                     .values_list("text", flat=True)[:LOOK_AT])
+            texts = (
+                Event.objects.filter(session_id=session_id, kind="message", role="user")
+                .order_by("ordinal")
+                .values_list("text", flat=True)[:LOOK_AT]
+            )
             prompt = next((p for p in map(prompt_title, texts) if p), "")
             if prompt:
                 Session.objects.filter(id=session_id).update(prompt=prompt)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [("timeline", "0012_session_provider_zerg_agent")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.RunSQL(
-                "ALTER TABLE timeline_session ADD COLUMN prompt text NOT NULL DEFAULT ''",
-                "ALTER TABLE timeline_session DROP COLUMN prompt")],
-            state_operations=[migrations.AddField(
-                model_name="session", name="prompt",
-                field=models.TextField(blank=True, default="", help_text="the first real user prompt (timeline/titles.py)"))],
+            database_operations=[
+                migrations.RunSQL(
+                    "ALTER TABLE timeline_session ADD COLUMN prompt text NOT NULL DEFAULT ''",
+                    "ALTER TABLE timeline_session DROP COLUMN prompt",
+                )
+            ],
+            state_operations=[
+                migrations.AddField(
+                    model_name="session",
+                    name="prompt",
+                    field=models.TextField(
+                        blank=True, default="", help_text="the first real user prompt (timeline/titles.py)"
+                    ),
+                )
+            ],
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
     ]

@@ -13,15 +13,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [("timeline", "0013_session_prompt")]
 
     operations = [
         migrations.AddIndex(
             model_name="session",
             index=models.Index(
-                fields=["ended_at", "provider", "device", "model", "project", "cost_usd", "cost_partial",
-                        "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "id"],
-                name="session_spend"),
+                fields=[
+                    "ended_at",
+                    "provider",
+                    "device",
+                    "model",
+                    "project",
+                    "cost_usd",
+                    "cost_partial",
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_read_tokens",
+                    "cache_creation_tokens",
+                    "id",
+                ],
+                name="session_spend",
+            ),
         ),
     ]

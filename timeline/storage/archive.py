@@ -23,7 +23,8 @@ from timeline.storage.rows import FileRow, columns, fetch
 
 CHUNK_TABLE = SourceChunk._meta.db_table
 FILE, GENERATION, OFFSET, DIGEST, SUPERSEDED = (
-    connection.ops.quote_name(c) for c in columns(SourceChunk, ("file", "generation", "offset", "digest", "superseded")))
+    connection.ops.quote_name(c) for c in columns(SourceChunk, ("file", "generation", "offset", "digest", "superseded"))
+)
 NEW_CHUNK = columns(SourceChunk, ("file", "generation", "offset", "length", "lines", "digest", "superseded", "data"))
 
 
@@ -58,8 +59,15 @@ def prepare_runs(pieces: list[tuple[bytes, int]], document: bool = False) -> lis
     runs = []
     for group in codec.group(pieces):
         raw = b"".join(line for line, _ in group)
-        runs.append(Run(group[0][1], len(raw), len(group), codec.digest(raw) if document else "",
-                        _compressor().submit(codec.compress, raw)))
+        runs.append(
+            Run(
+                group[0][1],
+                len(raw),
+                len(group),
+                codec.digest(raw) if document else "",
+                _compressor().submit(codec.compress, raw),
+            )
+        )
     return runs
 
 
@@ -93,8 +101,9 @@ class Archive:
         """Stage prepared runs; returns each line's chunk position (see :meth:`chunk_id`)."""
         positions = []
         for run in runs:
-            self.pending.append(Pending(sf.id, generation, run.offset, run.length, run.lines, run.digest,
-                                        run.data.result()))
+            self.pending.append(
+                Pending(sf.id, generation, run.offset, run.length, run.lines, run.digest, run.data.result())
+            )
             positions.extend([len(self.pending) - 1] * run.lines)
         return positions
 
@@ -104,8 +113,11 @@ class Archive:
 
     def stored_document(self, sf: FileRow) -> tuple[int, str] | None:
         """(id, digest) of the Gemini document stored for this file and generation, if any."""
-        rows = fetch(f"SELECT id, {DIGEST} FROM {CHUNK_TABLE} WHERE {FILE} = %s AND {GENERATION} = %s "
-                     f"AND {OFFSET} = 0 AND NOT {SUPERSEDED}", [sf.id, sf.generation])
+        rows = fetch(
+            f"SELECT id, {DIGEST} FROM {CHUNK_TABLE} WHERE {FILE} = %s AND {GENERATION} = %s "
+            f"AND {OFFSET} = 0 AND NOT {SUPERSEDED}",
+            [sf.id, sf.generation],
+        )
         return rows[0] if rows else None
 
     @staticmethod
@@ -120,8 +132,19 @@ class Archive:
         with connection.cursor() as cursor:
             for chunk in self.pending:
                 if chunk.id is None:
-                    cursor.execute(sql, [chunk.file_id, chunk.generation, chunk.offset, chunk.length, chunk.lines,
-                                         chunk.digest, False, chunk.data])
+                    cursor.execute(
+                        sql,
+                        [
+                            chunk.file_id,
+                            chunk.generation,
+                            chunk.offset,
+                            chunk.length,
+                            chunk.lines,
+                            chunk.digest,
+                            False,
+                            chunk.data,
+                        ],
+                    )
                     chunk.id = cursor.fetchone()[0]
 
     def chunk_id(self, position: int | None) -> int | None:

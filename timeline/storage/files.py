@@ -39,11 +39,16 @@ class FileResult:
     ignored: list = field(default_factory=list)  # what of the file's metadata was not stored, and why
 
     def as_dict(self) -> dict:
-        out = {"path": self.path, "generation": self.generation, "acked_offset": self.acked_offset,
-               "lines_stored": self.lines_stored, "lines_duplicate": self.lines_duplicate,
-               "events_stored": self.events_stored,
-               "malformed": [{"offset": o, "error": e} for o, e in self.malformed],
-               "session_id": self.session_id}
+        out = {
+            "path": self.path,
+            "generation": self.generation,
+            "acked_offset": self.acked_offset,
+            "lines_stored": self.lines_stored,
+            "lines_duplicate": self.lines_duplicate,
+            "events_stored": self.events_stored,
+            "malformed": [{"offset": o, "error": e} for o, e in self.malformed],
+            "session_id": self.session_id,
+        }
         if self.stale:
             out["stale"] = True
         if self.ignored:

@@ -35,7 +35,7 @@ IN_BATCH = 500  # ids per IN (...) query: well under SQLite's variable limit
 def batched(items, size=IN_BATCH):
     items = list(items)
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def insert(table: str, columns: tuple, rows: list, suffix: str = "") -> None:
@@ -88,17 +88,17 @@ def source_files(device: str, chunks: list) -> dict[str, FileRow]:
     def load(paths):
         for batch in batched(paths):
             for fid, path, sid, gen, size in fetch(
-                    f"SELECT {FILE_SELECT} FROM {SOURCE_FILE_TABLE} "
-                    f"WHERE {FILE_DEVICE} = %s AND {FILE_PATH} IN ({marks(len(batch))}) ORDER BY id{lock_clause()}",
-                    [device, *batch]):
+                f"SELECT {FILE_SELECT} FROM {SOURCE_FILE_TABLE} "
+                f"WHERE {FILE_DEVICE} = %s AND {FILE_PATH} IN ({marks(len(batch))}) ORDER BY id{lock_clause()}",
+                [device, *batch],
+            ):
                 files[path] = FileRow(fid, sid, gen, size)
 
     load(list(providers))
     missing = [p for p in providers if p not in files]
     if missing:
         now = adapt_dt(timezone.now())
-        insert_ignore(SOURCE_FILE_TABLE, FILE_NEW_COLUMNS,
-                      [(device, p, providers[p], 0, 0, now) for p in missing])
+        insert_ignore(SOURCE_FILE_TABLE, FILE_NEW_COLUMNS, [(device, p, providers[p], 0, 0, now) for p in missing])
         load(missing)
         if serialised():
             for path in missing:
@@ -145,8 +145,11 @@ class Sessions:
         for provider in {p for p, _ in keys}:
             sids = sorted(sid for p, sid in keys if p == provider)
             for batch in batched(sids):
-                self._keep(self._query().filter(provider=provider, provider_session_id__in=batch, device=self.device)
-                           .order_by("id"))
+                self._keep(
+                    self._query()
+                    .filter(provider=provider, provider_session_id__in=batch, device=self.device)
+                    .order_by("id")
+                )
         missing = sorted(k for k in keys if k not in self.by_key)
         if missing and create:
             insert_ignore(SESSION_TABLE, *self._new_rows(missing))
@@ -185,22 +188,71 @@ class Sessions:
         rows = []
         for s in self.dirty.values():
             s.updated_at = now
-            rows.append((s.parent_id, s.project, s.cwd, s.device, s.git_remote, s.git_branch, s.git_commit, s.title,
-                         s.prompt, s.model, s.version, adapt_dt(s.started_at), adapt_dt(s.ended_at), s.input_tokens,
-                         s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens, s.cost_usd, s.cost_partial,
-                         s.event_count, s.malformed_count, s.unknown_count, adapt_dt(now), s.id))
+            rows.append(
+                (
+                    s.parent_id,
+                    s.project,
+                    s.cwd,
+                    s.device,
+                    s.git_remote,
+                    s.git_branch,
+                    s.git_commit,
+                    s.title,
+                    s.prompt,
+                    s.model,
+                    s.version,
+                    adapt_dt(s.started_at),
+                    adapt_dt(s.ended_at),
+                    s.input_tokens,
+                    s.output_tokens,
+                    s.cache_read_tokens,
+                    s.cache_creation_tokens,
+                    s.cost_usd,
+                    s.cost_partial,
+                    s.event_count,
+                    s.malformed_count,
+                    s.unknown_count,
+                    adapt_dt(now),
+                    s.id,
+                )
+            )
         if rows:
             with connection.cursor() as cursor:
                 cursor.executemany(SESSION_UPDATE, rows)
 
 
 # What an ingest changes of a session, in the order Sessions.save builds its rows.
-SESSION_COLUMNS = columns(Session, (
-    "parent", "project", "cwd", "device", "git_remote", "git_branch", "git_commit", "title", "prompt", "model",
-    "version", "started_at", "ended_at", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-    "cost_usd", "cost_partial", "event_count", "malformed_count", "unknown_count", "updated_at"))
-SESSION_UPDATE = (f"UPDATE {SESSION_TABLE} SET {', '.join(f'{c} = %s' for c in SESSION_COLUMNS)} "
-                  f"WHERE {Session._meta.pk.column} = %s")
+SESSION_COLUMNS = columns(
+    Session,
+    (
+        "parent",
+        "project",
+        "cwd",
+        "device",
+        "git_remote",
+        "git_branch",
+        "git_commit",
+        "title",
+        "prompt",
+        "model",
+        "version",
+        "started_at",
+        "ended_at",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "cost_usd",
+        "cost_partial",
+        "event_count",
+        "malformed_count",
+        "unknown_count",
+        "updated_at",
+    ),
+)
+SESSION_UPDATE = (
+    f"UPDATE {SESSION_TABLE} SET {', '.join(f'{c} = %s' for c in SESSION_COLUMNS)} WHERE {Session._meta.pk.column} = %s"
+)
 FILE_SELECT = ", ".join(columns(SourceFile, ("id", "path", "session", "generation", "size")))
 FILE_DEVICE, FILE_PATH = columns(SourceFile, ("device", "path"))
 FILE_NEW_COLUMNS = columns(SourceFile, ("device", "path", "provider", "generation", "size", "updated_at"))

@@ -52,12 +52,17 @@ log = logging.getLogger("zerg.ingest")
 # A field added to Event fails every insert (a value short) until the row gains it too.
 EVENT_COLUMNS = tuple(f.column for f in Event._meta.concrete_fields if not f.primary_key)
 E_SESSION, E_KEY, E_MESSAGE, E_USAGE, E_MODEL = (
-    connection.ops.quote_name(c) for c in columns(Event, ("session", "key", "message_id", "usage", "model")))
+    connection.ops.quote_name(c) for c in columns(Event, ("session", "key", "message_id", "usage", "model"))
+)
 RELEASE_USAGE = f"UPDATE {EVENT_TABLE} SET {E_USAGE} = NULL WHERE {E_SESSION} = %s AND {E_KEY} = %s"
-FILE_UPDATE = (f"UPDATE {SOURCE_FILE_TABLE} SET "
-               + ", ".join(f"{connection.ops.quote_name(c)} = %s"
-                           for c in columns(SourceFile, ("generation", "size", "session", "updated_at")))
-               + " WHERE id = %s")
+FILE_UPDATE = (
+    f"UPDATE {SOURCE_FILE_TABLE} SET "
+    + ", ".join(
+        f"{connection.ops.quote_name(c)} = %s"
+        for c in columns(SourceFile, ("generation", "size", "session", "updated_at"))
+    )
+    + " WHERE id = %s"
+)
 
 __all__ = ["FileChunk", "FileResult", "PreparedFile", "checkpoints_left_to_indexer", "store"]
 
@@ -213,8 +218,13 @@ def _store_lines(prep: PreparedFile, sf: FileRow, archive: Archive) -> tuple[Fil
         positions = [None] * first_new + archive.stage(sf, sf.generation, new_pieces, document=gemini)
     keyed = [(e, key, positions[index]) for e, key, index in prep.events if index >= first_new]
     meta = prep.meta
-    parsed = _Parsed(sf, keyed, meta, meta is not None and bool(keyed or sf.session_id),
-                     [(o, e) for o, e in meta.malformed if gemini or o >= stored_end] if meta else [])
+    parsed = _Parsed(
+        sf,
+        keyed,
+        meta,
+        meta is not None and bool(keyed or sf.session_id),
+        [(o, e) for o, e in meta.malformed if gemini or o >= stored_end] if meta else [],
+    )
     if parsed.store:
         if chunk.session is not None:
             parsed._ids.add(chunk.session)
@@ -226,8 +236,9 @@ def _store_lines(prep: PreparedFile, sf: FileRow, archive: Archive) -> tuple[Fil
     return result, parsed
 
 
-def _store_parsed(chunk: FileChunk, parsed: _Parsed, result: FileResult, sessions: Sessions,
-                  archive: Archive) -> Session | None:
+def _store_parsed(
+    chunk: FileChunk, parsed: _Parsed, result: FileResult, sessions: Sessions, archive: Archive
+) -> Session | None:
     """Attach the parsed events to their session and store the ones it does not have yet."""
     sf, session = parsed.sf, None
     if parsed.store:
@@ -350,14 +361,20 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
     fresh = session.id in sessions.fresh
     keys = [] if fresh else list(dict.fromkeys(k[:100] for _, k, _ in keyed))
     for batch in batched(keys):
-        existing.update(k for (k,) in fetch(
-            f"SELECT {E_KEY} FROM {EVENT_TABLE} WHERE {E_SESSION} = %s AND {E_KEY} IN ({marks(len(batch))})",
-            [session.id, *batch]))
+        existing.update(
+            k
+            for (k,) in fetch(
+                f"SELECT {E_KEY} FROM {EVENT_TABLE} WHERE {E_SESSION} = %s AND {E_KEY} IN ({marks(len(batch))})",
+                [session.id, *batch],
+            )
+        )
     usage_ids = [] if fresh else list({e.message_id for e, _, _ in keyed if e.usage and e.message_id})
     for batch in batched([m for m in usage_ids if m not in counted]):
         for mid, key, usage, model in fetch(
-                f"SELECT {E_MESSAGE}, {E_KEY}, {E_USAGE}, {E_MODEL} FROM {EVENT_TABLE} WHERE {E_SESSION} = %s "
-                f"AND {E_USAGE} IS NOT NULL AND {E_MESSAGE} IN ({marks(len(batch))})", [session.id, *batch]):
+            f"SELECT {E_MESSAGE}, {E_KEY}, {E_USAGE}, {E_MODEL} FROM {EVENT_TABLE} WHERE {E_SESSION} = %s "
+            f"AND {E_USAGE} IS NOT NULL AND {E_MESSAGE} IN ({marks(len(batch))})",
+            [session.id, *batch],
+        ):
             usage = json.loads(usage) if isinstance(usage, str) else usage
             counted[mid] = _Held(key, usage if isinstance(usage, dict) else {}, model)
     rows: list[tuple] = []
@@ -390,13 +407,30 @@ def _store_events(session: Session, keyed: list, provider: str, sessions: Sessio
             add_cost(session, response_cost(provider, e.model or session.model, usage))
         malformed += e.kind == "malformed"
         unknown += e.kind == "unknown"
-        rows.append((
-            session.id, ordinal, key, e.kind, e.role[:20], e.record_type[:100], _clean(e.text),
-            _clean(e.tool_name[:200]), _clean(e.tool_input), _clean(e.tool_output), e.tool_call_id[:200],
-            e.message_id[:200], adapt_json(usage) if usage is not None else None, e.model[:100],
-            stamp_of[e.timestamp], e.uuid[:100], e.parent_uuid[:100], e.is_sidechain,
-            chunk_id(position), e.offset if with_offset else None,
-        ))
+        rows.append(
+            (
+                session.id,
+                ordinal,
+                key,
+                e.kind,
+                e.role[:20],
+                e.record_type[:100],
+                _clean(e.text),
+                _clean(e.tool_name[:200]),
+                _clean(e.tool_input),
+                _clean(e.tool_output),
+                e.tool_call_id[:200],
+                e.message_id[:200],
+                adapt_json(usage) if usage is not None else None,
+                e.model[:100],
+                stamp_of[e.timestamp],
+                e.uuid[:100],
+                e.parent_uuid[:100],
+                e.is_sidechain,
+                chunk_id(position),
+                e.offset if with_offset else None,
+            )
+        )
         ordinal += 1
     if rows:
         insert(EVENT_TABLE, EVENT_COLUMNS, rows)

@@ -34,9 +34,7 @@ class LoginIn(Schema):
 def _retry_later(seconds: int):
     from django.http import JsonResponse
 
-    response = JsonResponse(
-        {"detail": f"Too many failed logins; try again in {seconds} seconds."}, status=429
-    )
+    response = JsonResponse({"detail": f"Too many failed logins; try again in {seconds} seconds."}, status=429)
     response["Retry-After"] = str(seconds)
     return response
 

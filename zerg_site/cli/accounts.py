@@ -11,9 +11,7 @@ from zerg_site.cli.common import die, setup_django
 
 def add_parser(sub) -> None:
     passwd = sub.add_parser("passwd", help="set the owner's password")
-    passwd.add_argument(
-        "--stdin", action="store_true", help="read the password from standard input (for scripts)"
-    )
+    passwd.add_argument("--stdin", action="store_true", help="read the password from standard input (for scripts)")
     passwd.set_defaults(run=run_passwd)
     link = sub.add_parser("link", help="print a new one-time login link and its QR code")
     link.set_defaults(run=run_link)
@@ -72,8 +70,10 @@ def run_link(args) -> int:
         urls, unreachable = server.get("urls") or [server["url"]], server.get("unreachable", "")
     else:
         urls, unreachable = reachable(cfg)
-        print(f"zerg: no zerg serve is running with ZERG_HOME={cfg.home}: this link expects one on port "
-              f"{cfg.port}", file=sys.stderr)
+        print(
+            f"zerg: no zerg serve is running with ZERG_HOME={cfg.home}: this link expects one on port {cfg.port}",
+            file=sys.stderr,
+        )
     url = login_url(cfg, urls[0])
     print(url)
     print_login_notes(url, urls[0], urls, unreachable)

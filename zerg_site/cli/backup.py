@@ -33,7 +33,7 @@ from zerg_site.cli.common import CommandError, die, load_config
 EXPECTED_TABLES = ("django_migrations", "auth_user", "zerg_site_event", "zerg_site_processheartbeat")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 POSTGRES_BACKUP = (
-    "the database is PostgreSQL: back it up with pg_dump (e.g. `pg_dump -Fc -f zerg.dump \"$DATABASE_URL\"`) "
+    'the database is PostgreSQL: back it up with pg_dump (e.g. `pg_dump -Fc -f zerg.dump "$DATABASE_URL"`) '
     "and restore with pg_restore; zerg backup/restore handle SQLite only"
 )
 
@@ -308,6 +308,7 @@ def run_restore(args) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zerg_site.settings")
     django.setup()  # for zerg_site.heartbeat; nothing here opens a Django connection
     from agents_ingest.identity import rotate_sqlite
+
     lock = hold_serve_lock(cfg)
     try:
         busy = running_workers(database) if database.exists() else []
@@ -344,8 +345,10 @@ def run_restore(args) -> int:
     if saved_checkpoints.exists():
         print(f"  agent checkpoints restored from {saved_checkpoints}")
     if moved:
-        print(f"  workspaces of {len(moved)} jobs the backup does not know moved to "
-              f"{cfg.home / f'workspaces.before-restore-{stamp}'}")
+        print(
+            f"  workspaces of {len(moved)} jobs the backup does not know moved to "
+            f"{cfg.home / f'workspaces.before-restore-{stamp}'}"
+        )
     for name, aside_key in keys:
         print(f"  {name} restored" + (f" (the previous one is kept at {aside_key})" if aside_key else ""))
     print("  the archive has a new identity: each Shipper re-sends what the backup does not hold")

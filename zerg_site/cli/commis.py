@@ -30,10 +30,16 @@ def add_parser(sub) -> None:
     p.add_argument("--workdir", default="", help="run in this existing directory on the server")
     p.add_argument("--timeout", type=int, default=None, help="seconds before the job is stopped (timed_out)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a backend option")
-    p.add_argument("--budget-usd", type=float, default=None, metavar="USD",
-                   help="stop the job (over_budget) once it has cost this much")
-    p.add_argument("--override-budget", action="store_true",
-                   help="spawn even though the day's or month's spend is over its budget")
+    p.add_argument(
+        "--budget-usd",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="stop the job (over_budget) once it has cost this much",
+    )
+    p.add_argument(
+        "--override-budget", action="store_true", help="spawn even though the day's or month's spend is over its budget"
+    )
     p.add_argument("--wait", action="store_true", help="wait for the job to finish; exit 0 only if it succeeded")
     p.add_argument("--json", action="store_true", help="print the job as JSON (stable)")
     _remote_args(p)
@@ -146,9 +152,17 @@ def run_spawn(args) -> int:
             check_repo_url(args.repo)
         except GitValueError as exc:
             die(str(exc), 2)
-    body = {"task": args.task, "backend": args.backend, "repo_url": args.repo, "branch": args.branch,
-            "workdir": args.workdir, "timeout": args.timeout, "options": options, "budget_usd": args.budget_usd,
-            "override_budget": args.override_budget}
+    body = {
+        "task": args.task,
+        "backend": args.backend,
+        "repo_url": args.repo,
+        "branch": args.branch,
+        "workdir": args.workdir,
+        "timeout": args.timeout,
+        "options": options,
+        "budget_usd": args.budget_usd,
+        "override_budget": args.override_budget,
+    }
     remote = _client(args)
     if remote:
         job = remote.request("POST", "/jobs", {**body, "origin": "owner"})
@@ -165,10 +179,17 @@ def run_spawn(args) -> int:
         if repo and os.path.isdir(repo):
             repo = os.path.abspath(repo)
         try:
-            job = jobs.spawn(args.task, args.backend, repo_url=repo, branch=args.branch,
-                             workdir=os.path.abspath(args.workdir) if args.workdir else "",
-                             timeout=args.timeout, options=options, budget_usd=args.budget_usd,
-                             budget_note=note).as_dict()
+            job = jobs.spawn(
+                args.task,
+                args.backend,
+                repo_url=repo,
+                branch=args.branch,
+                workdir=os.path.abspath(args.workdir) if args.workdir else "",
+                timeout=args.timeout,
+                options=options,
+                budget_usd=args.budget_usd,
+                budget_note=note,
+            ).as_dict()
         except ValueError as exc:
             die(str(exc))
     if args.wait:

@@ -103,7 +103,9 @@ def check_database(cfg) -> Check:
     if verdict == ["ok"]:
         return Check("database", OK, f"{path}: quick_check ok ({path.stat().st_size // 1024} KB)")
     return Check(
-        "database", FAIL, f"{path} is damaged: {'; '.join(verdict[:5])}",
+        "database",
+        FAIL,
+        f"{path} is damaged: {'; '.join(verdict[:5])}",
         "stop zerg serve and `zerg restore` your latest backup (the damaged file is kept aside); "
         "or try `sqlite3 zerg.db .recover` on a copy",
     )
@@ -118,8 +120,12 @@ def check_migrations(cfg) -> Check:
     if not pending:
         return Check("migrations", OK, "all applied")
     names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in pending[:5])
-    return Check("migrations", FAIL, f"{len(pending)} not applied ({names})",
-                 "start `zerg serve` (it applies them) or run `python manage.py migrate`")
+    return Check(
+        "migrations",
+        FAIL,
+        f"{len(pending)} not applied ({names})",
+        "start `zerg serve` (it applies them) or run `python manage.py migrate`",
+    )
 
 
 def check_wal(cfg) -> Check:
@@ -138,7 +144,9 @@ def check_wal(cfg) -> Check:
     detail = f"WAL {size / 1048576:.1f} MB, {backlog} frames waiting for a checkpoint"
     if size > WAL_LIMIT_BYTES or backlog > WAL_BACKLOG_FRAMES:
         return Check(
-            "wal", FAIL, detail + " (checkpoints do not keep up)",
+            "wal",
+            FAIL,
+            detail + " (checkpoints do not keep up)",
             "run `python manage.py checkpoint_wal`; if the WAL stays big, a long-lived reader holds it: "
             "restart zerg serve",
         )
@@ -149,8 +157,12 @@ def check_disk(cfg) -> Check:
     usage = shutil.disk_usage(cfg.home)
     detail = f"{usage.free / 1073741824:.1f} GB free of {usage.total / 1073741824:.1f} GB in {cfg.home}"
     if usage.free < MIN_FREE_BYTES:
-        return Check("disk", FAIL, detail,
-                     "free some space: `python manage.py prune_workspaces`, `prune_events`, old backups and logs")
+        return Check(
+            "disk",
+            FAIL,
+            detail,
+            "free some space: `python manage.py prune_workspaces`, `prune_events`, old backups and logs",
+        )
     return Check("disk", OK, detail)
 
 
@@ -161,8 +173,12 @@ def check_worker(cfg) -> Check:
     if live:
         names = ", ".join(f"pid {w.pid} on {w.host}" for w in live)
         return Check("worker", OK, f"{len(live)} worker cluster(s) alive: {names}")
-    return Check("worker", FAIL, "no worker cluster has sent a heartbeat recently: commis jobs and schedules wait",
-                 "start `zerg serve` (it runs one), or `zerg worker`; see $ZERG_HOME/logs/zerg.log")
+    return Check(
+        "worker",
+        FAIL,
+        "no worker cluster has sent a heartbeat recently: commis jobs and schedules wait",
+        "start `zerg serve` (it runs one), or `zerg worker`; see $ZERG_HOME/logs/zerg.log",
+    )
 
 
 def check_clis(cfg) -> list[Check]:
@@ -170,15 +186,26 @@ def check_clis(cfg) -> list[Check]:
 
     checks = []
     git = shutil.which("git")
-    checks.append(Check("git", OK, git) if git else Check(
-        "git", FAIL, "git is not on PATH: jobs with --repo cannot clone", "install git (e.g. apt install git)"))
+    checks.append(
+        Check("git", OK, git)
+        if git
+        else Check(
+            "git", FAIL, "git is not on PATH: jobs with --repo cannot clone", "install git (e.g. apt install git)"
+        )
+    )
     for name in ("claude", "codex"):
         try:
             found = get_backend(name).find_binary()
         except BackendUnavailable as exc:
-            checks.append(Check(name, WARN, f"the {name} backend cannot run: {exc}",
-                                f"install the {name} CLI on the server's PATH, or set "
-                                f"ZERG_{name.upper()}_BIN; other backends still work"))
+            checks.append(
+                Check(
+                    name,
+                    WARN,
+                    f"the {name} backend cannot run: {exc}",
+                    f"install the {name} CLI on the server's PATH, or set "
+                    f"ZERG_{name.upper()}_BIN; other backends still work",
+                )
+            )
         else:
             checks.append(Check(name, OK, found))
     return checks
@@ -190,9 +217,13 @@ def check_model(cfg) -> Check:
     elif cfg.openai_api_key or cfg.openai_base_url:
         provider = f"OpenAI-compatible ({cfg.openai_base_url or 'api.openai.com'})"
     else:
-        return Check("model", FAIL, "no LLM is configured: Oikos and the agent backend cannot run",
-                     f"set [llm] anthropic_api_key in {cfg.config_file} (or ANTHROPIC_API_KEY), or "
-                     "openai_api_key / openai_base_url for an OpenAI-compatible server")
+        return Check(
+            "model",
+            FAIL,
+            "no LLM is configured: Oikos and the agent backend cannot run",
+            f"set [llm] anthropic_api_key in {cfg.config_file} (or ANTHROPIC_API_KEY), or "
+            "openai_api_key / openai_base_url for an OpenAI-compatible server",
+        )
     return Check("model", OK, f"{provider}, model {cfg.model or 'the default'}")
 
 
@@ -214,8 +245,7 @@ def check_secret_key(cfg) -> Check:
         return key_problem("secret_key", exc)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        return Check("secret_key", FAIL, f"{path} has mode {mode:o}: other users can read it",
-                     f"chmod 600 {path}")
+        return Check("secret_key", FAIL, f"{path} has mode {mode:o}: other users can read it", f"chmod 600 {path}")
     return Check("secret_key", OK, f"{path} mode {mode:o}")
 
 
@@ -223,8 +253,12 @@ def check_home(cfg) -> Check:
     """ZERG_HOME itself: no group or other access (everything in it is the owner's alone)."""
     mode = stat.S_IMODE(cfg.home.stat().st_mode)
     if mode & 0o077:
-        return Check("home", FAIL, f"{cfg.home} has mode {mode:o}: other users can look inside",
-                     f"chmod 700 {shlex.quote(str(cfg.home))}")
+        return Check(
+            "home",
+            FAIL,
+            f"{cfg.home} has mode {mode:o}: other users can look inside",
+            f"chmod 700 {shlex.quote(str(cfg.home))}",
+        )
     return Check("home", OK, f"{cfg.home} mode {mode:o}")
 
 
@@ -249,8 +283,12 @@ def check_file_modes(cfg) -> Check:
             loose.append((path, stat.S_IMODE(info.st_mode)))
     if loose:
         names = ", ".join(f"{path.name} {mode:o}" for path, mode in loose)
-        return Check("file_modes", FAIL, f"other users can read {names}",
-                     "chmod 600 " + " ".join(shlex.quote(str(path)) for path, _ in loose))
+        return Check(
+            "file_modes",
+            FAIL,
+            f"other users can read {names}",
+            "chmod 600 " + " ".join(shlex.quote(str(path)) for path, _ in loose),
+        )
     return Check("file_modes", OK, "the database and key files are the owner's alone")
 
 
@@ -268,8 +306,20 @@ def check_push_key(cfg) -> Check:
 
 
 # The modes come before anything here opens the database (that makes a -wal and -shm with its mode).
-CHECKS = (check_versions, check_home, check_file_modes, check_database, check_migrations, check_wal, check_disk,
-          check_worker, check_clis, check_model, check_secret_key, check_push_key)
+CHECKS = (
+    check_versions,
+    check_home,
+    check_file_modes,
+    check_database,
+    check_migrations,
+    check_wal,
+    check_disk,
+    check_worker,
+    check_clis,
+    check_model,
+    check_secret_key,
+    check_push_key,
+)
 NEED_DATABASE = (check_migrations, check_worker)
 
 

@@ -30,11 +30,19 @@ CODEX_ID = re.compile(r"-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("migrate", help="continue a local Claude Code / Codex session on the server")
-    p.add_argument("session", nargs="?", default="",
-                   help="a session id or session file (default: the newest session of this directory)")
+    p.add_argument(
+        "session",
+        nargs="?",
+        default="",
+        help="a session id or session file (default: the newest session of this directory)",
+    )
     p.add_argument("--prompt", default="", help="what to tell the agent (default: continue where it left off)")
-    p.add_argument("--workspace", choices=["auto", "clone", "cwd", "scratch"], default="auto",
-                   help="where it runs on the server (auto: its directory if it exists there, else a clone)")
+    p.add_argument(
+        "--workspace",
+        choices=["auto", "clone", "cwd", "scratch"],
+        default="auto",
+        help="where it runs on the server (auto: its directory if it exists there, else a clone)",
+    )
     p.add_argument("--no-patch", action="store_true", help="do not carry uncommitted local changes over")
     p.add_argument("--json", action="store_true", help="print the job and session as JSON")
     _remote(p)
@@ -75,7 +83,9 @@ def _codex_meta(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     payload = first.get("payload") if isinstance(first, dict) else None
-    return payload if isinstance(first, dict) and first.get("type") == "session_meta" and isinstance(payload, dict) else {}
+    return (
+        payload if isinstance(first, dict) and first.get("type") == "session_meta" and isinstance(payload, dict) else {}
+    )
 
 
 def identify(path: Path) -> tuple[str, str]:
@@ -115,14 +125,17 @@ def find_session(arg: str) -> tuple[str, Path, str]:
         for path in _codex_files():
             if path.name.endswith(f"-{arg}.jsonl"):
                 return "codex", path, identify(path)[1]
-        die(f"no local Claude Code or Codex session {arg!r} (looked in {', '.join(map(str, claude_dirs()))} "
-            "and the Codex sessions)")
+        die(
+            f"no local Claude Code or Codex session {arg!r} (looked in {', '.join(map(str, claude_dirs()))} "
+            "and the Codex sessions)"
+        )
     cwd = os.getcwd()
     candidates = []
     for base in claude_dirs():
         for name in dict.fromkeys([_claude_dir_name(cwd), _claude_dir_name(os.path.realpath(cwd))]):
-            candidates += [("claude", p) for p in (base / "projects" / name).glob("*.jsonl")
-                           if not p.name.startswith("agent-")]
+            candidates += [
+                ("claude", p) for p in (base / "projects" / name).glob("*.jsonl") if not p.name.startswith("agent-")
+            ]
     newest_codex = sorted(_codex_files(), key=lambda p: p.stat().st_mtime, reverse=True)[:200]
     candidates += [("codex", p) for p in newest_codex if _codex_meta(p).get("cwd") in (cwd, os.path.realpath(cwd))]
     candidates = [(prov, p) for prov, p in candidates if p.stat().st_size > 0]
@@ -161,8 +174,10 @@ def _server_and_token(args, need_token: bool = True):
         device = None
     server = server or (stored or "")
     if server and not token and need_token:
-        die("zerg migrate and zerg pull need an API token (a device token can only ship): run "
-            "`zerg token create --name laptop` on the server, then pass --token or set ZERG_TOKEN")
+        die(
+            "zerg migrate and zerg pull need an API token (a device token can only ship): run "
+            "`zerg token create --name laptop` on the server, then pass --token or set ZERG_TOKEN"
+        )
     return server, token, device, stored
 
 
@@ -239,14 +254,28 @@ def run_migrate(args) -> int:
         except PatchError as exc:
             _say(f"not carrying local changes over: {exc}")
         else:
-            patch = _call(client, "POST", "/migrate/patch", {"device": device, **state.meta(), "cwd": cwd,
-                                                              "patch_b64": __import__("base64").b64encode(
-                                                                  state.patch).decode("ascii")})
+            patch = _call(
+                client,
+                "POST",
+                "/migrate/patch",
+                {
+                    "device": device,
+                    **state.meta(),
+                    "cwd": cwd,
+                    "patch_b64": __import__("base64").b64encode(state.patch).decode("ascii"),
+                },
+            )
             patch_id = patch["id"]
-            _say(f"carrying {len(state.patch)} bytes of changes since {state.base_commit[:12]} "
-                 f"({state.remote}, branch {state.branch})")
-    answer = _call(client, "POST", f"/migrate/sessions/{sid}/continue{_device_query(device)}",
-                   {"prompt": args.prompt, "workspace": args.workspace, "patch_id": patch_id})
+            _say(
+                f"carrying {len(state.patch)} bytes of changes since {state.base_commit[:12]} "
+                f"({state.remote}, branch {state.branch})"
+            )
+    answer = _call(
+        client,
+        "POST",
+        f"/migrate/sessions/{sid}/continue{_device_query(device)}",
+        {"prompt": args.prompt, "workspace": args.workspace, "patch_id": patch_id},
+    )
     return _report(answer, server, args.json)
 
 
@@ -323,8 +352,10 @@ def run_pull(args) -> int:
     src = _call(client, "GET", f"/migrate/sessions/{args.session}/source{_device_query(device or default_device())}")
     active = src.get("active")
     if active and not args.force:
-        die(f"job {active['id']} is still continuing this session ({active['status']}): wait for it to finish, "
-            "cancel it (zerg cancel), or pull anyway with --force")
+        die(
+            f"job {active['id']} is still continuing this session ({active['status']}): wait for it to finish, "
+            "cancel it (zerg cancel), or pull anyway with --force"
+        )
     data = _call(client, "GET", f"/timeline/sessions/{src['session']['id']}/export", raw=True)
     if not data:
         die("the server holds no lines of this session")
@@ -354,9 +385,17 @@ def run_pull(args) -> int:
             applied = True
         except PatchError as exc:
             die(f"wrote {target}, but {exc}")
-    report = {"provider": provider, "session_id": sid, "file": str(target), "bytes": len(data), "cwd": cwd,
-              "applied": applied, "diff_bytes": len(diff), "backup": str(backup) if backup else None,
-              "job": src.get("job")}
+    report = {
+        "provider": provider,
+        "session_id": sid,
+        "file": str(target),
+        "bytes": len(data),
+        "cwd": cwd,
+        "applied": applied,
+        "diff_bytes": len(diff),
+        "backup": str(backup) if backup else None,
+        "job": src.get("job"),
+    }
     if args.json:
         print_json(report)
         return 0

@@ -21,11 +21,20 @@ def _timing_args(p, edit: bool = False) -> None:
     p.add_argument("--tz", default=None if edit else "UTC", help="IANA time zone of the cron expression (default UTC)")
     p.add_argument("--backend", choices=BACKENDS, default=None if edit else "shell")
     p.add_argument("--repo", default=None, help="a git URL or path to clone for each run")
-    p.add_argument("--missed", choices=MISSED, default=None if edit else "skip",
-                   help="runs missed while Zerg was down: skip them, or run once on start")
+    p.add_argument(
+        "--missed",
+        choices=MISSED,
+        default=None if edit else "skip",
+        help="runs missed while Zerg was down: skip them, or run once on start",
+    )
     p.add_argument("--timeout", type=int, default=None, help="seconds per run before it is stopped")
-    p.add_argument("--budget-usd", type=float, default=None, metavar="USD",
-                   help="each run's budget: its job is stopped (over_budget) once it has cost this much")
+    p.add_argument(
+        "--budget-usd",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="each run's budget: its job is stopped (over_budget) once it has cost this much",
+    )
 
 
 def add_parser(sub) -> None:
@@ -55,9 +64,13 @@ def add_parser(sub) -> None:
     _remote_args(ls)
     ls.set_defaults(run=run_list)
 
-    for verb, helptext in (("show", "a schedule, its recent runs and missed runs"), ("rm", "remove a schedule"),
-                           ("run", "run a schedule's task now"), ("enable", "enable a schedule"),
-                           ("disable", "disable a schedule")):
+    for verb, helptext in (
+        ("show", "a schedule, its recent runs and missed runs"),
+        ("rm", "remove a schedule"),
+        ("run", "run a schedule's task now"),
+        ("enable", "enable a schedule"),
+        ("disable", "disable a schedule"),
+    ):
         v = verbs.add_parser(verb, help=helptext)
         v.add_argument("name")
         v.add_argument("--json", action="store_true")
@@ -125,8 +138,11 @@ def _print(s: dict, as_json: bool) -> None:
     timing = f"cron {s['cron']!r} {s['tz']}" if s["cron"] else f"every {s['interval']}s"
     state = "enabled" if s["enabled"] else "disabled"
     last = s.get("last_run")
-    last_text = f"{last['status']} (job {last['job_id']})" if last and last["job_id"] else (
-        f"error: {last['error']}" if last else "never ran")
+    last_text = (
+        f"{last['status']} (job {last['job_id']})"
+        if last and last["job_id"]
+        else (f"error: {last['error']}" if last else "never ran")
+    )
     print(f"{s['name']}  [{s['backend']}]  {timing}  {state}  next {_when(s['next_run_at'])}  last {last_text}")
     print(f"  {s['task'][:100]}")
     misses = s.get("misses")
@@ -139,9 +155,18 @@ def _q(name: str) -> str:
 
 
 def run_add(args) -> int:
-    body = {"cron": args.cron or "", "tz": args.tz, "interval": args.interval, "backend": args.backend,
-            "repo_url": _repo(args.repo) or "", "missed": args.missed, "enabled": not args.disabled,
-            "timeout": args.timeout, "budget_usd": args.budget_usd, "task": _task_text(args.task, args.backend)}
+    body = {
+        "cron": args.cron or "",
+        "tz": args.tz,
+        "interval": args.interval,
+        "backend": args.backend,
+        "repo_url": _repo(args.repo) or "",
+        "missed": args.missed,
+        "enabled": not args.disabled,
+        "timeout": args.timeout,
+        "budget_usd": args.budget_usd,
+        "task": _task_text(args.task, args.backend),
+    }
     remote = _client(args)
     if remote:
         s = remote.request("POST", "", {"name": args.name, **body})
@@ -154,10 +179,21 @@ def run_add(args) -> int:
 
 
 def run_edit(args) -> int:
-    changes = {k: v for k, v in {"cron": args.cron, "tz": args.tz, "interval": args.interval,
-                                 "backend": args.backend, "repo_url": _repo(args.repo), "missed": args.missed,
-                                 "timeout": args.timeout, "budget_usd": args.budget_usd,
-                                 "task": args.task}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "cron": args.cron,
+            "tz": args.tz,
+            "interval": args.interval,
+            "backend": args.backend,
+            "repo_url": _repo(args.repo),
+            "missed": args.missed,
+            "timeout": args.timeout,
+            "budget_usd": args.budget_usd,
+            "task": args.task,
+        }.items()
+        if v is not None
+    }
     if not changes:
         die("nothing to change: give --cron, --interval, --tz, --task, --backend, --repo, --missed or --timeout", 2)
     remote = _client(args)
@@ -191,8 +227,13 @@ def run_list(args) -> int:
 def run_verb(args) -> int:
     remote = _client(args)
     if remote:
-        method, path = {"show": ("GET", ""), "rm": ("DELETE", ""), "run": ("POST", "/run"),
-                        "enable": ("POST", "/enable"), "disable": ("POST", "/disable")}[args.verb]
+        method, path = {
+            "show": ("GET", ""),
+            "rm": ("DELETE", ""),
+            "run": ("POST", "/run"),
+            "enable": ("POST", "/enable"),
+            "disable": ("POST", "/disable"),
+        }[args.verb]
         result = remote.request(method, _q(args.name) + path)
     else:
         from commis import schedules
@@ -214,6 +255,8 @@ def run_verb(args) -> int:
     else:
         _print(result, False)
         for r in result.get("runs", [])[:10]:
-            print(f"  run {_when(r['due_at'] or r['created_at'])}  {r['trigger']:8}  {r['status']}"
-                  + (f"  job {r['job_id']}" if r["job_id"] else f"  {r['error']}"))
+            print(
+                f"  run {_when(r['due_at'] or r['created_at'])}  {r['trigger']:8}  {r['status']}"
+                + (f"  job {r['job_id']}" if r["job_id"] else f"  {r['error']}")
+            )
     return 0

@@ -26,8 +26,11 @@ def add_parser(sub) -> None:
     parser.add_argument("--port", type=int, help="port to listen on (default from config: 8080)")
     parser.add_argument("--no-worker", action="store_true", help="do not start a worker cluster")
     manage = parser.add_mutually_exclusive_group()
-    manage.add_argument("--install", action="store_true",
-                        help="run zerg serve at boot with these settings (systemd unit; launchd on macOS)")
+    manage.add_argument(
+        "--install",
+        action="store_true",
+        help="run zerg serve at boot with these settings (systemd unit; launchd on macOS)",
+    )
     manage.add_argument("--uninstall", action="store_true", help="stop the service and remove its unit")
     parser.set_defaults(run=run)
 
@@ -303,8 +306,10 @@ def run(args) -> int:
     indexer.start()  # SQLite: ingests leave full-text indexing to this thread (Postgres: no-op)
     urls, unreachable = reachable(cfg)
     url = urls[0]
-    heartbeat = Heartbeat(ProcessHeartbeat.SERVER, info={
-        "url": url, "urls": urls, "unreachable": unreachable, "home": str(cfg.home), "port": cfg.port})
+    heartbeat = Heartbeat(
+        ProcessHeartbeat.SERVER,
+        info={"url": url, "urls": urls, "unreachable": unreachable, "home": str(cfg.home), "port": cfg.port},
+    )
     heartbeat.start()
     link = login_url(cfg, url)
 

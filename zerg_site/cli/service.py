@@ -25,9 +25,20 @@ UNIT_NAME = "zerg.service"
 LABEL = "com.zerg.serve"
 ENV_FILE = "zerg.env"
 # Read by the server besides its config settings (commis backends, Oikos, push).
-EXTRA_ENV = ("PATH", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
-             "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CODEX_API_KEY", "CLAUDE_CONFIG_DIR",
-             "CODEX_HOME", "ZERG_CLAUDE_BIN", "ZERG_CODEX_BIN", "ZERG_PUSH_SUBJECT")
+EXTRA_ENV = (
+    "PATH",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CODEX_API_KEY",
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "ZERG_CLAUDE_BIN",
+    "ZERG_CODEX_BIN",
+    "ZERG_PUSH_SUBJECT",
+)
 IN_UNIT = ("ZERG_HOME", "ZERG_HOST", "ZERG_PORT")  # in the unit itself, so the env file cannot contradict it
 PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_@%+=:,./~-]*$")
 
@@ -51,8 +62,10 @@ def env_line(name: str, value: str) -> str | None:
 
 def env_file_text(environ: dict[str, str]) -> tuple[str, list[str]]:
     """(the file, the names written): every variable Zerg reads that ``environ`` sets."""
-    lines = ["# Environment of the zerg service, read at each start: edit, then restart the service.",
-             "# One NAME=value per line (see README, Configuration). Made by `zerg serve --install`."]
+    lines = [
+        "# Environment of the zerg service, read at each start: edit, then restart the service.",
+        "# One NAME=value per line (see README, Configuration). Made by `zerg serve --install`.",
+    ]
     written = []
     for name in server_env_names():
         value = environ.get(name)
@@ -98,19 +111,23 @@ def serve_command(cfg) -> list[str]:
 
 def systemd_text(cfg, env_file: Path) -> str:
     return service_units.systemd_unit(
-        "Zerg: operations center for coding agents", serve_command(cfg), {"ZERG_HOME": str(cfg.home)},
-        restart="on-failure", wanted_by="multi-user.target" if system_wide() else "default.target",
+        "Zerg: operations center for coding agents",
+        serve_command(cfg),
+        {"ZERG_HOME": str(cfg.home)},
+        restart="on-failure",
+        wanted_by="multi-user.target" if system_wide() else "default.target",
         unit=("Wants=network-online.target",),
         # SIGTERM to zerg serve alone: it stops its worker cluster itself (a SIGTERM to the whole
         # group at once would cut the cluster's own shutdown short); SIGKILL for what is left after.
-        service=(f"EnvironmentFile=-{env_file}", f"WorkingDirectory={cfg.home}", "KillMode=mixed",
-                 "TimeoutStopSec=40"))
+        service=(f"EnvironmentFile=-{env_file}", f"WorkingDirectory={cfg.home}", "KillMode=mixed", "TimeoutStopSec=40"),
+    )
 
 
 def launchd_text(cfg, env_file: Path) -> str:
     env = {**read_env_file(env_file), "ZERG_HOME": str(cfg.home)}
-    return service_units.launchd_plist(LABEL, serve_command(cfg), env, cfg.home / "logs" / "service.log",
-                                       keep_alive="failure")
+    return service_units.launchd_plist(
+        LABEL, serve_command(cfg), env, cfg.home / "logs" / "service.log", keep_alive="failure"
+    )
 
 
 def manager(platform: str) -> list[str]:
@@ -118,9 +135,11 @@ def manager(platform: str) -> list[str]:
     name = "launchctl" if platform == "darwin" else "systemctl"
     found = shutil.which(name)
     if found is None:
-        die(f"{name} is not on PATH: `zerg serve --install` needs "
+        die(
+            f"{name} is not on PATH: `zerg serve --install` needs "
             f"{'launchd' if platform == 'darwin' else 'systemd'}. Without it, run `zerg serve` under the "
-            "supervisor you have (runit, supervisord, a container's restart policy)")
+            "supervisor you have (runit, supervisord, a container's restart policy)"
+        )
     if platform == "darwin" or system_wide():
         return [found]
     return [found, "--user"]
@@ -133,10 +152,14 @@ def call(command: list[str], allow_failure: bool = False) -> None:
         reason = (done.stderr or done.stdout).strip().splitlines()
         hint = ""
         if "--user" in command:
-            hint = (" (no user session bus? log in directly rather than with `su`, or run "
-                    "`loginctl enable-linger $USER`, or install as root for a system-wide unit)")
-        die(f"{shlex.join([Path(command[0]).name, *command[1:]])} failed with exit code {done.returncode}: "
-            f"{reason[-1] if reason else 'no message'}{hint}")
+            hint = (
+                " (no user session bus? log in directly rather than with `su`, or run "
+                "`loginctl enable-linger $USER`, or install as root for a system-wide unit)"
+            )
+        die(
+            f"{shlex.join([Path(command[0]).name, *command[1:]])} failed with exit code {done.returncode}: "
+            f"{reason[-1] if reason else 'no message'}{hint}"
+        )
 
 
 def install(cfg, platform: str | None = None) -> int:
@@ -162,8 +185,10 @@ def install(cfg, platform: str | None = None) -> int:
     call([*tool, "daemon-reload"])
     call([*tool, "enable", "--now", UNIT_NAME])
     scope = "" if system_wide() else "--user "
-    print(f"zerg serve now runs as {UNIT_NAME}: `systemctl {scope}status zerg`, "
-          f"`journalctl {scope}-u zerg -f`; it listens on {cfg.host}:{cfg.port}")
+    print(
+        f"zerg serve now runs as {UNIT_NAME}: `systemctl {scope}status zerg`, "
+        f"`journalctl {scope}-u zerg -f`; it listens on {cfg.host}:{cfg.port}"
+    )
     if not system_wide():
         print("  a user unit starts at boot only with lingering on: `loginctl enable-linger $USER`")
     print("  stop `zerg serve` in your terminal if one runs there: the service cannot start beside it")

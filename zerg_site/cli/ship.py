@@ -14,13 +14,17 @@ from zerg_site.cli.common import die
 def add_parser(sub) -> None:
     connect = sub.add_parser("connect", help="store the Zerg server and device token for `zerg ship`")
     connect.add_argument("url", help="the server, e.g. https://zerg.example.com")
-    connect.add_argument("--token", required=True, help="a device token (`zerg token create --device NAME` on the server)")
+    connect.add_argument(
+        "--token", required=True, help="a device token (`zerg token create --device NAME` on the server)"
+    )
     connect.add_argument("--device", help="this machine's name on the server (default: its hostname)")
     connect.set_defaults(run=run_connect)
 
     ship = sub.add_parser("ship", help="ship local Claude Code / Codex / Gemini sessions to the server")
     ship.add_argument("--once", action="store_true", help="ship everything new, then exit")
-    ship.add_argument("--install", action="store_true", help="run `zerg ship` at login (systemd user unit / launchd agent)")
+    ship.add_argument(
+        "--install", action="store_true", help="run `zerg ship` at login (systemd user unit / launchd agent)"
+    )
     ship.add_argument("--quiet", action="store_true", help="print only errors")
     ship.set_defaults(run=run_ship)
 
@@ -55,8 +59,10 @@ def run_connect(args) -> int:
     named = answer.get("device") if isinstance(answer, dict) else None
     if isinstance(named, str) and named.strip() and named != device:
         if args.device:
-            print(f"zerg: the server names this token's device {named!r}: using that, not {args.device!r}",
-                  file=sys.stderr)
+            print(
+                f"zerg: the server names this token's device {named!r}: using that, not {args.device!r}",
+                file=sys.stderr,
+            )
         device = named
     state = State()
     try:
@@ -99,8 +105,10 @@ def run_ship(args) -> int:
                 die(f"the server is unreachable; {len(pending)} files wait in the spool (run again later)")
             if shipper.stats.blocked:  # the server refused them: a script must not read this as success
                 blocked = shipper.stats.blocked
-                die(f"{len(blocked)} files blocked (rejected by the server): {', '.join(blocked[:3])}"
-                    f"{' ...' if len(blocked) > 3 else ''}; see the messages above")
+                die(
+                    f"{len(blocked)} files blocked (rejected by the server): {', '.join(blocked[:3])}"
+                    f"{' ...' if len(blocked) > 3 else ''}; see the messages above"
+                )
             return 0
         from agents_ingest.shipper.watch import watch
 

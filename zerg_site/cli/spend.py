@@ -39,16 +39,26 @@ def money(cost: float, partial: bool) -> str:
 
 def render(document: dict, by: str) -> str:
     header = (by, "cost", "input", "output", "cache read", "runs")
-    rows = [(r["key"] or "(unknown)", money(r["cost"], r["partial"]), f"{r['input_tokens']:,}",
-             f"{r['output_tokens']:,}", f"{r['cache_read_tokens']:,}", str(r["sessions"])) for r in document["rows"]]
+    rows = [
+        (
+            r["key"] or "(unknown)",
+            money(r["cost"], r["partial"]),
+            f"{r['input_tokens']:,}",
+            f"{r['output_tokens']:,}",
+            f"{r['cache_read_tokens']:,}",
+            str(r["sessions"]),
+        )
+        for r in document["rows"]
+    ]
     rows.append(("total", money(document["total"], document["partial"]), "", "", "", ""))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []
     for n, row in enumerate([header, *rows]):
         if n == len(rows):  # a rule above the total
             lines.append("  ".join("-" * w for w in widths))
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
-                                                                                                      strict=True))))
+        lines.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
     if document["partial"]:
         lines.append("≥: some tokens are of a model whose price is unknown")
     return "\n".join(line.rstrip() for line in lines)

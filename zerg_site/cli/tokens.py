@@ -12,9 +12,7 @@ def add_parser(sub) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="make a token (its secret is shown once)")
     create.add_argument("--name", help="what uses it (default: this host's name)")
-    create.add_argument(
-        "--device", metavar="NAME", help="make an ingest-only device token for a Shipper named NAME"
-    )
+    create.add_argument("--device", metavar="NAME", help="make an ingest-only device token for a Shipper named NAME")
     create.add_argument("--json", action="store_true", help='print {"token": ...}')
     create.set_defaults(run=run_create)
     listing = actions.add_parser("list", help="list tokens (never their secrets)")

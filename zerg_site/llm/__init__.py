@@ -44,11 +44,19 @@ def choice(config=None) -> dict | None:
 
     config = config or _config()
     if config.openai_base_url:
-        return {"kind": "openai", "base_url": config.openai_base_url, "api_key": config.openai_api_key or "",
-                "model": config.model or ""}
+        return {
+            "kind": "openai",
+            "base_url": config.openai_base_url,
+            "api_key": config.openai_api_key or "",
+            "model": config.model or "",
+        }
     if config.anthropic_api_key:  # already holds ANTHROPIC_API_KEY (config precedence)
-        return {"kind": "anthropic", "base_url": os.environ.get("ANTHROPIC_BASE_URL", ""),
-                "api_key": config.anthropic_api_key, "model": config.model or ""}
+        return {
+            "kind": "anthropic",
+            "base_url": os.environ.get("ANTHROPIC_BASE_URL", ""),
+            "api_key": config.anthropic_api_key,
+            "model": config.model or "",
+        }
     return None
 
 

@@ -52,20 +52,41 @@ def with_cache_marks(system: str, messages: list[dict], tools: list[dict]) -> tu
 class AnthropicProvider(Provider):
     name = "anthropic"
 
-    def __init__(self, api_key: str, model: str, max_retries: int = 2, timeout: float = 600.0,
-                 base_url: str | None = None, http_client=None, ssl_context=None):
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        max_retries: int = 2,
+        timeout: float = 600.0,
+        base_url: str | None = None,
+        http_client=None,
+        ssl_context=None,
+    ):
         """``base_url``: else ANTHROPIC_BASE_URL, else the SDK's. ``http_client``: an SDK-compatible
         client to use (the agent host's warm-up passes a mock); ``ssl_context``: the TLS context
         for the SDK's own client (the agent host shares one with every child it forks)."""
         self.model = model
         if http_client is None and ssl_context is not None:
             http_client = anthropic.DefaultHttpxClient(verify=ssl_context)
-        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL")
-                                          or None, max_retries=max_retries, timeout=timeout, http_client=http_client)
+        self.client = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=http_client,
+        )
         self.base_url = str(self.client.base_url)
 
-    def stream(self, *, system: str, messages: list[dict], tools: list[dict], max_tokens: int,
-               on_text: Callable[[str], None], should_stop: Callable[[], bool] | None = None) -> ModelReply:
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: list[dict],
+        tools: list[dict],
+        max_tokens: int,
+        on_text: Callable[[str], None],
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ModelReply:
         system_blocks, messages, tools = with_cache_marks(system, messages, tools)
         kwargs = {"model": self.model, "max_tokens": max_tokens, "messages": messages}
         if system_blocks:
@@ -81,8 +102,10 @@ class AnthropicProvider(Provider):
                         on_text(event.delta.text)
                 response = stream.get_final_message()
         except anthropic.AuthenticationError as exc:
-            raise ProviderError(f"the Anthropic API refused the key ({exc.status_code}): check "
-                                "ANTHROPIC_API_KEY / [llm] anthropic_api_key") from None
+            raise ProviderError(
+                f"the Anthropic API refused the key ({exc.status_code}): check "
+                "ANTHROPIC_API_KEY / [llm] anthropic_api_key"
+            ) from None
         except anthropic.APIConnectionError as exc:
             raise ProviderError(f"cannot reach the Anthropic API at {self.client.base_url}: {exc}") from None
         except anthropic.APIStatusError as exc:
@@ -91,5 +114,9 @@ class AnthropicProvider(Provider):
         if getattr(response, "usage", None) is not None:
             raw = response.usage.model_dump()
             usage = {k: raw.get(k) or 0 for k in USAGE_KEYS if isinstance(raw.get(k) or 0, int)}
-        return ModelReply(content=[_block(b) for b in response.content], stop_reason=response.stop_reason or "",
-                          usage=usage, model=response.model or self.model)
+        return ModelReply(
+            content=[_block(b) for b in response.content],
+            stop_reason=response.stop_reason or "",
+            usage=usage,
+            model=response.model or self.model,
+        )

@@ -28,7 +28,9 @@ class Stopped(ProviderError):
 class ModelReply:
     content: list[dict]  # {"type": "text", "text"} / {"type": "tool_use", "id", "name", "input"}
     stop_reason: str  # "end_turn" | "tool_use" | "max_tokens" | ...
-    usage: dict = field(default_factory=dict)  # input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
+    usage: dict = field(
+        default_factory=dict
+    )  # input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
     model: str = ""
 
 
@@ -36,7 +38,15 @@ class Provider:
     name: str = ""
     model: str = ""
 
-    def stream(self, *, system: str, messages: list[dict], tools: list[dict], max_tokens: int,
-               on_text: Callable[[str], None], should_stop: Callable[[], bool] | None = None) -> ModelReply:
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: list[dict],
+        tools: list[dict],
+        max_tokens: int,
+        on_text: Callable[[str], None],
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ModelReply:
         """Call the model once, passing each text delta to ``on_text``; stop early when ``should_stop()``."""
         raise NotImplementedError

@@ -19,8 +19,13 @@ from zerg_site.llm.base import ModelReply, Provider, ProviderError, Stopped
 from zerg_site.safejson import json_value  # model output: depth-limited
 
 # finish_reason -> Anthropic stop_reason
-STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use",
-                "length": "max_tokens", "content_filter": "refusal"}
+STOP_REASONS = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0  # between two chunks: a local model may think for a long time before its first token
 
@@ -85,9 +90,15 @@ def to_openai_messages(system: str | list | None, messages: list[dict]) -> list[
         blocks = [b for b in content or [] if isinstance(b, dict)]
         if role == "assistant":
             text = _text(blocks)
-            calls = [{"id": b.get("id") or _call_id(), "type": "function",
-                      "function": {"name": b.get("name", ""), "arguments": json.dumps(b.get("input") or {})}}
-                     for b in blocks if b.get("type") == "tool_use"]
+            calls = [
+                {
+                    "id": b.get("id") or _call_id(),
+                    "type": "function",
+                    "function": {"name": b.get("name", ""), "arguments": json.dumps(b.get("input") or {})},
+                }
+                for b in blocks
+                if b.get("type") == "tool_use"
+            ]
             item: dict = {"role": "assistant", "content": text or None}
             if calls:
                 item["tool_calls"] = calls
@@ -106,10 +117,17 @@ def to_openai_messages(system: str | list | None, messages: list[dict]) -> list[
 
 
 def to_openai_tools(tools: list[dict]) -> list[dict]:
-    return [{"type": "function",
-             "function": {"name": t["name"], "description": t.get("description", ""),
-                          "parameters": t.get("input_schema") or {"type": "object", "properties": {}}}}
-            for t in tools]
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t["name"],
+                "description": t.get("description", ""),
+                "parameters": t.get("input_schema") or {"type": "object", "properties": {}},
+            },
+        }
+        for t in tools
+    ]
 
 
 def _call_id() -> str:
@@ -183,10 +201,12 @@ class _Reply:
         return ModelReply(
             content=content,
             stop_reason=stop,
-            usage={"input_tokens": max(0, int(usage.get("prompt_tokens") or 0) - cached),
-                   "output_tokens": int(usage.get("completion_tokens") or 0),
-                   "cache_read_input_tokens": cached,
-                   "cache_creation_input_tokens": 0},
+            usage={
+                "input_tokens": max(0, int(usage.get("prompt_tokens") or 0) - cached),
+                "output_tokens": int(usage.get("completion_tokens") or 0),
+                "cache_read_input_tokens": cached,
+                "cache_creation_input_tokens": 0,
+            },
             model=self.model,
         )
 
@@ -204,8 +224,11 @@ def _error_message(status: int, raw: bytes) -> str:
             error = error.get("message") or json.dumps(error)
         if error:
             detail = str(error)
-    hint = {401: " (check [llm] openai_api_key)", 403: " (check [llm] openai_api_key)",
-            404: " (check [llm] openai_base_url and model)"}.get(status, "")
+    hint = {
+        401: " (check [llm] openai_api_key)",
+        403: " (check [llm] openai_api_key)",
+        404: " (check [llm] openai_base_url and model)",
+    }.get(status, "")
     return f"HTTP {status}{hint}: {detail[:500] or 'no details'}"
 
 
@@ -240,14 +263,27 @@ class OpenAIProvider(Provider):
         self.model = model or "default"
 
     def request_body(self, *, system, messages, tools, max_tokens) -> dict:
-        body = {"model": self.model, "messages": to_openai_messages(system, messages), "max_tokens": max_tokens,
-                "stream": True, "stream_options": {"include_usage": True}}
+        body = {
+            "model": self.model,
+            "messages": to_openai_messages(system, messages),
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if tools:
             body["tools"] = to_openai_tools(tools)
         return body
 
-    def stream(self, *, system: str, messages: list[dict], tools: list[dict], max_tokens: int,
-               on_text: Callable[[str], None], should_stop: Callable[[], bool] | None = None) -> ModelReply:
+    def stream(
+        self,
+        *,
+        system: str,
+        messages: list[dict],
+        tools: list[dict],
+        max_tokens: int,
+        on_text: Callable[[str], None],
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ModelReply:
         import httpx
 
         body = self.request_body(system=system, messages=messages, tools=tools, max_tokens=max_tokens)

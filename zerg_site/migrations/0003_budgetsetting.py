@@ -5,19 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('zerg_site', '0002_push'),
+        ("zerg_site", "0002_push"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BudgetSetting',
+            name="BudgetSetting",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('daily_usd', models.FloatField(blank=True, null=True)),
-                ('monthly_usd', models.FloatField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("daily_usd", models.FloatField(blank=True, null=True)),
+                ("monthly_usd", models.FloatField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
     ]

@@ -70,6 +70,7 @@ def parse_subscription(body: dict) -> tuple[str, str, str]:
         raise HttpError(400, "keys.p256dh is not a P-256 public key") from None
     if len(auth) != 16:
         raise HttpError(400, "keys.auth must be 16 bytes")
+
     def text(raw: bytes) -> str:  # stored normalised: base64url without padding
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -92,8 +93,12 @@ def public_key(request):
 
 @router.get("", response=owner(PushStatusOut, 503))
 def status(request):
-    return {"public_key": _public_key(), "kinds": KINDS, "preferences": send.preferences(),
-            "subscriptions": [s.as_dict() for s in PushSubscription.objects.all()]}
+    return {
+        "public_key": _public_key(),
+        "kinds": KINDS,
+        "preferences": send.preferences(),
+        "subscriptions": [s.as_dict() for s in PushSubscription.objects.all()],
+    }
 
 
 @router.post("/subscribe", response=owner(PushSubscriptionOut, 400))
@@ -103,7 +108,8 @@ def subscribe(request):
     name = body.get("name") or request.headers.get("User-Agent", "")
     with transaction.atomic():
         sub, _ = PushSubscription.objects.update_or_create(
-            endpoint=endpoint, defaults={"p256dh": p256dh, "auth": auth, "name": str(name)[:200], "last_error": ""})
+            endpoint=endpoint, defaults={"p256dh": p256dh, "auth": auth, "name": str(name)[:200], "last_error": ""}
+        )
     return sub.as_dict()
 
 
@@ -134,6 +140,7 @@ def test(request):
     """A test notification to every subscribed device (whatever the switches say)."""
     if not PushSubscription.objects.exists():
         raise HttpError(409, "no device is subscribed yet")
-    sent = send.notify("test", "Zerg test notification", "Notifications work on this device.", "/settings",
-                       "test", force=True)
+    sent = send.notify(
+        "test", "Zerg test notification", "Notifications work on this device.", "/settings", "test", force=True
+    )
     return {"sent": sent, "subscriptions": PushSubscription.objects.count()}

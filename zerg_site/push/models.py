@@ -37,10 +37,14 @@ class PushSubscription(models.Model):
         return f"push subscription {self.id} ({self.name or self.endpoint[:40]})"
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "endpoint": self.endpoint, "name": self.name,
-                "created_at": self.created_at.isoformat(),
-                "last_sent_at": self.last_sent_at.isoformat() if self.last_sent_at else None,
-                "last_error": self.last_error}
+        return {
+            "id": self.id,
+            "endpoint": self.endpoint,
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "last_sent_at": self.last_sent_at.isoformat() if self.last_sent_at else None,
+            "last_error": self.last_error,
+        }
 
 
 class PushPreference(models.Model):

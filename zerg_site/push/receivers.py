@@ -15,11 +15,13 @@ log = logging.getLogger("zerg.push")
 
 def _later(fn, *args) -> None:
     """Send once the change is committed (at once outside a transaction), never failing the caller."""
+
     def run():
         try:
             fn(*args)
         except Exception:
             log.exception("push notification failed")
+
     transaction.on_commit(run)
 
 
@@ -61,8 +63,14 @@ def schedule_run_saved(sender, instance, created, **kwargs) -> None:
         return
     from zerg_site.push.send import notify
 
-    _later(notify, "schedule_failed", f"Schedule {instance.schedule.name} could not run",
-           _one_line(instance.error), "/attention", f"schedule-run-{instance.id}")
+    _later(
+        notify,
+        "schedule_failed",
+        f"Schedule {instance.schedule.name} could not run",
+        _one_line(instance.error),
+        "/attention",
+        f"schedule-run-{instance.id}",
+    )
 
 
 def turn_changed(sender, turn, **kwargs) -> None:
@@ -73,18 +81,31 @@ def turn_changed(sender, turn, **kwargs) -> None:
         from zerg_site.push.send import notify
 
         question = (turn.interrupt or {}).get("question", "") or "Oikos waits for your answer."
-        _later(notify, "needs_input", "Oikos needs your answer", _one_line(question),
-               f"/chat/{turn.thread_id}", f"turn-{turn.id}")
+        _later(
+            notify,
+            "needs_input",
+            "Oikos needs your answer",
+            _one_line(question),
+            f"/chat/{turn.thread_id}",
+            f"turn-{turn.id}",
+        )
     elif turn.status == Turn.DONE:
+
         def reply():
             from zerg_site.push.send import client_connected, notify
 
             if client_connected():
                 return  # an open page shows it already
-            text = (Message.objects.filter(turn_id=turn.id, role="assistant").exclude(text="")
-                    .order_by("-id").values_list("text", flat=True).first())
+            text = (
+                Message.objects.filter(turn_id=turn.id, role="assistant")
+                .exclude(text="")
+                .order_by("-id")
+                .values_list("text", flat=True)
+                .first()
+            )
             if text:
                 notify("oikos_reply", "Oikos replied", _one_line(text), f"/chat/{turn.thread_id}", f"turn-{turn.id}")
+
         _later(reply)
 
 

@@ -64,9 +64,15 @@ def send_one(sub: PushSubscription, message: dict) -> bool:
 
     info = {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}
     try:
-        webpush(info, data=json.dumps(message), vapid_private_key=str(vapid.ensure()),
-                vapid_claims={"sub": vapid.subject()}, ttl=TTL, timeout=TIMEOUT,
-                headers={"Urgency": "normal", "Topic": _topic(message.get("tag", ""))})
+        webpush(
+            info,
+            data=json.dumps(message),
+            vapid_private_key=str(vapid.ensure()),
+            vapid_claims={"sub": vapid.subject()},
+            ttl=TTL,
+            timeout=TIMEOUT,
+            headers={"Urgency": "normal", "Topic": _topic(message.get("tag", ""))},
+        )
     except WebPushException as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status in (404, 410):

@@ -33,8 +33,9 @@ def _private_key():
     pem = private_files.read_key(path)
     if pem is None:
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             private_files.write_new(path, pem)  # False: another process made it first, use theirs
@@ -72,8 +73,11 @@ def public_key() -> str:
     """The ``applicationServerKey`` browsers subscribe with: the uncompressed point, base64url."""
     from cryptography.hazmat.primitives import serialization
 
-    raw = _private_key().public_key().public_bytes(serialization.Encoding.X962,
-                                                   serialization.PublicFormat.UncompressedPoint)
+    raw = (
+        _private_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -6,14 +6,19 @@ from agents_ingest.importer import find_files, import_file
 
 
 class Command(BaseCommand):
-    help = ("Import a directory of Claude Code (*.jsonl), Codex (rollout-*.jsonl) and Gemini (chats/*.json) "
-            "session files on the server into the timeline. Safe to run again: nothing is stored twice.")
+    help = (
+        "Import a directory of Claude Code (*.jsonl), Codex (rollout-*.jsonl) and Gemini (chats/*.json) "
+        "session files on the server into the timeline. Safe to run again: nothing is stored twice."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("directory")
         parser.add_argument("--device", default="server", help="the device name to file them under")
-        parser.add_argument("--provider", choices=["claude", "codex", "gemini"],
-                            help="force one provider instead of guessing from the path")
+        parser.add_argument(
+            "--provider",
+            choices=["claude", "codex", "gemini"],
+            help="force one provider instead of guessing from the path",
+        )
 
     def handle(self, *args, directory, device, provider, **options):
         root = Path(directory).expanduser()

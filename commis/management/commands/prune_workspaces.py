@@ -11,12 +11,15 @@ from commis.workspaces import prune
 
 
 class Command(BaseCommand):
-    help = ("Delete $ZERG_HOME/workspaces/<job> of jobs finished more than --days days ago "
-            "(default: [commis] workspace_retention_days, 14).")
+    help = (
+        "Delete $ZERG_HOME/workspaces/<job> of jobs finished more than --days days ago "
+        "(default: [commis] workspace_retention_days, 14)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=float, default=None,
-                            help="retention in days (default: [commis] workspace_retention_days)")
+        parser.add_argument(
+            "--days", type=float, default=None, help="retention in days (default: [commis] workspace_retention_days)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="only list what would go")
 
     def handle(self, *args, days=None, dry_run=False, **options):

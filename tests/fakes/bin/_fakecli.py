@@ -27,8 +27,18 @@ import sys
 import time
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
-RECORD_ENV = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY",
-              "CODEX_API_KEY", "ZERG_JOB_ID", "ZERG_WORKSPACE", "HOME", "DISABLE_AUTOUPDATER")
+RECORD_ENV = (
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "ZERG_JOB_ID",
+    "ZERG_WORKSPACE",
+    "HOME",
+    "DISABLE_AUTOUPDATER",
+)
 
 
 def setup(cli: str) -> dict:
@@ -99,10 +109,18 @@ def check_resume(cli: str, session_id: str, path: str | None) -> bool:
         done = subprocess.run(["git", *args], capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else None
 
-    record = {"cli": cli, "session_id": session_id, "path": path, "exists": exists,
-              "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "cwd": os.getcwd(),
-              "git_head": git("rev-parse", "HEAD"), "git_branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-              "git_status": git("status", "--porcelain")}
+    record = {
+        "cli": cli,
+        "session_id": session_id,
+        "path": path,
+        "exists": exists,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "cwd": os.getcwd(),
+        "git_head": git("rev-parse", "HEAD"),
+        "git_branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+        "git_status": git("status", "--porcelain"),
+    }
     with open(target, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
     if not exists:

@@ -19,5 +19,7 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=days)
         result = prune_sessions(cutoff, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"
-        self.stdout.write(f"{verb} {result['sessions']} sessions, {result['events']} events, "
-                          f"{result['chunks']} archive chunks (older than {cutoff:%Y-%m-%d %H:%M} UTC)")
+        self.stdout.write(
+            f"{verb} {result['sessions']} sessions, {result['events']} events, "
+            f"{result['chunks']} archive chunks (older than {cutoff:%Y-%m-%d %H:%M} UTC)"
+        )

@@ -5,8 +5,10 @@ from timeline.pricing import reprice
 
 
 class Command(BaseCommand):
-    help = ("Recompute every session's cost from its stored token usage at the current prices "
-            "(after adding or changing [timeline] prices in config.toml).")
+    help = (
+        "Recompute every session's cost from its stored token usage at the current prices "
+        "(after adding or changing [timeline] prices in config.toml)."
+    )
 
     def handle(self, *args, **options):
         changed = reprice(Session, Event)

@@ -42,7 +42,9 @@ class Command(BaseCommand):
         for label, path in targets:
             busy, frames, done = checkpoint_file(path)
             if busy:
-                self.stdout.write(f"{label}: a reader was in the way; checkpointed {done} of {frames} frames, "
-                                  "the WAL is truncated next time")
+                self.stdout.write(
+                    f"{label}: a reader was in the way; checkpointed {done} of {frames} frames, "
+                    "the WAL is truncated next time"
+                )
             else:
                 self.stdout.write(f"{label}: WAL checkpointed and truncated")

@@ -24,8 +24,11 @@ class Command(BaseCommand):
     help = "Merge the Timeline search index's segments (FTS5 on SQLite, GIN on Postgres)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--full", action="store_true",
-                            help="SQLite: one 'optimize' in a single transaction (blocks writers meanwhile)")
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="SQLite: one 'optimize' in a single transaction (blocks writers meanwhile)",
+        )
 
     def handle(self, *args, full=False, **options):
         if connection.vendor == "postgresql":

@@ -16,9 +16,7 @@ class Command(BaseCommand):
     help = "Prune events older than [server] event_retention_days, and other expired rows."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--days", type=int, default=None, help="retention in days (default: from the config)"
-        )
+        parser.add_argument("--days", type=int, default=None, help="retention in days (default: from the config)")
 
     def handle(self, *args, days=None, **options):
         days = days if days is not None else settings.ZERG.event_retention_days
@@ -28,9 +26,11 @@ class Command(BaseCommand):
         events = prune(days)
         week_ago = timezone.now() - timedelta(days=7)
         heartbeats = ProcessHeartbeat.objects.filter(last_seen__lt=week_ago).delete()[0]
-        links = LoginLink.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=timezone.now())).filter(
-            created_at__lt=week_ago
-        ).delete()[0]
+        links = (
+            LoginLink.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=timezone.now()))
+            .filter(created_at__lt=week_ago)
+            .delete()[0]
+        )
         failures = prune_failures()
         self.stdout.write(
             f"pruned {events} events older than {days} days, {heartbeats} heartbeats, "
