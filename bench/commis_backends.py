@@ -170,7 +170,10 @@ def run_backend(backend: str, api: FakeAnthropic, jobs: int = JOBS, wait: bool =
                 states = [http_json(f"{server.url}/api/commis/jobs/{i}", token=token)[1] for i in ids]
                 if running_at is None and all(j["status"] == "running" for j in states):
                     running_at = time.monotonic() - started
-                logs = [log_text(server, token, i) if j["status"] == "running" else "" for i, j in zip(ids, states)]
+                logs = [
+                    log_text(server, token, i) if j["status"] == "running" else ""
+                    for i, j in zip(ids, states, strict=True)
+                ]
                 if all(j["status"] == "running" for j in states) and all(progressing(backend, t) for t in logs):
                     sizes = [len(t.encode()) for t in logs]
                     break

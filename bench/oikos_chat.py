@@ -153,7 +153,7 @@ def measure(count: int = 30, verbose: bool = True, provider: str = "anthropic") 
                 result = asyncio.run(session(server, token, fake, count))
     result["provider"] = provider
     lat, to_model = result["latencies"], result["to_model"]
-    back = [a - b for a, b in zip(lat, to_model)]
+    back = [a - b for a, b in zip(lat, to_model, strict=True)]
     result.update(
         count=count,
         p50=percentile(lat, 50),

@@ -38,7 +38,11 @@ async def pings(server, token: str, count: int, clients: int = 1) -> list[float]
             await asyncio.gather(
                 *(
                     ws_wait_event(
-                        ws, lambda e: e["kind"] == "worker.pong" and e["payload"].get("task_id") == task_id, timeout=30
+                        ws,
+                        lambda e, task_id=task_id: (
+                            e["kind"] == "worker.pong" and e["payload"].get("task_id") == task_id
+                        ),
+                        timeout=30,
                     )
                     for ws in sockets
                 )

@@ -45,7 +45,7 @@ def quoted(text: str) -> str:
 
 
 def job_title(job) -> str:
-    line = next((l.strip() for l in (job.task or "").splitlines() if l.strip()), "(no task)")
+    line = next((text.strip() for text in (job.task or "").splitlines() if text.strip()), "(no task)")
     return f"#{job.id} {line[:120]}" + ("…" if len(line) > 120 else "")
 
 

@@ -67,7 +67,7 @@ def _obj(properties: dict, required: list[str] = ()) -> dict:
     return {"type": "object", "properties": properties, "required": list(required)}
 
 
-S, I = {"type": "string"}, {"type": "integer"}
+STR, INT = {"type": "string"}, {"type": "integer"}
 SCHEMAS: list[dict[str, Any]] = [
     {
         "name": "spawn_commis",
@@ -76,9 +76,9 @@ SCHEMAS: list[dict[str, Any]] = [
         "clone into its workspace (optional). The owner is told when it finishes.",
         "input_schema": _obj(
             {
-                "task": S,
+                "task": STR,
                 "backend": {"type": "string", "enum": BACKENDS},
-                "repo_url": S,
+                "repo_url": STR,
                 "timeout": {"type": "integer", "description": "seconds"},
                 "budget_usd": {"type": "number", "description": "stop the job once it has cost this many US dollars"},
             },
@@ -89,71 +89,71 @@ SCHEMAS: list[dict[str, Any]] = [
         "name": "list_commis",
         "description": "List commis jobs, newest first, optionally by status "
         "(queued, running, succeeded, failed, cancelled, timed_out; comma-separated).",
-        "input_schema": _obj({"status": S, "limit": I}),
+        "input_schema": _obj({"status": STR, "limit": INT}),
     },
     {
         "name": "commis_status",
         "description": "One commis job's status, task, timing and summary.",
-        "input_schema": _obj({"job_id": I}, ["job_id"]),
+        "input_schema": _obj({"job_id": INT}, ["job_id"]),
     },
     {
         "name": "commis_result",
         "description": "A commis job's summary, the end of its log and its diff (git changes).",
-        "input_schema": _obj({"job_id": I, "log_chars": I}, ["job_id"]),
+        "input_schema": _obj({"job_id": INT, "log_chars": INT}, ["job_id"]),
     },
     {
         "name": "cancel_commis",
         "description": "Cancel a queued or running commis job (asks the owner first).",
-        "input_schema": _obj({"job_id": I}, ["job_id"]),
+        "input_schema": _obj({"job_id": INT}, ["job_id"]),
     },
     {
         "name": "search_timeline",
         "description": "Full-text search of the Timeline: every agent session (Claude Code, "
         'Codex, Gemini, commis and earlier Oikos chats). All words must match; "quote phrases".',
-        "input_schema": _obj({"q": S, "limit": I}, ["q"]),
+        "input_schema": _obj({"q": STR, "limit": INT}, ["q"]),
     },
     {
         "name": "read_session",
         "description": "Read a Timeline session's events (session_id from search_timeline), from ordinal `after`.",
-        "input_schema": _obj({"session_id": S, "after": I, "limit": I}, ["session_id"]),
+        "input_schema": _obj({"session_id": STR, "after": INT, "limit": INT}, ["session_id"]),
     },
     {
         "name": "read_full_output",
         "description": "Read a tool output that was cut short, by its message id, from a character offset.",
-        "input_schema": _obj({"message_id": I, "offset": I, "limit": I}, ["message_id"]),
+        "input_schema": _obj({"message_id": INT, "offset": INT, "limit": INT}, ["message_id"]),
     },
     {
         "name": "forum_read_board",
         "description": "Read the newest threads of a Forum board.",
-        "input_schema": _obj({"board": S, "limit": I}, ["board"]),
+        "input_schema": _obj({"board": STR, "limit": INT}, ["board"]),
     },
     {
         "name": "forum_read_thread",
         "description": "Read a Forum thread's posts.",
-        "input_schema": _obj({"thread_id": I, "limit": I}, ["thread_id"]),
+        "input_schema": _obj({"thread_id": INT, "limit": INT}, ["thread_id"]),
     },
     {
         "name": "forum_post",
         "description": "Post in a Forum thread as Oikos.",
-        "input_schema": _obj({"thread_id": I, "text": S}, ["thread_id", "text"]),
+        "input_schema": _obj({"thread_id": INT, "text": STR}, ["thread_id", "text"]),
     },
     {
         "name": "forum_new_thread",
         "description": "Start a Forum thread on a board as Oikos.",
-        "input_schema": _obj({"board": S, "title": S, "text": S}, ["board", "title", "text"]),
+        "input_schema": _obj({"board": STR, "title": STR, "text": STR}, ["board", "title", "text"]),
     },
     {
         "name": "schedule_add",
         "description": 'Schedule a recurring commis: cron (e.g. "0 3 * * *") with tz, or interval in seconds.',
         "input_schema": _obj(
             {
-                "name": S,
-                "task": S,
+                "name": STR,
+                "task": STR,
                 "backend": {"type": "string", "enum": BACKENDS},
-                "cron": S,
-                "tz": S,
-                "interval": I,
-                "repo_url": S,
+                "cron": STR,
+                "tz": STR,
+                "interval": INT,
+                "repo_url": STR,
             },
             ["name", "task"],
         ),
@@ -162,7 +162,7 @@ SCHEMAS: list[dict[str, Any]] = [
     {
         "name": "schedule_remove",
         "description": "Remove a schedule by name (asks the owner first).",
-        "input_schema": _obj({"name": S}, ["name"]),
+        "input_schema": _obj({"name": STR}, ["name"]),
     },
 ]
 NAMES = {s["name"] for s in SCHEMAS}

@@ -307,13 +307,17 @@ RECORDS = (
 )
 
 
+def _count(value) -> int:
+    """A token sum as an int (a group with no rows sums to None)."""
+    return int(value or 0)
+
+
 def _add(report: Report, key: str, s: dict) -> None:
-    number = lambda v: int(v or 0)
     report.row(key).add(
         s["cost"],
-        number(s["input"]),
-        number(s["output"]),
-        number(s["cache"]) + number(s.get("cache1")),
+        _count(s["input"]),
+        _count(s["output"]),
+        _count(s["cache"]) + _count(s.get("cache1")),
         s["n"],
         s["partial"],
     )
@@ -326,7 +330,10 @@ def _add_source(report: Report, by: str | None, parts, source: Source, only_sour
     rows = source.rows
     if only_source is not None and source.rows is sessions:  # one source of the Timeline's: its providers
         providers = [p for p, name in PROVIDER_SOURCE.items() if name == only_source]
-        rows = lambda: sessions().filter(provider__in=providers)
+
+        def rows():
+            return sessions().filter(provider__in=providers)
+
     # the last activity, else (no event has a time; a turn or job still running) when it began
     for column, only in ((source.finished, Q()), (source.started, Q(**{f"{source.finished}__isnull": True}))):
 

@@ -54,7 +54,7 @@ def job(env: dict, job_id: int) -> dict:
         "created_at",
     ]
     row = query(env, f"SELECT {', '.join(cols)} FROM commis_job WHERE id = ?", (job_id,))[0]
-    return dict(zip(cols, row))
+    return dict(zip(cols, row, strict=True))
 
 
 def wait_status(env: dict, job_id: int, statuses, timeout: float = 60) -> dict:

@@ -41,7 +41,7 @@ def walk(resolvers, prefix=""):
 
 def all_urls():
     urls = []
-    for pattern, entry in walk(get_resolver().url_patterns):
+    for pattern, _entry in walk(get_resolver().url_patterns):
         if pattern.startswith("^(?!api/"):
             urls.append(("/<spa>", "/some/deep/link"))
         else:

@@ -149,7 +149,8 @@ def test_it_fails_the_job_clearly_when_the_model_sends_unreadable_tool_arguments
     fake.reply_raw(
         [
             (
-                'data: {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", '
+                'data: {"choices": [{"index": 0, "delta": {"tool_calls": '
+                '[{"index": 0, "id": "call_1", "type": "function", '
                 '"function": {"name": "write_file", "arguments": "{\\"path\\": \\"x.txt\\", "}}]}}]}'
             ),
             'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}',

@@ -42,7 +42,8 @@ SMALL_TARGETS = """() => [...document.querySelectorAll(
 AXE_RUN = """() => axe.run(document, {resultTypes: ['violations']}).then((r) => r.violations
   .filter((v) => v.impact === 'serious' || v.impact === 'critical')
   .map((v) => ({id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' -- ' + (n.failureSummary || '').slice(0, 160))})))"""
+                nodes: v.nodes.slice(0, 3).map((n) =>
+                  n.target.join(' ') + ' -- ' + (n.failureSummary || '').slice(0, 160))})))"""
 
 
 def pages(seeded) -> list[tuple[str, str]]:
@@ -69,7 +70,10 @@ def pages(seeded) -> list[tuple[str, str]]:
 
 # Counts the app's fetches in flight (installed in every page of the context before the app runs).
 COUNT_FETCHES = """window.__inflight = 0; const realFetch = window.fetch;
-window.fetch = (...args) => { window.__inflight++; return realFetch(...args).finally(() => setTimeout(() => window.__inflight--)); };"""
+window.fetch = (...args) => {
+  window.__inflight++;
+  return realFetch(...args).finally(() => setTimeout(() => window.__inflight--));
+};"""
 
 
 def settle(page) -> None:

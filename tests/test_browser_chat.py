@@ -83,7 +83,7 @@ def test_it_streams_a_reply_and_links_the_commis_oikos_spawned(chat_server, fake
     page.wait_for_function("() => document.querySelector('[data-testid=composer-input]').value === ''", timeout=10000)
     reply = page.locator('[data-testid="assistant-message"]').last
     page.wait_for_function(
-        "(el) => el.textContent.includes(%r)" % REPLY, arg=reply.element_handle(timeout=20000), timeout=20000
+        f"(el) => el.textContent.includes({REPLY!r})", arg=reply.element_handle(timeout=20000), timeout=20000
     )
     page.wait_for_selector('[data-testid="assistant-message"]:not([data-streaming])', timeout=20000)
     partial = page.evaluate("window.__partial")
@@ -211,8 +211,11 @@ def test_it_shows_an_agents_oikos_mention_as_data_and_waits_for_the_owner(
 
 
 def test_it_renders_a_markdown_reply_with_code_and_links_and_shows_an_error_once(
-    chat_server, fake_model, phone, tmp_path
-):  # noqa: F811
+    chat_server,
+    fake_model,
+    phone,  # noqa: F811
+    tmp_path,
+):
     """Issue 20 at 360x780: a reply with a heading, emphasis, a fenced code block and links is shown
     rendered (the block scrolls inside itself and has a Copy button); a model error is shown once; a
     slash command's answer is open, not folded under "Details"."""

@@ -102,9 +102,11 @@ def test_it_opens_an_agent_jobs_session_from_the_job_page(zerg_env, phone, tmp_p
             server.close()
 
 
-def test_it_offers_missing_backends_disabled_and_says_why_jobs_failed_or_were_cancelled(  # noqa: F811
-    bare_env, phone, tmp_path
-):  # noqa: F811
+def test_it_offers_missing_backends_disabled_and_says_why_jobs_failed_or_were_cancelled(
+    bare_env,
+    phone,  # noqa: F811
+    tmp_path,
+):
     server = serve(bare_env, tmp_path)
     try:
         server.wait_worker()

@@ -90,7 +90,7 @@ def test_kill9_everything_and_restart(tmp_path):
         for i in ids:
             runs = attempts_of((workspace_of(env, i) / "marks").read_text())
             spans = sorted((min(t for _, t in marks), max(t for _, t in marks), lease) for lease, marks in runs.items())
-            for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+            for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
                 assert end < start, f"job {i}: attempts {a} and {b} overlapped"
             finished = [lease for lease, marks in runs.items() if any(kind == "end" for kind, _ in marks)]
             assert len(finished) == 1, f"job {i} completed {len(finished)} times"

@@ -289,7 +289,7 @@ def test_retry_runs_a_finished_job_again():
 def test_slot_usage_counts_running_jobs():
     from commis.slots import slot_usage
 
-    a, b = shell("true"), shell("true")
+    a, _queued = shell("true"), shell("true")
     Job.objects.filter(id=a.id).update(status=Job.RUNNING)
     assert slot_usage() == {"max": settings.ZERG.max_concurrent, "running": 1, "queued": 1}
 

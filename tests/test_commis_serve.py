@@ -84,7 +84,8 @@ def test_killed_worker_cluster_job_is_reclaimed(server):
     env = server.env
     created = spawn(
         env,
-        "echo start $ZERG_JOB_LEASE >> runs; for i in 1 2 3 4 5 6; do sleep 0.5; done; echo end $ZERG_JOB_LEASE >> runs",
+        "echo start $ZERG_JOB_LEASE >> runs; for i in 1 2 3 4 5 6; do sleep 0.5; done; "
+        "echo end $ZERG_JOB_LEASE >> runs",
     )
     wait_status(env, created["id"], ["running"], timeout=30)
     wait_file(workspace_of(env, created["id"]) / "runs")

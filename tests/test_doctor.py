@@ -125,7 +125,7 @@ def test_it_fails_a_missing_or_damaged_database(tmp_path):
     assert doctor.check_database(sqlite_config(path)).status == doctor.FAIL
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE t (x TEXT)")
-    conn.executemany("INSERT INTO t VALUES (?)", [("row %d" % i * 20,) for i in range(3000)])
+    conn.executemany("INSERT INTO t VALUES (?)", [(f"row {i}" * 20,) for i in range(3000)])
     conn.execute("CREATE INDEX t_x ON t (x)")
     conn.commit()
     conn.close()
@@ -145,7 +145,7 @@ def test_it_fails_a_wal_that_checkpoints_do_not_shrink(tmp_path, monkeypatch):
     reader = sqlite3.connect(path, isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM t").fetchone()  # a long-lived reader pins the WAL
-    for i in range(200):
+    for _ in range(200):
         writer.execute("INSERT INTO t VALUES (?)", ("x" * 2000,))
     try:
         assert doctor.check_wal(sqlite_config(path)).status == doctor.OK  # small: fine

@@ -233,7 +233,7 @@ def test_it_loses_nothing_acknowledged_when_killed_at_random_moments(env, fake, 
         # each posted message is there once and its turn completes
         for thread_id, turn_id, text in turns:
 
-            def turn_done():
+            def turn_done(thread_id=thread_id):
                 _, detail = http_json(f"{server.url}/api/oikos/threads/{thread_id}", token=token)
                 return detail and detail["turn"]["status"] in ("done", "failed") and detail
 

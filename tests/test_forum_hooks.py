@@ -87,7 +87,7 @@ def test_a_mention_continues_that_job_and_a_running_job_is_left_alone():
     busy = shell("sleep 30")
     Job.objects.filter(id=busy.id).update(status=Job.RUNNING)
     general = services.new_thread("general", "coordination", "hi", "owner")
-    result = services.post(general["id"], "@commis-%d echo again and @commis-%d" % (done.id, busy.id), "owner")
+    result = services.post(general["id"], f"@commis-{done.id} echo again and @commis-{busy.id}", "owner")
     ok, refused = result["followups"]
     assert ok["job"] == done.id and Job.objects.get(id=ok["followup"]).task == "echo again and"
     assert refused == {"job": busy.id, "error": f"commis {busy.id} is still running"}

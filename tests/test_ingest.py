@@ -128,7 +128,7 @@ def stored():
 def assert_fixtures_export_byte_for_byte():
     """Every non-empty fixture file comes back as it was shipped: from its session's export, or
     (a session that spans files, such as Codex's turn-1 / turn-2) from the export of that file."""
-    for provider, path in fixture_files():
+    for _provider, path in fixture_files():
         data = path.read_bytes()
         source = SourceFile.objects.get(device="laptop", path=str(path))
         if data:

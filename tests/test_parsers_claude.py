@@ -23,12 +23,12 @@ from agents_ingest.parsers.base import iter_lines
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 EXPECTED = {
-    "claude/real_projects/-Users-dain-workspace-JSSoundRecorder/2c5941bd-b9de-41d6-9414-221d175776f7.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-JSSoundRecorder/2c5941bd-b9de-41d6-9414-221d175776f7.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-JSSoundRecorder/7acd37a8-2745-4b58-a8a9-46164b22ad9e.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-JSSoundRecorder/7acd37a8-2745-4b58-a8a9-46164b22ad9e.jsonl"): (
         {"assistant": 120, "queue-operation": 12, "user": 79},
         {"message": 23, "meta": 12, "thinking": 36, "tool_call": 71, "tool_result": 71},
         20797,
@@ -73,72 +73,72 @@ EXPECTED = {
         {"message": 1},
         100,
     ),
-    "claude/real_projects/-Users-dain-workspace-JSSoundRecorder/b23cbd1d-a39d-4f31-98fd-98f8ff69b816.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-JSSoundRecorder/b23cbd1d-a39d-4f31-98fd-98f8ff69b816.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/07f2e15c-a38b-454b-9148-60edc06de401.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/07f2e15c-a38b-454b-9148-60edc06de401.jsonl"): (
         {"assistant": 32, "summary": 4, "user": 21},
         {"message": 13, "summary": 4, "tool_call": 20, "tool_result": 20},
         328,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/0d3a8e6f-290f-4105-a327-a2496e5e2a83.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/0d3a8e6f-290f-4105-a327-a2496e5e2a83.jsonl"): (
         {"assistant": 32, "system": 8, "user": 28},
         {"image": 1, "message": 23, "system": 8, "thinking": 9, "tool_call": 14, "tool_result": 14},
         5057,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/12a546d1-83a7-49a6-abba-5400db340b43.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/12a546d1-83a7-49a6-abba-5400db340b43.jsonl"): (
         {"assistant": 68, "system": 4, "user": 41},
         {"message": 39, "system": 4, "tool_call": 35, "tool_result": 35},
         6064,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/326189cf-5676-4237-8cde-1ce80aae4a9f.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/326189cf-5676-4237-8cde-1ce80aae4a9f.jsonl"): (
         {"assistant": 20, "summary": 4, "system": 12, "user": 18},
         {"message": 10, "summary": 4, "system": 12, "tool_call": 14, "tool_result": 14},
         487,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/37f83ec9-f2ea-42a9-925e-0d5c105cb6e8.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/37f83ec9-f2ea-42a9-925e-0d5c105cb6e8.jsonl"): (
         {"assistant": 177, "summary": 6, "system": 54, "user": 109},
         {"message": 84, "summary": 6, "system": 54, "tool_call": 101, "tool_result": 101},
         2573,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/4e27c414-a885-46a0-b5c8-d58e1417377d.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/4e27c414-a885-46a0-b5c8-d58e1417377d.jsonl"): (
         {"summary": 1},
         {"summary": 1},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/4fe49c7c-ff82-4ac7-b3f2-79c22036bd58.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/4fe49c7c-ff82-4ac7-b3f2-79c22036bd58.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/62b71fe7-2de1-4d37-83e3-fddac2e2c43a.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/62b71fe7-2de1-4d37-83e3-fddac2e2c43a.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/71c9afe9-d9cc-4583-86b3-e62ba682b83a.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/71c9afe9-d9cc-4583-86b3-e62ba682b83a.jsonl"): (
         {"assistant": 5, "system": 2, "user": 8},
         {"message": 9, "system": 2, "tool_call": 2, "tool_result": 2},
         643,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/89488521-e2e7-4d97-bc02-38197efdddc8.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/89488521-e2e7-4d97-bc02-38197efdddc8.jsonl"): (
         {"assistant": 17, "summary": 3, "system": 8, "user": 10},
         {"message": 9, "summary": 3, "system": 8, "tool_call": 9, "tool_result": 9},
         112,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/937c6e6b-27e7-4edd-86f1-ad28f9731841.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/937c6e6b-27e7-4edd-86f1-ad28f9731841.jsonl"): (
         {"assistant": 46, "system": 20, "user": 33},
         {"message": 27, "system": 20, "tool_call": 26, "tool_result": 26},
         1873,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/a854db35-bd6a-47ad-880a-4fdf5c1fac69.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/a854db35-bd6a-47ad-880a-4fdf5c1fac69.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/aa5c5ada-4f1e-4b7f-9d1f-c496b3badde5.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/aa5c5ada-4f1e-4b7f-9d1f-c496b3badde5.jsonl"): (
         {"assistant": 24, "system": 6, "user": 18},
         {"message": 14, "system": 6, "tool_call": 14, "tool_result": 14},
         1363,
@@ -163,67 +163,83 @@ EXPECTED = {
         {"message": 2},
         203,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/b45ad5d8-81fb-4bcb-baba-19d9f503d731.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/b45ad5d8-81fb-4bcb-baba-19d9f503d731.jsonl"): (
         {"assistant": 14, "system": 2, "user": 12},
         {"message": 10, "system": 2, "tool_call": 8, "tool_result": 8},
         1931,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/b8b48015-0e89-4b2a-8438-bd16c8c50338.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/b8b48015-0e89-4b2a-8438-bd16c8c50338.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/cbc0f75b-b36d-4efd-a7da-ac800ea30eb6.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/cbc0f75b-b36d-4efd-a7da-ac800ea30eb6.jsonl"): (
         {"assistant": 17, "system": 2, "user": 15},
         {"message": 14, "system": 2, "tool_call": 9, "tool_result": 9},
         3443,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/f9b8738e-1c30-4da4-a07a-beab77c7521f.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/f9b8738e-1c30-4da4-a07a-beab77c7521f.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-claude-code-log-sample/fe869ecb-c176-478f-9734-7e4b8ef12cff.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-claude-code-log-sample/fe869ecb-c176-478f-9734-7e4b8ef12cff.jsonl"): (
         {"assistant": 59, "summary": 15, "user": 37},
         {"message": 12, "summary": 15, "thinking": 20, "tool_call": 32, "tool_result": 32},
         2201,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/1ca217c4-f55d-4f6e-a994-b7e2231336f0.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/1ca217c4-f55d-4f6e-a994-b7e2231336f0.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/4227a68e-2b1f-4923-b824-6e04a67f77c1.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/4227a68e-2b1f-4923-b824-6e04a67f77c1.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/53196f99-eefe-4512-a459-d6def854aae8.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/53196f99-eefe-4512-a459-d6def854aae8.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/5b97e2d4-d624-4af2-9fb8-7fc02540282a.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/5b97e2d4-d624-4af2-9fb8-7fc02540282a.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/6323a48e-3984-42eb-8790-2f7811368ab7.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/6323a48e-3984-42eb-8790-2f7811368ab7.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/8a69e93c-e842-471d-a053-5c316757e5e9.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/8a69e93c-e842-471d-a053-5c316757e5e9.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/a4d5ef26-c12c-47f7-970f-ec573fdbdcbd.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/a4d5ef26-c12c-47f7-970f-ec573fdbdcbd.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/a6022a13-4ec2-41a1-85e9-6e31e7c62f58.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/a6022a13-4ec2-41a1-85e9-6e31e7c62f58.jsonl"
+    ): (
         {},
         {},
         0,
@@ -373,37 +389,41 @@ EXPECTED = {
         {"message": 2},
         161,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/c7fda819-26c4-40c8-bfec-2d2240999e42.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/c7fda819-26c4-40c8-bfec-2d2240999e42.jsonl"
+    ): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/cb2e607c-c758-415a-8b45-c49e4631906a.jsonl": (
+    (
+        "claude/real_projects/-Users-dain-workspace-coderabbit-review-helper/cb2e607c-c758-415a-8b45-c49e4631906a.jsonl"
+    ): (
         {"assistant": 200, "queue-operation": 10, "user": 82},
         {"message": 55, "meta": 10, "thinking": 80, "tool_call": 76, "tool_result": 76},
         23714,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/3680252d-d4e3-4416-bddd-8f5b5b4fdb7f.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/3680252d-d4e3-4416-bddd-8f5b5b4fdb7f.jsonl"): (
         {"summary": 3, "user": 3},
         {"message": 3, "summary": 3},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/4379d1bf-ccb1-414e-a856-9791b73f3af2.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/4379d1bf-ccb1-414e-a856-9791b73f3af2.jsonl"): (
         {"assistant": 5, "user": 9},
         {"image": 1, "message": 10, "tool_call": 2, "tool_result": 2},
         7,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/5ed31c36-bca8-40fd-8d24-f1a1f0af7901.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/5ed31c36-bca8-40fd-8d24-f1a1f0af7901.jsonl"): (
         {"assistant": 7, "user": 5},
         {"message": 5, "tool_call": 4, "tool_result": 4},
         3,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/7864f562-717b-4d70-a1cb-b588f7826a1a.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/7864f562-717b-4d70-a1cb-b588f7826a1a.jsonl"): (
         {},
         {},
         0,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/9e953218-585f-4692-89df-9e0747a31c68.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/9e953218-585f-4692-89df-9e0747a31c68.jsonl"): (
         {"assistant": 145, "user": 103},
         {"image": 1, "message": 71, "tool_call": 92, "tool_result": 92},
         3195,
@@ -428,12 +448,12 @@ EXPECTED = {
         {"message": 2},
         190,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/b25638d7-b104-4f06-a797-70ac33d069ed.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/b25638d7-b104-4f06-a797-70ac33d069ed.jsonl"): (
         {"assistant": 28, "user": 18},
         {"message": 12, "tool_call": 17, "tool_result": 17},
         759,
     ),
-    "claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/f852ad25-1024-47da-964e-5eaae5bd6e6a.jsonl": (
+    ("claude/real_projects/-Users-dain-workspace-danieldemmel-me-next/f852ad25-1024-47da-964e-5eaae5bd6e6a.jsonl"): (
         {"assistant": 59, "user": 44},
         {"message": 31, "thinking": 2, "tool_call": 35, "tool_result": 35},
         3130,
@@ -461,32 +481,50 @@ EXPECTED = {
         {"message": 13, "meta": 67, "system": 6, "thinking": 14, "tool_call": 40, "tool_result": 40},
         22901,
     ),
-    "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1/subagents/agent-a36efb2a1231c41e2.jsonl": (
+    (
+        "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1"
+        "/subagents/agent-a36efb2a1231c41e2.jsonl"
+    ): (
         {"assistant": 10, "user": 8},
         {"message": 4, "tool_call": 7, "tool_result": 7},
         2508,
     ),
-    "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1/subagents/agent-a4ca7529859c158c2.jsonl": (
+    (
+        "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1"
+        "/subagents/agent-a4ca7529859c158c2.jsonl"
+    ): (
         {"assistant": 31, "user": 25},
         {"message": 8, "tool_call": 24, "tool_result": 24},
         7923,
     ),
-    "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1/subagents/agent-a52886dc180afb356.jsonl": (
+    (
+        "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1"
+        "/subagents/agent-a52886dc180afb356.jsonl"
+    ): (
         {"assistant": 25, "user": 19},
         {"message": 10, "tool_call": 17, "tool_result": 17},
         6475,
     ),
-    "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1/subagents/agent-a6aa8ad077d9ea083.jsonl": (
+    (
+        "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1"
+        "/subagents/agent-a6aa8ad077d9ea083.jsonl"
+    ): (
         {"assistant": 11, "user": 7},
         {"message": 6, "tool_call": 6, "tool_result": 6},
         3122,
     ),
-    "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1/subagents/agent-ab1e6e141221a29ab.jsonl": (
+    (
+        "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1"
+        "/subagents/agent-ab1e6e141221a29ab.jsonl"
+    ): (
         {"assistant": 23, "user": 18},
         {"message": 7, "tool_call": 17, "tool_result": 17},
         8156,
     ),
-    "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1/subagents/agent-aef063ba534d73153.jsonl": (
+    (
+        "claude/real_projects/-experiments-worktrees/ef958aa1-0e93-49f0-bb71-150f63befcd1"
+        "/subagents/agent-aef063ba534d73153.jsonl"
+    ): (
         {"assistant": 9, "user": 7},
         {"message": 4, "tool_call": 6, "tool_result": 6},
         2373,
@@ -511,7 +549,10 @@ EXPECTED = {
         {"message": 2, "meta": 2, "tool_call": 1, "tool_result": 1},
         2,
     ),
-    "claude/real_projects/-src-experiments-claude_p/29ccd257-68b1-427f-ae5f-6524b7cb6f20/subagents/agent-a2271d1.jsonl": (
+    (
+        "claude/real_projects/-src-experiments-claude_p/29ccd257-68b1-427f-ae5f-6524b7cb6f20"
+        "/subagents/agent-a2271d1.jsonl"
+    ): (
         {"assistant": 34, "user": 25},
         {"message": 11, "tool_call": 24, "tool_result": 24},
         18,

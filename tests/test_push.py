@@ -159,7 +159,7 @@ def test_it_pushes_failures_and_failed_schedules_to_every_device(owner_client, s
     subscribe(owner_client, phone)
     subscribe(owner_client, laptop)
     job = finished_job("echo broken >&2; exit 3")
-    scheduled = finished_job("exit 1", origin="schedule", origin_ref="nightly")
+    finished_job("exit 1", origin="schedule", origin_ref="nightly")
     by_path = {}
     for request in service.received:
         device = phone if request["path"] == "/push/phone" else laptop

@@ -172,14 +172,16 @@ def test_it_runs_each_job_once_and_delivers_every_event_to_both_web_processes(tm
             for listener in listeners:
                 try:
                     wait_for(
-                        lambda: listener.job_event_ids() >= expected,
+                        lambda listener=listener: listener.job_event_ids() >= expected,
                         20,
                         interval=0.2,
                         message=f"every job event on {listener.server.url}",
                     )
                 except TimeoutError:
                     missing = sorted(expected - listener.job_event_ids())
-                    raise AssertionError(f"{len(missing)} events never reached {listener.server.url}: {missing[:20]}")
+                    raise AssertionError(
+                        f"{len(missing)} events never reached {listener.server.url}: {missing[:20]}"
+                    ) from None
                 counts = Counter(e["id"] for e in listener.events)
                 assert max(counts.values()) == 1  # and none twice
                 late, top = 0, 0

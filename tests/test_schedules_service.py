@@ -123,7 +123,7 @@ def test_it_never_fires_a_due_time_twice_when_ticks_race(caplog):
         barrier = threading.Barrier(threads)
         errors = []
 
-        def tick():
+        def tick(barrier=barrier, errors=errors):
             try:
                 barrier.wait()
                 sauron.tick()

@@ -205,7 +205,7 @@ def test_it_marks_job_output_in_tool_results_and_notices_as_untrusted(token_clie
     assert f'<untrusted source="commis-{job.id} output">' in notice_block["text"]
     results = second.body["messages"][-1]["content"]
     assert [r["type"] for r in results] == ["tool_result"] * 3
-    for block, name in zip(results, ("commis_status", "commis_result", "forum_read_thread")):
+    for block, name in zip(results, ("commis_status", "commis_result", "forum_read_thread"), strict=True):
         text = block["content"] if isinstance(block["content"], str) else block["content"][0]["text"]
         assert text.startswith(f'<untrusted source="{name} result') and text.endswith("\n</untrusted>"), name
         assert "rm -rf" in text and text.count("</untrusted>") == 1, name  # the job cannot close the block

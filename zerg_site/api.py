@@ -2,18 +2,33 @@
 
 import json
 
+from django.db import DataError, OperationalError
 from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
+from ninja.errors import HttpError as _HttpError
+from ninja.errors import ValidationError as _InvalidParams
 
 from agents_ingest.api import router as agents_router
+from agents_ingest.migrate_api import router as migrate_router
 from commis.api import router as commis_router
+from commis.continuation_api import router as continuation_router
+from commis.schedules_api import router as schedules_router
+from forum.api import router as forum_router
+from oikos.api import router as oikos_router
+from spend.api import router as spend_router
+from spend.budget import router as budget_router
 from timeline.api import router as timeline_router
 from zerg_site import __version__
+from zerg_site.attention import router as attention_router
 from zerg_site.auth.api import router as auth_router
 from zerg_site.auth.api import tokens_router
 from zerg_site.auth.api_auth import OWNER_AUTH, owner_required_401
+from zerg_site.dashboard import router as dashboard_router
 from zerg_site.jsonbody import JsonParser
+from zerg_site.model_api import router as model_router
 from zerg_site.params import param_errors_detail
+from zerg_site.push.api import router as push_router
+from zerg_site.setup_api import router as setup_router
 from zerg_site.system_api import router as system_router
 
 
@@ -46,35 +61,27 @@ api.add_router("/agents", agents_router)
 api.add_router("/timeline", timeline_router)
 api.add_router("/commis", commis_router)
 
-from forum.api import router as forum_router  # noqa: E402
 
 api.add_router("/forum", forum_router)
 
-from agents_ingest.migrate_api import router as migrate_router  # noqa: E402
-from commis.continuation_api import router as continuation_router
 
 api.add_router("/migrate", migrate_router)  # the ingest side: /patch, /ingest
 api.add_router("/migrate", continuation_router)  # commis's: /sessions/{id}, /continue, /source
 
-from commis.schedules_api import router as schedules_router  # noqa: E402
 
 api.add_router("/schedules", schedules_router)
 
-from oikos.api import router as oikos_router  # noqa: E402
 
 api.add_router("/oikos", oikos_router)
 
-from spend.api import router as spend_router  # noqa: E402
 
 api.add_router("/spend", spend_router)
 
-from spend.budget import router as budget_router  # noqa: E402
 
 api.add_router("/budget", budget_router)
 
 
 # --- faults: errors that are the client's, not the server's (tests/test_api_schema.py found them)
-from django.db import DataError  # noqa: E402
 
 
 @api.exception_handler(OverflowError)
@@ -83,9 +90,6 @@ def _out_of_range(request, exc):
     """An id or number beyond the database's 64-bit integers (SQLite raises OverflowError,
     Postgres DataError): the request is wrong, so 400 rather than a 500 traceback."""
     return api.create_response(request, {"detail": f"a value is out of range for the database: {exc}"}, status=400)
-
-
-from ninja.errors import ValidationError as _InvalidParams
 
 
 @api.exception_handler(_InvalidParams)
@@ -98,9 +102,6 @@ def _invalid_params(request, exc):
     return api.create_response(request, {"detail": detail, "errors": exc.errors}, status=400)
 
 
-from ninja.errors import HttpError as _HttpError
-
-
 @api.exception_handler(_HttpError)
 def _http_error(request, exc):
     """As ninja's, except that a body its parser refused says why ("Cannot parse request body" hides
@@ -110,18 +111,12 @@ def _http_error(request, exc):
     return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
 
-from zerg_site.attention import router as attention_router  # noqa: E402
-from zerg_site.push.api import router as push_router  # noqa: E402
-
 api.add_router("/push", push_router)
 api.add_router("/attention", attention_router)
 
-from zerg_site.setup_api import router as setup_router
 
 api.add_router("/setup", setup_router)
 
-from zerg_site.dashboard import router as dashboard_router
-from zerg_site.model_api import router as model_router
 
 api.add_router("/dashboard", dashboard_router)
 api.add_router("/model", model_router)
@@ -130,8 +125,6 @@ api.add_router("/model", model_router)
 # --- faults: a full disk or an unavailable database is a 507/503 with a message, not a 500
 # traceback (tests/test_faults_disk.py). The server stays up and answers again once space returns.
 import errno as _errno  # noqa: E402
-
-from django.db import OperationalError  # noqa: E402
 
 _DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskfull")
 

@@ -160,7 +160,9 @@ def _prices(value: Any) -> dict[str, tuple[float, float, float, float]]:
         try:
             value = json.loads(value) if value.strip() else {}
         except json.JSONDecodeError as exc:
-            raise ValueError(f"expected a JSON object of model: [input, output, cache read, cache write], {exc}")
+            raise ValueError(
+                f"expected a JSON object of model: [input, output, cache read, cache write], {exc}"
+            ) from None
     if not isinstance(value, dict):
         raise ValueError(
             "expected a table of model = [input, output, cache read, cache write] (USD per million tokens)"

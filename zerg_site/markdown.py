@@ -1,7 +1,8 @@
 """Markdown (Forum posts, model replies, Timeline message text) to safe HTML, on the server.
 
 It lives in the core layer because the Forum, Oikos and the Timeline all render with it, and
-the SPA then ships no Markdown library of its own (the first load's size budget). Two layers, so one library's bug is not enough for an injection:
+the SPA then ships no Markdown library of its own (the first load's size budget). Two layers,
+so one library's bug is not enough for an injection:
 
 - markdown-it-py (CommonMark) with raw HTML turned off: ``<script>`` in a post is
   shown as text, and its link validation refuses ``javascript:``/``vbscript:``/

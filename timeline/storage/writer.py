@@ -112,12 +112,12 @@ def store(device: str, prepared: list[PreparedFile], index_later: bool = False) 
     archive.insert()
     sessions = Sessions(device)
     ids, keys = set(), set()
-    for chunk, (_, parsed) in zip(chunks, staged):
+    for _, parsed in staged:
         if parsed is not None:
             ids.update(parsed.session_ids())
             keys.update(parsed.session_keys())
     sessions.load(ids, keys)
-    for chunk, (result, parsed) in zip(chunks, staged):
+    for chunk, (result, parsed) in zip(chunks, staged, strict=True):
         session = _store_parsed(chunk, parsed, result, sessions, archive) if parsed is not None else None
         results.append(result)
         if session is not None:

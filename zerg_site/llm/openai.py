@@ -1,10 +1,11 @@
 """Any OpenAI-compatible ``/v1/chat/completions`` endpoint (Ollama, vLLM, llama.cpp, ...).
 
-For owners who run their own models, in the chat and in ``agent`` jobs alike. Spoken with plain ``httpx`` rather than the ``openai``
-SDK: one streamed POST is all we need, and every "compatible" server bends the SDK's
-expectations somewhere. Both agent loops keep Anthropic-format messages, tools and reply blocks
-everywhere, so this module converts on the way out (messages, tools) and back (text and
-``tool_use`` blocks, usage with cached tokens split out as Anthropic counts them).
+For owners who run their own models, in the chat and in ``agent`` jobs alike. Spoken with plain
+``httpx`` rather than the ``openai`` SDK: one streamed POST is all we need, and every
+"compatible" server bends the SDK's expectations somewhere. Both agent loops keep
+Anthropic-format messages, tools and reply blocks everywhere, so this module converts on the
+way out (messages, tools) and back (text and ``tool_use`` blocks, usage with cached tokens
+split out as Anthropic counts them).
 """
 
 from __future__ import annotations
@@ -186,7 +187,9 @@ class _Reply:
             try:
                 args = json_value(raw)
             except ValueError:
-                raise ProviderError(f"the model sent invalid JSON arguments for tool {call['name']!r}: {raw[:200]}")
+                raise ProviderError(
+                    f"the model sent invalid JSON arguments for tool {call['name']!r}: {raw[:200]}"
+                ) from None
             if not isinstance(args, dict):
                 raise ProviderError(f"the model sent non-object arguments for tool {call['name']!r}: {raw[:200]}")
             content.append({"type": "tool_use", "id": call["id"] or _call_id(), "name": call["name"], "input": args})
