@@ -66,7 +66,8 @@ from ninja import Router
 from ninja.security import HttpBearer
 
 from agents_ingest import identity
-from agents_ingest.ingest import FileChunk, IngestError, gc_paused, ingest_files
+from agents_ingest.gc_pause import gc_paused
+from agents_ingest.ingest import FileChunk, IngestError, ingest_files
 from agents_ingest.schemas import ArchiveOut, IngestOut
 from agents_ingest.wire import (
     BATCH_TYPE,

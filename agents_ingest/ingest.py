@@ -9,14 +9,12 @@ idempotent: sending the same bytes twice stores nothing new.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-import threading
 
 from django.db import transaction
 
 from agents_ingest import identity
+from agents_ingest.gc_pause import gc_paused
 from agents_ingest.parsers import PROVIDERS, line_parser, parse_document
 from agents_ingest.parsers.base import complete_length, iter_lines
 from agents_ingest.parsers.claude import is_subagent_path
@@ -30,7 +28,7 @@ from timeline.storage import (
     store,
 )
 
-__all__ = ["FileChunk", "FileResult", "IngestError", "gc_paused", "ingest_files", "validate"]
+__all__ = ["FileChunk", "FileResult", "IngestError", "ingest_files", "validate"]
 
 log = logging.getLogger("zerg.ingest")
 
@@ -51,35 +49,6 @@ def validate(chunk: FileChunk) -> None:
         raise IngestError(f"{chunk.path}: offset and generation must be >= 0")
     if chunk.provider == "gemini" and chunk.offset != 0:
         raise IngestError(f"{chunk.path}: a Gemini document is sent whole, at offset 0")
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = True
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """No cyclic garbage collection while a request is parsed and stored (reentrant, thread-safe).
-
-    An ingest allocates tens of thousands of containers that live until it ends, so the collector
-    ran its full passes over the whole server's heap again and again: ~10% of the server's time
-    in a 1 GB ingest (py-spy). Reference counting still frees what the ingest drops; cycles wait
-    for the next collection after it.
-    """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-        _gc_pausers += 1
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def ingest_files(device: str, chunks: list[FileChunk], index_later: bool = False) -> dict:

@@ -23,7 +23,7 @@ of a reset connection; nothing of a refused body is kept.
 The Django-level checks stay (``agents_ingest/api.py``, ``DATA_UPLOAD_MAX_MEMORY_SIZE``):
 they are what applies when the ASGI app runs under another server, as in the tests.
 
-Import this module only after ``zerg_site.cli.serve.daphne_server_class()``: importing
+Import this module only after ``zerg_site.cli.daphne_slim.daphne_server_class()``: importing
 ``daphne.server`` installs Twisted's reactor.
 """
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from zerg_site.cli import daphne_slim
 from zerg_site.cli.common import die, load_config, setup_django
 
 
@@ -119,55 +120,6 @@ def print_setup(cfg, owner) -> None:
     for item in items:
         print(f"  - {item.detail}")
         print(f"    fix: {item.fix}")
-
-
-# Optional modules that daphne's stack imports when they are installed, and that `zerg serve`
-# never uses: Twisted's TLS (pyOpenSSL, with service_identity; daphne listens on a plain socket,
-# TLS is the reverse proxy's job), autobahn's coloured log text (click) and autobahn's WAMP
-# FlatBuffers (cbor2; daphne speaks WebSocket, not WAMP). Twisted and autobahn import each one
-# under ``try/except ImportError``. Together ~7 MB of the server's idle memory.
-UNUSED_OPTIONAL = ("OpenSSL", "click", "cbor2")
-# Loaded on first attribute access instead (importlib.util.LazyLoader): autobahn's WAMP
-# challenge-response auth, whose import loads cryptography's Rust extension (~6 MB resident).
-# Only a WAMP client session uses it; daphne never does.
-LAZY = ("autobahn.wamp.auth",)
-
-
-def lazy_module(name: str) -> None:
-    """Put a module into ``sys.modules`` that runs its code when first used (stdlib recipe)."""
-    import importlib.util
-
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
-
-
-def daphne_server_class():
-    """``daphne.server.Server``, imported while the modules above look absent.
-
-    They are hidden only during this import: anything that imports them later gets them.
-    """
-    hidden = [name for name in UNUSED_OPTIONAL if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # `import name` raises ImportError
-    try:
-        for name in LAZY:
-            lazy_module(name)
-        from daphne.server import Server
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-    return Server
 
 
 class ClusterSupervisor(threading.Thread):
@@ -280,7 +232,7 @@ def run(args) -> int:
     except vapid.KeyFileError as exc:
         die(str(exc))
 
-    Server = daphne_server_class()  # installs the asyncio reactor: import before channels' app
+    Server = daphne_slim.daphne_server_class()  # installs the asyncio reactor: import before channels' app
     from django.conf import settings
 
     from zerg_site.asgi import application
