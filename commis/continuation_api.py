@@ -10,7 +10,7 @@
 
 These are commis's routes (they start and read commis jobs), mounted beside the ingest side's
 ``/api/migrate/patch`` and ``/api/migrate/ingest`` (``agents_ingest/migrate_api.py``) so that
-agents_ingest never imports commis (tests/test_architecture.py). The operation ids are pinned to
+agents_ingest never imports commis (tests/system/test_architecture.py). The operation ids are pinned to
 the ones they had there: ``frontend/openapi.json`` and the SPA's generated types stay the same.
 
 ``{id}`` is Zerg's session id or the provider's, as in ``/api/timeline``; ``?device=NAME`` picks

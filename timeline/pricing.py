@@ -24,7 +24,7 @@ much for the ingest's hot path: the rates of a model are resolved through it onc
 per (provider, model, tier, day), and a response costs a few multiplications: 6.5 us per response
 over the fixtures' usage with the memo warm, as the hand-written table's 5.9 us (most of it reading
 the usage); the library's import and snapshot, ~0.35 s, are paid once, at the first price asked.
-tests/test_pricing.py checks the arithmetic against ``calc_price`` for every Anthropic, OpenAI and
+tests/timeline/test_pricing.py checks the arithmetic against ``calc_price`` for every Anthropic, OpenAI and
 Google model of the snapshot.
 """
 

@@ -81,7 +81,7 @@ api.add_router("/spend", spend_router)
 api.add_router("/budget", budget_router)
 
 
-# --- faults: errors that are the client's, not the server's (tests/test_api_schema.py found them)
+# --- faults: errors that are the client's, not the server's (tests/system/test_api_schema.py found them)
 
 
 @api.exception_handler(OverflowError)
@@ -123,7 +123,7 @@ api.add_router("/model", model_router)
 
 
 # --- faults: a full disk or an unavailable database is a 507/503 with a message, not a 500
-# traceback (tests/test_faults_disk.py). The server stays up and answers again once space returns.
+# traceback (tests/system/test_faults_disk.py). The server stays up and answers again once space returns.
 import errno as _errno  # noqa: E402
 
 _DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskfull")

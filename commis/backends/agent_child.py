@@ -54,7 +54,7 @@ _set_up: set[str] = set()
 def _setup_postgres(saver, conninfo: str) -> None:
     """``saver.setup()`` once per process, retried: two processes creating the checkpoint
     tables at once collide in ``CREATE TABLE IF NOT EXISTS`` (UniqueViolation on pg_type),
-    which failed a chat turn (tests/test_faults_kill.py on Postgres). The loser's retry finds
+    which failed a chat turn (tests/system/test_faults_kill.py on Postgres). The loser's retry finds
     the tables made."""
     if conninfo in _set_up:
         return

@@ -8,7 +8,7 @@ now costs ~45-50 us, of which the events' executemany ~26 us ("Ingest, third pas
 trick when that bench shows bulk_create within reach.
 
 Each adapter returns what the field would send to the database for the same value;
-tests/test_ingest.py reads the rows back through the ORM on SQLite and Postgres.
+tests/agents_ingest/test_ingest.py reads the rows back through the ORM on SQLite and Postgres.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``manage.py export_openapi [PATH]``: write the API's OpenAPI document, the SPA's contract.
 
 ``frontend/openapi.json`` is committed; ``frontend/src/api.gen.ts`` is generated from it
-(``npm run gen:api``), and CI (``.ci/run``) and tests/test_openapi_snapshot.py fail when
+(``npm run gen:api``), and CI (``.ci/run``) and tests/system/test_openapi_contract.py fail when
 either differs from what the server's schemas say. The output is deterministic: sorted
 keys, two-space indent, a final newline, so a diff shows only real changes.
 """
