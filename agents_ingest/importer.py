@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from agents_ingest.ingest import FileChunk, ingest_files
+from timeline.export import iter_file_bytes
+from timeline.models import SourceFile
 
 CHUNK = 4 * 1024 * 1024
 
@@ -35,9 +37,6 @@ def generation_of(path: Path, device: str, provider: str) -> int:
     the server holds, the next one once it was rewritten or shrank (as the Shipper does), so a
     re-import after Claude's /rewind or an edited file stores the new lines instead of calling
     them duplicates. (A Gemini document keeps its generation: the ingest compares it whole.)"""
-    from timeline.export import iter_file_bytes
-    from timeline.models import SourceFile
-
     source = SourceFile.objects.filter(device=device, path=str(path)).first()
     if source is None:
         return 0

@@ -39,7 +39,8 @@ class WireError(ValueError):
 
 
 def _zstd():
-    import zstandard  # imported on first use: an idle server need not hold it
+    # lazy: zstandard is ~1 MB RSS (measured alone) that an idle server need not hold
+    import zstandard
 
     return zstandard
 
@@ -112,6 +113,7 @@ def _unzstd(raw: bytes, limit: int) -> tuple[bytes, bool]:
 def _read_header(line: bytes):
     """The header line as JSON, read as session lines are: nested past their depth limit it is a
     ValueError (the standard library alone raised RecursionError, and the request failed with 500)."""
+    # lazy: the parsers are +2.8 MB RSS / 37 modules that the Shipper (which imports this module) never uses
     from agents_ingest.parsers.base import loads
 
     value, error = loads(line)

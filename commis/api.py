@@ -11,8 +11,11 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from commis import jobs
+from commis.backends import BACKENDS, availability, names, unavailable
 from commis.models import Job
+from commis.schedules import check_budget
 from commis.schemas import BackendsOut, JobOut, JobsOut
+from commis.slots import slot_usage
 from zerg_site import budget
 from zerg_site.params import Int64
 from zerg_site.schemas import TEXT, OverBudgetOut, owner, text_body
@@ -46,7 +49,6 @@ def list_jobs(
         rows = rows.filter(backend=backend)
     if before:
         rows = rows.filter(id__lt=before)
-    from commis.slots import slot_usage
 
     return {"jobs": [job.as_dict() for job in rows[: max(1, min(limit, 500))]], "slots": slot_usage()}
 
@@ -54,8 +56,6 @@ def list_jobs(
 @router.get("/backends", response=owner(BackendsOut))
 def list_backends(request):
     """Every backend, whether it can run on this server, and if not why and the fix ("New job" offers it disabled)."""
-    from commis.backends import availability, names
-
     return {"backends": [availability(name) for name in names()]}
 
 
@@ -63,8 +63,6 @@ def list_backends(request):
 def spawn_job(request, body: SpawnIn):
     """Queue a job; 400 for a backend that cannot run here (its CLI is not installed, no model is configured);
     402 with the figures while the day's or month's spend is over its budget, unless ``override_budget``."""
-    from commis.backends import BACKENDS, unavailable
-
     if body.origin not in dict(Job.ORIGINS):
         raise HttpError(400, f"unknown origin {body.origin!r}")
     why = unavailable(body.backend) if body.backend in BACKENDS else ""
@@ -72,7 +70,6 @@ def spawn_job(request, body: SpawnIn):
         raise HttpError(400, why)
     if body.timeout is not None and body.timeout < 1:
         raise HttpError(400, "timeout must be at least 1 second")
-    from commis.schedules import check_budget
 
     try:
         check_budget(body.budget_usd)

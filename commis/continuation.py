@@ -25,6 +25,13 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
+from agents_ingest.models import WorkspacePatch
+from commis import jobs
+from commis.backends import sessionfiles, unavailable
+from commis.models import Job
+from commis.workspaces import WorkspaceError
+from timeline.export import iter_file_bytes, main_file
+from timeline.models import Session
 from zerg_site.gitcheck import END, GitValueError, check_commit, check_remote
 
 PROVIDERS = ("claude", "codex")
@@ -46,8 +53,6 @@ class Busy(ContinuationError):
 
 def active_job(session):
     """The queued/running job that continues (or is) this session, or None."""
-    from commis.models import Job
-
     qs = Job.objects.filter(status__in=Job.ACTIVE)
     return (
         qs.filter(options__continues_session=session.id).order_by("-id").first()
@@ -56,14 +61,10 @@ def active_job(session):
 
 
 def jobs_for(session, limit: int = 20) -> list:
-    from commis.models import Job
-
     return list(Job.objects.filter(options__continues_session=session.id).order_by("-id")[:limit])
 
 
 def latest_patch(session, patch_id: int | None = None):
-    from agents_ingest.models import WorkspacePatch
-
     if patch_id:
         patch = WorkspacePatch.objects.filter(id=patch_id).first()
         if patch is None:
@@ -141,20 +142,15 @@ def start(
     timeout: int | None = None,
 ):
     """Spawn the continuation job; :class:`Busy` if one is already active."""
-    from commis import jobs
-    from timeline.models import Session
-
     if session.provider not in PROVIDERS:
         raise ContinuationError(f"only Claude Code and Codex sessions can be continued, not {session.provider}")
     if session.parent_id:
         raise ContinuationError("this is a subagent's session: continue its parent session instead")
-    from timeline.export import main_file
 
     if main_file(session) is None:
         raise ContinuationError("the Timeline has no stored file for this session to resume from")
     prompt = (prompt or "").strip() or DEFAULT_PROMPT
     where = plan(session, workspace, patch_id)
-    from commis.backends import unavailable
 
     why = unavailable(session.provider)  # the CLI is not installed here: say so now, not as a failed job
     if why:
@@ -193,7 +189,6 @@ def _continued(job) -> tuple:
     sid = options.get("continues_session") if isinstance(options, dict) else None
     if not sid:
         return None, ""
-    from timeline.models import Session
 
     session = Session.objects.filter(pk=sid).first()
     if session is None:
@@ -202,8 +197,6 @@ def _continued(job) -> tuple:
 
 
 def _write(target: Path, session) -> Path:
-    from timeline.export import iter_file_bytes, main_file
-
     source = main_file(session)
     if source is None:
         raise ContinuationError(f"the Timeline has no stored file for session {session.id}")
@@ -236,8 +229,6 @@ def codex_file_name(session, source_path: str = "") -> str:
 def restore_session_file(job, provider: str, config_dir: Path, cwd: Path) -> Path | None:
     """Put the continued session's file where the CLI will ``--resume`` it (once: a re-run keeps
     the file it already appended to). None when ``job`` is not a continuation."""
-    from commis.backends import sessionfiles
-
     session, sid = _continued(job)
     if session is None:
         return None
@@ -257,7 +248,6 @@ def restore_session_file(job, provider: str, config_dir: Path, cwd: Path) -> Pat
     existing = sessionfiles.find_codex_session_file(Path(config_dir), sid)
     if existing:
         return existing
-    from timeline.export import main_file
 
     source = main_file(session)
     name = codex_file_name(session, source.path if source else "")
@@ -267,8 +257,6 @@ def restore_session_file(job, provider: str, config_dir: Path, cwd: Path) -> Pat
 
 def _git(args: list[str], cwd: Path, check: bool = True) -> tuple[int, str]:
     """``(exit code, stderr or stdout)``; WorkspaceError on failure when ``check``."""
-    from commis.workspaces import WorkspaceError
-
     done = subprocess.run(
         ["git", *args],
         cwd=cwd,
@@ -289,8 +277,6 @@ IDENT = ["-c", "user.name=Zerg", "-c", "user.email=zerg@localhost"]
 
 def checkout(job, path: Path, branch: str, state: Path) -> None:
     """On a fresh clone: the original commit on ``branch``, plus the uploaded uncommitted changes."""
-    from commis.workspaces import WorkspaceError
-
     origin = (getattr(job, "options", None) or {}).get("continue_from") or {}
     commit = origin.get("commit") or ""
     if commit:
@@ -309,7 +295,6 @@ def checkout(job, path: Path, branch: str, state: Path) -> None:
     patch_id = origin.get("patch_id")
     if not patch_id:
         return
-    from agents_ingest.models import WorkspacePatch
 
     patch = WorkspacePatch.objects.filter(id=patch_id).first()
     if patch is None or not bytes(patch.data).strip():

@@ -19,11 +19,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from commis import signals
+from commis.backends import BACKENDS
 from commis.models import Job
+from commis.schedules import check_budget
 from zerg_site.events import publish
+from zerg_site.gitcheck import check_repo_url
 from zerg_site.heartbeat import close_dead_local_rows
+from zerg_site.models import ProcessHeartbeat
 
 log = logging.getLogger("zerg.commis")
 
@@ -68,8 +73,6 @@ def enqueue(job_id: int, timeout: int | None = None) -> None:
     A job with its own timeout longer than the cluster's task timeout gets a task
     timeout to match, so django-q2 does not kill its worker first.
     """
-    from django_q.tasks import async_task
-
     q_options = {"group": "commis", "task_name": f"commis-{job_id}-{uuid.uuid4().hex[:6]}"}
     if timeout is None:
         timeout = Job.objects.filter(id=job_id).values_list("timeout", flat=True).first()
@@ -96,18 +99,14 @@ def spawn(
 ) -> Job:
     """Create a queued job and its queue task in one transaction (``budget_usd``: its own budget,
     ``budget_note``: why it was spawned although the day's or month's spend was over budget)."""
-    from commis.backends import BACKENDS
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     if not task.strip():
         raise ValueError("the task is empty")
     if repo_url and workdir:
         raise ValueError("give a repository or a workdir, not both")
-    from zerg_site.gitcheck import check_repo_url
 
     repo_url = check_repo_url(repo_url)  # a ValueError: never option-like (git clone would run it)
-    from commis.schedules import check_budget
 
     budget_usd = check_budget(budget_usd)
     with transaction.atomic():
@@ -233,8 +232,6 @@ def retry(job_id: int) -> Job:
 
 def _worker_dead(name: str, live: set[str]) -> bool:
     """True if ``name`` is a worker cluster whose heartbeat row says it is gone."""
-    from zerg_site.models import ProcessHeartbeat
-
     if not name.startswith(ProcessHeartbeat.WORKER + ":") or name in live:
         return False
     return ProcessHeartbeat.objects.filter(name=name).exists()  # a row that is not live: stopped or stale
@@ -268,8 +265,6 @@ def reclaim(stale_only: bool = False) -> list[int]:
     Dead: the heartbeat is older than ``stale_threshold``, or (unless ``stale_only``)
     the worker cluster that holds it has stopped or gone stale.
     """
-    from zerg_site.models import ProcessHeartbeat
-
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ZERG.stale_threshold)
     live = set(ProcessHeartbeat.live(ProcessHeartbeat.WORKER).values_list("name", flat=True))
@@ -307,8 +302,6 @@ def reclaim(stale_only: bool = False) -> list[int]:
 
 def close_dead_workers() -> int:
     """Mark worker rows stopped whose process is gone (this host: pid dead or a zombie; any host: stale)."""
-    from zerg_site.models import ProcessHeartbeat
-
     now = timezone.now()
     closed = close_dead_local_rows(ProcessHeartbeat.WORKER)
     stale = ProcessHeartbeat.objects.filter(

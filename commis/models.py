@@ -128,7 +128,7 @@ class Job(models.Model):
 
     def timeline_session(self) -> int | None:
         """The Timeline session of this job's turns (Zerg's id: the job page links to it), None while none."""
-        from commis.backends.sessionfiles import timeline_session
+        from commis.backends.sessionfiles import timeline_session  # lazy: import cycle (it imports this module)
 
         return timeline_session(self) if self.session_id or self.options else None
 
@@ -176,6 +176,7 @@ class Schedule(models.Model):
         return f"schedule {self.name}"
 
     def as_dict(self, next_count: int = 5) -> dict:
+        # lazy: import cycle (commis.schedules and commis.backends.sessionfiles import commis.models)
         from commis import schedules
 
         return schedules.as_dict(self, next_count)

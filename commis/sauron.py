@@ -30,12 +30,15 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
+from django_q.models import Schedule as QSchedule
 
 from commis import schedules
 from commis.models import Schedule, ScheduleMiss, ScheduleRun
 from zerg_site import budget
+from zerg_site.maintenance import schedules_locked
+from zerg_site.models import ProcessHeartbeat
 
 log = logging.getLogger("zerg.commis")
 
@@ -60,8 +63,6 @@ def tick(now: datetime | None = None) -> int:
 
 def _worker_windows(since: datetime) -> list[tuple[datetime, datetime]]:
     """(started, last seen + staleness) of every worker cluster alive at some point since ``since``."""
-    from zerg_site.models import ProcessHeartbeat
-
     slack = timedelta(seconds=ProcessHeartbeat.STALE_AFTER)
     rows = ProcessHeartbeat.objects.filter(kind=ProcessHeartbeat.WORKER, last_seen__gte=since - slack)
     return [(start, seen + slack) for start, seen in rows.values_list("started_at", "last_seen")]
@@ -246,10 +247,6 @@ def _skip_over_budget(s: Schedule, p: Pending, spend: budget.Status, now: dateti
 
 def ensure_tick() -> None:
     """Make sure the one django-q2 schedule that runs :func:`tick` every minute exists (idempotent)."""
-    from django_q.models import Schedule as QSchedule
-
-    from zerg_site.maintenance import schedules_locked
-
     # save=False: a successful tick leaves no row (1440 a day would push real results out)
     fields = {
         "func": TICK_FUNC,
@@ -278,6 +275,4 @@ def ensure_tick_safely() -> None:
     except Exception as exc:
         print(f"zerg: could not register the schedule tick: {exc}", file=sys.stderr)
     finally:
-        from django.db import connections
-
         connections.close_all()  # the cluster forks next: never share a connection across fork()

@@ -13,10 +13,14 @@ import zoneinfo
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from croniter import croniter
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from commis.backends import BACKENDS
 from commis.models import Job, Schedule, ScheduleMiss, ScheduleRun
+from zerg_site.gitcheck import check_repo_url
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -62,8 +66,6 @@ def check_tz(name: str) -> zoneinfo.ZoneInfo:
 
 
 def check_cron(expr: str) -> str:
-    from croniter import croniter
-
     expr = " ".join(str(expr).split())
     if expr.startswith("@"):
         if expr.lower() not in CRON_ALIASES:
@@ -80,8 +82,6 @@ def check_cron(expr: str) -> str:
 
 def _validate(fields: dict) -> dict:
     """Normalise and check a schedule's fields (all of them); raise ValueError with one clear message."""
-    from commis.backends import BACKENDS
-
     out = dict(fields)
     out["cron"] = (out.get("cron") or "").strip()
     out["interval"] = parse_interval(out.get("interval"))
@@ -101,7 +101,6 @@ def _validate(fields: dict) -> dict:
     if timeout is not None and (not isinstance(timeout, int) or timeout < 1):
         raise ValueError("timeout must be a whole number of seconds, at least 1")
     out["budget_usd"] = check_budget(out.get("budget_usd"))
-    from zerg_site.gitcheck import check_repo_url
 
     out["repo_url"] = check_repo_url(out.get("repo_url") or "")  # never option-like: git clone would run it
     out["enabled"] = bool(out.get("enabled", True))
@@ -140,7 +139,6 @@ def iter_following(s: Schedule, after: datetime) -> Iterator[datetime]:
         while True:
             t += step
             yield t
-    from croniter import croniter
 
     zone = check_tz(s.tz)
     it = croniter(s.cron, after.astimezone(zone))
@@ -246,8 +244,6 @@ def failures(days: int = 7, limit: int = 20) -> dict:
 
 
 def _failed_q():
-    from django.db.models import Q
-
     return Q(job__status__in=FAILED) | ~Q(error="")
 
 
@@ -344,6 +340,7 @@ def remove(name: str) -> bool:
 
 def spawn_run(s: Schedule, trigger: str, due_at: datetime | None) -> ScheduleRun:
     """One run: a commis job with origin="schedule", or the reason it could not be spawned."""
+    # lazy: import cycle (commis.jobs imports this module for check_budget)
     from commis import jobs
 
     error, job = "", None

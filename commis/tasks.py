@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from commis.runner import run_job as run
+
 log = logging.getLogger("zerg.commis")
 
 
@@ -13,8 +15,6 @@ def run_job(job_id: int) -> str:
     Never raises for a job's own failure (the job row records it), so django-q2 acks
     the message and does not redeliver it.
     """
-    from commis.runner import run_job as run
-
     try:
         return run(job_id)
     except Exception:

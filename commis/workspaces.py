@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from commis.models import Job
 from zerg_site.gitcheck import END, GitValueError, check_remote, check_repo_url
 
 
@@ -86,7 +87,7 @@ def prepare(job) -> Workspace:
         _git(["clone", "--quiet", END, _clone_url(job), str(path)], None)
         _git(["checkout", "--quiet", "-B", branch], path)
         if (job.options or {}).get("continues_session"):
-            from commis.continuation import checkout
+            from commis.continuation import checkout  # lazy: import cycle (continuation imports WorkspaceError)
 
             checkout(job, path, branch, state)  # the continued session's commit + uncommitted changes
     base_commit = job.base_commit or _head(path)
@@ -147,8 +148,6 @@ def commit_and_push(ws: Workspace, message: str, push: bool = True) -> str:
 
 def prune(older_than_days: float, dry_run: bool = False) -> list[int]:
     """Delete workspaces (work/, artifacts/, state/) of jobs finished more than N days ago."""
-    from commis.models import Job
-
     cutoff = time.time() - older_than_days * 86400
     removed = []
     if not root().is_dir():

@@ -6,6 +6,7 @@ claim held by someone else), and nothing is stored then.
 
 from __future__ import annotations
 
+from django.utils.dateparse import parse_datetime
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
@@ -74,8 +75,6 @@ def list_boards(request):
 def board(request, slug: str, limit: Int64 = 30, before: str | None = None):
     """A board's threads, most recently active first; ``before`` = the last ``last_post_at`` seen."""
     if before:
-        from django.utils.dateparse import parse_datetime
-
         if parse_datetime(before) is None:
             raise HttpError(400, "before must be an ISO date-time (a thread's last_post_at)")
     return _call(services.read_board, slug, limit, before)

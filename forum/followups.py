@@ -18,9 +18,12 @@ import os
 import re
 
 from commis import jobs
+from commis.backends.sessionfiles import COMMIS_DEVICE, continued_session
 from commis.models import Job
 from commis.workspaces import job_dir
 from forum import services
+from forum.hooks import ensure_job_thread
+from timeline.models import Session
 from zerg_site.markdown import mentions
 
 log = logging.getLogger("zerg.forum")
@@ -73,9 +76,6 @@ def timeline_session(job: Job) -> int | None:
     """The Timeline's copy of the job's CLI session. Each job has its own CLI config dir, so
     the follow-up finds the session file to resume only if commis.continuation restores it
     from there (option ``continues_session``); without it the CLI starts afresh."""
-    from commis.backends.sessionfiles import COMMIS_DEVICE, continued_session
-    from timeline.models import Session
-
     # a continuation's turns are in the session it continues; other jobs' in commis's own sessions
     # (never a device's session that happens to have the same id)
     return continued_session(job) or (
@@ -120,8 +120,6 @@ def spawn_followup(job: Job, post) -> Job:
 
 def start(job: Job, post) -> dict:
     """Start the follow-up of ``job`` for ``post`` and say so in both threads."""
-    from forum.hooks import ensure_job_thread
-
     here = post.thread_id
     job.refresh_from_db()
     if not job.finished:

@@ -16,7 +16,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from forum import signals
+from forum import followups, signals
 from forum.models import AUTHOR_KINDS, Board, Claim, Post, Thread
 from zerg_site.events import publish
 from zerg_site.markdown import mentions, render
@@ -213,8 +213,6 @@ def post(thread_id: int, text: str, author_kind: str, author_ref: str = "", *, q
     ``{"job": parent, "error": why}``. Only the owner's posts start follow-ups. ``quiet``: a
     report that quotes data (a job's task or output, posted by forum.hooks) calls no one: an
     ``@oikos`` inside it is text, not a request."""
-    from forum import followups
-
     _check_author(author_kind, author_ref)
     _check_text(text)
     thread = get_thread(thread_id)
@@ -309,6 +307,7 @@ def job_thread(job_id: int) -> int | None:
 
 
 def search(q: str, limit: int = 20) -> list[dict]:
+    # lazy: +0.7 MB RSS / 3 modules at every django.setup() (ForumConfig.ready loads this module)
     from forum.search import search as fts
 
     return fts(q, limit=limit)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from zerg_site.markdown import render_message
+
 
 def _iso(value):
     return value.isoformat() if value else None
@@ -160,6 +162,5 @@ class Message(models.Model):
         laid out in lines, not Markdown)."""
         if self.role != "assistant" or self.streaming or (self.data or {}).get("slash"):
             return ""
-        from zerg_site.markdown import render_message
 
         return render_message(self.text)

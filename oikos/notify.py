@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import logging
 
+from django.db import IntegrityError, transaction
+
+from oikos import services
+from oikos.models import Message, Thread
+from oikos.untrusted import ROLE
+
 log = logging.getLogger("zerg.oikos")
 
 
@@ -27,8 +33,6 @@ def notice_text(job) -> str:
 def job_finished(sender, job, **kwargs) -> None:
     if job.origin != "oikos" or not str(job.origin_ref).isdigit():
         return
-    from oikos import services
-    from oikos.models import Message, Thread
 
     thread_id = int(job.origin_ref)
     if not Thread.objects.filter(id=thread_id).exists():
@@ -61,11 +65,9 @@ def forum_mentioned(sender, post, **kwargs) -> None:
     turn too (agents may ask the coordinator for attention), but its text is stored with role
     ``untrusted``, reaches the model marked as data (:mod:`oikos.untrusted`), and that turn asks
     the owner before it spawns, cancels, schedules or posts anything."""
-    from django.db import IntegrityError, transaction
-
-    from oikos import services, turns
-    from oikos.models import Thread
-    from oikos.untrusted import ROLE
+    # lazy: oikos.turns brings oikos.tools, oikos.slash and zerg_site.llm, +1.2 MB RSS / 6 modules at every
+    # django.setup() (OikosConfig.ready imports this module); only a Forum mention needs it
+    from oikos import turns
 
     forum_thread = post.thread
     thread = Thread.objects.filter(forum_thread=forum_thread.id).first()

@@ -7,6 +7,7 @@ as an event of the thread's session (provider ``oikos``), so Timeline search fin
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.db import connection, transaction
@@ -15,6 +16,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from oikos.models import Message, Thread, Turn
+from timeline.models import Event, Session
 from zerg_site.events import publish
 
 log = logging.getLogger("zerg.oikos")
@@ -184,8 +186,6 @@ def _sum(old: dict, new: dict) -> dict:
 
 
 def _session(thread: Thread):
-    from timeline.models import Session
-
     session, _ = Session.objects.get_or_create(
         provider=TIMELINE_PROVIDER,
         provider_session_id=f"oikos-{thread.id}",
@@ -214,8 +214,6 @@ EVENT_KIND = {
 
 def mirror(message: Message) -> None:
     """The message as an event of the thread's Timeline session (once per message; a change updates it)."""
-    from timeline.models import Event
-
     try:
         with transaction.atomic():
             thread = Thread.objects.get(id=message.thread_id)
@@ -231,8 +229,6 @@ def mirror(message: Message) -> None:
             }
             data = message.data or {}
             if message.role == "tool_call":
-                import json
-
                 fields.update(
                     tool_name=str(data.get("name", ""))[:200],
                     tool_input=json.dumps(data.get("input") or {}),
@@ -256,8 +252,6 @@ def mirror(message: Message) -> None:
 
 
 def _mirror_usage(thread: Thread) -> None:
-    from timeline.models import Session
-
     usage = thread.usage or {}
     Session.objects.filter(provider=TIMELINE_PROVIDER, provider_session_id=f"oikos-{thread.id}").update(
         input_tokens=usage.get("input_tokens", 0),
@@ -269,8 +263,6 @@ def _mirror_usage(thread: Thread) -> None:
 
 
 def timeline_session_id(thread_id: int) -> int | None:
-    from timeline.models import Session
-
     return (
         Session.objects.filter(provider=TIMELINE_PROVIDER, provider_session_id=f"oikos-{thread_id}")
         .values_list("id", flat=True)

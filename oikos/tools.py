@@ -9,13 +9,25 @@ module is not there yet the tool answers "not available".
 
 from __future__ import annotations
 
+import html
+import importlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+
+from commis import jobs
+from commis.models import Job
+from commis.slots import slot_usage
+from oikos.models import Message
+from oikos.untrusted import wrap
+from timeline.models import Event, Session
+from timeline.search import search
+from zerg_site import budget
 
 MAX_SPAWNS_WITHOUT_ASKING = 3  # more commis than this in one turn needs the owner's approval ([llm] oikos_max_spawns)
 DESTRUCTIVE = {"cancel_commis": "cancel a commis job", "schedule_remove": "remove a schedule"}
@@ -177,8 +189,6 @@ def _int(value: Any, name: str, default: int | None = None) -> int:
 
 
 def _job(job_id) -> Any:
-    from commis.models import Job
-
     job = Job.objects.filter(id=_int(job_id, "job_id")).first()
     if job is None:
         raise ToolError(f"there is no commis job {job_id}")
@@ -204,9 +214,6 @@ def _tail(path: Path, chars: int) -> str:
 def spawn_commis(
     ctx: Context, task: str = "", backend: str = "shell", repo_url: str = "", timeout=None, budget_usd=None
 ) -> ToolResult:
-    from commis import jobs
-    from zerg_site import budget
-
     # over the day's or month's budget the gate asked the owner first (needs_approval): this spawn is approved
     spend = budget.status()
     note = f"spawned with the owner's approval in Oikos although {spend.reason()}" if spend.over else ""
@@ -238,9 +245,6 @@ def spawn_commis(
 
 
 def list_commis(ctx: Context, status: str = "", limit=20) -> ToolResult:
-    from commis.models import Job
-    from commis.slots import slot_usage
-
     rows = Job.objects.all()
     if status:
         rows = rows.filter(status__in=[s.strip() for s in str(status).split(",") if s.strip()])
@@ -295,8 +299,6 @@ def commis_result(ctx: Context, job_id=None, log_chars=3000) -> ToolResult:
 
 
 def cancel_commis(ctx: Context, job_id=None) -> ToolResult:
-    from commis import jobs
-
     job = _job(job_id)
     if job.finished:
         return ToolResult(f"commis #{job.id} had already finished ({job.status})", job_id=job.id)
@@ -305,11 +307,6 @@ def cancel_commis(ctx: Context, job_id=None) -> ToolResult:
 
 
 def search_timeline(ctx: Context, q: str = "", limit=10) -> ToolResult:
-    import html
-    import re
-
-    from timeline.search import search
-
     if not str(q).strip():
         raise ToolError("q is empty: give words to search for")
     wanted = max(1, min(_int(limit, "limit", 10), 50))
@@ -327,8 +324,6 @@ def search_timeline(ctx: Context, q: str = "", limit=10) -> ToolResult:
 
 
 def read_session(ctx: Context, session_id: str = "", after=-1, limit=50) -> ToolResult:
-    from timeline.models import Event, Session
-
     sid = str(session_id).strip()
     session = Session.objects.filter(pk=int(sid)).first() if sid.isdigit() else None
     session = session or Session.objects.filter(provider_session_id=sid).first()
@@ -345,8 +340,6 @@ def read_session(ctx: Context, session_id: str = "", after=-1, limit=50) -> Tool
 
 
 def read_full_output(ctx: Context, message_id=None, offset=0, limit=20_000) -> ToolResult:
-    from oikos.models import Message
-
     msg = Message.objects.filter(id=_int(message_id, "message_id"), thread_id=ctx.thread_id).first()
     if msg is None:
         raise ToolError(f"there is no message {message_id} in this thread")
@@ -359,8 +352,6 @@ def read_full_output(ctx: Context, message_id=None, offset=0, limit=20_000) -> T
 
 
 def _service(module: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -449,7 +440,6 @@ def for_model(name: str, text: str, is_error: bool) -> str:
     """A tool result as the model gets it: output from jobs, sessions or the Forum marked as data."""
     if is_error or name not in UNTRUSTED_RESULTS:
         return text
-    from oikos.untrusted import wrap
 
     return wrap(f"{name} result: {UNTRUSTED_RESULTS[name]}", text)
 
@@ -467,8 +457,6 @@ def needs_approval(calls: list[dict], spawned_before: int, untrusted: bool = Fal
         elif c.get("name") == "spawn_commis":
             spawns += 1
             if spend is None:
-                from zerg_site import budget
-
                 spend = budget.status()
             if spend.over:
                 risky.append((c, f"spawn a commis although {spend.reason()}"))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, DateField, F, FloatField, Func, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -103,8 +104,6 @@ class Report:
 
 def owner_zone() -> ZoneInfo:
     """The owner's time zone: ``[server] time_zone`` (``ZERG_TIME_ZONE``), UTC by default."""
-    from django.conf import settings
-
     return ZoneInfo(getattr(getattr(settings, "ZERG", None), "time_zone", "") or "UTC")
 
 

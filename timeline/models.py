@@ -16,6 +16,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from timeline.chunks import decompress, line_at
+
 
 class Session(models.Model):
     CLAUDE, CODEX, GEMINI, ZERG_AGENT = "claude", "codex", "gemini", "zerg-agent"
@@ -184,8 +186,6 @@ class SourceChunk(models.Model):
         return f"{self.file_id}@{self.generation}:{self.offset}+{self.length}"
 
     def raw(self) -> bytes:
-        from timeline.chunks import decompress
-
         return decompress(bytes(self.data))
 
 
@@ -237,8 +237,6 @@ class Event(models.Model):
 
     def source_line(self) -> bytes:
         """The raw line this event was parsed from (a Gemini event: its whole document), or b""."""
-        from timeline.chunks import line_at
-
         chunk = SourceChunk.objects.filter(id=self.chunk_id).first() if self.chunk_id else None
         if chunk is None:
             return b""

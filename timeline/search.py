@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from timeline.indexer import index_pending
 
@@ -289,8 +290,6 @@ def pg_lexeme(kind: str, value) -> str:
 
 def _bucket(moment: datetime) -> int:
     if moment.tzinfo is None:
-        from django.utils import timezone
-
         moment = timezone.make_aware(moment)
     return int(moment.timestamp() // BUCKET_SECONDS)
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 from ninja import Router
 from ninja.errors import HttpError
 
+from commis.models import Job, ScheduleRun
+from oikos.models import Turn
 from zerg_site.jsonbody import read_json
 from zerg_site.models import ProcessHeartbeat
 from zerg_site.push.models import SeenItem
@@ -38,22 +40,15 @@ def _iso(value):
 
 
 def failed_jobs():
-    from commis.models import Job
-
     return _unseen(Job.objects.filter(status__in=(Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)), "job:", "finished_at")
 
 
 def failed_runs():
-    from commis.models import ScheduleRun
-
     return _unseen(ScheduleRun.objects.filter(job__isnull=True).exclude(error=""), "schedule-run:")
 
 
 def items(limit: int = LIMIT) -> tuple[list[dict], int]:
     """``(items, count)``: newest first within each group, interrupts first (``limit`` per group)."""
-    from commis.models import Job
-    from oikos.models import Turn
-
     out: list[dict] = []
     count = 0
     waiting = Turn.objects.filter(status=Turn.WAITING, interrupt__isnull=False)

@@ -35,6 +35,9 @@ from io import BytesIO
 from urllib.parse import unquote
 
 from daphne.http_protocol import HTTPFactory, WebRequest
+from django.conf import settings
+
+from agents_ingest.models import MAX_PATCH
 
 MiB = 1024 * 1024
 #: bytes of a refused body read and discarded before the connection is closed regardless
@@ -50,10 +53,6 @@ class BodyLimits:
 
     @classmethod
     def from_settings(cls) -> BodyLimits:
-        from django.conf import settings
-
-        from agents_ingest.models import MAX_PATCH
-
         ingest = max(int(settings.INGEST_MAX_COMPRESSED), int(settings.INGEST_MAX_BODY))
         default = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or int(2.5 * MiB)
         paths = {path: ingest for path in INGEST_PATHS}

@@ -20,6 +20,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.utils import timezone
+
+from zerg_site.events import publish
+from zerg_site.models import BudgetSetting
+
 log = logging.getLogger("zerg.budget")
 
 TOPIC = "budget"
@@ -43,10 +49,6 @@ def money(amount: float | None) -> str:
 
 def limits() -> tuple[float | None, float | None, str]:
     """``(daily, monthly, source)``: the Settings row when saved (source "settings"), else the config."""
-    from django.conf import settings
-
-    from zerg_site.models import BudgetSetting
-
     row = BudgetSetting.objects.filter(id=1).first()
     if row is not None:
         return row.daily_usd, row.monthly_usd, "settings"
@@ -56,10 +58,6 @@ def limits() -> tuple[float | None, float | None, str]:
 
 def save(daily: float | None, monthly: float | None) -> None:
     """The owner's budgets from Settings (checked by the caller: positive or None)."""
-    from django.utils import timezone
-
-    from zerg_site.models import BudgetSetting
-
     BudgetSetting.objects.update_or_create(
         id=1, defaults={"daily_usd": daily, "monthly_usd": monthly, "updated_at": timezone.now()}
     )
@@ -67,8 +65,6 @@ def save(daily: float | None, monthly: float | None) -> None:
 
 def reset() -> None:
     """Forget the Settings row: ``[budget]`` in the config applies again."""
-    from zerg_site.models import BudgetSetting
-
     BudgetSetting.objects.filter(id=1).delete()
 
 
@@ -138,8 +134,6 @@ def job_over(cost: float | None, budget: float | None) -> bool:
 
 def decided(kind: str, payload: dict, *topics: str) -> None:
     """Publish one budget decision (``budget.<kind>``) on ``budget`` and on each topic it concerns."""
-    from zerg_site.events import publish
-
     for topic in dict.fromkeys((TOPIC, *topics)):
         try:
             publish(topic, f"budget.{kind}", payload)

@@ -1,5 +1,7 @@
 """Configuration mistakes reported as Django system checks with stable ids."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -21,8 +23,6 @@ def check_public_url(app_configs, **kwargs):
 
 @register()
 def check_spa_built(app_configs, **kwargs):
-    from pathlib import Path
-
     if not (Path(settings.WHITENOISE_ROOT) / "index.html").exists():
         return [
             Warning(

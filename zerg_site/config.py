@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zerg_site import private_files
 
@@ -87,8 +88,6 @@ def _url(value: Any) -> str:
 
 def _time_zone(value: Any) -> str:
     """An IANA time zone name (``Europe/Paris``): the owner's days, for spend (``spend.query``)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     name = _str(value).strip() or "UTC"
     try:
         ZoneInfo(name)

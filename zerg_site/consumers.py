@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 from channels.db import database_sync_to_async
@@ -12,6 +14,7 @@ from django.db import close_old_connections
 from zerg_site.auth.tokens import bearer_secret, check_token
 from zerg_site.events import ALL_TOPICS, TOPIC_RE, ensure_tailer, group_name
 from zerg_site.models import Event
+from zerg_site.push.models import OwnerSocket
 
 CLOSE_UNAUTHORIZED = 4401
 MAX_TOPICS = 50
@@ -53,11 +56,6 @@ def _replay_page(topics: list[str], after: int) -> list[dict]:
 
 def _socket_opened(channel_name: str) -> None:
     """Count open owner pages across processes (push skips "Oikos replied" while one is open)."""
-    import os
-    import socket
-
-    from zerg_site.push.models import OwnerSocket
-
     close_old_connections()
     OwnerSocket.objects.get_or_create(
         channel_name=channel_name, defaults={"host": socket.gethostname(), "pid": os.getpid()}
@@ -65,8 +63,6 @@ def _socket_opened(channel_name: str) -> None:
 
 
 def _socket_closed(channel_name: str) -> None:
-    from zerg_site.push.models import OwnerSocket
-
     close_old_connections()
     OwnerSocket.objects.filter(channel_name=channel_name).delete()
 

@@ -13,13 +13,23 @@ never disagree with the pages they link to. Live changes then come over the even
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Count, Max
 from ninja import Router
 
+from commis.models import Job
+from commis.slots import slot_usage
+from oikos.services import list_threads
+from spend import query
+from timeline.models import Session
+from zerg_site import attention, budget
+from zerg_site.auth.owner import get_owner
+from zerg_site.cli import doctor
 from zerg_site.schemas import AttentionOut, BudgetOut, Out, SetupOut, Slots, owner
+from zerg_site.setup_api import checks
 
 router = Router(tags=["dashboard"])
 
@@ -103,8 +113,6 @@ def last_line(job) -> str:
 
 
 def active_jobs() -> list[dict]:
-    from commis.models import Job
-
     rows = Job.objects.filter(status__in=(Job.RUNNING, Job.QUEUED)).order_by("-status", "-id")[:JOBS]
     out = []
     for job in rows:
@@ -126,8 +134,6 @@ def active_jobs() -> list[dict]:
 
 def devices() -> list[dict]:
     """Each device's shipped sessions (top-level ones: a subagent belongs to its parent), latest first."""
-    from timeline.models import Session
-
     top = Session.objects.filter(parent__isnull=True).exclude(device="")
     per_device = top.values("device").annotate(n=Count("id"), last=Max("updated_at")).order_by("-last")[:DEVICES]
     out = []
@@ -154,11 +160,6 @@ def devices() -> list[dict]:
 
 
 def spend() -> dict:
-    from datetime import datetime, timedelta
-
-    from spend import query
-    from zerg_site import budget
-
     zone = query.owner_zone()
     today = datetime.now(zone).date()
     day, day_partial = query.total(today, today, zone)
@@ -173,8 +174,6 @@ def spend() -> dict:
 
 
 def threads() -> list[dict]:
-    from oikos.services import list_threads
-
     keys = DashThreadOut.model_fields
     return [{k: t[k] for k in keys} for t in list_threads(limit=THREADS)]
 
@@ -182,12 +181,6 @@ def threads() -> list[dict]:
 @router.get("", response=owner(DashboardOut))
 def dashboard(request):
     """Running and queued commis, what needs an answer, the latest chats and shipped sessions, the setup."""
-    from commis.slots import slot_usage
-    from zerg_site import attention
-    from zerg_site.auth.owner import get_owner
-    from zerg_site.cli import doctor
-    from zerg_site.setup_api import checks
-
     found, count = attention.items(limit=10)
     setup = [vars(check) for check in checks(settings.ZERG, get_owner())]
     missing = [item for item in setup if item["status"] != doctor.OK]

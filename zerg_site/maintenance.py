@@ -20,7 +20,11 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from logging.handlers import RotatingFileHandler
+
+from django.db import connection, transaction
+from django.utils import timezone
 
 log = logging.getLogger("zerg.maintenance")
 
@@ -61,8 +65,7 @@ def first_run(job: Job, now: datetime) -> datetime:
 def run_command(command: str) -> str:
     """Run a management command for a schedule: its output goes to the log (and is the
     task's result in the admin) instead of the server's console; an error fails the task."""
-    from io import StringIO
-
+    # lazy: settings.py imports this module (its log handler), before Django's apps are loaded
     from django.core.management import call_command
 
     out = StringIO()
@@ -76,8 +79,6 @@ def run_command(command: str) -> str:
 def schedules_locked():
     """One transaction under a lock (SQLite's write lock taken by BEGIN IMMEDIATE, an advisory lock
     on Postgres), so processes starting together cannot both insert the same django-q2 schedule."""
-    from django.db import connection, transaction
-
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -91,8 +92,7 @@ def ensure_schedules() -> list[str]:
     Under :func:`schedules_locked`, so processes starting together cannot both insert;
     duplicates left by anything else are removed.
     """
-    from django.utils import timezone
-    from django_q.models import Schedule
+    from django_q.models import Schedule  # lazy: settings.py imports this module; no models yet
 
     created = []
     with schedules_locked():

@@ -85,7 +85,7 @@ def _app_paths(state) -> None:
 
 
 def _link_matches(state, pattern, href_of, css: str) -> None:
-    from markdown_it.token import Token
+    from markdown_it.token import Token  # lazy: see _parser()
 
     for block in state.tokens:
         if block.type != "inline" or not block.children:
@@ -122,7 +122,7 @@ def _align_classes(state) -> None:
 
 
 def _text(content: str):
-    from markdown_it.token import Token
+    from markdown_it.token import Token  # lazy: see _parser()
 
     tok = Token("text", "", 0)
     tok.content = content
@@ -131,6 +131,8 @@ def _text(content: str):
 
 @lru_cache(maxsize=2)
 def _parser(app_paths: bool = False):
+    # lazy: markdown-it is ~4 MB RSS / 25-100 ms measured alone; oikos.models imports this module in
+    # every process (the worker too), and only rendering a post or a reply needs it
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -144,7 +146,7 @@ def _parser(app_paths: bool = False):
 
 
 def sanitize(html: str) -> str:
-    import nh3
+    import nh3  # lazy: ~1.5 MB RSS; oikos.models imports this module in every process, few render
 
     return nh3.clean(
         html,

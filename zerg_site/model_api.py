@@ -12,6 +12,7 @@ from ninja import Router
 from ninja.errors import HttpError
 
 from zerg_site import llm
+from zerg_site.llm.base import ProviderError
 from zerg_site.schemas import ModelOut, ModelTestOut, owner
 
 router = Router(tags=["model"])
@@ -44,8 +45,6 @@ def model_view(request):
 @router.post("/test", response=owner(ModelTestOut, 409))
 def model_test(request):
     """One tiny request to the model (a few tokens); ``ok`` false with the provider's error when it fails."""
-    from zerg_site.llm.base import ProviderError
-
     picked = llm.choice()
     if picked is None:
         raise HttpError(409, llm.HOW_TO_CONFIGURE)

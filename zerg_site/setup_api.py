@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from ninja import Router
 
+from zerg_site.auth.owner import get_owner
 from zerg_site.cli import doctor
 from zerg_site.schemas import SetupOut, owner
 
@@ -40,8 +41,6 @@ def missing(cfg, user) -> list[doctor.Check]:
 @router.get("", response=owner(SetupOut))
 def setup_view(request):
     """What the server still lacks, each with its fix: the list ``zerg serve`` prints at start."""
-    from zerg_site.auth.owner import get_owner
-
     found = [vars(check) for check in checks(settings.ZERG, get_owner())]
     missing_items = [item for item in found if item["status"] != doctor.OK]
     return {"complete": not missing_items, "missing": missing_items, "checks": found}

@@ -9,8 +9,10 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils import timezone
+from django_q.tasks import async_task
 from ninja import Router
 
+from commis.slots import slot_usage
 from zerg_site import __version__
 from zerg_site.models import Event, ProcessHeartbeat
 from zerg_site.params import Int64
@@ -24,8 +26,6 @@ def database_vendor() -> str:
 
 
 def commis_slots() -> dict:
-    from commis.slots import slot_usage
-
     return slot_usage()
 
 
@@ -82,8 +82,6 @@ def status_view(request):
 @router.post("/system/ping", response=owner(PingOut))
 def ping_view(request):
     """Round trip through the worker cluster: the worker publishes ``worker.pong``."""
-    from django_q.tasks import async_task
-
     task_id = uuid.uuid4().hex
     async_task("zerg_site.tasks.ping", task_id, task_name=f"ping-{task_id}", group="zerg-ping")
     return {"task_id": task_id}

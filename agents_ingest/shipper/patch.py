@@ -20,6 +20,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from agents_ingest.apiclient import ApiError, RetryLater, Unauthorized
+
 MAX_PATCH = 16 * 1024 * 1024  # the server's limit too (agents_ingest.models.MAX_PATCH)
 
 
@@ -161,8 +163,6 @@ class PatchUploader:
         self.upload({fs.session_cwd for fs in files if fs.session_cwd and fs.mtime_ns >= recent})
 
     def upload(self, cwds) -> None:
-        from agents_ingest.apiclient import ApiError, RetryLater, Unauthorized
-
         now = time.monotonic()
         for cwd in sorted(cwds):
             if not self.enabled:

@@ -7,13 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
+from django.conf import settings
+
 from commis.backends import sessionfiles
 from commis.backends.base import Backend, BackendUnavailable, JobEvent, Outcome, require_binary
+from commis.continuation import ContinuationError, restore_session_file
 
 
 def zerg_config():
-    from django.conf import settings
-
     return settings.ZERG
 
 
@@ -86,7 +87,6 @@ class CLIAgentBackend(Backend):
         """A continuation job (``continues_session``): put its session file in place first."""
         if not self.option(job, "continues_session"):
             return
-        from commis.continuation import ContinuationError, restore_session_file
 
         try:
             restore_session_file(job, self.name, config_dir, cwd)

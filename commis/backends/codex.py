@@ -27,6 +27,7 @@ from commis.backends import sessionfiles
 from commis.backends.base import BackendUnavailable
 from commis.backends.cliagent import CLIAgentBackend, continue_prompt, copy_if_missing, zerg_config
 from commis.backends.streamjson import CodexStreamParser
+from timeline.pricing import response_cost
 
 INSTALL_HINT = "install Codex: npm install -g @openai/codex"
 NO_CREDENTIALS = (
@@ -107,14 +108,10 @@ class CodexBackend(CLIAgentBackend):
         """The usage of the ``turn.completed`` records so far at the job's model option (``codex exec
         --json`` reports usage only when a turn completes, and names no model: without the option the
         cost is known only at the end, from the session file)."""
-        from timeline.pricing import response_cost
-
         model = str(self.option(job, "model") or "")
         return response_cost("codex", model, self.parser.usage) if model and self.parser.usage else None
 
     def on_exit(self, job, workspace, exit_code: int):
-        from timeline.pricing import response_cost
-
         outcome = super().on_exit(job, workspace, exit_code)
         model = str(self.option(job, "model") or "") or session_model(outcome.session_file)
         if outcome.usage and model:

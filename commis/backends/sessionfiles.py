@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from pathlib import Path
+
+from django.db import connection
+from django.db.models import Model
 
 from zerg_site.devices import COMMIS_DEVICE
 
@@ -59,6 +64,8 @@ def timeline_session(job) -> int | None:
     it has none (yet): a continuation's continued session, else this job's own ``COMMIS_DEVICE``
     session of its backend's provider. By id, never by the provider id alone: another device may
     have shipped a session of that name."""
+    # lazy: `import commis.backends.agent` (it imports this module) needs no django.setup()
+    # (tests/commis/test_backend_agent.py imports it bare): no models at import time
     from timeline.models import Session
 
     continued = continued_session(job)
@@ -82,6 +89,8 @@ def session_file_ready(job, path: Path, source: str) -> None:
     provider session id (``job.session_id``; the Timeline API accepts it as the id). A
     failed ingest is logged, never fails the job: the file stays in the job's state dir.
     """
+    # lazy: `import commis.backends.agent` (it imports this module) needs no django.setup()
+    # (tests/commis/test_backend_agent.py imports it bare): no models at import time
     from agents_ingest.importer import import_file
 
     try:
@@ -94,8 +103,6 @@ def session_file_ready(job, path: Path, source: str) -> None:
 
 def is_job_row(job) -> bool:
     """A real ``Job`` (the runner's), not a stand-in: only those are ingested live."""
-    from django.db.models import Model
-
     return isinstance(job, Model)
 
 
@@ -118,9 +125,6 @@ class LiveIngest:
         self.last = 0.0
 
     def poll(self, job, find) -> None:
-        import threading
-        import time
-
         now = time.monotonic()
         if now - self.last < self.interval:
             return
@@ -136,7 +140,7 @@ class LiveIngest:
             data = data[: data.rfind(b"\n") + 1]
             if not data:
                 return
-            from agents_ingest.ingest import FileChunk, ingest_files
+            from agents_ingest.ingest import FileChunk, ingest_files  # lazy: no models at import (see above)
 
             result = ingest_files(
                 COMMIS_DEVICE,
@@ -147,6 +151,4 @@ class LiveIngest:
             log.exception("job %s: live ingest of the session file failed", getattr(job, "id", "?"))
         finally:
             if threading.current_thread() is not threading.main_thread():
-                from django.db import connection
-
                 connection.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
+from timeline.indexer import index_range
 from timeline.models import Event, Session, SourceFile
 from timeline.storage.values import adapt_dt
 
@@ -276,8 +277,6 @@ def defer_indexing() -> int | None:
 def index_deferred(since: int, later: bool = False) -> None:
     """Index the request's events now, or (``later``) queue their id range for the background
     indexer (``timeline.indexer``); either way inside the request's transaction."""
-    from timeline.indexer import index_range
-
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT max(id) FROM {EVENT_TABLE} WHERE id > %s", [since])
         last = cursor.fetchone()[0]

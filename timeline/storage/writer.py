@@ -44,6 +44,7 @@ from timeline.storage.rows import (
 from timeline.storage.values import adapt_dt, adapt_json
 from timeline.titles import prompt_title
 from timeline.usage import add_usage, instant, later_snapshot
+from zerg_site.events import publish
 from zerg_site.gitcheck import GitValueError, check_commit, check_remote
 
 log = logging.getLogger("zerg.ingest")
@@ -141,8 +142,6 @@ def store(device: str, prepared: list[PreparedFile], index_later: bool = False) 
 
 def _publish(device: str, totals: dict, sessions: dict) -> None:
     try:
-        from zerg_site.events import publish
-
         with transaction.atomic():  # a savepoint: a failure here leaves the ingest's transaction usable
             publish("timeline", "timeline.ingested", {"device": device, **totals, "sessions": sorted(sessions)[:200]})
     except Exception:  # the archive is stored; a lost notification only delays a UI refresh

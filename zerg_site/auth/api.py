@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.password_validation import ValidationError, validate_password
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from ninja import Router, Schema
 from ninja.errors import HttpError
 from ninja.utils import check_csrf
@@ -32,8 +36,6 @@ class LoginIn(Schema):
 
 
 def _retry_later(seconds: int):
-    from django.http import JsonResponse
-
     response = JsonResponse({"detail": f"Too many failed logins; try again in {seconds} seconds."}, status=429)
     response["Retry-After"] = str(seconds)
     return response
@@ -135,10 +137,6 @@ def create_api_token(request, body: TokenIn):
 @tokens_router.post("/device", response=owner(DeviceTokenOut, 400, 422))
 def create_device_token(request, body: TokenIn):
     """A Shipper's device token, with the line to paste on that laptop (this server's URL in it)."""
-    import shlex
-
-    from django.conf import settings
-
     try:
         token, secret = create_token(body.name, ApiToken.DEVICE)
     except ValueError as exc:

@@ -14,6 +14,8 @@ table analysed, the twin of the same housekeeping.
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from timeline.indexer import index_pending
+
 FTS_TABLE = "timeline_event_fts"  # timeline/migrations/0002_search.py
 PG_TABLE, PG_INDEX = "timeline_event", "timeline_event_search"
 MERGE_PAGES = 500  # pages per step: a few MB, well under a second of lock
@@ -37,7 +39,6 @@ class Command(BaseCommand):
         if FTS_TABLE not in existing:
             self.stdout.write(f"nothing to do: there is no {FTS_TABLE} table (migrations not applied?)")
             return
-        from timeline.indexer import index_pending
 
         pending = index_pending()  # ranges an ingest left to the background indexer (normally none by now)
         if pending:
