@@ -8,6 +8,7 @@ class ForumConfig(AppConfig):
     verbose_name = "Forum"
 
     def ready(self) -> None:
+        # in ready(): Django's app registry is loaded only now (apps.py is imported before any model)
         from commis import signals
         from forum import agent_tools, hooks
 

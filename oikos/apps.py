@@ -6,6 +6,7 @@ class OikosConfig(AppConfig):
     verbose_name = "Oikos"
 
     def ready(self) -> None:
+        # in ready(): Django's app registry is loaded only now (apps.py is imported before any model)
         from commis.signals import job_finished
         from oikos.notify import job_finished as report_back
 

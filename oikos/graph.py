@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from commis.agent.graph import sum_usage, tool_calls
+from oikos import tools as oikos_tools
 from oikos.untrusted import RULE
 
 SYSTEM_PROMPT = (
@@ -89,7 +90,6 @@ def trim(messages: list[dict], budget_chars: int) -> list[dict]:
 def build_graph(*, recorder, checkpointer=None, max_steps: int = 25, budget_chars: int = 400_000):
     """``recorder`` does the side effects: ``call_model(messages) -> ModelReply``,
     ``spawned_in_turn() -> int``, ``run_tool(call, decision) -> (text, is_error)``."""
-    from oikos import tools as oikos_tools
 
     def model_node(state: OikosState) -> dict:
         reply = recorder.call_model(trim(state["messages"], budget_chars))

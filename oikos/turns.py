@@ -26,9 +26,16 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from commis.backends.agent import checkpoint_target
+from commis.backends.agent_child import Checkpointer
+from commis.backends.streamjson import describe_tool_call
+from forum import services as forum
 from oikos import services, slash, tools, untrusted
 from oikos.models import Message, Thread, Turn
-from zerg_site.llm import HOW_TO_CONFIGURE, configured
+from timeline.pricing import response_cost
+from zerg_site.heartbeat import pid_alive
+from zerg_site.llm import HOW_TO_CONFIGURE, configured, get_provider
+from zerg_site.llm.base import ProviderError
 
 log = logging.getLogger("zerg.oikos")
 
@@ -248,8 +255,6 @@ def claim(turn_id: int) -> str | None:
 def reclaim(on_start: bool = False) -> list[int]:
     """Back to the queue: running turns whose runner is gone (a dead pid on this host, or a
     stale heartbeat); at start also every queued turn (its queue entry died with the process)."""
-    from zerg_site.heartbeat import pid_alive
-
     stale = timezone.now() - timedelta(seconds=settings.ZERG.stale_threshold)
     host = socket.gethostname()
     ids = []
@@ -297,8 +302,6 @@ def run_turn(turn_id: int) -> None:
     try:
         _execute(turn, lease)
     except Exception as exc:
-        from zerg_site.llm.base import ProviderError
-
         if not _still_mine(turn_id, lease):
             return  # reclaimed meanwhile: the new runner owns it
         error = exc.message if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
@@ -326,6 +329,8 @@ def _new_input(turn: Turn, values: dict) -> dict:
     """The turn's message, after any notices (finished commis, mentions) that arrived since the
     last turn; text that is not the owner's is marked, and ``untrusted`` names who wrote the
     mentions in it (the gate then asks the owner before any side effect)."""
+    # lazy: the LLM stack (langgraph, anthropic) is +38 MB RSS / ~800 modules / 0.8 s after django.setup();
+    # `zerg serve` loads it at its first turn, the worker never (tests/oikos/test_oikos_chat.py)
     from commis.agent.graph import tool_calls
 
     previous = (
@@ -363,12 +368,11 @@ def _new_input(turn: Turn, values: dict) -> dict:
 
 
 def _execute(turn: Turn, lease: str) -> None:
+    # lazy: the LLM stack (langgraph, anthropic) is +38 MB RSS / ~800 modules / 0.8 s after django.setup();
+    # `zerg serve` loads it at its first turn, the worker never (tests/oikos/test_oikos_chat.py)
     from langgraph.types import Command
 
-    from commis.backends.agent import checkpoint_target
-    from commis.backends.agent_child import Checkpointer
     from oikos.graph import build_graph
-    from zerg_site.llm import get_provider
 
     provider = get_provider()
     if provider is None:
@@ -411,8 +415,6 @@ def _reply_to_forum(turn: Turn) -> None:
     if not forum_thread or reply is None:
         return
     try:
-        from forum import services as forum
-
         forum.post(forum_thread, reply.text, "oikos", str(turn.thread_id))
     except Exception as exc:  # the Forum may be gone or refuse it: say so in the chat
         log.warning("oikos turn %s: cannot post to forum thread %s: %s", turn.id, forum_thread, exc)
@@ -450,8 +452,7 @@ class Recorder:
         return self._lost
 
     def call_model(self, messages: list[dict]):
-        from oikos.graph import SYSTEM_PROMPT
-        from timeline.pricing import response_cost
+        from oikos.graph import SYSTEM_PROMPT  # lazy: the LLM stack, see _execute()
 
         streamer = Streamer(self.turn)
         system = SYSTEM_PROMPT + f"\nToday is {timezone.now():%A %Y-%m-%d} (UTC)."  # "last week" needs a date
@@ -517,8 +518,6 @@ class Recorder:
 
 
 def _describe(block: dict) -> str:
-    from commis.backends.streamjson import describe_tool_call
-
     return describe_tool_call(block.get("name", "?"), block.get("input"))
 
 

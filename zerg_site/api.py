@@ -7,6 +7,7 @@ from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 from ninja.errors import HttpError as _HttpError
 from ninja.errors import ValidationError as _InvalidParams
+from ninja.openapi.docs import _csrf_needed
 
 from agents_ingest.api import router as agents_router
 from agents_ingest.migrate_api import router as migrate_router
@@ -36,8 +37,6 @@ class LocalSwagger(Swagger):
     """Swagger UI from the package's own assets (ninja uses a CDN unless it is an installed app)."""
 
     def render_page(self, request, api, **kwargs):
-        from ninja.openapi.docs import _csrf_needed
-
         self.settings["url"] = self.get_openapi_url(api, kwargs)
         context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": _csrf_needed(api)}
         return render(request, self.template, context)

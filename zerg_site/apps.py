@@ -6,6 +6,7 @@ class ZergSiteConfig(AppConfig):
     verbose_name = "Zerg"
 
     def ready(self):
+        # in ready(): Django's app registry is loaded only now (apps.py is imported before any model)
         from zerg_site import checks  # noqa: F401  (registers the system checks)
         from zerg_site.push import receivers
 

@@ -46,11 +46,18 @@ import time
 from importlib import metadata, util
 from pathlib import Path
 
+from django.conf import settings
+from django.db import connection
+
+import commis
 from agents_ingest.parsers.base import json_value  # the child's output: depth-limited
+from commis.agent.tools import WorkspaceTools
 from commis.backends import sessionfiles
 from commis.backends.agent_transcript import FILE_NAME as TRANSCRIPT
 from commis.backends.base import FAILED, Backend, BackendUnavailable, JobEvent, Outcome
+from timeline.pricing import response_cost
 from zerg_site import llm
+from zerg_site.pdeathsig import die_with_parent  # SIGKILL with this worker: no orphan host
 
 DEFAULT_MAX_STEPS = 50
 NO_KEY = (
@@ -68,8 +75,6 @@ PROVIDER = "zerg-agent"  # the Timeline provider of the agent's transcripts
 
 
 def _config():
-    from django.conf import settings
-
     return settings.ZERG
 
 
@@ -89,15 +94,13 @@ def checkpoint_path() -> Path:
 
 
 def _postgres_conninfo() -> str | None:
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         return None
     try:
         metadata.distribution("langgraph-checkpoint-postgres")  # no import: the worker stays light
     except metadata.PackageNotFoundError:
         return None
-    from psycopg.conninfo import make_conninfo
+    from psycopg.conninfo import make_conninfo  # lazy: psycopg is the optional `postgres` extra
 
     s = connection.settings_dict
     params = {
@@ -150,8 +153,6 @@ def _start_host(path: str, postgres: bool) -> None:
                 return
             if code not in (0, -9, -15):
                 raise BackendUnavailable(f"the agent host exited with code {code}: see {host_log()}")
-        import commis
-        from zerg_site.pdeathsig import die_with_parent  # SIGKILL with this worker: no orphan host
 
         root = str(Path(commis.__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
@@ -287,10 +288,6 @@ class AgentBackend(Backend):
     def answer_tool(self, job, request: dict) -> None:
         """Run a tool the child does not run itself (the Forum's: Django, the database) here
         in the worker, and send the result back on the child's fd 0."""
-        from django.db import connection
-
-        from commis.agent.tools import WorkspaceTools
-
         try:
             tools = WorkspaceTools(self._workspace.path)
             tools.job_id = job.id
@@ -370,8 +367,6 @@ def price(calls) -> float | None:
     """The cost of the conversation's model calls (``[{"model", "usage"}]``, Anthropic usage
     keys from either provider), at the Timeline's list prices as Oikos's turns; None once
     one call's model has no known price (a local model), or when there is nothing to price."""
-    from timeline.pricing import response_cost
-
     if not isinstance(calls, list) or not calls:
         return None
     total = 0.0

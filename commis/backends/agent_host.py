@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import json
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 
 IDLE_EXIT = 30.0  # seconds without a child before the host exits
@@ -60,6 +63,9 @@ def _lock(path: str, wait: float = 60.0):
 
 
 def preload(postgres: bool) -> None:
+    # lazy on purpose: this is the preload. Importing this module loads no LLM module
+    # (tests/commis/test_backend_agent.py); the host pays for the stack once (~130 MB RSS with Django-free
+    # Zerg modules, ~4,500 modules), its forked children share the pages
     import anthropic  # noqa: F401
     import httpx  # noqa: F401 - the OpenAI-compatible provider's client: +5 MB here, once, not in each child
     import langgraph.checkpoint.sqlite  # noqa: F401
@@ -83,8 +89,6 @@ def preload(postgres: bool) -> None:
 
 def _sse(content: list[dict], stop_reason: str) -> bytes:
     """A streamed Messages API answer (the events the SDK parses), for the warm-up."""
-    import json
-
     message = {
         "id": "msg_warmup",
         "type": "message",
@@ -125,10 +129,7 @@ def warm_up() -> None:
     """One whole agent run here, against an in-process mock of the Messages API: the lazy
     imports, validators and caches a job needs are then built once, in pages every child
     shares, instead of once per child (that halves what a child adds)."""
-    import json
-    import shutil
-    import tempfile
-
+    # lazy: the LLM stack, loaded by preload() before this runs
     import httpx2
 
     from commis.backends.agent_child import run
@@ -197,7 +198,7 @@ def _child(conn: socket.socket, server: socket.socket, lock) -> None:
         for fd in (0, 1, 2):
             os.dup2(conn.fileno(), fd)
         conn.close()
-        from commis.backends.agent_child import serve_one
+        from commis.backends.agent_child import serve_one  # lazy: preloaded (see preload())
 
         code = serve_one(0)
     except BaseException:  # noqa: BLE001 - never return into the host's loop

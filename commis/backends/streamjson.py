@@ -28,7 +28,6 @@ from typing import Any
 
 from agents_ingest.parsers.base import json_value  # job output: depth-limited
 from commis.backends.base import FAILED, SUCCEEDED, JobEvent, Outcome
-from timeline.pricing import response_cost
 
 TEXT_LIMIT = 4000  # characters of a tool result / command output kept in an event
 
@@ -57,6 +56,9 @@ def _loads(line: str) -> dict | None:
 
 def claude_cost(record: dict, model: str) -> float | None:
     """The cost of a Claude Code run from its ``result`` record; None when a model has no price."""
+    # lazy: the agent host and child import this module and have no Django (timeline.pricing imports django.conf)
+    from timeline.pricing import response_cost
+
     per_model = record.get("modelUsage")
     per_model = per_model if isinstance(per_model, dict) else {}
     if len(per_model) > 1:
@@ -240,6 +242,9 @@ class ClaudeStreamParser:
         """What the run has cost so far, for its budget: the result's cost once it came; before, the
         usage each assistant message carries (one per API response; its output tokens may still be
         counting, so this is a lower bound). None while nothing is priced."""
+        # lazy: the agent host and child import this module and have no Django (timeline.pricing imports django.conf)
+        from timeline.pricing import response_cost
+
         if self.result is not None:
             return claude_cost(self.result, self.model)
         costs = [response_cost("claude", model, usage) for model, usage in self.calls.values()]

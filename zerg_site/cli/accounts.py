@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 import sys
 
 from zerg_site.cli.common import die, setup_django
+from zerg_site.cli.serve import login_url, print_login_notes, print_qr, reachable
 
 
 def add_parser(sub) -> None:
@@ -48,8 +50,6 @@ def run_passwd(args) -> int:
 
 def running_server(cfg) -> dict | None:
     """What the live ``zerg serve`` of this ZERG_HOME recorded about itself (its URLs), or None."""
-    import socket
-
     from zerg_site.models import ProcessHeartbeat
 
     for row in ProcessHeartbeat.live(ProcessHeartbeat.SERVER):
@@ -62,7 +62,6 @@ def run_link(args) -> int:
     """A link at the running server's real address and port (it records them in its heartbeat)."""
     cfg = setup_django()
     from zerg_site.auth.owner import ensure_owner
-    from zerg_site.cli.serve import login_url, print_login_notes, print_qr, reachable
 
     ensure_owner()
     server = None if cfg.public_url else running_server(cfg)

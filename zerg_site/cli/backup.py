@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import sys
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from zerg_site import private_files
 from zerg_site.cli.common import CommandError, die, load_config
+from zerg_site.cli.serve import acquire_lock
 
 # Tables every Zerg database has (from the first migrations of its core apps).
 EXPECTED_TABLES = ("django_migrations", "auth_user", "zerg_site_event", "zerg_site_processheartbeat")
@@ -192,8 +194,6 @@ def check_backup(path: Path, required: tuple[str, ...]) -> None:
 def hold_serve_lock(cfg):
     """Take the lock ``zerg serve`` holds for its lifetime: that proves no server runs, and
     holding it keeps one from starting during the restore."""
-    from zerg_site.cli.serve import acquire_lock
-
     try:
         return acquire_lock(cfg)
     except CommandError as exc:
@@ -202,8 +202,6 @@ def hold_serve_lock(cfg):
 
 def running_workers(database: Path) -> list[str]:
     """Zerg processes on this host that the current database says are running (a lone `zerg worker`)."""
-    import socket
-
     from zerg_site.heartbeat import pid_alive
 
     try:

@@ -11,6 +11,7 @@ import sys
 import time
 
 from zerg_site.cli.common import die, print_json, setup_django
+from zerg_site.gitcheck import GitValueError, check_repo_url
 
 BACKENDS = ["shell", "claude", "codex", "agent"]
 FINISHED = ("succeeded", "failed", "cancelled", "timed_out", "over_budget")
@@ -146,8 +147,6 @@ def run_spawn(args) -> int:
             die(f"--option {item!r}: expected KEY=VALUE")
         options[key] = value
     if args.repo:
-        from zerg_site.gitcheck import GitValueError, check_repo_url
-
         try:
             check_repo_url(args.repo)
         except GitValueError as exc:

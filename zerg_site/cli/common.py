@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import NoReturn
@@ -29,6 +30,7 @@ def load_config(keys: bool = True, tighten: bool = True):
     With ``keys`` the secret_key must be usable (made if missing): an empty one is a
     one-line error saying what to do (doctor and restore pass False, to report and repair it).
     """
+    # lazy: zerg_site.config (django-environ, tomllib) is +7 MB RSS / 20 ms measured alone; `zerg --help` skips it
     from zerg_site import config, private_files
 
     private_files.use_private_umask()
@@ -74,7 +76,5 @@ def ensure_database(cfg) -> None:
 
 
 def print_json(document) -> None:
-    import json
-
     json.dump(document, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

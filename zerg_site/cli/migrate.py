@@ -16,14 +16,16 @@ the laptop path.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
-from zerg_site.cli.common import die, print_json
+from zerg_site.cli.common import die, print_json, setup_django
 
 CODEX_ID = re.compile(r"-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl$", re.I)
 
@@ -281,8 +283,6 @@ def run_migrate(args) -> int:
 
 def _migrate_here(args, provider: str, path: Path, sid: str) -> int:
     """On the server itself: import the file and spawn the continuation through the database."""
-    from zerg_site.cli.common import setup_django
-
     setup_django()
     from agents_ingest.importer import import_file
     from agents_ingest.shipper.engine import default_device
@@ -316,8 +316,6 @@ def _report(answer: dict, server: str, as_json: bool) -> int:
 
 def _device_query(device: str) -> str:
     """``?device=NAME``: this machine's session when other devices shipped one of the same id."""
-    from urllib.parse import quote
-
     return f"?device={quote(device, safe='')}" if device else ""
 
 
@@ -341,8 +339,6 @@ def _local_target(provider: str, sid: str, file_name: str, cwd: str) -> Path:
 
 
 def run_pull(args) -> int:
-    import base64
-
     server, token, device, _ = _server_and_token(args)
     if not server:
         die("zerg pull needs the server: --server URL (or ZERG_SERVER, or `zerg connect`)")

@@ -7,6 +7,8 @@ invalid cron expression, time zone or interval) is one line on stderr and exit 2
 
 from __future__ import annotations
 
+import os
+import shlex
 import urllib.parse
 
 from zerg_site.cli.commis import BACKENDS, Remote, _remote_args
@@ -106,16 +108,12 @@ def _local(fn, *args, **kwargs):
 
 
 def _task_text(words: list[str], backend: str) -> str:
-    import shlex
-
     if len(words) == 1:
         return words[0]
     return shlex.join(words) if backend == "shell" else " ".join(words)
 
 
 def _repo(value: str | None) -> str | None:
-    import os
-
     if value and os.path.isdir(value):
         return os.path.abspath(value)
     return value

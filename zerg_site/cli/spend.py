@@ -8,6 +8,7 @@ for the last N days as this machine's calendar counts them. ``--json`` prints th
 from __future__ import annotations
 
 import sys
+from datetime import date, timedelta
 
 from zerg_site.cli.commis import Remote, _remote_args
 from zerg_site.cli.common import die, print_json, setup_django
@@ -65,8 +66,6 @@ def render(document: dict, by: str) -> str:
 
 
 def run(args) -> int:
-    from datetime import date, timedelta
-
     if not 1 <= args.days <= 3660:
         die("--days must be from 1 to 3660", 2)
     if args.server:

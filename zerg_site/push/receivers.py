@@ -9,6 +9,11 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models.signals import post_save
+
+from commis.models import Job, ScheduleRun
+from commis.signals import job_finished as finished
+from zerg_site.push.send import client_connected, notify
 
 log = logging.getLogger("zerg.push")
 
@@ -32,8 +37,6 @@ def _one_line(text: str, limit: int = 160) -> str:
 
 def job_notice(job) -> tuple[str, str, str] | None:
     """``(kind, title, body)`` for a finished job, or None (a cancelled one: the owner did that)."""
-    from commis.models import Job
-
     if job.status == Job.CANCELLED:
         return None
     failed = job.status in (Job.FAILED, Job.TIMED_OUT, Job.OVER_BUDGET)
@@ -51,7 +54,6 @@ def job_finished(sender, job, **kwargs) -> None:
     notice = job_notice(job)
     if notice is None:
         return
-    from zerg_site.push.send import notify
 
     kind, title, body = notice
     _later(notify, kind, title, body, f"/commis/{job.id}", f"job-{job.id}")
@@ -61,7 +63,6 @@ def schedule_run_saved(sender, instance, created, **kwargs) -> None:
     """A firing that could not even spawn its job (the job's own failure comes as job_finished)."""
     if not created or not instance.error:
         return
-    from zerg_site.push.send import notify
 
     _later(
         notify,
@@ -75,11 +76,9 @@ def schedule_run_saved(sender, instance, created, **kwargs) -> None:
 
 def turn_changed(sender, turn, **kwargs) -> None:
     """An Oikos turn waits for an answer, or finished while no page was open."""
-    from oikos.models import Message, Turn
+    from oikos.models import Message, Turn  # lazy: Oikos is optional here (see connect())
 
     if turn.status == Turn.WAITING and turn.interrupt:
-        from zerg_site.push.send import notify
-
         question = (turn.interrupt or {}).get("question", "") or "Oikos waits for your answer."
         _later(
             notify,
@@ -92,8 +91,6 @@ def turn_changed(sender, turn, **kwargs) -> None:
     elif turn.status == Turn.DONE:
 
         def reply():
-            from zerg_site.push.send import client_connected, notify
-
             if client_connected():
                 return  # an open page shows it already
             text = (
@@ -110,11 +107,6 @@ def turn_changed(sender, turn, **kwargs) -> None:
 
 
 def connect() -> None:
-    from django.db.models.signals import post_save
-
-    from commis.models import ScheduleRun
-    from commis.signals import job_finished as finished
-
     finished.connect(job_finished, dispatch_uid="zerg_site.push.job_finished")
     post_save.connect(schedule_run_saved, sender=ScheduleRun, dispatch_uid="zerg_site.push.schedule_run")
     try:

@@ -13,11 +13,11 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from zerg_site.api import api
+
 
 def openapi_document() -> dict:
     """The document ``GET /api/openapi.json`` serves (the API is mounted at ``/api/``)."""
-    from zerg_site.api import api
-
     return api.get_openapi_schema(path_prefix="/api/")
 
 
