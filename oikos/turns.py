@@ -318,11 +318,14 @@ def run_turn(turn_id: int) -> None:
 def _end(turn: Turn, lease: str, status: str, **fields) -> None:
     for row in Message.objects.filter(turn=turn, streaming=True):  # a reply cut off mid-way
         services.update_message(row, streaming=False)
-    if Turn.objects.filter(id=turn.id, lease=lease, status=Turn.RUNNING).update(
-        status=status, lease="", finished_at=timezone.now() if status != Turn.WAITING else None, **fields
-    ):
-        turn.refresh_from_db()
-        services.publish_turn(turn)
+    # The status and its events commit together: whoever sees the turn waiting also finds its
+    # oikos.interrupt event (push notifications go out after the commit, on_commit).
+    with transaction.atomic():
+        if Turn.objects.filter(id=turn.id, lease=lease, status=Turn.RUNNING).update(
+            status=status, lease="", finished_at=timezone.now() if status != Turn.WAITING else None, **fields
+        ):
+            turn.refresh_from_db()
+            services.publish_turn(turn)
 
 
 def _new_input(turn: Turn, values: dict) -> dict:
