@@ -87,8 +87,23 @@ export function SessionPage({ id }: { id: string }) {
     const el = document.getElementById('event-' + hl);
     if (!el) return;
     if (el instanceof HTMLDetailsElement) el.open = true;
-    el.scrollIntoView({ block: 'center' });
+    const center = () => el.scrollIntoView({ block: 'center' });
+    center();
     el.focus({ preventScroll: true });
+    // Boxes above it ("Continue on server") arrive with their own requests and push it down; near
+    // the top of the page the browser's scroll anchoring does not make up for that. So it is
+    // centered again while the page grows, until the reader scrolls or the page has settled.
+    const grows = new ResizeObserver(center);
+    grows.observe(document.body);
+    const reader = ['wheel', 'touchstart', 'keydown'];
+    const stop = () => {
+      grows.disconnect();
+      clearTimeout(settled);
+      reader.forEach((kind) => removeEventListener(kind, stop));
+    };
+    const settled = setTimeout(stop, 3000);
+    reader.forEach((kind) => addEventListener(kind, stop, { passive: true }));
+    return stop;
   }, [hl, events.length > 0]);
 
   // Follow a session that is still being shipped, once everything before is loaded.
