@@ -33,7 +33,7 @@ STATE_ONLY = [
 
 
 def test_it_keeps_the_status_strings_the_api_and_the_spa_read():
-    assert Job.Status.values == ["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
+    assert Job.Status.values == ["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "over_budget"]
     assert Turn.Status.values == ["queued", "running", "waiting", "done", "failed"]
     assert ScheduleRun.Trigger.values == ["schedule", "manual", "missed"]
     assert Schedule.Missed.values == ["skip", "run_once"]
