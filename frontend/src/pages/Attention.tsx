@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ago, errorText, type AttentionItem } from '../api';
 import { useTopics } from '../events';
 import { linkClick } from '../router';
+import { Loading } from './parts';
 
 const TOPICS = ['commis', 'oikos', 'schedules'];
 const changed = () => dispatchEvent(new Event('zerg-attention'));
@@ -82,7 +83,7 @@ export function Attention() {
         </p>
       )}
       {items === null ? (
-        !err && <p class="muted">Loading…</p>
+        !err && <Loading />
       ) : items.length === 0 ? (
         <p class="muted" data-testid="attention-empty">
           Nothing is waiting on you.

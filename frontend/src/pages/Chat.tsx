@@ -4,6 +4,7 @@ import { api, errorText, qs, ago, num, type OikosThread, type OikosUsage } from 
 import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
 import { ThreadPage } from './ChatThread';
+import { Loading } from './parts';
 
 export function Chat() {
   const path = usePath();
@@ -114,7 +115,7 @@ function Threads() {
           {err}
         </p>
       )}
-      {!threads && !err && <p class="muted">Loading…</p>}
+      {!threads && !err && <Loading />}
       {threads && !threads.length && (
         <p class="muted">
           {q0 ? 'No conversation matches.' : 'No conversations yet. Start one and ask Oikos to run some commis for you.'}

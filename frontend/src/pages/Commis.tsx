@@ -4,6 +4,7 @@ import { api, errorText, qs, dur, when, num, type BackendInfo, type Job, type Jo
 import { useTopics } from '../events';
 import { linkClick, usePath } from '../router';
 import { JobPage } from './Job';
+import { Loading } from './parts';
 
 const FILTERS: [string, string][] = [
   ['', 'All'],
@@ -138,7 +139,7 @@ function JobsList() {
         </p>
       )}
       {data && !jobs.length && <p class="muted">No jobs{status ? ' with this status' : ' yet'}.</p>}
-      {!data && !err && <p class="muted">Loading…</p>}
+      {!data && !err && <Loading />}
       <ul class="list" data-testid="jobs">
         {jobs.map((j) => (
           <li key={j.id}>

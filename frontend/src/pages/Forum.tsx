@@ -7,7 +7,7 @@ import {
 } from '../api';
 import { useTopics } from '../events';
 import { linkClick, navigate, usePath } from '../router';
-import { Back, Pending } from './parts';
+import { Back, Loading, Pending } from './parts';
 import { plural } from '../plural';
 
 export function Forum() {
@@ -57,7 +57,7 @@ function Boards() {
       <h1>Forum</h1>
       <Search />
       <Err err={err} />
-      {!boards && !err && <p class="muted">Loading…</p>}
+      {!boards && !err && <Loading />}
       {boards && !boards.length && <p class="muted">No boards yet: every commis job opens a thread in “Commis”.</p>}
       <ul class="list" data-testid="boards">
         {(boards || []).map((b) => (

@@ -6,6 +6,7 @@ import { useTopics } from '../events';
 import { linkClick } from '../router';
 import { StatusBadge } from './Commis';
 import { plural } from '../plural';
+import { Loading } from './parts';
 
 const BACKENDS = ['shell', 'claude', 'codex', 'agent'];
 const localTz = (() => {
@@ -78,7 +79,7 @@ export function Schedules() {
           {err}
         </p>
       )}
-      {!list && !err && <p class="muted">Loading…</p>}
+      {!list && !err && <Loading />}
       {list && !list.length && form !== 'new' && (
         <p class="muted">No schedules yet. A schedule starts a commis job on a cron expression or an interval.</p>
       )}
@@ -415,7 +416,7 @@ function History({ name }: { name: string }) {
     );
   }, [name]);
   if (err) return <p class="error" role="alert">{err}</p>;
-  if (!d) return <p class="muted">Loading…</p>;
+  if (!d) return <Loading />;
   return (
     <div data-testid="schedule-history">
       {!d.runs.length && <p class="muted">No runs yet.</p>}

@@ -6,6 +6,7 @@ import { linkClick, navigate, usePath } from '../router';
 import { SessionPage } from './Session';
 import { plural } from '../plural';
 import './timeline.css';
+import { Loading } from './parts';
 
 const PROVIDERS: Record<string, [string, string]> = {
   claude: ['Claude Code', 'C'],
@@ -284,7 +285,7 @@ function Sessions({ p }: { p: Params }) {
           {err}
         </p>
       )}
-      {!rows && !err && <p class="muted">Loading…</p>}
+      {!rows && !err && <Loading />}
       {rows && (rows.length > 0 || hiddenEmpty > 0) && (
         <p class="small muted" role="status" data-testid="result-count">
           {plural(total, 'session')}
