@@ -6,6 +6,7 @@ messages that were posted), every job reaches a final state and every turn compl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -160,7 +161,9 @@ def kill(server: ZergServer, target: str, env, tmp_path, rng) -> ZergServer:
     if target == "worker":
         old = worker_tree(server)
         for pid in old:
-            os.kill(pid, signal.SIGKILL)
+            # a job's process may end between the listing and the kill: already gone is as good
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         # serve itself brings a new cluster up, without a restart of serve
         wait_for(lambda: (c := server.worker_child()) and c.pid not in old, 30, message="a new worker cluster")
         assert server.proc.poll() is None
