@@ -45,6 +45,10 @@ def test_it_shows_a_spinner_while_a_page_waits_for_its_answer(zerg_server, phone
         open_tab(page, tab)
         status = page.get_by_role("status").filter(has_text="Loading…")
         expect(status).to_be_visible(timeout=10000)  # after the 300 ms during which a fast answer shows nothing
+        for _ in range(100):  # the route's handler runs when the event loop gets to it
+            if held:
+                break
+            page.wait_for_timeout(100)
         assert held, f"the {tab} page asked nothing of {path}"
 
         for route in held:
